@@ -1,0 +1,66 @@
+//! Roster's domain model, as types that can only hold valid values.
+//!
+//! Every value that crosses a boundary (a form, an API call, a CLI flag, a Graph response) is
+//! parsed into one of these types once, at the edge; code inside trusts them. This crate does no
+//! I/O and depends on no I/O crate.
+
+pub mod address;
+pub mod connection;
+pub mod directory;
+pub mod ids;
+pub mod model;
+pub mod plan;
+pub mod run;
+
+pub use address::{DomainName, EmailAddress};
+pub use connection::{
+    Cloud, ConnectionSettings, DeletionLimit, DirectoryConnection, Frequency, SyncActions,
+    SyncScope,
+};
+pub use directory::{DirectoryGroup, DirectoryMember, DirectoryUser, MemberType};
+pub use ids::{AccountId, ChangeId, ClientId, ExternalId, GroupId, PlanId, RunId, TenantRef, UserId};
+pub use model::{Account, Exemption, Group, GroupKind, NewUserRole, Role, Source, TechContact, User};
+
+/// Why a piece of input was rejected. The message names the value and says how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {value:?} is not valid: {why}")]
+pub struct ParseError {
+    /// What was being parsed, in the user's terms ("email address", "client ID" …).
+    pub what: &'static str,
+    /// The rejected input, truncated so a hostile value cannot flood a log line.
+    pub value: String,
+    /// Why it was rejected and what a valid value looks like.
+    pub why: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(what: &'static str, value: &str, why: impl Into<String>) -> Self {
+        const SHOWN: usize = 80;
+        let value = if value.chars().count() > SHOWN {
+            let cut: String = value.chars().take(SHOWN).collect();
+            format!("{cut}…")
+        } else {
+            value.to_owned()
+        };
+        Self { what, value, why: why.into() }
+    }
+}
+
+/// Implements `Serialize` and `Deserialize` through `Display` and `FromStr`, so that JSON and
+/// the database go through the same parser as every other input.
+macro_rules! serde_via_str {
+    ($t:ty) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use serde_via_str;

@@ -1,0 +1,197 @@
+//! Plans: what Search Now found, as a list of changes with before → after values and reasons.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{
+    AccountId, EmailAddress, ExternalId, GroupId, GroupKind, NewUserRole, PlanId, RunId, UserId,
+    ids::ChangeId,
+};
+
+/// The categories a plan is shown in (product.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    UsersToAdd,
+    UsersToUpdate,
+    UsersToRemove,
+    GroupsToAdd,
+    GroupsToUpdate,
+    GroupsToRemove,
+}
+
+impl Category {
+    pub const ALL: [Category; 6] = [
+        Self::UsersToAdd,
+        Self::UsersToUpdate,
+        Self::UsersToRemove,
+        Self::GroupsToAdd,
+        Self::GroupsToUpdate,
+        Self::GroupsToRemove,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UsersToAdd => "users_to_add",
+            Self::UsersToUpdate => "users_to_update",
+            Self::UsersToRemove => "users_to_remove",
+            Self::GroupsToAdd => "groups_to_add",
+            Self::GroupsToUpdate => "groups_to_update",
+            Self::GroupsToRemove => "groups_to_remove",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::UsersToAdd => "Users to add",
+            Self::UsersToUpdate => "Users to update",
+            Self::UsersToRemove => "Users to remove",
+            Self::GroupsToAdd => "Groups to add",
+            Self::GroupsToUpdate => "Groups to update",
+            Self::GroupsToRemove => "Groups to remove",
+        }
+    }
+
+    pub fn is_removal(self) -> bool {
+        matches!(self, Self::UsersToRemove | Self::GroupsToRemove)
+    }
+}
+
+/// A value shown on either side of an attribute change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttributeValue {
+    None,
+    Text(String),
+    List(Vec<String>),
+}
+
+/// One attribute's before → after values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributeChange {
+    pub attribute: String,
+    pub before: AttributeValue,
+    pub after: AttributeValue,
+}
+
+/// The user a directory object should become: every field sync owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserFields {
+    pub primary_address: EmailAddress,
+    pub aliases: Vec<EmailAddress>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+}
+
+/// The group a directory object should become. Members are named by their directory ids, since
+/// a member may be added by the same plan; apply resolves them to Roster's objects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupFields {
+    pub name: String,
+    pub kind: GroupKind,
+    pub address: Option<EmailAddress>,
+    pub aliases: Vec<EmailAddress>,
+    pub member_users: Vec<ExternalId>,
+    pub member_groups: Vec<ExternalId>,
+}
+
+/// What applying a change does. Every variant that touches an existing object carries the
+/// object's version at planning time: apply rejects the change as stale if it moved on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ChangeAction {
+    AddUser { external_id: ExternalId, fields: UserFields, role: NewUserRole },
+    /// Link a manual user whose address matches to its directory object, then update it.
+    LinkUser { user_id: UserId, expected_version: i64, external_id: ExternalId, fields: UserFields },
+    UpdateUser { user_id: UserId, expected_version: i64, fields: UserFields },
+    RemoveUser { user_id: UserId, expected_version: i64 },
+    AddGroup { external_id: ExternalId, fields: GroupFields },
+    /// Link a manual group whose address matches to its directory object, then update it.
+    LinkGroup { group_id: GroupId, expected_version: i64, external_id: ExternalId, fields: GroupFields },
+    UpdateGroup { group_id: GroupId, expected_version: i64, fields: GroupFields },
+    RemoveGroup { group_id: GroupId, expected_version: i64 },
+}
+
+/// One proposed change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub id: ChangeId,
+    pub category: Category,
+    pub external_id: ExternalId,
+    /// One line for a person: "Add jane@contoso.com (Jane Doe)".
+    pub summary: String,
+    /// Why: "new in the directory", "deleted in the directory", "primary address changed" …
+    pub reason: String,
+    pub attributes: Vec<AttributeChange>,
+    pub action: ChangeAction,
+    /// False when the connection's *how to sync* switches do not allow this category:
+    /// shown as "not applied by your settings".
+    pub allowed_by_settings: bool,
+}
+
+/// Why a directory object, or part of one, is left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The object's primary address is in none of the account's domains.
+    OutOfDomain,
+    /// An alias is outside the account's domains and was dropped; the object itself syncs.
+    AliasOutOfDomain,
+    /// An address already belongs to another account.
+    OwnedByAnotherAccount,
+    /// Two directory objects claim the same address.
+    DuplicateInTenant,
+    /// An address is held by an object of this account that sync does not manage.
+    ConflictsWithExisting,
+    /// The object is exempt from sync.
+    Exempted,
+    /// The directory gave an address that is not a valid email address.
+    InvalidAddress,
+    /// The group's kind is none Roster knows (neither mail- nor security-enabled).
+    UnknownGroupKind,
+}
+
+/// An informational entry: an object (or an address of one) the plan leaves out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub external_id: ExternalId,
+    pub summary: String,
+    pub reason: SkipReason,
+    /// The specifics: which address, which other account's object, …
+    pub detail: String,
+}
+
+/// The deletion limit's verdict on a plan (product.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionCheck {
+    pub user_removals: usize,
+    pub synced_users: usize,
+    pub group_removals: usize,
+    pub synced_groups: usize,
+    /// True when the removals exceed the limit: automatic sync holds them all.
+    pub exceeded: bool,
+}
+
+/// A stored plan: applied at most once, wholly or in part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub id: PlanId,
+    pub account_id: AccountId,
+    pub run_id: RunId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub changes: Vec<Change>,
+    pub skipped: Vec<Skipped>,
+    pub deletion_check: DeletionCheck,
+}
+
+impl Plan {
+    pub fn in_category(&self, category: Category) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(move |c| c.category == category)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
