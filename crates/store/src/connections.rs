@@ -1,0 +1,145 @@
+//! The directory connection of an account, with its sealed client secret.
+
+use roster_domain::{AccountId, ConnectionSettings, DirectoryConnection};
+use secrecy::SecretString;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::accounts::require_account;
+use crate::db::{Conn, sql};
+use crate::rows::{stored_json, to_json};
+use crate::secret::{Binding, SealedSecret};
+use crate::{Store, StoreError};
+
+#[derive(sqlx::FromRow)]
+struct ConnectionRow {
+    account_id: Uuid,
+    settings: String,
+    secret_set_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl ConnectionRow {
+    fn into_connection(self) -> Result<DirectoryConnection, StoreError> {
+        Ok(DirectoryConnection {
+            account_id: AccountId::from_uuid(self.account_id),
+            settings: stored_json("connection settings", self.settings.as_bytes())?,
+            secret_set_at: self.secret_set_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SecretRow {
+    secret_ciphertext: Vec<u8>,
+    secret_nonce: Vec<u8>,
+    secret_key_id: String,
+}
+
+async fn load(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Option<DirectoryConnection>, StoreError> {
+    let row: Option<ConnectionRow> =
+        sql("SELECT account_id, settings, secret_set_at, updated_at FROM connections WHERE account_id = $1")
+            .bind(account_id.as_uuid())
+            .fetch_optional(conn)
+            .await?;
+    row.map(ConnectionRow::into_connection).transpose()
+}
+
+impl Store {
+    /// Saves the account's one directory connection, replacing its settings. A new connection
+    /// needs `secret`; afterwards `None` keeps the stored one. Pointing the connection at another
+    /// tenant discards the mirror and delta links, which describe the old tenant.
+    pub async fn set_connection(
+        &self,
+        account_id: AccountId,
+        settings: ConnectionSettings,
+        secret: Option<SecretString>,
+    ) -> Result<DirectoryConnection, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let sealed = secret.map(|s| self.key.seal(&s, &Binding::client_secret(account_id)));
+        let mut tx = self.db.begin_write().await?;
+        require_account(&mut tx.conn(), account_id).await?;
+        let previous = load(&mut tx.conn(), account_id).await?;
+        match (&previous, sealed) {
+            (None, None) => return Err(StoreError::SecretRequired),
+            (_, Some(SealedSecret { ciphertext, nonce, key_id })) => {
+                sql("INSERT INTO connections (account_id, settings, secret_ciphertext, secret_nonce, secret_key_id, \
+                     secret_set_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                     ON CONFLICT (account_id) DO UPDATE SET settings = excluded.settings, \
+                     secret_ciphertext = excluded.secret_ciphertext, secret_nonce = excluded.secret_nonce, \
+                     secret_key_id = excluded.secret_key_id, secret_set_at = excluded.secret_set_at, \
+                     updated_at = excluded.updated_at")
+                .bind(account_id.as_uuid())
+                .bind(to_json(&settings))
+                .bind(ciphertext)
+                .bind(nonce)
+                .bind(key_id)
+                .bind(now)
+                .execute(&mut tx.conn())
+                .await?;
+            }
+            (Some(_), None) => {
+                sql("UPDATE connections SET settings = $2, updated_at = $3 WHERE account_id = $1")
+                    .bind(account_id.as_uuid())
+                    .bind(to_json(&settings))
+                    .bind(now)
+                    .execute(&mut tx.conn())
+                    .await?;
+            }
+        }
+        if previous.is_some_and(|p| p.settings.tenant != settings.tenant || p.settings.cloud != settings.cloud) {
+            for statement in [
+                "DELETE FROM mirror_users WHERE account_id = $1",
+                "DELETE FROM mirror_groups WHERE account_id = $1",
+                "DELETE FROM delta_links WHERE account_id = $1",
+            ] {
+                sql(statement).bind(account_id.as_uuid()).execute(&mut tx.conn()).await?;
+            }
+        }
+        let saved = load(&mut tx.conn(), account_id).await?.ok_or(StoreError::ConnectionNotFound(account_id))?;
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    /// The account's directory connection, without its secret.
+    pub async fn connection(&self, account_id: AccountId) -> Result<Option<DirectoryConnection>, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        load(&mut tx.conn(), account_id).await
+    }
+
+    /// Every directory connection, for the scheduler.
+    pub async fn list_connections(&self) -> Result<Vec<DirectoryConnection>, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let rows: Vec<ConnectionRow> =
+            sql("SELECT account_id, settings, secret_set_at, updated_at FROM connections ORDER BY account_id")
+                .fetch_all(&mut tx.conn())
+                .await?;
+        rows.into_iter().map(ConnectionRow::into_connection).collect()
+    }
+
+    /// The decrypted client secret, for the Graph client only.
+    pub async fn connection_secret(&self, account_id: AccountId) -> Result<SecretString, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let row: SecretRow =
+            sql("SELECT secret_ciphertext, secret_nonce, secret_key_id FROM connections WHERE account_id = $1")
+                .bind(account_id.as_uuid())
+                .fetch_optional(&mut tx.conn())
+                .await?
+                .ok_or(StoreError::ConnectionNotFound(account_id))?;
+        let sealed = SealedSecret { ciphertext: row.secret_ciphertext, nonce: row.secret_nonce, key_id: row.secret_key_id };
+        Ok(self.key.open(&sealed, &Binding::client_secret(account_id))?)
+    }
+
+    /// Deletes the connection with its mirror and delta links. Users and groups stay.
+    pub async fn delete_connection(&self, account_id: AccountId) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let deleted =
+            sql("DELETE FROM connections WHERE account_id = $1").bind(account_id.as_uuid()).execute(&mut tx.conn()).await?;
+        if deleted == 0 {
+            return Err(StoreError::ConnectionNotFound(account_id));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! The one error type of the store. Every variant says what is wrong in the caller's terms and,
+//! where there is one, the fix; no variant carries a database driver's type.
+
+use roster_domain::{AccountId, DomainName, EmailAddress, ExternalId, GroupId, ParseError, PlanId, RunId, UserId};
+use time::OffsetDateTime;
+
+use crate::AddressOwner;
+use crate::secret::MasterKeyError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database URL is not valid: {reason}; give a path, a sqlite: URL or a postgres:// URL")]
+    InvalidDatabaseUrl { reason: String },
+
+    #[error("cannot open the database: {reason}")]
+    Unavailable { reason: String },
+
+    #[error("the database schema could not be brought up to date: {reason}")]
+    Migration { reason: String },
+
+    #[error("the database failed: {reason}")]
+    Database { reason: String },
+
+    /// A constraint the store did not anticipate was violated: a bug, or a concurrent writer
+    /// outside Roster. Retrying after reloading usually succeeds.
+    #[error("the database refused the write because it would break the rule {constraint}; reload and retry")]
+    Integrity { constraint: String },
+
+    #[error("a stored {what} could not be read ({reason}); the row was written by an incompatible version or edited by hand")]
+    Corrupt { what: &'static str, reason: String },
+
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
+
+    #[error(transparent)]
+    Invalid(#[from] ParseError),
+
+    #[error("no account is named or has the id {0:?}; `roster accounts list` shows them")]
+    AccountNotFound(String),
+
+    #[error("an account named {0:?} already exists; choose another name")]
+    AccountNameTaken(String),
+
+    #[error("an account needs at least one domain; give the domain its users' addresses are in")]
+    AccountNeedsDomain,
+
+    #[error("the domain {domain} already belongs to the account {owner:?}; a domain belongs to one account only")]
+    DomainTaken { domain: DomainName, owner: String },
+
+    #[error("the domain {0} does not belong to this account")]
+    DomainNotFound(DomainName),
+
+    #[error(
+        "the domain {domain} is still used by {addresses} address(es); remove or change those users and groups first"
+    )]
+    DomainInUse { domain: DomainName, addresses: u64 },
+
+    #[error("the domain {0} is the account's last one; add another domain before removing it")]
+    LastDomain(DomainName),
+
+    #[error("the address {address} is already used by {owner}; an address routes to one user or group only")]
+    AddressTaken { address: EmailAddress, owner: AddressOwner },
+
+    #[error("another process claimed one of the addresses {addresses}, or removed its domain, at the same moment; retry")]
+    ConcurrentClaim { addresses: String },
+
+    #[error("the address {address} is not in any of the account's domains; add its domain to the account first")]
+    AddressOutsideDomains { address: EmailAddress },
+
+    #[error("no user has the id {0}")]
+    UserNotFound(UserId),
+
+    #[error("no group has the id {0}")]
+    GroupNotFound(GroupId),
+
+    #[error("an organization admin's password needs at least {min} characters")]
+    PasswordTooShort { min: usize },
+
+    #[error("the account {0} has no directory connection; save the connection settings first")]
+    ConnectionNotFound(AccountId),
+
+    #[error("a new directory connection needs its client secret (the key); give the secret's value")]
+    SecretRequired,
+
+    #[error("the directory object {0} is already exempt from sync")]
+    AlreadyExempt(ExternalId),
+
+    #[error("no plan has the id {0}; run Search Now to build a new one")]
+    PlanNotFound(PlanId),
+
+    #[error("the plan {plan_id} was already applied at {applied_at}; run Search Now to build a new plan")]
+    PlanAlreadyApplied { plan_id: PlanId, applied_at: OffsetDateTime },
+
+    #[error("a sync of this account is already running (run {running}); wait for it to finish")]
+    SyncAlreadyRunning { running: RunId },
+
+    #[error("no run has the id {0}")]
+    RunNotFound(RunId),
+
+    #[error("the run {0} has already finished; a finished run is history and cannot change")]
+    RunFinished(RunId),
+}

@@ -1,0 +1,181 @@
+//! The directory mirror: Roster's copy of what the tenant returned, one row per object, and the
+//! delta links that continue it. Refreshes commit objects and links together.
+
+use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId};
+use time::OffsetDateTime;
+
+use crate::db::{Conn, Constraint, DbError, Tx, Value, execute_in, insert_rows, sql};
+use crate::rows::stored_json;
+use crate::{Store, StoreError};
+
+/// A saved `@odata.deltaLink` and when it was saved (Graph expires them after 7 days).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaLink {
+    pub url: String,
+    pub saved_at: OffsetDateTime,
+}
+
+/// The delta links of a connection: one per object kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeltaLinks {
+    pub users: Option<DeltaLink>,
+    pub groups: Option<DeltaLink>,
+}
+
+/// The whole mirror of a connection, for the planner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mirror {
+    pub users: Vec<DirectoryUser>,
+    pub groups: Vec<DirectoryGroup>,
+    pub delta_links: DeltaLinks,
+}
+
+/// What one round of reading the directory changed. For a delta round, objects not named are
+/// kept and a `None` link keeps the saved one; for a full read
+/// ([`Store::replace_mirror`]), the objects given are the whole mirror.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MirrorRefresh {
+    pub upsert_users: Vec<DirectoryUser>,
+    pub remove_users: Vec<ExternalId>,
+    pub upsert_groups: Vec<DirectoryGroup>,
+    pub remove_groups: Vec<ExternalId>,
+    pub users_delta_link: Option<String>,
+    pub groups_delta_link: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    record: Vec<u8>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DeltaLinksRow {
+    users_link: Option<String>,
+    users_saved_at: Option<OffsetDateTime>,
+    groups_link: Option<String>,
+    groups_saved_at: Option<OffsetDateTime>,
+}
+
+fn link(url: Option<String>, saved_at: Option<OffsetDateTime>) -> Option<DeltaLink> {
+    Some(DeltaLink { url: url?, saved_at: saved_at? })
+}
+
+async fn upsert_records(
+    conn: &mut Conn<'_>,
+    table: &str,
+    account_id: AccountId,
+    records: impl Iterator<Item = (&ExternalId, Vec<u8>)>,
+) -> Result<(), DbError> {
+    let mut values = Vec::new();
+    for (id, record) in records {
+        values.extend([Value::from(account_id.as_uuid()), Value::from(id.as_str()), Value::from(record)]);
+    }
+    insert_rows(
+        conn,
+        &format!("{table} (account_id, external_id, record)"),
+        "ON CONFLICT (account_id, external_id) DO UPDATE SET record = excluded.record",
+        3,
+        values,
+    )
+    .await
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("directory records serialize to JSON")
+}
+
+impl Store {
+    /// The connection's whole mirror and delta links, read from one snapshot.
+    pub async fn load_mirror(&self, account_id: AccountId) -> Result<Mirror, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let users: Vec<RecordRow> = sql("SELECT record FROM mirror_users WHERE account_id = $1")
+            .bind(account_id.as_uuid())
+            .fetch_all(&mut tx.conn())
+            .await?;
+        let groups: Vec<RecordRow> = sql("SELECT record FROM mirror_groups WHERE account_id = $1")
+            .bind(account_id.as_uuid())
+            .fetch_all(&mut tx.conn())
+            .await?;
+        let links: Option<DeltaLinksRow> = sql(
+            "SELECT users_link, users_saved_at, groups_link, groups_saved_at FROM delta_links WHERE account_id = $1",
+        )
+        .bind(account_id.as_uuid())
+        .fetch_optional(&mut tx.conn())
+        .await?;
+        drop(tx);
+        let delta_links = links.map_or_else(DeltaLinks::default, |l| DeltaLinks {
+            users: link(l.users_link, l.users_saved_at),
+            groups: link(l.groups_link, l.groups_saved_at),
+        });
+        Ok(Mirror {
+            users: users.iter().map(|r| stored_json("mirrored user", &r.record)).collect::<Result<_, _>>()?,
+            groups: groups.iter().map(|r| stored_json("mirrored group", &r.record)).collect::<Result<_, _>>()?,
+            delta_links,
+        })
+    }
+
+    /// Commits one delta round: upserts, removals and new delta links, all or nothing.
+    pub async fn commit_mirror_delta(&self, account_id: AccountId, refresh: MirrorRefresh) -> Result<(), StoreError> {
+        self.write_mirror(account_id, refresh, false).await
+    }
+
+    /// Replaces the whole mirror after a full read, with its new delta links, all or nothing.
+    /// The refresh's removals are ignored: whatever it does not hold is gone.
+    pub async fn replace_mirror(&self, account_id: AccountId, full: MirrorRefresh) -> Result<(), StoreError> {
+        self.write_mirror(account_id, full, true).await
+    }
+
+    async fn write_mirror(&self, account_id: AccountId, refresh: MirrorRefresh, replace: bool) -> Result<(), StoreError> {
+        // Serializing before the transaction keeps the write lock short.
+        let users: Vec<_> = refresh.upsert_users.iter().map(|u| (&u.id, encode(u))).collect();
+        let groups: Vec<_> = refresh.upsert_groups.iter().map(|g| (&g.id, encode(g))).collect();
+        let now = OffsetDateTime::now_utc();
+        let mut tx = self.db.begin_write().await?;
+        let missing_connection = |e: DbError| match e {
+            DbError::Violation(Constraint::ForeignKey) => StoreError::ConnectionNotFound(account_id),
+            e => e.into(),
+        };
+        if replace {
+            for statement in ["DELETE FROM mirror_users WHERE account_id = $1", "DELETE FROM mirror_groups WHERE account_id = $1"] {
+                sql(statement).bind(account_id.as_uuid()).execute(&mut tx.conn()).await?;
+            }
+        } else {
+            remove_records(&mut tx, "mirror_users", account_id, &refresh.remove_users).await?;
+            remove_records(&mut tx, "mirror_groups", account_id, &refresh.remove_groups).await?;
+        }
+        upsert_records(&mut tx.conn(), "mirror_users", account_id, users.into_iter()).await.map_err(missing_connection)?;
+        upsert_records(&mut tx.conn(), "mirror_groups", account_id, groups.into_iter()).await.map_err(missing_connection)?;
+        let statement = if replace {
+            "INSERT INTO delta_links (account_id, users_link, users_saved_at, groups_link, groups_saved_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id) DO UPDATE SET \
+             users_link = excluded.users_link, users_saved_at = excluded.users_saved_at, \
+             groups_link = excluded.groups_link, groups_saved_at = excluded.groups_saved_at"
+        } else {
+            "INSERT INTO delta_links (account_id, users_link, users_saved_at, groups_link, groups_saved_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id) DO UPDATE SET \
+             users_link = COALESCE(excluded.users_link, delta_links.users_link), \
+             users_saved_at = COALESCE(excluded.users_saved_at, delta_links.users_saved_at), \
+             groups_link = COALESCE(excluded.groups_link, delta_links.groups_link), \
+             groups_saved_at = COALESCE(excluded.groups_saved_at, delta_links.groups_saved_at)"
+        };
+        let saved_at = |link: &Option<String>| link.as_ref().map(|_| now);
+        sql(statement)
+            .bind(account_id.as_uuid())
+            .bind(refresh.users_delta_link.clone())
+            .bind(saved_at(&refresh.users_delta_link))
+            .bind(refresh.groups_delta_link.clone())
+            .bind(saved_at(&refresh.groups_delta_link))
+            .execute(&mut tx.conn())
+            .await
+            .map_err(missing_connection)?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn remove_records(tx: &mut Tx, table: &str, account_id: AccountId, ids: &[ExternalId]) -> Result<(), DbError> {
+    let keys = ids.iter().map(|id| Value::from(id.as_str())).collect();
+    let template = format!("DELETE FROM {table} WHERE account_id = $1 AND external_id IN ({{list}})");
+    execute_in(&mut tx.conn(), &template, &[Value::from(account_id.as_uuid())], keys).await?;
+    Ok(())
+}

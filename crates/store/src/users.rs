@@ -1,0 +1,217 @@
+//! Users: manual users, organization-admin logins, and reading users back.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+use roster_domain::{AccountId, EmailAddress, Role, Source, User, UserId};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::accounts::require_account;
+use crate::addresses::{OwnedBy, claim_addresses, object_addresses};
+use crate::db::sql;
+use crate::rows::{UserAddressRow, users_from_rows};
+use crate::{Store, StoreError};
+
+/// The shortest password an organization admin may have.
+pub const MIN_PASSWORD_LEN: usize = 12;
+
+/// A user added by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub primary_address: EmailAddress,
+    pub aliases: Vec<EmailAddress>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub role: Role,
+    /// Quarantine digests; `None` takes the role's default.
+    pub digests: Option<bool>,
+}
+
+/// An organization admin who logs in to the console with a password.
+pub struct NewAdmin {
+    pub address: EmailAddress,
+    pub display_name: Option<String>,
+    pub password: SecretString,
+}
+
+impl fmt::Debug for NewAdmin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewAdmin")
+            .field("address", &self.address)
+            .field("display_name", &self.display_name)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Hashes with Argon2id's default parameters on a blocking thread: a hash takes tens of
+/// milliseconds of CPU, which must not stall the async runtime.
+async fn hash_password(password: SecretString) -> Result<String, StoreError> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.expose_secret().as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|e| StoreError::Database { reason: format!("hashing the password failed: {e}") })
+    })
+    .await
+    .map_err(|e| StoreError::Database { reason: format!("the password hashing task failed: {e}") })?
+}
+
+/// A hash of a password nobody knows: verifying an unknown login against it costs as much time as
+/// verifying a real one, so response time does not reveal which addresses are admins.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        Argon2::default()
+            .hash_password(b"roster: no such login; this hash only spends time")
+            .map(|hash| hash.to_string())
+            .expect("hashing a constant password succeeds")
+    })
+}
+
+async fn verify_password(password: SecretString, hash: Option<String>) -> Result<bool, StoreError> {
+    tokio::task::spawn_blocking(move || {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
+        let matches = Argon2::default().verify_password(password.expose_secret().as_bytes(), hash.as_str()).is_ok();
+        known && matches
+    })
+    .await
+    .map_err(|e| StoreError::Database { reason: format!("the password check failed: {e}") })
+}
+
+impl Store {
+    /// Adds a manual user. Its addresses must be free and in the account's domains.
+    pub async fn add_user(&self, account_id: AccountId, new: NewUser) -> Result<User, StoreError> {
+        self.insert_user(account_id, new, None).await
+    }
+
+    /// Creates an organization admin who can log in with `password`.
+    pub async fn create_admin(&self, account_id: AccountId, admin: NewAdmin) -> Result<User, StoreError> {
+        if admin.password.expose_secret().chars().count() < MIN_PASSWORD_LEN {
+            return Err(StoreError::PasswordTooShort { min: MIN_PASSWORD_LEN });
+        }
+        let hash = hash_password(admin.password).await?;
+        let new = NewUser {
+            primary_address: admin.address,
+            aliases: Vec::new(),
+            first_name: None,
+            last_name: None,
+            display_name: admin.display_name,
+            role: Role::OrganizationAdmin,
+            digests: None,
+        };
+        self.insert_user(account_id, new, Some(hash)).await
+    }
+
+    async fn insert_user(&self, account_id: AccountId, new: NewUser, password_hash: Option<String>) -> Result<User, StoreError> {
+        let id = UserId::new();
+        let digests = new.digests.unwrap_or(new.role.digests_by_default());
+        let addresses = object_addresses(OwnedBy::User(id), Some(&new.primary_address), &new.aliases);
+        let mut tx = self.db.begin_write().await?;
+        require_account(&mut tx.conn(), account_id).await?;
+        sql("INSERT INTO users (id, account_id, first_name, last_name, display_name, role, digests, source, \
+             external_id, password_hash, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, 1)")
+        .bind(id.as_uuid())
+        .bind(account_id.as_uuid())
+        .bind(new.first_name.clone())
+        .bind(new.last_name.clone())
+        .bind(new.display_name.clone())
+        .bind(new.role.as_str())
+        .bind(digests)
+        .bind(Source::Manual.as_str())
+        .bind(password_hash)
+        .execute(&mut tx.conn())
+        .await?;
+        claim_addresses(&mut tx.conn(), account_id, &addresses).await?;
+        tx.commit().await?;
+        Ok(User {
+            id,
+            account_id,
+            primary_address: new.primary_address,
+            aliases: addresses.into_iter().skip(1).map(|a| a.address).collect(),
+            first_name: new.first_name,
+            last_name: new.last_name,
+            display_name: new.display_name,
+            role: new.role,
+            digests,
+            source: Source::Manual,
+            external_id: None,
+            version: 1,
+        })
+    }
+
+    /// The account's users, by primary address.
+    pub async fn list_users(&self, account_id: AccountId) -> Result<Vec<User>, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let rows: Vec<UserAddressRow> = sql(
+            "SELECT u.id, u.account_id, u.first_name, u.last_name, u.display_name, u.role, u.digests, u.source, \
+             u.external_id, u.version, a.address, a.is_primary \
+             FROM users u JOIN addresses a ON a.user_id = u.id \
+             WHERE u.account_id = $1 ORDER BY u.id, a.is_primary DESC, a.address",
+        )
+        .bind(account_id.as_uuid())
+        .fetch_all(&mut tx.conn())
+        .await?;
+        let mut users = users_from_rows(rows)?;
+        users.sort_by(|a, b| a.primary_address.cmp(&b.primary_address));
+        Ok(users)
+    }
+
+    pub async fn user(&self, user_id: UserId) -> Result<User, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let rows: Vec<UserAddressRow> = sql(
+            "SELECT u.id, u.account_id, u.first_name, u.last_name, u.display_name, u.role, u.digests, u.source, \
+             u.external_id, u.version, a.address, a.is_primary \
+             FROM users u JOIN addresses a ON a.user_id = u.id \
+             WHERE u.id = $1 ORDER BY a.is_primary DESC, a.address",
+        )
+        .bind(user_id.as_uuid())
+        .fetch_all(&mut tx.conn())
+        .await?;
+        users_from_rows(rows)?.pop().ok_or(StoreError::UserNotFound(user_id))
+    }
+
+    /// Removes a user with its addresses and group memberships.
+    pub async fn remove_user(&self, user_id: UserId) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let removed = sql("DELETE FROM users WHERE id = $1").bind(user_id.as_uuid()).execute(&mut tx.conn()).await?;
+        if removed == 0 {
+            return Err(StoreError::UserNotFound(user_id));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The organization admin whose primary address is `address`, if `password` is theirs.
+    /// Unknown addresses take as long as wrong passwords.
+    pub async fn verify_login(&self, address: &EmailAddress, password: SecretString) -> Result<Option<User>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Login {
+            id: uuid::Uuid,
+            password_hash: String,
+        }
+        let mut tx = self.db.begin_read().await?;
+        let login: Option<Login> = sql(
+            "SELECT u.id, u.password_hash FROM users u JOIN addresses a ON a.user_id = u.id \
+             WHERE a.address = $1 AND a.is_primary = $2 AND u.role = $3 AND u.password_hash IS NOT NULL",
+        )
+        .bind(address.as_str())
+        .bind(true)
+        .bind(Role::OrganizationAdmin.as_str())
+        .fetch_optional(&mut tx.conn())
+        .await?;
+        drop(tx);
+        let (id, hash) = login.map(|l| (Some(l.id), Some(l.password_hash))).unwrap_or((None, None));
+        if !verify_password(password, hash).await? {
+            return Ok(None);
+        }
+        match id {
+            Some(id) => self.user(UserId::from_uuid(id)).await.map(Some),
+            None => Ok(None),
+        }
+    }
+}
