@@ -150,6 +150,9 @@ pub enum SkipReason {
     InvalidAddress,
     /// The group's kind is none Roster knows (neither mail- nor security-enabled).
     UnknownGroupKind,
+    /// The object would be removed, but it is an organization admin or the tech contact, whom
+    /// sync never removes; it is kept as it is.
+    ProtectedFromRemoval,
 }
 
 /// An informational entry: an object (or an address of one) the plan leaves out, and why.
@@ -160,6 +163,16 @@ pub struct Skipped {
     pub reason: SkipReason,
     /// The specifics: which address, which other account's object, …
     pub detail: String,
+}
+
+/// Directory users that Roster does not hold and does not import because they are not active.
+/// They are counted rather than listed, so that *Skipped* is not drowned in guests and disabled
+/// accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InactiveCounts {
+    pub guests: usize,
+    pub sign_in_blocked: usize,
+    pub without_mailbox: usize,
 }
 
 /// The deletion limit's verdict on a plan (product.md §5).
@@ -184,6 +197,9 @@ pub struct Plan {
     pub changes: Vec<Change>,
     pub skipped: Vec<Skipped>,
     pub deletion_check: DeletionCheck,
+    /// Plans stored before this count existed read as zero.
+    #[serde(default)]
+    pub inactive_not_imported: InactiveCounts,
 }
 
 impl Plan {

@@ -1,0 +1,326 @@
+//! Applying a plan's changes to an in-memory copy of an account: what apply does to storage,
+//! without storage. The sync engine's dry runs and the planner's tests share it.
+
+use std::collections::HashMap;
+
+use roster_domain::plan::{Change, ChangeAction, GroupFields, UserFields};
+use roster_domain::{AccountId, ChangeId, ExternalId, Group, GroupId, Role, Source, User, UserId};
+
+/// An account's users and groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSnapshot {
+    pub account_id: AccountId,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+}
+
+/// Why one change did not apply. The others still do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error(
+        "change {change}: the {object} {id} no longer exists; run Search Now again for a fresh plan"
+    )]
+    Missing {
+        change: ChangeId,
+        object: &'static str,
+        id: String,
+    },
+    #[error(
+        "change {change}: the {object} {id} changed since the plan was built (version {expected} planned, \
+         {found} now); run Search Now again for a fresh plan"
+    )]
+    Stale {
+        change: ChangeId,
+        object: &'static str,
+        id: String,
+        expected: i64,
+        found: i64,
+    },
+    #[error(
+        "change {change}: the member {member} is not a synced object of the account; apply the change that adds it first"
+    )]
+    UnknownMember {
+        change: ChangeId,
+        member: ExternalId,
+    },
+}
+
+/// Applies `changes` in order, as apply does: each change wholly or not at all, a failing one
+/// reported and the others still applied. A group's members are named by directory id and
+/// resolved once every other change is in, since a member may be added by the same plan. New
+/// objects take their ids from their change's id, so that applying is deterministic too.
+pub fn apply_to_snapshot<'c>(
+    snapshot: &mut AccountSnapshot,
+    changes: impl IntoIterator<Item = &'c Change>,
+) -> Vec<ApplyError> {
+    let mut failures = Vec::new();
+    let mut memberships = Vec::new();
+    for change in changes {
+        match apply_change(snapshot, change) {
+            Ok(Some(group_fields)) => memberships.push((change.id, group_fields)),
+            Ok(None) => {}
+            Err(failure) => failures.push(failure),
+        }
+    }
+    let user_ids: HashMap<&ExternalId, UserId> = snapshot
+        .users
+        .iter()
+        .filter_map(|user| Some((user.external_id.as_ref()?, user.id)))
+        .collect();
+    let group_ids: HashMap<&ExternalId, GroupId> = snapshot
+        .groups
+        .iter()
+        .filter_map(|group| Some((group.external_id.as_ref()?, group.id)))
+        .collect();
+    let resolved: Vec<_> = memberships
+        .into_iter()
+        .map(|(change, (group, fields))| {
+            let users = resolve(change, &fields.member_users, &user_ids);
+            let groups = resolve(change, &fields.member_groups, &group_ids);
+            (group, users.and_then(|users| Ok((users, groups?))))
+        })
+        .collect();
+    for (id, members) in resolved {
+        match (
+            members,
+            snapshot.groups.iter_mut().find(|group| group.id == id),
+        ) {
+            (Ok((users, groups)), Some(group)) => {
+                group.member_users = users;
+                group.member_groups = groups;
+            }
+            (Ok(_), None) => {}
+            (Err(failure), _) => failures.push(failure),
+        }
+    }
+    failures
+}
+
+/// The account's ids of the members a change names by directory id.
+fn resolve<Id: Copy>(
+    change: ChangeId,
+    wanted: &[ExternalId],
+    held: &HashMap<&ExternalId, Id>,
+) -> Result<Vec<Id>, ApplyError> {
+    let resolve_one = |member: &ExternalId| {
+        held.get(member)
+            .copied()
+            .ok_or_else(|| ApplyError::UnknownMember {
+                change,
+                member: member.clone(),
+            })
+    };
+    wanted.iter().map(resolve_one).collect()
+}
+
+/// Applies one change; for a group, returns the fields whose members are still to be resolved.
+fn apply_change<'c>(
+    snapshot: &mut AccountSnapshot,
+    change: &'c Change,
+) -> Result<Option<(GroupId, &'c GroupFields)>, ApplyError> {
+    match &change.action {
+        ChangeAction::AddUser {
+            external_id,
+            fields,
+            role,
+        } => {
+            let role = Role::from(*role);
+            let mut user = User {
+                id: UserId::from_uuid(change.id.as_uuid()),
+                account_id: snapshot.account_id,
+                primary_address: fields.primary_address.clone(),
+                aliases: Vec::new(),
+                first_name: None,
+                last_name: None,
+                display_name: None,
+                role,
+                digests: role.digests_by_default(),
+                source: Source::Directory,
+                external_id: Some(external_id.clone()),
+                version: 1,
+            };
+            set_user_fields(&mut user, fields);
+            snapshot.users.push(user);
+            Ok(None)
+        }
+        ChangeAction::LinkUser {
+            user_id,
+            expected_version,
+            external_id,
+            fields,
+        } => {
+            let user = find(&mut snapshot.users, change.id, *user_id, *expected_version)?;
+            user.source = Source::Directory;
+            user.external_id = Some(external_id.clone());
+            set_user_fields(user, fields);
+            Ok(None)
+        }
+        ChangeAction::UpdateUser {
+            user_id,
+            expected_version,
+            fields,
+        } => {
+            set_user_fields(
+                find(&mut snapshot.users, change.id, *user_id, *expected_version)?,
+                fields,
+            );
+            Ok(None)
+        }
+        ChangeAction::RemoveUser {
+            user_id,
+            expected_version,
+        } => {
+            find(&mut snapshot.users, change.id, *user_id, *expected_version)?;
+            snapshot.users.retain(|user| user.id != *user_id);
+            snapshot
+                .groups
+                .iter_mut()
+                .for_each(|group| group.member_users.retain(|member| member != user_id));
+            Ok(None)
+        }
+        ChangeAction::AddGroup {
+            external_id,
+            fields,
+        } => {
+            let id = GroupId::from_uuid(change.id.as_uuid());
+            snapshot.groups.push(Group {
+                id,
+                account_id: snapshot.account_id,
+                name: fields.name.clone(),
+                kind: fields.kind,
+                address: fields.address.clone(),
+                aliases: fields.aliases.clone(),
+                source: Source::Directory,
+                external_id: Some(external_id.clone()),
+                member_users: Vec::new(),
+                member_groups: Vec::new(),
+                version: 1,
+            });
+            Ok(Some((id, fields)))
+        }
+        ChangeAction::LinkGroup {
+            group_id,
+            expected_version,
+            external_id,
+            fields,
+        } => {
+            let group = find(
+                &mut snapshot.groups,
+                change.id,
+                *group_id,
+                *expected_version,
+            )?;
+            group.source = Source::Directory;
+            group.external_id = Some(external_id.clone());
+            set_group_fields(group, fields);
+            Ok(Some((*group_id, fields)))
+        }
+        ChangeAction::UpdateGroup {
+            group_id,
+            expected_version,
+            fields,
+        } => {
+            set_group_fields(
+                find(
+                    &mut snapshot.groups,
+                    change.id,
+                    *group_id,
+                    *expected_version,
+                )?,
+                fields,
+            );
+            Ok(Some((*group_id, fields)))
+        }
+        ChangeAction::RemoveGroup {
+            group_id,
+            expected_version,
+        } => {
+            find(
+                &mut snapshot.groups,
+                change.id,
+                *group_id,
+                *expected_version,
+            )?;
+            snapshot.groups.retain(|group| group.id != *group_id);
+            snapshot
+                .groups
+                .iter_mut()
+                .for_each(|group| group.member_groups.retain(|member| member != group_id));
+            Ok(None)
+        }
+    }
+}
+
+fn set_user_fields(user: &mut User, fields: &UserFields) {
+    user.primary_address = fields.primary_address.clone();
+    user.aliases = fields.aliases.clone();
+    user.first_name = fields.first_name.clone();
+    user.last_name = fields.last_name.clone();
+    user.display_name = fields.display_name.clone();
+    user.version += 1;
+}
+
+fn set_group_fields(group: &mut Group, fields: &GroupFields) {
+    group.name = fields.name.clone();
+    group.kind = fields.kind;
+    group.address = fields.address.clone();
+    group.aliases = fields.aliases.clone();
+    group.version += 1;
+}
+
+/// An object apply can find by id and check for staleness.
+trait Versioned {
+    type Id: PartialEq + ToString;
+    const NAME: &'static str;
+    fn id(&self) -> Self::Id;
+    fn version(&self) -> i64;
+}
+
+impl Versioned for User {
+    type Id = UserId;
+    const NAME: &'static str = "user";
+    fn id(&self) -> UserId {
+        self.id
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
+
+impl Versioned for Group {
+    type Id = GroupId;
+    const NAME: &'static str = "group";
+    fn id(&self) -> GroupId {
+        self.id
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
+
+fn find<T: Versioned>(
+    objects: &mut [T],
+    change: ChangeId,
+    id: T::Id,
+    expected: i64,
+) -> Result<&mut T, ApplyError> {
+    let object = objects
+        .iter_mut()
+        .find(|object| object.id() == id)
+        .ok_or_else(|| ApplyError::Missing {
+            change,
+            object: T::NAME,
+            id: id.to_string(),
+        })?;
+    if object.version() != expected {
+        let found = object.version();
+        return Err(ApplyError::Stale {
+            change,
+            object: T::NAME,
+            id: id.to_string(),
+            expected,
+            found,
+        });
+    }
+    Ok(object)
+}

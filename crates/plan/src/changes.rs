@@ -1,0 +1,148 @@
+//! The parts of a change a person reads: attribute-level before → after values, and the change's
+//! stable id.
+
+use roster_domain::plan::{AttributeChange, AttributeValue, Category, GroupFields, UserFields};
+use roster_domain::{ChangeId, EmailAddress, ExternalId, Group, PlanId, User};
+use sha2::{Digest, Sha256};
+use uuid::Builder;
+
+/// The id of the change to `external_id` in `category` of plan `plan`: derived, not drawn, so
+/// that the same input gives the same plan.
+pub(crate) fn change_id(plan: PlanId, category: Category, external_id: &ExternalId) -> ChangeId {
+    let digest = Sha256::new()
+        .chain_update(plan.as_uuid().as_bytes())
+        .chain_update(category.as_str())
+        .chain_update([0])
+        .chain_update(external_id.as_str())
+        .finalize();
+    let mut bytes = [0; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    ChangeId::from_uuid(Builder::from_custom_bytes(bytes).into_uuid())
+}
+
+/// Collects the attributes whose values differ.
+#[derive(Default)]
+pub(crate) struct AttributeDiff(Vec<AttributeChange>);
+
+impl AttributeDiff {
+    pub fn text(&mut self, attribute: &str, before: Option<&str>, after: Option<&str>) {
+        if before != after {
+            self.push(attribute, text_value(before), text_value(after));
+        }
+    }
+
+    pub fn addresses(&mut self, attribute: &str, before: &[EmailAddress], after: &[EmailAddress]) {
+        let mut before: Vec<&EmailAddress> = before.iter().collect();
+        before.sort_unstable();
+        if before.iter().copied().ne(after) {
+            let names = |list: &[&EmailAddress]| list.iter().map(ToString::to_string).collect();
+            let after: Vec<&EmailAddress> = after.iter().collect();
+            self.push(
+                attribute,
+                AttributeValue::List(names(&before)),
+                AttributeValue::List(names(&after)),
+            );
+        }
+    }
+
+    /// A list whose sameness the caller decided (members are compared by id, shown by name).
+    pub fn list(&mut self, attribute: &str, before: Vec<String>, after: Vec<String>) {
+        self.push(
+            attribute,
+            AttributeValue::List(before),
+            AttributeValue::List(after),
+        );
+    }
+
+    pub fn push(&mut self, attribute: &str, before: AttributeValue, after: AttributeValue) {
+        self.0.push(AttributeChange {
+            attribute: attribute.to_owned(),
+            before,
+            after,
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The names of the changed attributes, for a change's reason.
+    pub fn names(&self) -> Vec<&str> {
+        self.0
+            .iter()
+            .map(|change| change.attribute.as_str())
+            .collect()
+    }
+
+    pub fn into_changes(self) -> Vec<AttributeChange> {
+        self.0
+    }
+}
+
+fn text_value(value: Option<&str>) -> AttributeValue {
+    value.map_or(AttributeValue::None, |text| {
+        AttributeValue::Text(text.to_owned())
+    })
+}
+
+/// What sync would change on `before` (nothing yet, for a new user) to make it `after`.
+pub(crate) fn user_diff(before: Option<&User>, after: &UserFields) -> AttributeDiff {
+    let mut diff = AttributeDiff::default();
+    let primary = before.map(|user| user.primary_address.as_str());
+    diff.text(
+        "primary_address",
+        primary,
+        Some(after.primary_address.as_str()),
+    );
+    diff.addresses(
+        "aliases",
+        before.map_or(&[], |user| &user.aliases),
+        &after.aliases,
+    );
+    diff.text(
+        "first_name",
+        before.and_then(|u| u.first_name.as_deref()),
+        after.first_name.as_deref(),
+    );
+    diff.text(
+        "last_name",
+        before.and_then(|u| u.last_name.as_deref()),
+        after.last_name.as_deref(),
+    );
+    diff.text(
+        "display_name",
+        before.and_then(|u| u.display_name.as_deref()),
+        after.display_name.as_deref(),
+    );
+    diff
+}
+
+/// What sync would change on `before` to make it `after`, members aside (they are compared by
+/// directory id, which the caller resolves).
+pub(crate) fn group_diff(before: Option<&Group>, after: &GroupFields) -> AttributeDiff {
+    let mut diff = AttributeDiff::default();
+    diff.text(
+        "name",
+        before.map(|g| g.name.as_str()),
+        Some(after.name.as_str()),
+    );
+    diff.text(
+        "kind",
+        before.map(|g| g.kind.as_str()),
+        Some(after.kind.as_str()),
+    );
+    let before_address = before
+        .and_then(|g| g.address.as_ref())
+        .map(EmailAddress::as_str);
+    diff.text(
+        "address",
+        before_address,
+        after.address.as_ref().map(EmailAddress::as_str),
+    );
+    diff.addresses(
+        "aliases",
+        before.map_or(&[], |group| &group.aliases),
+        &after.aliases,
+    );
+    diff
+}

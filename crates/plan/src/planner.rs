@@ -1,0 +1,865 @@
+//! The planner: the difference between what the mirror says the account should contain and what
+//! it contains (product.md §2, §3 and §5).
+
+use std::collections::{HashMap, HashSet};
+
+use roster_domain::plan::{
+    AttributeValue, Category, Change, ChangeAction, DeletionCheck, GroupFields, InactiveCounts,
+    Plan, SkipReason, Skipped, UserFields,
+};
+use roster_domain::{
+    DirectoryGroup, DirectoryUser, EmailAddress, ExternalId, Group, MemberType, Role,
+};
+
+use crate::account::{AccountIndex, Holder, group_label};
+use crate::allocation::{self, Candidate, DirectoryObject};
+use crate::changes::{AttributeDiff, change_id, group_diff, user_diff};
+use crate::directory::{self, DirectoryAddresses, Inactivity};
+use crate::input::{MirrorRead, PlanInput};
+
+/// Why no plan could be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "the directory read returned no active users, but the account holds {synced_users} synced users; \
+         Roster treats this as a failed read and removes nobody. Check that the app registration still has \
+         Directory.Read.All with admin consent, then run Search Now again"
+    )]
+    NoActiveUsersRead { synced_users: usize },
+}
+
+/// Plans the changes that bring the account in step with the mirror.
+///
+/// One bad directory object never fails the plan: it is reported under *Skipped*. The only error
+/// is a read that looks failed (no active users while the account holds synced ones), since
+/// planning from it would remove everyone.
+pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
+    let mut planner = Planner {
+        input: *input,
+        account: AccountIndex::new(input.users, input.groups),
+        skipped: Vec::new(),
+        inactive: InactiveCounts::default(),
+        active_users_read: 0,
+    };
+    let mut candidates = Vec::new();
+    let user_verdicts = planner.interpret_all(
+        input.mirror.users,
+        |user| &user.id,
+        Planner::interpret_user,
+        &mut candidates,
+    );
+    let group_verdicts = planner.interpret_all(
+        input.mirror.groups,
+        |group| &group.id,
+        Planner::interpret_group,
+        &mut candidates,
+    );
+    if input.settings.scope.users
+        && planner.active_users_read == 0
+        && !planner.account.synced_users.is_empty()
+    {
+        return Err(PlanError::NoActiveUsersRead {
+            synced_users: planner.account.synced_users.len(),
+        });
+    }
+    allocation::resolve_duplicates(&mut candidates, &planner.account, &mut planner.skipped);
+    allocation::link_manual_objects(&mut candidates, &planner.account);
+    let removals = planner.removals(&user_verdicts, &group_verdicts);
+    let mut released: HashSet<Holder> = removals
+        .iter()
+        .filter(|r| r.allowed)
+        .map(|r| r.holder)
+        .collect();
+    released.extend(
+        candidates
+            .iter()
+            .filter(|c| !c.skipped && planner.applies(c))
+            .filter_map(|c| c.current),
+    );
+    allocation::settle_with_account(
+        &mut candidates,
+        &planner.account,
+        &mut released,
+        &mut planner.skipped,
+    );
+    Ok(planner.finish(&candidates, &removals))
+}
+
+struct Planner<'a> {
+    input: PlanInput<'a>,
+    account: AccountIndex<'a>,
+    skipped: Vec<Skipped>,
+    inactive: InactiveCounts,
+    /// Active users in the whole read, in any domain or scope: the failed-read check.
+    active_users_read: usize,
+}
+
+/// What the mirror says about one directory object.
+enum Verdict {
+    /// The account should hold it: a candidate for adding, linking or updating.
+    Candidate,
+    /// The account should not hold it.
+    Absent(Absence),
+    /// Its addresses are in question (invalid, or another account's): the account keeps
+    /// whatever it holds until the directory is corrected.
+    Unresolved,
+    Exempt,
+}
+
+/// Why the account should not hold an object: the reason shown on its removal.
+#[derive(Clone)]
+enum Absence {
+    Deleted,
+    Inactive(Inactivity),
+    OutOfScope(String),
+}
+
+impl Absence {
+    fn reason(&self) -> String {
+        match self {
+            Self::Deleted => "deleted in the directory".to_owned(),
+            Self::Inactive(Inactivity::Guest) => "now a guest".to_owned(),
+            Self::Inactive(Inactivity::SignInBlocked) => {
+                "sign-in blocked in the directory".to_owned()
+            }
+            Self::Inactive(Inactivity::NoMailbox) => "no longer has a mailbox".to_owned(),
+            Self::OutOfScope(why) => format!("out of scope: {why}"),
+        }
+    }
+}
+
+struct Removal<'r> {
+    holder: Holder,
+    external_id: &'r ExternalId,
+    absence: Absence,
+    allowed: bool,
+}
+
+impl<'a> Planner<'a> {
+    /// Reads every record of one kind, collecting the candidates and what the mirror says about
+    /// each directory id.
+    fn interpret_all<T>(
+        &mut self,
+        records: &'a [T],
+        id: fn(&T) -> &ExternalId,
+        interpret: fn(&mut Self, &'a T) -> Result<Candidate<'a>, Verdict>,
+        candidates: &mut Vec<Candidate<'a>>,
+    ) -> HashMap<&'a ExternalId, Verdict> {
+        records
+            .iter()
+            .map(|record| {
+                let verdict = match interpret(self, record) {
+                    Ok(candidate) => {
+                        candidates.push(candidate);
+                        Verdict::Candidate
+                    }
+                    Err(verdict) => verdict,
+                };
+                (id(record), verdict)
+            })
+            .collect()
+    }
+
+    fn interpret_user(&mut self, user: &'a DirectoryUser) -> Result<Candidate<'a>, Verdict> {
+        let addresses = DirectoryAddresses::of_user(user);
+        let held = self
+            .account
+            .synced_users
+            .get(&user.id)
+            .map(|&i| Holder::User(i));
+        let label = directory_label(user.display_name.as_deref(), &addresses, &user.id);
+        let include_blocked = self.input.settings.include_sign_in_blocked;
+        if let Some(inactivity) =
+            directory::inactivity(user, addresses.primary.is_some(), include_blocked)
+        {
+            if held.is_none() {
+                self.count_inactive(inactivity);
+            }
+            return Err(Verdict::Absent(Absence::Inactive(inactivity)));
+        }
+        self.active_users_read += 1;
+        if self.input.exemptions.contains(&user.id) {
+            self.skip(
+                &user.id,
+                &label,
+                SkipReason::Exempted,
+                "exempt from sync: no change is proposed".to_owned(),
+            );
+            return Err(Verdict::Exempt);
+        }
+        if !self.input.settings.scope.users {
+            return Err(Verdict::Absent(Absence::OutOfScope(
+                "users are not selected in What to Sync".to_owned(),
+            )));
+        }
+        let (primary, aliases) = self.screen(addresses, &user.id, &label)?;
+        let Some(primary) = primary else {
+            return Err(Verdict::Absent(Absence::Inactive(Inactivity::NoMailbox)));
+        };
+        let object = DirectoryObject::User { user, primary };
+        Ok(Candidate {
+            object,
+            label,
+            aliases,
+            current: held,
+            linked: false,
+            skipped: false,
+        })
+    }
+
+    fn interpret_group(&mut self, group: &'a DirectoryGroup) -> Result<Candidate<'a>, Verdict> {
+        let addresses = DirectoryAddresses::of_group(group);
+        let held = self
+            .account
+            .synced_groups
+            .get(&group.id)
+            .map(|&i| Holder::Group(i));
+        let label = directory_label(group.display_name.as_deref(), &addresses, &group.id);
+        if self.input.exemptions.contains(&group.id) {
+            self.skip(
+                &group.id,
+                &label,
+                SkipReason::Exempted,
+                "exempt from sync: no change is proposed".to_owned(),
+            );
+            return Err(Verdict::Exempt);
+        }
+        let Some(kind) = directory::group_kind(group) else {
+            let why = "the group is neither mail-enabled nor security-enabled";
+            self.skip(
+                &group.id,
+                &label,
+                SkipReason::UnknownGroupKind,
+                format!("{why}, so Roster cannot hold it"),
+            );
+            return Err(Verdict::Absent(Absence::OutOfScope(why.to_owned())));
+        };
+        if let Some(why) = directory::unselected_group_kind(&self.input.settings.scope, kind) {
+            return Err(Verdict::Absent(Absence::OutOfScope(why.to_owned())));
+        }
+        let (address, aliases) = self.screen(addresses, &group.id, &label)?;
+        let object = DirectoryObject::Group {
+            group,
+            kind,
+            address,
+        };
+        Ok(Candidate {
+            object,
+            label,
+            aliases,
+            current: held,
+            linked: false,
+            skipped: false,
+        })
+    }
+
+    /// Keeps the addresses the account may hold: valid, in its domains, owned by no other
+    /// account. A problem with an alias drops the alias; one with the primary settles the object.
+    fn screen(
+        &mut self,
+        addresses: DirectoryAddresses,
+        id: &ExternalId,
+        label: &str,
+    ) -> Result<(Option<EmailAddress>, Vec<EmailAddress>), Verdict> {
+        for invalid in &addresses.invalid_aliases {
+            let detail = format!(
+                "alias {:?} is not a valid address ({}); it is dropped",
+                invalid.value, invalid.why
+            );
+            self.skip(id, label, SkipReason::InvalidAddress, detail);
+        }
+        let primary = match addresses.primary {
+            None => None,
+            Some(Err(invalid)) => {
+                let detail = format!(
+                    "primary address {:?} is not a valid address: {}",
+                    invalid.value, invalid.why
+                );
+                self.skip(id, label, SkipReason::InvalidAddress, detail);
+                return Err(Verdict::Unresolved);
+            }
+            Some(Ok(primary)) => {
+                if !self.input.account.owns_address(&primary) {
+                    let detail =
+                        format!("primary address {primary} is in none of the account's domains");
+                    self.skip(id, label, SkipReason::OutOfDomain, detail);
+                    let why =
+                        format!("its primary address {primary} is outside the account's domains");
+                    return Err(Verdict::Absent(Absence::OutOfScope(why)));
+                }
+                if let Some(owner) = self.input.held_by_other_accounts.get(&primary) {
+                    let detail =
+                        format!("primary address {primary} belongs to the account {owner}");
+                    self.skip(id, label, SkipReason::OwnedByAnotherAccount, detail);
+                    return Err(Verdict::Unresolved);
+                }
+                Some(primary)
+            }
+        };
+        let mut aliases = addresses.aliases;
+        aliases.retain(|alias| {
+            let problem = if !self.input.account.owns_address(alias) {
+                Some((
+                    SkipReason::AliasOutOfDomain,
+                    format!("alias {alias} is in none of the account's domains"),
+                ))
+            } else {
+                self.input.held_by_other_accounts.get(alias).map(|owner| {
+                    (
+                        SkipReason::OwnedByAnotherAccount,
+                        format!("alias {alias} belongs to the account {owner}"),
+                    )
+                })
+            };
+            let Some((reason, detail)) = problem else {
+                return true;
+            };
+            self.skip(id, label, reason, format!("{detail}; it is dropped"));
+            false
+        });
+        Ok((primary, aliases))
+    }
+
+    fn count_inactive(&mut self, inactivity: Inactivity) {
+        let count = match inactivity {
+            Inactivity::Guest => &mut self.inactive.guests,
+            Inactivity::SignInBlocked => &mut self.inactive.sign_in_blocked,
+            Inactivity::NoMailbox => &mut self.inactive.without_mailbox,
+        };
+        *count += 1;
+    }
+
+    fn skip(&mut self, id: &ExternalId, label: &str, reason: SkipReason, detail: String) {
+        self.skipped.push(Skipped {
+            external_id: id.clone(),
+            summary: label.to_owned(),
+            reason,
+            detail,
+        });
+    }
+
+    /// The synced objects the account should no longer hold, except those sync never removes:
+    /// exempt objects, organization admins and the tech contact. A partial read removes nothing.
+    fn removals(
+        &mut self,
+        user_verdicts: &HashMap<&ExternalId, Verdict>,
+        group_verdicts: &HashMap<&ExternalId, Verdict>,
+    ) -> Vec<Removal<'a>> {
+        let synced_users = self
+            .account
+            .synced_users
+            .iter()
+            .map(|(&id, &i)| (id, Holder::User(i), user_verdicts));
+        let synced_groups = self
+            .account
+            .synced_groups
+            .iter()
+            .map(|(&id, &i)| (id, Holder::Group(i), group_verdicts));
+        let synced: Vec<_> = synced_users.chain(synced_groups).collect();
+        let mut removals = Vec::new();
+        for (external_id, holder, verdicts) in synced {
+            let absence = match verdicts.get(external_id) {
+                None => Absence::Deleted,
+                Some(Verdict::Absent(absence)) => absence.clone(),
+                Some(Verdict::Candidate | Verdict::Unresolved | Verdict::Exempt) => continue,
+            };
+            let kept = if self.input.exemptions.contains(external_id) {
+                Some((SkipReason::Exempted, "it is exempt from sync"))
+            } else {
+                self.protection(holder)
+                    .map(|why| (SkipReason::ProtectedFromRemoval, why))
+            };
+            if let Some((reason, why)) = kept {
+                let detail = format!("{}, but it is kept: {why}", absence.reason());
+                self.skip(external_id, &self.account.label(holder), reason, detail);
+                continue;
+            }
+            if self.input.mirror.read == MirrorRead::Incomplete {
+                continue;
+            }
+            let category = match holder {
+                Holder::User(_) => Category::UsersToRemove,
+                Holder::Group(_) => Category::GroupsToRemove,
+            };
+            removals.push(Removal {
+                holder,
+                external_id,
+                absence,
+                allowed: self.allowed(category),
+            });
+        }
+        removals
+    }
+
+    /// Why sync may never remove this object, if it may not.
+    fn protection(&self, holder: Holder) -> Option<&'static str> {
+        let user = self.account.user(holder)?;
+        if user.role == Role::OrganizationAdmin {
+            return Some("sync never removes an organization admin");
+        }
+        let contact = self.input.account.tech_contact.as_ref()?;
+        let is_contact = self
+            .account
+            .addresses(holder)
+            .any(|address| *address == contact.email);
+        is_contact.then_some("sync never removes the account's tech contact")
+    }
+
+    fn allowed(&self, category: Category) -> bool {
+        let actions = &self.input.settings.actions;
+        match category {
+            Category::UsersToAdd => actions.add_users,
+            Category::UsersToUpdate => actions.update_users,
+            Category::UsersToRemove => actions.remove_users,
+            Category::GroupsToAdd => actions.add_groups,
+            Category::GroupsToUpdate => actions.update_groups,
+            Category::GroupsToRemove => actions.remove_groups,
+        }
+    }
+
+    /// Whether the candidate's change, if it has one, would be applied under the settings.
+    fn applies(&self, candidate: &Candidate) -> bool {
+        self.allowed(candidate_category(candidate))
+    }
+
+    fn finish(mut self, candidates: &[Candidate], removals: &[Removal]) -> Plan {
+        let outcome = self.outcome(candidates, removals);
+        let mut changes: Vec<(String, Change)> = candidates
+            .iter()
+            .filter(|candidate| !candidate.skipped)
+            .filter_map(|candidate| self.candidate_change(candidate, &outcome))
+            .chain(removals.iter().map(|removal| self.removal_change(removal)))
+            .collect();
+        changes.sort_by(|(a_key, a), (b_key, b)| {
+            (a.category, a_key, &a.external_id).cmp(&(b.category, b_key, &b.external_id))
+        });
+        let changes: Vec<Change> = changes.into_iter().map(|(_, change)| change).collect();
+        let allowed_count = |category| {
+            changes
+                .iter()
+                .filter(|c| c.category == category && c.allowed_by_settings)
+                .count()
+        };
+        let limit = self.input.settings.deletion_limit;
+        let mut deletion_check = DeletionCheck {
+            user_removals: allowed_count(Category::UsersToRemove),
+            synced_users: self.account.synced_users.len(),
+            group_removals: allowed_count(Category::GroupsToRemove),
+            synced_groups: self.account.synced_groups.len(),
+            exceeded: false,
+        };
+        deletion_check.exceeded = limit
+            .exceeded(deletion_check.user_removals, deletion_check.synced_users)
+            || limit.exceeded(deletion_check.group_removals, deletion_check.synced_groups);
+        self.skipped.sort_by(|a, b| {
+            (&a.summary, &a.external_id, &a.detail).cmp(&(&b.summary, &b.external_id, &b.detail))
+        });
+        Plan {
+            id: self.input.plan_id,
+            account_id: self.input.account.id,
+            run_id: self.input.run_id,
+            created_at: self.input.created_at,
+            changes,
+            skipped: self.skipped,
+            deletion_check,
+            inactive_not_imported: self.inactive,
+        }
+    }
+
+    /// The synced users and groups the account will hold once the plan's allowed changes are
+    /// applied, with the names they will have: a group's members are those of its directory
+    /// members that are among them.
+    fn outcome<'c>(&self, candidates: &'c [Candidate], removals: &[Removal]) -> Outcome<'c>
+    where
+        'a: 'c,
+    {
+        let mut users: HashMap<&ExternalId, String> = self
+            .account
+            .synced_users
+            .iter()
+            .map(|(&id, &i)| (id, self.input.users[i].primary_address.to_string()))
+            .collect();
+        let mut groups: HashMap<&ExternalId, String> = self
+            .account
+            .synced_groups
+            .iter()
+            .map(|(&id, &i)| (id, self.account.label(Holder::Group(i))))
+            .collect();
+        for removal in removals.iter().filter(|removal| removal.allowed) {
+            users.remove(removal.external_id);
+            groups.remove(removal.external_id);
+        }
+        for candidate in candidates.iter().filter(|c| !c.skipped && self.applies(c)) {
+            match &candidate.object {
+                DirectoryObject::User { user, primary } => {
+                    users.insert(&user.id, primary.to_string());
+                }
+                DirectoryObject::Group { group, address, .. } => {
+                    groups.insert(
+                        &group.id,
+                        group_label(&group_name(group, address.as_ref()), address.as_ref()),
+                    );
+                }
+            }
+        }
+        Outcome { users, groups }
+    }
+}
+
+impl Planner<'_> {
+    fn candidate_change(
+        &self,
+        candidate: &Candidate,
+        outcome: &Outcome,
+    ) -> Option<(String, Change)> {
+        let category = candidate_category(candidate);
+        let external_id = candidate.external_id().clone();
+        match &candidate.object {
+            DirectoryObject::User { user, primary } => {
+                let fields = UserFields {
+                    primary_address: primary.clone(),
+                    aliases: candidate.aliases.clone(),
+                    first_name: directory::clean_name(user.given_name.as_deref()),
+                    last_name: directory::clean_name(user.surname.as_deref()),
+                    display_name: directory::clean_name(user.display_name.as_deref()),
+                };
+                let current = candidate
+                    .current
+                    .and_then(|holder| self.account.user(holder));
+                let mut diff = user_diff(current, &fields);
+                let sort_key = primary.to_string();
+                let (summary, reason, action) = match current {
+                    None => {
+                        let role = self.input.settings.default_role;
+                        diff.push(
+                            "role",
+                            AttributeValue::None,
+                            AttributeValue::Text(Role::from(role).to_string()),
+                        );
+                        let name = fields
+                            .display_name
+                            .as_deref()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default();
+                        let summary = format!("Add user {primary}{name}");
+                        (
+                            summary,
+                            "new in the directory".to_owned(),
+                            ChangeAction::AddUser {
+                                external_id: external_id.clone(),
+                                fields,
+                                role,
+                            },
+                        )
+                    }
+                    Some(user) if candidate.linked => {
+                        push_link(&mut diff);
+                        let summary = format!(
+                            "Link existing user {} to the directory",
+                            user.primary_address
+                        );
+                        let action = ChangeAction::LinkUser {
+                            user_id: user.id,
+                            expected_version: user.version,
+                            external_id: external_id.clone(),
+                            fields,
+                        };
+                        (summary, LINK_REASON.to_owned(), action)
+                    }
+                    Some(user) => {
+                        if diff.is_empty() {
+                            return None;
+                        }
+                        let summary = format!("Update user {}", user.primary_address);
+                        let action = ChangeAction::UpdateUser {
+                            user_id: user.id,
+                            expected_version: user.version,
+                            fields,
+                        };
+                        (summary, update_reason(&diff), action)
+                    }
+                };
+                Some((
+                    sort_key,
+                    self.change(category, external_id, summary, reason, diff, action),
+                ))
+            }
+            DirectoryObject::Group {
+                group,
+                kind,
+                address,
+            } => {
+                let fields = GroupFields {
+                    name: group_name(group, address.as_ref()),
+                    kind: *kind,
+                    address: address.clone(),
+                    aliases: candidate.aliases.clone(),
+                    member_users: members(group, MemberType::User, &outcome.users),
+                    member_groups: members(group, MemberType::Group, &outcome.groups),
+                };
+                let current = candidate
+                    .current
+                    .and_then(|holder| self.account.group(holder));
+                let mut diff = group_diff(current, &fields);
+                if let Some((before, after)) = self.member_change(current, &fields, outcome) {
+                    diff.list("members", before, after);
+                }
+                let label = group_label(&fields.name, fields.address.as_ref());
+                let (summary, reason, action) = match current {
+                    None => {
+                        let summary = format!("Add group {label}");
+                        (
+                            summary,
+                            "new in the directory".to_owned(),
+                            ChangeAction::AddGroup {
+                                external_id: external_id.clone(),
+                                fields,
+                            },
+                        )
+                    }
+                    Some(group) if candidate.linked => {
+                        push_link(&mut diff);
+                        let summary = format!(
+                            "Link existing group {} to the directory",
+                            group_label(&group.name, group.address.as_ref())
+                        );
+                        let action = ChangeAction::LinkGroup {
+                            group_id: group.id,
+                            expected_version: group.version,
+                            external_id: external_id.clone(),
+                            fields,
+                        };
+                        (summary, LINK_REASON.to_owned(), action)
+                    }
+                    Some(group) => {
+                        if diff.is_empty() {
+                            return None;
+                        }
+                        let summary = format!(
+                            "Update group {}",
+                            group_label(&group.name, group.address.as_ref())
+                        );
+                        let action = ChangeAction::UpdateGroup {
+                            group_id: group.id,
+                            expected_version: group.version,
+                            fields,
+                        };
+                        (summary, update_reason(&diff), action)
+                    }
+                };
+                Some((
+                    label,
+                    self.change(category, external_id, summary, reason, diff, action),
+                ))
+            }
+        }
+    }
+
+    /// The members' before → after names, when the membership (compared by directory id)
+    /// changes: a group's new members, or a synced group whose members moved.
+    fn member_change(
+        &self,
+        current: Option<&Group>,
+        fields: &GroupFields,
+        outcome: &Outcome,
+    ) -> Option<(Vec<String>, Vec<String>)> {
+        let (current_users, current_groups) = match current {
+            Some(group) => (
+                group
+                    .member_users
+                    .iter()
+                    .map(|&id| {
+                        self.account
+                            .user_by_id(id)
+                            .and_then(|u| u.external_id.as_ref())
+                    })
+                    .collect(),
+                group
+                    .member_groups
+                    .iter()
+                    .map(|&id| {
+                        self.account
+                            .group_by_id(id)
+                            .and_then(|g| g.external_id.as_ref())
+                    })
+                    .collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        if same_members(current_users, &fields.member_users)
+            && same_members(current_groups, &fields.member_groups)
+        {
+            return None;
+        }
+        let mut before: Vec<String> = current.map_or_else(Vec::new, |group| {
+            let users = group
+                .member_users
+                .iter()
+                .filter_map(|&id| self.account.user_by_id(id))
+                .map(|u| u.primary_address.to_string());
+            let groups = group
+                .member_groups
+                .iter()
+                .filter_map(|&id| self.account.group_by_id(id))
+                .map(|g| format!("group {}", group_label(&g.name, g.address.as_ref())));
+            users.chain(groups).collect()
+        });
+        let users = fields
+            .member_users
+            .iter()
+            .filter_map(|id| outcome.users.get(id).cloned());
+        let groups = fields
+            .member_groups
+            .iter()
+            .filter_map(|id| outcome.groups.get(id))
+            .map(|label| format!("group {label}"));
+        let mut after: Vec<String> = users.chain(groups).collect();
+        before.sort_unstable();
+        after.sort_unstable();
+        Some((before, after))
+    }
+
+    fn removal_change(&self, removal: &Removal) -> (String, Change) {
+        let label = self.account.label(removal.holder);
+        let (category, noun, action) = match removal.holder {
+            Holder::User(i) => {
+                let user = &self.input.users[i];
+                let action = ChangeAction::RemoveUser {
+                    user_id: user.id,
+                    expected_version: user.version,
+                };
+                (Category::UsersToRemove, "user", action)
+            }
+            Holder::Group(i) => {
+                let group = &self.input.groups[i];
+                let action = ChangeAction::RemoveGroup {
+                    group_id: group.id,
+                    expected_version: group.version,
+                };
+                (Category::GroupsToRemove, "group", action)
+            }
+        };
+        let mut diff = AttributeDiff::default();
+        diff.push(
+            noun,
+            AttributeValue::Text(label.clone()),
+            AttributeValue::None,
+        );
+        let summary = format!("Remove {noun} {label}");
+        let change = self.change(
+            category,
+            removal.external_id.clone(),
+            summary,
+            removal.absence.reason(),
+            diff,
+            action,
+        );
+        (label, change)
+    }
+
+    fn change(
+        &self,
+        category: Category,
+        external_id: ExternalId,
+        summary: String,
+        reason: String,
+        diff: AttributeDiff,
+        action: ChangeAction,
+    ) -> Change {
+        Change {
+            id: change_id(self.input.plan_id, category, &external_id),
+            category,
+            external_id,
+            summary,
+            reason,
+            attributes: diff.into_changes(),
+            action,
+            allowed_by_settings: self.allowed(category),
+        }
+    }
+}
+
+const LINK_REASON: &str = "a manual object of the account holds this address; it is linked to the directory object rather than duplicated";
+
+/// Shows that linking hands the object to sync.
+fn push_link(diff: &mut AttributeDiff) {
+    diff.push(
+        "source",
+        AttributeValue::Text("manual".to_owned()),
+        AttributeValue::Text("directory".to_owned()),
+    );
+}
+
+fn update_reason(diff: &AttributeDiff) -> String {
+    format!("changed in the directory: {}", diff.names().join(", "))
+}
+
+/// The directory ids of a group's direct members of one type that the account will hold,
+/// sorted and without repeats.
+fn members(
+    group: &DirectoryGroup,
+    kind: MemberType,
+    held: &HashMap<&ExternalId, String>,
+) -> Vec<ExternalId> {
+    let mut ids: Vec<ExternalId> = group
+        .members
+        .iter()
+        .filter(|m| m.kind == kind && held.contains_key(&m.id))
+        .map(|m| m.id.clone())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Whether the current members (by directory id; a member without one never matches) are the
+/// wanted ones.
+fn same_members(mut current: Vec<Option<&ExternalId>>, wanted: &[ExternalId]) -> bool {
+    current.sort_unstable();
+    current.len() == wanted.len()
+        && current
+            .iter()
+            .zip(wanted)
+            .all(|(current, wanted)| *current == Some(wanted))
+}
+
+/// The account's synced objects after the plan, by directory id, with the name each will show.
+struct Outcome<'c> {
+    users: HashMap<&'c ExternalId, String>,
+    groups: HashMap<&'c ExternalId, String>,
+}
+
+fn candidate_category(candidate: &Candidate) -> Category {
+    match (&candidate.object, candidate.current) {
+        (DirectoryObject::User { .. }, None) => Category::UsersToAdd,
+        (DirectoryObject::User { .. }, Some(_)) => Category::UsersToUpdate,
+        (DirectoryObject::Group { .. }, None) => Category::GroupsToAdd,
+        (DirectoryObject::Group { .. }, Some(_)) => Category::GroupsToUpdate,
+    }
+}
+
+/// How a directory object is named in *Skipped*: "Jane Doe <jane@contoso.com>".
+fn directory_label(
+    display_name: Option<&str>,
+    addresses: &DirectoryAddresses,
+    id: &ExternalId,
+) -> String {
+    let address = match &addresses.primary {
+        Some(Ok(address)) => Some(address.as_str()),
+        Some(Err(invalid)) => Some(invalid.value.as_str()),
+        None => None,
+    };
+    match (directory::clean_name(display_name), address) {
+        (Some(name), Some(address)) => format!("{name} <{address}>"),
+        (Some(name), None) => name,
+        (None, Some(address)) => address.to_owned(),
+        (None, None) => format!("directory object {id}"),
+    }
+}
+
+/// A group's name: its display name, else its address, else its directory id.
+fn group_name(group: &DirectoryGroup, address: Option<&EmailAddress>) -> String {
+    directory::clean_name(group.display_name.as_deref())
+        .or_else(|| address.map(ToString::to_string))
+        .unwrap_or_else(|| group.id.to_string())
+}
