@@ -1,0 +1,12 @@
+//! The Graph client's behaviour, against local servers playing the login and Graph hosts.
+
+#[path = "graph/errors.rs"]
+mod errors;
+#[path = "graph/hostile.rs"]
+mod hostile;
+#[path = "graph/reads.rs"]
+mod reads;
+#[path = "graph/samples.rs"]
+mod samples;
+#[path = "graph/support.rs"]
+mod support;
