@@ -1,1 +1,25 @@
-//! placeholder
+//! The sync engine: the one place where the Graph client, the planner and the store meet.
+//!
+//! A sync is a pipeline — Graph → mirror → plan → apply → store — and this crate runs it:
+//!
+//! - [`refresh`] reads the tenant (a delta round, or a full read on the first run, after an
+//!   expired or week-old delta link, or when asked) and commits the mirror together with its
+//!   delta links; a read that fails commits nothing.
+//! - [`SyncEngine::preview`] (*Search Now*) refreshes, plans and stores the plan.
+//! - [`SyncEngine::apply`] (*Sync Active Directory*) applies the checked changes of a stored plan,
+//!   at most once.
+//! - [`SyncEngine::run_automatic`] (the schedule) does all three without review, within the
+//!   *how to sync* switches, holding removals over the deletion limit.
+//!
+//! Every operation is recorded as a run; one run per account at a time, across processes, is
+//! enforced by the store.
+
+mod engine;
+mod error;
+mod progress;
+mod refresh;
+
+pub use engine::{ApplyOutcome, ApplyRequest, PreviewOutcome, SyncEngine};
+pub use error::SyncError;
+pub use progress::{NoProgress, Progress};
+pub use refresh::{ReadKind, RefreshOutcome, refresh};

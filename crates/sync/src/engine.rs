@@ -1,0 +1,285 @@
+//! Search Now, Sync Active Directory and the automatic run, each recorded as a run.
+
+use std::collections::{HashMap, HashSet};
+
+use roster_domain::plan::{Category, Change, Plan};
+use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
+use roster_domain::{Account, AccountId, ChangeId, DirectoryConnection, PlanId, RunId};
+use roster_graph::{ClientOptions, GraphClient, Priority};
+use roster_plan::{Mirror as PlanMirror, MirrorRead, PlanInput};
+use roster_store::{NewRun, Store};
+use time::OffsetDateTime;
+
+use crate::refresh::{ReadKind, refresh};
+use crate::{Progress, SyncError};
+
+/// Changes handed to the store at a time: the run's heartbeat and the progress bar advance
+/// between chunks.
+const APPLY_CHUNK: usize = 2_000;
+
+/// Runs syncs against one store. Cheap to clone.
+#[derive(Clone)]
+pub struct SyncEngine {
+    store: Store,
+    graph_options: fn(Priority) -> ClientOptions,
+}
+
+/// What Search Now produced.
+#[derive(Debug)]
+pub struct PreviewOutcome {
+    pub run: Run,
+    pub plan: Plan,
+    pub read: ReadKind,
+}
+
+/// Which changes of a stored plan to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyRequest {
+    pub plan_id: PlanId,
+    /// Changes left unchecked: not applied, and proposed again by the next plan.
+    pub skip: HashSet<ChangeId>,
+    /// Apply removals even when they exceed the deletion limit.
+    pub confirm_removals: bool,
+}
+
+/// What applying produced.
+#[derive(Debug)]
+pub struct ApplyOutcome {
+    pub run: Run,
+    /// Removals not applied because they exceed the deletion limit and were not confirmed.
+    pub held_removals: usize,
+    /// Changes whose category the connection's *how to sync* switches leave out.
+    pub not_allowed: usize,
+}
+
+impl SyncEngine {
+    pub fn new(store: Store) -> Self {
+        Self { store, graph_options: ClientOptions::new }
+    }
+
+    /// Uses other Graph client options (tests shorten retries; benchmarks raise concurrency).
+    pub fn with_graph_options(mut self, options: fn(Priority) -> ClientOptions) -> Self {
+        self.graph_options = options;
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A Graph client for the account's saved connection.
+    pub async fn graph_client(&self, account_id: AccountId, priority: Priority) -> Result<(DirectoryConnection, GraphClient), SyncError> {
+        let connection = self.store.connection(account_id).await?.ok_or(SyncError::NoConnection(account_id))?;
+        let secret = self.store.connection_secret(account_id).await?;
+        let client = GraphClient::new(&connection.settings, secret, (self.graph_options)(priority))?;
+        Ok((connection, client))
+    }
+
+    /// Search Now: refreshes the mirror, builds the plan and stores it. Nothing is applied.
+    pub async fn preview(
+        &self,
+        account_id: AccountId,
+        full: bool,
+        actor: &str,
+        progress: &dyn Progress,
+    ) -> Result<PreviewOutcome, SyncError> {
+        let mut run = self.start(account_id, Trigger::Preview, actor).await?;
+        let result = self.refresh_and_plan(&mut run, full, Priority::High, progress).await;
+        match result {
+            Ok((plan, read)) => {
+                run.status = RunStatus::Succeeded;
+                let run = self.finish(run).await?;
+                Ok(PreviewOutcome { run, plan, read })
+            }
+            Err(e) => Err(self.fail(run, e).await),
+        }
+    }
+
+    /// Sync Active Directory: applies the checked changes of a stored plan, once.
+    pub async fn apply(
+        &self,
+        account_id: AccountId,
+        request: &ApplyRequest,
+        actor: &str,
+        progress: &dyn Progress,
+    ) -> Result<ApplyOutcome, SyncError> {
+        let plan_id = request.plan_id;
+        let stored = self.store.plan(plan_id).await?;
+        if stored.plan.account_id != account_id {
+            return Err(SyncError::PlanOfAnotherAccount { plan_id });
+        }
+        let known: HashSet<ChangeId> = stored.plan.changes.iter().map(|c| c.id).collect();
+        if let Some(unknown) = request.skip.iter().find(|id| !known.contains(id)) {
+            return Err(SyncError::UnknownChange { plan_id, change_id: unknown.to_string() });
+        }
+        let mut run = self.start(account_id, Trigger::Apply, actor).await?;
+        run.plan_id = Some(plan_id);
+        let result = async {
+            self.store.mark_plan_applied(plan_id).await?;
+            let hold_removals = stored.plan.deletion_check.exceeded && !request.confirm_removals;
+            self.apply_plan(&mut run, &stored.plan, |c| !request.skip.contains(&c.id), hold_removals, progress).await
+        }
+        .await;
+        match result {
+            Ok((held_removals, not_allowed)) => {
+                let run = self.finish(run).await?;
+                Ok(ApplyOutcome { run, held_removals, not_allowed })
+            }
+            Err(e) => Err(self.fail(run, e).await),
+        }
+    }
+
+    /// The automatic path: refresh, plan and apply every change the settings allow, holding
+    /// all removals when they exceed the deletion limit (the run is then marked held).
+    pub async fn run_automatic(&self, account_id: AccountId, actor: &str, progress: &dyn Progress) -> Result<ApplyOutcome, SyncError> {
+        let mut run = self.start(account_id, Trigger::Automatic, actor).await?;
+        let result = async {
+            let (plan, _) = self.refresh_and_plan(&mut run, false, Priority::Low, progress).await?;
+            self.store.mark_plan_applied(plan.id).await?;
+            let hold_removals = plan.deletion_check.exceeded;
+            self.apply_plan(&mut run, &plan, |_| true, hold_removals, progress).await
+        }
+        .await;
+        match result {
+            Ok((held_removals, not_allowed)) => {
+                let run = self.finish(run).await?;
+                Ok(ApplyOutcome { run, held_removals, not_allowed })
+            }
+            Err(e) => Err(self.fail(run, e).await),
+        }
+    }
+
+    async fn start(&self, account_id: AccountId, trigger: Trigger, actor: &str) -> Result<Run, SyncError> {
+        Ok(self.store.start_run(NewRun { account_id, trigger, actor: actor.to_owned() }).await?)
+    }
+
+    async fn finish(&self, mut run: Run) -> Result<Run, SyncError> {
+        run.finished_at = Some(OffsetDateTime::now_utc());
+        Ok(self.store.update_run(&run).await?)
+    }
+
+    /// Records the run as failed and hands back the error. If even that write fails, the run
+    /// stays "running" until the store takes it as abandoned; the original error matters more.
+    async fn fail(&self, mut run: Run, error: SyncError) -> SyncError {
+        run.status = RunStatus::Failed;
+        run.error = Some(error.to_string());
+        run.finished_at = Some(OffsetDateTime::now_utc());
+        if let Err(e) = self.store.update_run(&run).await {
+            tracing::error!(run = %run.id, error = %e, "could not record a failed run");
+        }
+        error
+    }
+
+    async fn refresh_and_plan(
+        &self,
+        run: &mut Run,
+        full: bool,
+        priority: Priority,
+        progress: &dyn Progress,
+    ) -> Result<(Plan, ReadKind), SyncError> {
+        let account_id = run.account_id;
+        let (connection, client) = self.graph_client(account_id, priority).await?;
+        let refreshed = refresh(&self.store, account_id, &client, full, progress).await;
+        run.graph_requests = client.stats().graph_requests + client.stats().token_requests;
+        let refreshed = refreshed?;
+        let plan = self.plan(run.id, account_id, &connection, &refreshed.mirror).await?;
+        self.store.save_plan(&plan).await?;
+        run.plan_id = Some(plan.id);
+        run.skipped = plan.skipped.len();
+        run.counts = planned_counts(&plan);
+        *run = self.store.update_run(run).await?;
+        Ok((plan, refreshed.kind))
+    }
+
+    async fn plan(
+        &self,
+        run_id: RunId,
+        account_id: AccountId,
+        connection: &DirectoryConnection,
+        mirror: &roster_store::Mirror,
+    ) -> Result<Plan, SyncError> {
+        let account: Account = self.store.account(&roster_store::AccountRef::Id(account_id)).await?;
+        let users = self.store.list_users(account_id).await?;
+        let groups = self.store.list_groups(account_id).await?;
+        let exemptions = self.store.list_exemptions(account_id).await?.into_iter().map(|e| e.external_id).collect();
+        let candidates: Vec<_> = roster_plan::candidate_addresses(&account, &mirror.users, &mirror.groups).into_iter().collect();
+        let held: HashMap<_, _> = self.store.addresses_owned_elsewhere(account_id, &candidates).await?.into_iter().collect();
+        let input = PlanInput {
+            plan_id: PlanId::new(),
+            run_id,
+            created_at: OffsetDateTime::now_utc(),
+            account: &account,
+            users: &users,
+            groups: &groups,
+            mirror: PlanMirror { users: &mirror.users, groups: &mirror.groups, read: MirrorRead::Complete },
+            settings: &connection.settings,
+            exemptions: &exemptions,
+            held_by_other_accounts: &held,
+        };
+        Ok(roster_plan::plan(&input)?)
+    }
+
+    /// Applies the plan's changes that `selected` keeps, within the settings and the deletion
+    /// limit. Returns (held removals, changes the settings leave out).
+    async fn apply_plan(
+        &self,
+        run: &mut Run,
+        plan: &Plan,
+        selected: impl Fn(&Change) -> bool,
+        hold_removals: bool,
+        progress: &dyn Progress,
+    ) -> Result<(usize, usize), SyncError> {
+        let mut held = 0;
+        let mut not_allowed = 0;
+        let mut to_apply = Vec::new();
+        for change in plan.changes.iter().filter(|c| selected(c)) {
+            if !change.allowed_by_settings {
+                not_allowed += 1;
+            } else if hold_removals && change.category.is_removal() {
+                held += 1;
+            } else {
+                to_apply.push(change);
+            }
+        }
+        run.plan_id = Some(plan.id);
+        run.counts = planned_counts(plan);
+        progress.applying(to_apply.len() as u64);
+        for chunk in to_apply.chunks(APPLY_CHUNK) {
+            let actions: Vec<_> = chunk.iter().map(|c| c.action.clone()).collect();
+            let outcomes = self.store.apply_changes(run.account_id, &actions).await?;
+            for (change, outcome) in chunk.iter().zip(outcomes) {
+                match outcome {
+                    Ok(()) => run.counts.entry(change.category).or_default().applied += 1,
+                    Err(failure) => run.failures.push(RunFailure {
+                        external_id: Some(change.external_id.clone()),
+                        object: change.summary.clone(),
+                        reason: failure.to_string(),
+                    }),
+                }
+            }
+            progress.changes_applied(chunk.len() as u64);
+            *run = self.store.update_run(run).await?;
+        }
+        run.status = if !run.failures.is_empty() {
+            RunStatus::Partial
+        } else if held > 0 {
+            RunStatus::Held
+        } else {
+            RunStatus::Succeeded
+        };
+        if held > 0 {
+            run.error = Some(format!(
+                "{held} removal(s) held: they exceed the deletion limit; review them with Search Now and confirm to apply"
+            ));
+        }
+        Ok((held, not_allowed))
+    }
+}
+
+fn planned_counts(plan: &Plan) -> std::collections::BTreeMap<Category, CategoryCount> {
+    let mut counts = std::collections::BTreeMap::new();
+    for change in &plan.changes {
+        counts.entry(change.category).or_insert_with(CategoryCount::default).planned += 1;
+    }
+    counts
+}

@@ -1,0 +1,212 @@
+//! Refreshing the directory mirror from Graph.
+//!
+//! The whole read happens before anything is written: events are merged into an in-memory copy
+//! of the mirror, and only a finished read is committed, objects and delta links in one
+//! transaction. A read that fails halfway therefore changes nothing — and, since no plan is
+//! built from it, removes nothing.
+
+use std::collections::{BTreeSet, HashMap};
+
+use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId};
+use roster_graph::{DeltaLink, DeltaLinks, DirectoryEvent, DirectoryRead, GraphClient, ReadStep};
+use roster_store::{Mirror, MirrorRefresh, Store};
+use time::{Duration, OffsetDateTime};
+
+use crate::{Progress, SyncError};
+
+/// Graph keeps the state behind a directory delta link for 7 days; an older link would only
+/// earn a 410, so it is not tried.
+const DELTA_LINK_LIFETIME: Duration = Duration::days(7);
+
+/// How the mirror was refreshed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadKind {
+    /// Only the changes since the last round.
+    Delta,
+    /// Everything, because it was asked for.
+    FullRequested,
+    /// Everything, because the mirror had no delta links yet (the first sync).
+    FullFirstSync,
+    /// Everything, because the delta link was older than Graph keeps it, or Graph said so.
+    FullDeltaExpired,
+}
+
+/// A refreshed mirror, committed.
+#[derive(Debug)]
+pub struct RefreshOutcome {
+    pub mirror: Mirror,
+    pub kind: ReadKind,
+    /// Directory objects (and removal notices) the read returned.
+    pub objects_read: u64,
+}
+
+/// Refreshes the account's mirror from the tenant and commits it. `full` forces a full read.
+pub async fn refresh(
+    store: &Store,
+    account_id: AccountId,
+    client: &GraphClient,
+    full: bool,
+    progress: &dyn Progress,
+) -> Result<RefreshOutcome, SyncError> {
+    let stored = store.load_mirror(account_id).await?;
+    let kind = if full {
+        ReadKind::FullRequested
+    } else {
+        match usable_links(&stored, OffsetDateTime::now_utc()) {
+            Usable::Yes(links) => {
+                let mut working = WorkingMirror::from(stored);
+                match working.read(client.read_changes(&links), progress).await {
+                    Ok(new_links) => {
+                        let outcome = working.commit_delta(store, account_id, new_links).await?;
+                        return Ok(outcome);
+                    }
+                    Err(SyncError::Graph { error }) if error.needs_full_read() => {
+                        tracing::info!(%account_id, "delta link expired; reading the whole directory");
+                        ReadKind::FullDeltaExpired
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Usable::NoLinks => ReadKind::FullFirstSync,
+            Usable::Expired => ReadKind::FullDeltaExpired,
+        }
+    };
+    let mut working = WorkingMirror::default();
+    let links = working.read(client.read_full(), progress).await?;
+    working.commit_full(store, account_id, links, kind).await
+}
+
+enum Usable {
+    Yes(DeltaLinks),
+    NoLinks,
+    Expired,
+}
+
+fn usable_links(mirror: &Mirror, now: OffsetDateTime) -> Usable {
+    let (Some(users), Some(groups)) = (&mirror.delta_links.users, &mirror.delta_links.groups) else {
+        return Usable::NoLinks;
+    };
+    if now - users.saved_at.min(groups.saved_at) >= DELTA_LINK_LIFETIME {
+        return Usable::Expired;
+    }
+    // A link that no longer parses was written by something else; a full read replaces it.
+    match (users.url.parse::<DeltaLink>(), groups.url.parse::<DeltaLink>()) {
+        (Ok(users), Ok(groups)) => Usable::Yes(DeltaLinks { users, groups }),
+        _ => Usable::NoLinks,
+    }
+}
+
+/// The mirror being refreshed, with what the read touched.
+#[derive(Default)]
+struct WorkingMirror {
+    users: HashMap<ExternalId, DirectoryUser>,
+    groups: HashMap<ExternalId, DirectoryGroup>,
+    touched_users: BTreeSet<ExternalId>,
+    touched_groups: BTreeSet<ExternalId>,
+    removed_users: BTreeSet<ExternalId>,
+    removed_groups: BTreeSet<ExternalId>,
+    objects_read: u64,
+}
+
+impl From<Mirror> for WorkingMirror {
+    fn from(mirror: Mirror) -> Self {
+        Self {
+            users: mirror.users.into_iter().map(|u| (u.id.clone(), u)).collect(),
+            groups: mirror.groups.into_iter().map(|g| (g.id.clone(), g)).collect(),
+            ..Self::default()
+        }
+    }
+}
+
+impl WorkingMirror {
+    /// Reads to the end, merging every page; returns the links of the next round.
+    async fn read(&mut self, mut read: DirectoryRead, progress: &dyn Progress) -> Result<DeltaLinks, SyncError> {
+        loop {
+            match read.next().await? {
+                ReadStep::Page(events) => {
+                    progress.objects_read(events.len() as u64);
+                    self.objects_read += events.len() as u64;
+                    events.into_iter().for_each(|event| self.merge(event));
+                }
+                ReadStep::Finished(links) => return Ok(links),
+            }
+        }
+    }
+
+    /// Merges one event. Replays and repeats are harmless: a patch applied twice, or a removal
+    /// of an object already gone, leaves the same state.
+    fn merge(&mut self, event: DirectoryEvent) {
+        match event {
+            DirectoryEvent::User(patch) => {
+                let id = patch.id.clone();
+                let merged = patch.apply(self.users.remove(&id));
+                self.removed_users.remove(&id);
+                self.touched_users.insert(id.clone());
+                self.users.insert(id, merged);
+            }
+            DirectoryEvent::UserRemoved(removal) => {
+                self.users.remove(&removal.id);
+                self.touched_users.remove(&removal.id);
+                self.removed_users.insert(removal.id);
+            }
+            DirectoryEvent::Group(patch) => {
+                let id = patch.id.clone();
+                let merged = patch.apply(self.groups.remove(&id));
+                self.removed_groups.remove(&id);
+                self.touched_groups.insert(id.clone());
+                self.groups.insert(id, merged);
+            }
+            DirectoryEvent::GroupRemoved(removal) => {
+                self.groups.remove(&removal.id);
+                self.touched_groups.remove(&removal.id);
+                self.removed_groups.insert(removal.id);
+            }
+        }
+    }
+
+    async fn commit_delta(mut self, store: &Store, account_id: AccountId, links: DeltaLinks) -> Result<RefreshOutcome, SyncError> {
+        let refresh = MirrorRefresh {
+            upsert_users: self.touched_users.iter().filter_map(|id| self.users.get(id).cloned()).collect(),
+            remove_users: std::mem::take(&mut self.removed_users).into_iter().collect(),
+            upsert_groups: self.touched_groups.iter().filter_map(|id| self.groups.get(id).cloned()).collect(),
+            remove_groups: std::mem::take(&mut self.removed_groups).into_iter().collect(),
+            users_delta_link: Some(links.users.to_string()),
+            groups_delta_link: Some(links.groups.to_string()),
+        };
+        store.commit_mirror_delta(account_id, refresh).await?;
+        Ok(self.into_outcome(ReadKind::Delta))
+    }
+
+    async fn commit_full(
+        self,
+        store: &Store,
+        account_id: AccountId,
+        links: DeltaLinks,
+        kind: ReadKind,
+    ) -> Result<RefreshOutcome, SyncError> {
+        let outcome = self.into_outcome(kind);
+        let full = MirrorRefresh {
+            upsert_users: outcome.mirror.users.clone(),
+            upsert_groups: outcome.mirror.groups.clone(),
+            users_delta_link: Some(links.users.to_string()),
+            groups_delta_link: Some(links.groups.to_string()),
+            ..MirrorRefresh::default()
+        };
+        store.replace_mirror(account_id, full).await?;
+        Ok(outcome)
+    }
+
+    /// The refreshed mirror in a stable order, so that plans built from it are too.
+    fn into_outcome(self, kind: ReadKind) -> RefreshOutcome {
+        let mut users: Vec<DirectoryUser> = self.users.into_values().collect();
+        users.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let mut groups: Vec<DirectoryGroup> = self.groups.into_values().collect();
+        groups.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        RefreshOutcome {
+            mirror: Mirror { users, groups, delta_links: Default::default() },
+            kind,
+            objects_read: self.objects_read,
+        }
+    }
+}
