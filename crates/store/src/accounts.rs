@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::{Conn, Constraint, DbError, Tx, sql};
-use crate::rows::stored;
+use crate::rows::{now, stored};
 use crate::{Store, StoreError};
 
 /// An account named on a command line or in a URL: a UUID is an id, anything else a name.
@@ -125,8 +125,11 @@ async fn insert_domain(tx: &mut Tx, account_id: AccountId, domain: &DomainName) 
 /// Fails with [`StoreError::AccountNotFound`] unless the account exists.
 pub(crate) async fn require_account(conn: &mut Conn<'_>, account_id: AccountId) -> Result<(), StoreError> {
     let found: Option<Count> =
-        sql("SELECT 1 AS count FROM accounts WHERE id = $1").bind(account_id.as_uuid()).fetch_optional(conn).await?;
-    found.map(|_| ()).ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))
+        sql("SELECT COUNT(*) AS count FROM accounts WHERE id = $1").bind(account_id.as_uuid()).fetch_optional(conn).await?;
+    match found {
+        Some(Count { count: 1.. }) => Ok(()),
+        _ => Err(StoreError::AccountNotFound(account_id.to_string())),
+    }
 }
 
 impl Store {
@@ -139,11 +142,13 @@ impl Store {
             return Err(StoreError::AccountNeedsDomain);
         }
         let id = AccountId::new();
-        let created_at = OffsetDateTime::now_utc();
+        let created_at = now();
         let mut tx = self.db.begin_write().await?;
-        let taken: Option<Count> =
-            sql("SELECT 1 AS count FROM accounts WHERE name = $1").bind(name.as_str()).fetch_optional(&mut tx.conn()).await?;
-        if taken.is_some() {
+        let taken: Option<Count> = sql("SELECT COUNT(*) AS count FROM accounts WHERE name = $1")
+            .bind(name.as_str())
+            .fetch_optional(&mut tx.conn())
+            .await?;
+        if taken.is_some_and(|t| t.count > 0) {
             return Err(StoreError::AccountNameTaken(name));
         }
         sql("INSERT INTO accounts (id, name, tech_contact_name, tech_contact_email, created_at) VALUES ($1, $2, $3, $4, $5)")

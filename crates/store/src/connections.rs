@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::accounts::require_account;
 use crate::db::{Conn, sql};
-use crate::rows::{stored_json, to_json};
+use crate::rows::{now, stored_json, to_json};
 use crate::secret::{Binding, SealedSecret};
 use crate::{Store, StoreError};
 
@@ -56,7 +56,7 @@ impl Store {
         settings: ConnectionSettings,
         secret: Option<SecretString>,
     ) -> Result<DirectoryConnection, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = now();
         let sealed = secret.map(|s| self.key.seal(&s, &Binding::client_secret(account_id)));
         let mut tx = self.db.begin_write().await?;
         require_account(&mut tx.conn(), account_id).await?;

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::accounts::require_account;
 use crate::db::{Constraint, DbError, sql};
-use crate::rows::stored;
+use crate::rows::{now, stored};
 use crate::{Store, StoreError};
 
 #[derive(sqlx::FromRow)]
@@ -20,7 +20,7 @@ struct ExemptionRow {
 impl Store {
     /// Exempts a directory object from sync.
     pub async fn add_exemption(&self, account_id: AccountId, external_id: ExternalId, actor: &str) -> Result<Exemption, StoreError> {
-        let created_at = OffsetDateTime::now_utc();
+        let created_at = now();
         let mut tx = self.db.begin_write().await?;
         require_account(&mut tx.conn(), account_id).await?;
         sql("INSERT INTO exemptions (account_id, external_id, actor, created_at) VALUES ($1, $2, $3, $4)")

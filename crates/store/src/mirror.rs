@@ -5,7 +5,7 @@ use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId};
 use time::OffsetDateTime;
 
 use crate::db::{Conn, Constraint, DbError, Tx, Value, execute_in, insert_rows, sql};
-use crate::rows::stored_json;
+use crate::rows::{now, stored_json};
 use crate::{Store, StoreError};
 
 /// A saved `@odata.deltaLink` and when it was saved (Graph expires them after 7 days).
@@ -129,7 +129,7 @@ impl Store {
         // Serializing before the transaction keeps the write lock short.
         let users: Vec<_> = refresh.upsert_users.iter().map(|u| (&u.id, encode(u))).collect();
         let groups: Vec<_> = refresh.upsert_groups.iter().map(|g| (&g.id, encode(g))).collect();
-        let now = OffsetDateTime::now_utc();
+        let now = now();
         let mut tx = self.db.begin_write().await?;
         let missing_connection = |e: DbError| match e {
             DbError::Violation(Constraint::ForeignKey) => StoreError::ConnectionNotFound(account_id),

@@ -5,7 +5,7 @@ use roster_domain::plan::Plan;
 use time::OffsetDateTime;
 
 use crate::db::{Constraint, DbError, sql};
-use crate::rows::{stored_json, to_json};
+use crate::rows::{now, stored_json, to_json};
 use crate::{Store, StoreError};
 
 /// A plan as stored, with when it was applied.
@@ -54,7 +54,7 @@ impl Store {
     /// Marks the plan applied, once: of two processes applying the same plan, exactly one
     /// succeeds and the other gets [`StoreError::PlanAlreadyApplied`]. Call it before applying.
     pub async fn mark_plan_applied(&self, plan_id: PlanId) -> Result<OffsetDateTime, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = now();
         let mut tx = self.db.begin_write().await?;
         let marked = sql("UPDATE plans SET applied_at = $2 WHERE id = $1 AND applied_at IS NULL")
             .bind(plan_id.as_uuid())

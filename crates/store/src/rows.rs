@@ -73,3 +73,10 @@ pub(crate) fn users_from_rows(rows: Vec<UserAddressRow>) -> Result<Vec<User>, St
     }
     Ok(users)
 }
+
+/// The current time at the precision both backends store (microseconds), so that a value
+/// written and read back compares equal to the one returned when it was written.
+pub(crate) fn now() -> time::OffsetDateTime {
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).expect("a truncated nanosecond is in range")
+}

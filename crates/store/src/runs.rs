@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::{Conn, Constraint, DbError, sql};
-use crate::rows::{stored_json, to_json};
+use crate::rows::{now, stored_json, to_json};
 use crate::{Store, StoreError};
 
 /// A running run not updated for this long is taken to be abandoned by a process that stopped,
@@ -103,7 +103,7 @@ impl Store {
     /// start gets [`StoreError::SyncAlreadyRunning`]. A running run whose process stopped
     /// (not updated for [`RUN_ABANDONED_AFTER`]) is marked failed and no longer blocks.
     pub async fn start_run(&self, new: NewRun) -> Result<Run, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = now();
         let run = Run {
             id: RunId::new(),
             account_id: new.account_id,
@@ -168,7 +168,7 @@ impl Store {
     /// Saves a running run's progress, or its end when its status is no longer running (the
     /// finish time defaults to now). Finished runs are history and refuse further updates.
     pub async fn update_run(&self, run: &Run) -> Result<Run, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = now();
         let finished_at = match run.status {
             RunStatus::Running => None,
             _ => Some(run.finished_at.unwrap_or(now)),

@@ -1,0 +1,13 @@
+//! The storage contract: every test runs on SQLite (a fresh temporary file) and, when
+//! `ROSTER_TEST_POSTGRES_URL` is set, on PostgreSQL (a fresh database, dropped afterwards).
+
+mod contract {
+    pub mod harness;
+
+    mod accounts;
+    mod apply;
+    mod connections;
+    mod mirror;
+    mod plans_and_runs;
+    mod users;
+}

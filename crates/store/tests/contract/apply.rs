@@ -1,0 +1,208 @@
+use std::time::Instant;
+
+use roster_domain::plan::ChangeAction;
+use roster_domain::{Group, NewUserRole, Role, Source, User};
+use roster_store::{ChangeFailure, OwnedBy};
+
+use super::harness::{TestDb, address, contract_test, external, group_fields, user_fields};
+use super::users::manual_user;
+
+fn add_user(id: &str, primary: &str, aliases: &[&str]) -> ChangeAction {
+    ChangeAction::AddUser { external_id: external(id), fields: user_fields(primary, aliases), role: NewUserRole::EndUser }
+}
+
+async fn user_by_address(db: &TestDb, account: roster_domain::AccountId, primary: &str) -> User {
+    let users = db.store.list_users(account).await.unwrap();
+    users.into_iter().find(|u| u.primary_address.as_str() == primary).unwrap_or_else(|| panic!("no user {primary}"))
+}
+
+async fn group_named(db: &TestDb, account: roster_domain::AccountId, name: &str) -> Group {
+    let groups = db.store.list_groups(account).await.unwrap();
+    groups.into_iter().find(|g| g.name == name).unwrap_or_else(|| panic!("no group {name}"))
+}
+
+contract_test!(adds_create_directory_objects_and_resolve_members_by_directory_id, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let changes = [
+        add_user("u-1", "ann@contoso.com", &["a@contoso.com"]),
+        add_user("u-2", "bob@contoso.com", &[]),
+        // The nested group comes later in the same call; "u-9" is not held by Roster.
+        ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("All", Some("all@contoso.com"), &["u-1", "u-9"], &["g-2"]) },
+        ChangeAction::AddGroup { external_id: external("g-2"), fields: group_fields("Team", None, &["u-2"], &[]) },
+    ];
+    let outcomes = db.store.apply_changes(contoso.id, &changes).await.unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+
+    let ann = user_by_address(&db, contoso.id, "ann@contoso.com").await;
+    assert_eq!((ann.source, ann.external_id.clone(), ann.role, ann.version), (Source::Directory, Some(external("u-1")), Role::EndUser, 1));
+    assert_eq!(ann.aliases, vec![address("a@contoso.com")]);
+    let bob = user_by_address(&db, contoso.id, "bob@contoso.com").await;
+    let team = group_named(&db, contoso.id, "Team").await;
+    let all = group_named(&db, contoso.id, "All").await;
+    assert_eq!(all.address, Some(address("all@contoso.com")));
+    assert_eq!(all.member_users, vec![ann.id]);
+    assert_eq!(all.member_groups, vec![team.id], "a member added later in the same batch is resolved");
+    assert_eq!(team.member_users, vec![bob.id]);
+});
+
+contract_test!(stale_changes_are_rejected_not_forced, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    db.store.apply_changes(contoso.id, &[add_user("u-1", "ann@contoso.com", &[])]).await.unwrap();
+    let ann = user_by_address(&db, contoso.id, "ann@contoso.com").await;
+    let update = |version| ChangeAction::UpdateUser { user_id: ann.id, expected_version: version, fields: user_fields("ann.new@contoso.com", &[]) };
+
+    let outcomes = db
+        .store
+        .apply_changes(contoso.id, &[
+            update(ann.version + 1),
+            add_user("u-1", "other@contoso.com", &[]),
+            ChangeAction::RemoveUser { user_id: roster_domain::UserId::new(), expected_version: 1 },
+        ])
+        .await
+        .unwrap();
+    assert!(outcomes.iter().all(|o| matches!(o, Err(ChangeFailure::Stale { .. }))), "{outcomes:?}");
+    assert_eq!(db.store.user(ann.id).await.unwrap(), ann, "nothing changed");
+
+    let outcomes = db.store.apply_changes(contoso.id, &[update(ann.version)]).await.unwrap();
+    assert_eq!(outcomes, vec![Ok(())]);
+    let updated = db.store.user(ann.id).await.unwrap();
+    assert_eq!((updated.primary_address.as_str(), updated.version), ("ann.new@contoso.com", ann.version + 1));
+    // The plan built before this update is now stale.
+    let outcomes = db.store.apply_changes(contoso.id, &[update(ann.version)]).await.unwrap();
+    assert!(matches!(&outcomes[..], [Err(ChangeFailure::Stale { .. })]));
+});
+
+contract_test!(a_failing_change_does_not_stop_the_others, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let fabrikam = db.account("Fabrikam", &["fabrikam.com"]).await;
+    db.store.add_user(contoso.id, manual_user("taken@contoso.com", &[])).await.unwrap();
+    let changes = [
+        add_user("u-1", "one@fabrikam.com", &[]),
+        add_user("u-2", "two@fabrikam.com", &["taken@contoso.com"]),
+        add_user("u-3", "three@fabrikam.com", &[]),
+        add_user("u-4", "one@fabrikam.com", &[]),
+    ];
+    let outcomes = db.store.apply_changes(fabrikam.id, &changes).await.unwrap();
+    assert!(outcomes[0].is_ok() && outcomes[2].is_ok(), "{outcomes:?}");
+    assert!(matches!(&outcomes[1], Err(ChangeFailure::AddressOutsideDomains { address: a }) if a.as_str() == "taken@contoso.com"));
+    match &outcomes[3] {
+        Err(ChangeFailure::AddressTaken { address: a, owner }) => {
+            assert_eq!(a.as_str(), "one@fabrikam.com");
+            assert_eq!(owner.account_name, "Fabrikam", "an earlier change of the same call holds it");
+        }
+        other => panic!("expected AddressTaken, got {other:?}"),
+    }
+    let users: Vec<String> = db.store.list_users(fabrikam.id).await.unwrap().iter().map(|u| u.primary_address.to_string()).collect();
+    assert_eq!(users, vec!["one@fabrikam.com", "three@fabrikam.com"], "the failed change left nothing behind");
+});
+
+contract_test!(re_applying_the_same_changes_converges_and_changes_nothing, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let changes = [
+        add_user("u-1", "ann@contoso.com", &[]),
+        ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("All", Some("all@contoso.com"), &["u-1"], &[]) },
+    ];
+    db.store.apply_changes(contoso.id, &changes).await.unwrap();
+    let users = db.store.list_users(contoso.id).await.unwrap();
+    let groups = db.store.list_groups(contoso.id).await.unwrap();
+
+    let again = db.store.apply_changes(contoso.id, &changes).await.unwrap();
+    assert!(again.iter().all(|o| matches!(o, Err(ChangeFailure::Stale { .. }))), "{again:?}");
+    assert_eq!(db.store.list_users(contoso.id).await.unwrap(), users);
+    assert_eq!(db.store.list_groups(contoso.id).await.unwrap(), groups);
+});
+
+contract_test!(linking_adopts_a_manual_object_and_every_write_bumps_its_version, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let jane = db.store.add_user(contoso.id, manual_user("jane@contoso.com", &["old@contoso.com"])).await.unwrap();
+    let link = ChangeAction::LinkUser {
+        user_id: jane.id,
+        expected_version: jane.version,
+        external_id: external("u-jane"),
+        fields: user_fields("jane@contoso.com", &["new@contoso.com"]),
+    };
+    assert_eq!(db.store.apply_changes(contoso.id, &[link]).await.unwrap(), vec![Ok(())]);
+    let linked = db.store.user(jane.id).await.unwrap();
+    assert_eq!((linked.source, linked.external_id.clone(), linked.version), (Source::Directory, Some(external("u-jane")), 2));
+    assert_eq!(linked.aliases, vec![address("new@contoso.com")]);
+    assert_eq!(linked.role, Role::EndUser, "sync never changes a role");
+    // The dropped alias is free again.
+    db.store.add_user(contoso.id, manual_user("old@contoso.com", &[])).await.unwrap();
+
+    let group = ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("All", None, &["u-jane"], &[]) };
+    db.store.apply_changes(contoso.id, &[group]).await.unwrap();
+    let all = group_named(&db, contoso.id, "All").await;
+    let rename = ChangeAction::UpdateGroup { group_id: all.id, expected_version: all.version, fields: group_fields("Everyone", None, &[], &[]) };
+    db.store.apply_changes(contoso.id, &[rename]).await.unwrap();
+    let everyone = group_named(&db, contoso.id, "Everyone").await;
+    assert_eq!((everyone.version, everyone.member_users.len()), (2, 0));
+});
+
+contract_test!(removing_objects_frees_their_addresses_and_memberships, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let changes = [
+        add_user("u-1", "ann@contoso.com", &["sales@contoso.com"]),
+        ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("All", Some("all@contoso.com"), &["u-1"], &[]) },
+    ];
+    db.store.apply_changes(contoso.id, &changes).await.unwrap();
+    let ann = user_by_address(&db, contoso.id, "ann@contoso.com").await;
+    let all = group_named(&db, contoso.id, "All").await;
+
+    let removals = [
+        ChangeAction::RemoveUser { user_id: ann.id, expected_version: ann.version },
+        ChangeAction::RemoveGroup { group_id: all.id, expected_version: all.version },
+        // The freed addresses can be taken by a change later in the same call.
+        ChangeAction::AddGroup { external_id: external("g-2"), fields: group_fields("Sales", Some("sales@contoso.com"), &["u-1"], &[]) },
+    ];
+    let outcomes = db.store.apply_changes(contoso.id, &removals).await.unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    assert!(db.store.list_users(contoso.id).await.unwrap().is_empty());
+    let groups = db.store.list_groups(contoso.id).await.unwrap();
+    assert_eq!(groups.len(), 1);
+    assert!(groups[0].member_users.is_empty(), "the removed user is no member and is not resolved");
+    db.store.add_user(contoso.id, manual_user("all@contoso.com", &[])).await.unwrap();
+});
+
+contract_test!(a_group_address_conflicting_with_a_user_of_the_account_names_the_user, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let outcomes = db
+        .store
+        .apply_changes(contoso.id, &[
+            add_user("u-1", "ann@contoso.com", &[]),
+            ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("Ann", Some("ann@contoso.com"), &[], &[]) },
+        ])
+        .await
+        .unwrap();
+    let ann = user_by_address(&db, contoso.id, "ann@contoso.com").await;
+    assert!(matches!(&outcomes[1], Err(ChangeFailure::AddressTaken { owner, .. }) if owner.object == OwnedBy::User(ann.id)), "{outcomes:?}");
+    assert!(db.store.list_groups(contoso.id).await.unwrap().is_empty());
+});
+
+/// Users, groups and members per group for the bulk test; `ROSTER_BENCH_SCALE` multiplies them
+/// (a scale of 10 is the benchmark: 100,000 users, 10,000 groups, 1,000,000 memberships).
+fn bulk_sizes() -> (usize, usize, usize) {
+    let scale: usize = std::env::var("ROSTER_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    (10_000 * scale, 1_000 * scale, 100)
+}
+
+contract_test!(bulk_applies_and_mirror_loads_hold_every_object, |db| {
+    let (users, groups, members) = bulk_sizes();
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let mut changes: Vec<ChangeAction> =
+        (0..users).map(|i| add_user(&format!("u-{i}"), &format!("user{i}@contoso.com"), &[&format!("alias{i}@contoso.com")])).collect();
+    for g in 0..groups {
+        let member_ids: Vec<String> = (0..members).map(|m| format!("u-{}", (g * 7 + m * 13) % users)).collect();
+        let member_refs: Vec<&str> = member_ids.iter().map(String::as_str).collect();
+        let fields = group_fields(&format!("Group {g}"), Some(&format!("group{g}@contoso.com")), &member_refs, &[]);
+        changes.push(ChangeAction::AddGroup { external_id: external(&format!("g-{g}")), fields });
+    }
+    let started = Instant::now();
+    let outcomes = db.store.apply_changes(contoso.id, &changes).await.unwrap();
+    let applied = started.elapsed();
+    assert!(outcomes.iter().all(Result::is_ok));
+    let listed = db.store.list_groups(contoso.id).await.unwrap();
+    assert_eq!(listed.len(), groups);
+    assert_eq!(listed.iter().map(|g| g.member_users.len()).sum::<usize>(), groups * members);
+    assert_eq!(db.store.list_users(contoso.id).await.unwrap().len(), users);
+    eprintln!("{:?}: applied {users} users and {groups} groups with {} memberships in {applied:?}", db.backend(), groups * members);
+});

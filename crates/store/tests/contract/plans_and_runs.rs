@@ -1,0 +1,98 @@
+use roster_domain::plan::{Category, DeletionCheck, Plan};
+use roster_domain::run::{CategoryCount, RunFailure, RunStatus, Trigger};
+use roster_domain::{PlanId, RunId};
+use roster_store::{NewRun, StoreError};
+use time::OffsetDateTime;
+
+use super::harness::{Raw, assert_refused, contract_test};
+
+fn new_run(account_id: roster_domain::AccountId) -> NewRun {
+    NewRun { account_id, trigger: Trigger::Automatic, actor: "scheduler".into() }
+}
+
+fn empty_plan(account_id: roster_domain::AccountId) -> Plan {
+    Plan {
+        id: PlanId::new(),
+        account_id,
+        run_id: RunId::new(),
+        created_at: OffsetDateTime::UNIX_EPOCH,
+        changes: Vec::new(),
+        skipped: Vec::new(),
+        deletion_check: DeletionCheck { user_removals: 0, synced_users: 0, group_removals: 0, synced_groups: 0, exceeded: false },
+        inactive_not_imported: Default::default(),
+    }
+}
+
+contract_test!(a_plan_is_stored_and_applied_at_most_once, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let plan = empty_plan(contoso.id);
+    db.store.save_plan(&plan).await.unwrap();
+    let stored = db.store.plan(plan.id).await.unwrap();
+    assert_eq!((stored.plan, stored.applied_at), (plan.clone(), None));
+
+    let (first, second) = tokio::join!(db.store.mark_plan_applied(plan.id), db.store.mark_plan_applied(plan.id));
+    let applied = [&first, &second].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(applied, 1, "exactly one of two concurrent applies wins: {first:?} {second:?}");
+    let third = db.store.mark_plan_applied(plan.id).await;
+    assert!(matches!(third, Err(StoreError::PlanAlreadyApplied { plan_id, .. }) if plan_id == plan.id));
+    assert!(db.store.plan(plan.id).await.unwrap().applied_at.is_some());
+    assert!(matches!(db.store.mark_plan_applied(PlanId::new()).await, Err(StoreError::PlanNotFound(_))));
+});
+
+contract_test!(one_sync_runs_per_account_at_a_time, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let fabrikam = db.account("Fabrikam", &["fabrikam.com"]).await;
+    let running = db.store.start_run(new_run(contoso.id)).await.unwrap();
+    let second = db.store.start_run(new_run(contoso.id)).await;
+    assert!(matches!(second, Err(StoreError::SyncAlreadyRunning { running: id }) if id == running.id), "{second:?}");
+    db.store.start_run(new_run(fabrikam.id)).await.expect("other accounts are not blocked");
+
+    let now = OffsetDateTime::now_utc();
+    let raw = db
+        .raw(
+            "INSERT INTO runs (id, account_id, trigger_kind, actor, status, started_at, heartbeat_at, counts, skipped, \
+             failures, graph_requests) VALUES ($1, $2, 'automatic', 'x', 'running', $3, $3, '{}', 0, '[]', 0)",
+            vec![Raw::Uuid(RunId::new().as_uuid()), Raw::Uuid(contoso.id.as_uuid()), Raw::Time(now)],
+        )
+        .await;
+    assert_refused(raw, "the schema stored a second running sync");
+
+    db.store.update_run(&roster_domain::run::Run { status: RunStatus::Succeeded, ..running }).await.unwrap();
+    db.store.start_run(new_run(contoso.id)).await.expect("a finished run no longer blocks");
+});
+
+contract_test!(an_abandoned_run_no_longer_blocks_a_new_one, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let abandoned = db.store.start_run(new_run(contoso.id)).await.unwrap();
+    let long_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    db.raw("UPDATE runs SET heartbeat_at = $1", vec![Raw::Time(long_ago)]).await.unwrap();
+
+    db.store.start_run(new_run(contoso.id)).await.expect("the stale run is taken over");
+    let old = db.store.run(abandoned.id).await.unwrap();
+    assert_eq!(old.status, RunStatus::Failed);
+    assert!(old.error.unwrap().contains("abandoned"));
+});
+
+contract_test!(runs_keep_their_progress_and_are_listed_newest_first, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let mut run = db.store.start_run(new_run(contoso.id)).await.unwrap();
+    run.counts.insert(Category::UsersToAdd, CategoryCount { planned: 3, applied: 2 });
+    run.failures.push(RunFailure { external_id: None, object: "jane@contoso.com".into(), reason: "stale".into() });
+    run.graph_requests = 7;
+    run.skipped = 1;
+    let progress = db.store.update_run(&run).await.unwrap();
+    assert_eq!(db.store.run(run.id).await.unwrap(), progress);
+
+    run.status = RunStatus::Partial;
+    let finished = db.store.update_run(&run).await.unwrap();
+    assert!(finished.finished_at.is_some());
+    assert_eq!(db.store.run(run.id).await.unwrap().finished_at, finished.finished_at);
+    let again = db.store.update_run(&run).await;
+    assert!(matches!(again, Err(StoreError::RunFinished(id)) if id == run.id));
+
+    let newer = db.store.start_run(new_run(contoso.id)).await.unwrap();
+    let history: Vec<RunId> = db.store.list_runs(contoso.id, 10).await.unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(history, vec![newer.id, run.id]);
+    assert_eq!(db.store.list_runs(contoso.id, 1).await.unwrap().len(), 1);
+    assert!(matches!(db.store.run(RunId::new()).await, Err(StoreError::RunNotFound(_))));
+});
