@@ -5,6 +5,8 @@
 //! order, to the mirror's records yields the tenant's state; a full read applies them to an
 //! empty mirror.
 
+use std::collections::HashSet;
+
 use roster_domain::{DirectoryGroup, DirectoryMember, DirectoryUser, ExternalId};
 use serde::{Deserialize, Serialize};
 
@@ -131,9 +133,14 @@ impl GroupPatch {
         self.security_enabled.apply_to(&mut group.security_enabled);
         self.group_types.apply_to_list(&mut group.group_types);
         self.proxy_addresses.apply_to_list(&mut group.proxy_addresses);
-        group.members.retain(|member| !self.members_removed.iter().any(|gone| gone.id == member.id));
+        // Sets keep this linear: a group of 100,000 members arrives in a hundred patches.
+        if !self.members_removed.is_empty() {
+            let removed: HashSet<&ExternalId> = self.members_removed.iter().map(|member| &member.id).collect();
+            group.members.retain(|member| !removed.contains(&member.id));
+        }
+        let mut known: HashSet<ExternalId> = group.members.iter().map(|member| member.id.clone()).collect();
         for member in self.members_added {
-            if !group.members.iter().any(|known| known.id == member.id) {
+            if known.insert(member.id.clone()) {
                 group.members.push(member);
             }
         }

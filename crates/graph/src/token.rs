@@ -161,6 +161,21 @@ mod tests {
     }
 
     #[test]
+    fn national_clouds_sign_in_at_their_own_login_host_for_their_own_graph() {
+        let credentials = Credentials {
+            tenant: "contoso.us".parse().unwrap(),
+            client_id: "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d".parse().unwrap(),
+            secret: SecretString::from("value"),
+            cloud: Cloud::UsGovDod,
+        };
+        assert_eq!(credentials.token_url(), "https://login.microsoftonline.us/contoso.us/oauth2/v2.0/token");
+        assert!(credentials.form().contains(&("scope", "https://dod-graph.microsoft.us/.default".to_owned())));
+        let china = Credentials { cloud: Cloud::China, ..credentials };
+        assert_eq!(china.token_url(), "https://login.chinacloudapi.cn/contoso.us/oauth2/v2.0/token");
+        assert!(china.form().contains(&("scope", "https://microsoftgraph.chinacloudapi.cn/.default".to_owned())));
+    }
+
+    #[test]
     fn directory_read_all_covers_everything_and_halves_are_named() {
         assert!(missing_permissions(&["Directory.Read.All".into()]).is_empty());
         assert!(missing_permissions(&["User.Read.All".into(), "GroupMember.Read.All".into()]).is_empty());

@@ -6,9 +6,13 @@ mod diagnostics;
 mod errors;
 #[path = "graph/hostile.rs"]
 mod hostile;
+#[path = "graph/patches.rs"]
+mod patches;
 #[path = "graph/reads.rs"]
 mod reads;
 #[path = "graph/samples.rs"]
 mod samples;
+#[path = "graph/scale.rs"]
+mod scale;
 #[path = "graph/support.rs"]
 mod support;

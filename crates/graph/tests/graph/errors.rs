@@ -193,3 +193,44 @@ async fn unexpected_graph_errors_carry_the_request_id_for_support() {
     assert!(error.to_string().contains("Request_BadRequest"));
     assert!(error.fix().contains("d9bbd4d8-bb2d-44e6-99a1-71a9516da744"));
 }
+
+#[tokio::test]
+async fn the_token_request_is_a_client_credentials_form_for_the_graph_scope() {
+    let tenant = Tenant::without_token().await;
+    let scope = format!("scope={}", url_encoded(&format!("{}/.default", tenant.server.uri())));
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(format!("/{}/oauth2/v2.0/token", crate::support::TENANT)))
+        .and(wiremock::matchers::header("content-type", "application/x-www-form-urlencoded"))
+        .and(wiremock::matchers::body_string_contains("grant_type=client_credentials"))
+        .and(wiremock::matchers::body_string_contains(format!("client_id={}", crate::support::CLIENT_ID)))
+        .and(wiremock::matchers::body_string_contains(format!("client_secret={}", url_encoded(crate::support::SECRET))))
+        .and(wiremock::matchers::body_string_contains(scope))
+        .respond_with(ok(token_body(&crate::support::granted_token())))
+        .mount(&tenant.server)
+        .await;
+    tenant.quiet_delta_rounds().await;
+    let client = tenant.client();
+    read_all(client.read_changes(&tenant.delta_links("u0", "g0"))).await.unwrap();
+    assert!(!format!("{client:?}").contains(crate::support::SECRET), "Debug shows the secret");
+}
+
+fn url_encoded(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn a_token_is_reused_until_shortly_before_it_expires() {
+    let tenant = Tenant::without_token().await;
+    let short_lived = json!({"token_type": "Bearer", "expires_in": 1, "access_token": crate::support::granted_token()});
+    tenant.token_response(ok(short_lived)).await;
+    tenant.quiet_delta_rounds().await;
+    let client = tenant.client();
+    let links = tenant.delta_links("u0", "g0");
+    read_all(client.read_changes(&links)).await.unwrap();
+    read_all(client.read_changes(&links)).await.unwrap();
+    assert_eq!(client.stats().token_requests, 1, "a fresh token is reused");
+    // A one-second token is refreshed halfway through its life.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    read_all(client.read_changes(&links)).await.unwrap();
+    assert_eq!(client.stats().token_requests, 2);
+}
