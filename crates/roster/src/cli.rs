@@ -1,0 +1,302 @@
+//! The command line: every command, flag and environment variable `roster` accepts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "roster",
+    version,
+    about = "Roster: the user directory of an email-security service, kept in step with Microsoft Entra ID.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Database URL: a SQLite file (sqlite:PATH) or PostgreSQL (postgres://…). Default: the
+    /// SQLite file roster.db in the data directory.
+    #[arg(long, global = true, env = "ROSTER_DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
+    /// Where Roster keeps its SQLite database and master key file. Default:
+    /// $XDG_DATA_HOME/roster, or ~/.local/share/roster.
+    #[arg(long, global = true, env = "ROSTER_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Run the demo: a simulated tenant, an account, a preview, an apply and a second sync.
+    Demo(DemoArgs),
+    /// Accounts: customer organisations and their domains.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Users of an account.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Groups of an account.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Organization admin logins.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The account's directory connection (Entra ID app registration and sync settings).
+    #[command(subcommand)]
+    Connection(ConnectionCommand),
+    /// Search Now, Sync Active Directory, automatic runs and their history.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+    /// Exempt a directory object from sync: no plan proposes any change to it.
+    Exempt(ExemptArgs),
+    /// Lift an exemption.
+    Unexempt(ExemptArgs),
+    /// Serve a simulated Entra ID tenant (token endpoint, Graph and a control API).
+    Sim(roster_sim::cli::SimArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's data in this directory (created fresh; must not exist or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Users in the simulated tenant.
+    #[arg(long, default_value_t = 300)]
+    pub users: u32,
+    /// Groups in the simulated tenant.
+    #[arg(long, default_value_t = 30)]
+    pub groups: u32,
+    /// Seed of the simulated tenant: the same seed gives the same tenant.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account with its domains.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A domain the account owns (repeat for several).
+        #[arg(long = "domain", value_name = "DOMAIN", required = true)]
+        domains: Vec<String>,
+        #[arg(long, requires = "tech_contact_email")]
+        tech_contact_name: Option<String>,
+        #[arg(long, requires = "tech_contact_name")]
+        tech_contact_email: Option<String>,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Show one account: domains, tech contact, connection summary.
+    Show {
+        /// The account's id or unique name.
+        account: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Set or clear the tech contact, who is told when automatic sync fails or is held.
+    SetTechContact {
+        account: String,
+        #[arg(long, required_unless_present = "clear", requires = "email")]
+        name: Option<String>,
+        #[arg(long, required_unless_present = "clear", requires = "name")]
+        email: Option<String>,
+        /// Remove the tech contact.
+        #[arg(long, conflicts_with_all = ["name", "email"])]
+        clear: bool,
+    },
+    /// Add a domain to an account.
+    AddDomain { account: String, domain: String },
+    /// Remove a domain from an account (refused while addresses in it exist).
+    RemoveDomain { account: String, domain: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user by hand (source: manual).
+    Add {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+        /// Another address of the user (repeat for several).
+        #[arg(long = "alias", value_name = "ADDRESS")]
+        aliases: Vec<String>,
+        #[arg(long, default_value = "end-user", value_name = "end-user|silent-user|organization-admin")]
+        role: String,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// List the account's users.
+    List {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Remove a user, by id or primary address.
+    Remove {
+        #[arg(long)]
+        account: String,
+        /// The user's id or primary address.
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// List the account's groups with their members.
+    List {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an organization admin login; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionCommand {
+    /// Create or change the directory connection. Flags left out keep their saved value.
+    Set(ConnectionSetArgs),
+    /// Show the connection's settings (the secret only as "set on <date>").
+    Show {
+        account: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Delete the connection and its directory mirror (synced users and groups stay).
+    Delete { account: String },
+    /// Test the connection step by step; exits non-zero when a step fails.
+    Test {
+        account: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionSetArgs {
+    pub account: String,
+    /// The tenant: its GUID or a verified domain ("Primary Domain" in the guide).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The app registration's Application (client) ID.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// A file holding the client secret's value, or - for standard input. The secret never
+    /// travels as a command-line argument.
+    #[arg(long, value_name = "PATH|-")]
+    pub client_secret_file: Option<PathBuf>,
+    /// The Microsoft cloud.
+    #[arg(long, value_name = "global|usgov|usgov-dod|china", conflicts_with_all = ["login_url", "graph_url"])]
+    pub cloud: Option<String>,
+    /// Custom login endpoint (with --graph-url), e.g. a simulated tenant.
+    #[arg(long, requires = "graph_url")]
+    pub login_url: Option<String>,
+    /// Custom Graph endpoint (with --login-url).
+    #[arg(long, requires = "login_url")]
+    pub graph_url: Option<String>,
+    /// The role new users get.
+    #[arg(long, value_name = "end-user|silent-user")]
+    pub default_role: Option<String>,
+    /// What to sync: users,distribution-groups,security-groups,m365-groups.
+    #[arg(long, value_name = "LIST")]
+    pub sync: Option<String>,
+    /// How to sync: add-users,update-users,remove-users,add-groups,update-groups,remove-groups.
+    #[arg(long, value_name = "LIST")]
+    pub actions: Option<String>,
+    /// When to sync: never, 1h, 3h, 6h, 12h or 24h.
+    #[arg(long)]
+    pub frequency: Option<String>,
+    /// Hold removals over this share of synced users or groups (with --deletion-limit-min).
+    #[arg(long, value_name = "P")]
+    pub deletion_limit_percent: Option<u8>,
+    /// ... when at least this many objects would be removed.
+    #[arg(long, value_name = "N")]
+    pub deletion_limit_min: Option<u32>,
+    /// Treat sign-in-blocked accounts that still have a mailbox (shared, room) as active.
+    #[arg(long, value_name = "true|false")]
+    pub include_sign_in_blocked: Option<bool>,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Search Now: refresh the mirror and store a plan; nothing is applied.
+    Preview {
+        account: String,
+        /// Read the whole directory instead of the changes since the last round.
+        #[arg(long)]
+        full: bool,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Sync Active Directory: apply a stored plan's changes.
+    Apply {
+        account: String,
+        #[arg(long, value_name = "PLAN_ID")]
+        plan: String,
+        /// Leave this change out (repeat for several).
+        #[arg(long = "skip", value_name = "CHANGE_ID")]
+        skip: Vec<String>,
+        /// Apply removals over the deletion limit.
+        #[arg(long)]
+        confirm_removals: bool,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// The automatic path: refresh, plan and apply what the settings allow.
+    Run {
+        account: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// The account's runs, newest first.
+    History {
+        account: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExemptArgs {
+    pub account: String,
+    /// The directory object's id (Entra object id).
+    pub external_id: String,
+}

@@ -1,0 +1,31 @@
+//! One module per command group. Each parses its flags into domain types, calls the store or
+//! the sync engine, and prints; no rules live here.
+
+mod account;
+mod connection;
+pub mod demo;
+mod sync;
+mod user;
+
+use std::process::ExitCode;
+
+use crate::cli::Command;
+use crate::context::Context;
+
+pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Migrate => {
+            println!("The database schema is up to date.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Account(command) => account::run(ctx, command).await,
+        Command::User(command) => user::run_user(ctx, command).await,
+        Command::Group(command) => user::run_group(ctx, command).await,
+        Command::Admin(command) => user::run_admin(ctx, command).await,
+        Command::Connection(command) => connection::run(ctx, command).await,
+        Command::Sync(command) => sync::run(ctx, command).await,
+        Command::Exempt(args) => sync::exempt(ctx, args, true).await,
+        Command::Unexempt(args) => sync::exempt(ctx, args, false).await,
+        Command::Sim(_) | Command::Demo(_) => unreachable!("handled before a database is opened"),
+    }
+}

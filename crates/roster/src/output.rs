@@ -1,0 +1,161 @@
+//! How the CLI prints: JSON views with stable field names, and plain text for people.
+
+use roster_domain::plan::{AttributeValue, Category, Change, Plan, Skipped};
+use roster_domain::run::Run;
+use roster_domain::{Group, User};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A user as `--json` shows it.
+pub fn user_json(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "primary_address": user.primary_address,
+        "aliases": user.aliases,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "display_name": user.display_name,
+        "role": user.role,
+        "digests": user.digests,
+        "source": user.source,
+        "external_id": user.external_id,
+    })
+}
+
+/// A group as `--json` shows it; `members` lists member users' and member groups' ids.
+pub fn group_json(group: &Group) -> Value {
+    let members: Vec<String> = group
+        .member_users
+        .iter()
+        .map(ToString::to_string)
+        .chain(group.member_groups.iter().map(ToString::to_string))
+        .collect();
+    json!({
+        "id": group.id,
+        "name": group.name,
+        "kind": group.kind,
+        "address": group.address,
+        "aliases": group.aliases,
+        "source": group.source,
+        "external_id": group.external_id,
+        "members": members,
+    })
+}
+
+fn value_text(value: &AttributeValue) -> String {
+    match value {
+        AttributeValue::None => "—".to_owned(),
+        AttributeValue::Text(text) => text.clone(),
+        AttributeValue::List(items) if items.is_empty() => "—".to_owned(),
+        AttributeValue::List(items) => items.join(", "),
+    }
+}
+
+fn change_json(change: &Change) -> Value {
+    let changes: Map<String, Value> = change
+        .attributes
+        .iter()
+        .map(|a| (a.attribute.clone(), json!({ "before": a.before, "after": a.after })))
+        .collect();
+    json!({
+        "id": change.id,
+        "external_id": change.external_id,
+        "summary": change.summary,
+        "reason": change.reason,
+        "changes": changes,
+        "allowed_by_settings": change.allowed_by_settings,
+    })
+}
+
+fn skipped_json(skipped: &Skipped) -> Value {
+    json!({
+        "id": skipped.external_id,
+        "external_id": skipped.external_id,
+        "summary": skipped.summary,
+        "reason": skipped.detail,
+        "reason_code": skipped.reason,
+        "changes": {},
+    })
+}
+
+/// The plan as `sync preview --json` prints it.
+pub fn plan_json(plan: &Plan) -> Value {
+    let mut categories: Map<String, Value> = Category::ALL
+        .iter()
+        .map(|&c| (c.as_str().to_owned(), Value::Array(plan.in_category(c).map(change_json).collect())))
+        .collect();
+    categories.insert("skipped".to_owned(), Value::Array(plan.skipped.iter().map(skipped_json).collect()));
+    json!({
+        "plan_id": plan.id,
+        "run_id": plan.run_id,
+        "created_at": plan.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "deletion_check": plan.deletion_check,
+        "inactive_not_imported": plan.inactive_not_imported,
+        "categories": categories,
+    })
+}
+
+/// The plan for people: counts per category and the first `shown` changes of each.
+pub fn print_plan(plan: &Plan, shown: usize) {
+    println!("Plan {} ({} changes, {} skipped)", plan.id, plan.changes.len(), plan.skipped.len());
+    for category in Category::ALL {
+        let changes: Vec<&Change> = plan.in_category(category).collect();
+        let held = changes.iter().filter(|c| !c.allowed_by_settings).count();
+        let note = if held > 0 { format!(" — {held} not applied by your settings") } else { String::new() };
+        println!("\n{} ({}){note}", category.title(), changes.len());
+        for change in changes.iter().take(shown) {
+            println!("  [{}] {} — {}", change.id, change.summary, change.reason);
+            for attribute in &change.attributes {
+                println!("      {}: {} → {}", attribute.attribute, value_text(&attribute.before), value_text(&attribute.after));
+            }
+        }
+        if changes.len() > shown {
+            println!("  … and {} more", changes.len() - shown);
+        }
+    }
+    println!("\nSkipped ({})", plan.skipped.len());
+    for skipped in plan.skipped.iter().take(shown) {
+        println!("  {} — {}", skipped.summary, skipped.detail);
+    }
+    if plan.skipped.len() > shown {
+        println!("  … and {} more", plan.skipped.len() - shown);
+    }
+    let check = &plan.deletion_check;
+    if check.exceeded {
+        println!(
+            "\nDeletion limit exceeded: {} of {} synced users and {} of {} synced groups would be removed. \
+             Automatic sync holds these removals; apply them here with --confirm-removals.",
+            check.user_removals, check.synced_users, check.group_removals, check.synced_groups
+        );
+    }
+}
+
+/// One line per run, for `sync history`.
+pub fn print_run(run: &Run) {
+    let applied: usize = run.counts.values().map(|c| c.applied).sum();
+    let planned: usize = run.counts.values().map(|c| c.planned).sum();
+    let finished = run.finished_at.map(|t| t.to_string()).unwrap_or_else(|| "(running)".to_owned());
+    println!(
+        "{}  {:?}  {:?}  by {}  started {}  finished {}  planned {planned}  applied {applied}  skipped {}  failures {}  graph requests {}",
+        run.id,
+        run.trigger,
+        run.status,
+        run.actor,
+        run.started_at,
+        finished,
+        run.skipped,
+        run.failures.len(),
+        run.graph_requests
+    );
+    if let Some(error) = &run.error {
+        println!("    {error}");
+    }
+    for failure in &run.failures {
+        println!("    failed: {} — {}", failure.object, failure.reason);
+    }
+}
