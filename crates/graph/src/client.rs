@@ -266,10 +266,14 @@ impl GraphClient {
 
     /// `{graph}/v1.0{path_and_query}`, for a path such as `/users?$top=999`.
     pub(crate) fn api_url(&self, path_and_query: &str) -> Url {
-        let root = self.inner.api_root.as_str().trim_end_matches('/');
-        // The root is a valid URL and the paths are Roster's own, so this cannot fail; the
-        // root is kept as the fallback rather than panicking.
-        Url::parse(&format!("{root}{path_and_query}")).unwrap_or_else(|_| self.inner.api_root.clone())
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path_and_query, None),
+        };
+        let mut url = self.inner.api_root.clone();
+        url.set_path(&format!("{}{path}", self.inner.api_root.path()));
+        url.set_query(query);
+        url
     }
 
     /// `/v1.0`-relative form of an absolute Graph URL, as a `$batch` item needs it.

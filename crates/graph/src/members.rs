@@ -227,7 +227,7 @@ async fn send_batch(client: &GraphClient, batch: &[MemberRequest]) -> Result<Rep
         .enumerate()
         .map(|(index, request)| json!({ "id": (index + 1).to_string(), "method": "GET", "url": request.path }))
         .collect();
-    let body = serde_json::to_vec(&json!({ "requests": requests })).unwrap_or_default();
+    let body = json!({ "requests": requests }).to_string().into_bytes();
     let items = u32::try_from(batch.len()).unwrap_or(BATCH_SIZE);
     client.send("batch", Call::Batch { body: &body, items }).await
 }
