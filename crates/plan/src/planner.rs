@@ -261,13 +261,6 @@ impl<'a> Planner<'a> {
         id: &ExternalId,
         label: &str,
     ) -> Result<(Option<EmailAddress>, Vec<EmailAddress>), Verdict> {
-        for invalid in &addresses.invalid_aliases {
-            let detail = format!(
-                "alias {:?} is not a valid address ({}); it is dropped",
-                invalid.value, invalid.why
-            );
-            self.skip(id, label, SkipReason::InvalidAddress, detail);
-        }
         let primary = match addresses.primary {
             None => None,
             Some(Err(invalid)) => {
@@ -296,6 +289,13 @@ impl<'a> Planner<'a> {
                 Some(primary)
             }
         };
+        for invalid in &addresses.invalid_aliases {
+            let detail = format!(
+                "alias {:?} is not a valid address ({}); it is dropped",
+                invalid.value, invalid.why
+            );
+            self.skip(id, label, SkipReason::InvalidAddress, detail);
+        }
         let mut aliases = addresses.aliases;
         aliases.retain(|alias| {
             let problem = if !self.input.account.owns_address(alias) {
