@@ -1,6 +1,8 @@
 //! How the CLI prints: JSON views with stable field names, and plain text for people.
 
-use roster_domain::plan::{AttributeValue, Category, Change, Plan, Skipped};
+use std::collections::BTreeMap;
+
+use roster_domain::plan::{AttributeValue, Category, Change, Plan, SkipReason, Skipped};
 use roster_domain::run::Run;
 use roster_domain::{Group, User};
 use serde::Serialize;
@@ -100,6 +102,19 @@ pub fn plan_json(plan: &Plan) -> Value {
     })
 }
 
+fn skip_reason_title(reason: SkipReason) -> &'static str {
+    match reason {
+        SkipReason::OutOfDomain => "Primary address outside the account's domains",
+        SkipReason::AliasOutOfDomain => "Alias outside the account's domains (dropped)",
+        SkipReason::OwnedByAnotherAccount => "Address owned by another account",
+        SkipReason::DuplicateInTenant => "Duplicate address inside the tenant",
+        SkipReason::ConflictsWithExisting => "Address held by another object of this account",
+        SkipReason::Exempted => "Exempt from sync",
+        SkipReason::InvalidAddress => "Not a valid email address",
+        SkipReason::UnknownGroupKind => "Group kind Roster does not import",
+    }
+}
+
 /// The plan for people: counts per category and the first `shown` changes of each.
 pub fn print_plan(plan: &Plan, shown: usize) {
     println!("Plan {} ({} changes, {} skipped)", plan.id, plan.changes.len(), plan.skipped.len());
@@ -119,11 +134,19 @@ pub fn print_plan(plan: &Plan, shown: usize) {
         }
     }
     println!("\nSkipped ({})", plan.skipped.len());
-    for skipped in plan.skipped.iter().take(shown) {
-        println!("  {} — {}", skipped.summary, skipped.detail);
+    // One reason can account for hundreds of entries; a few of each reason say more.
+    let mut by_reason: BTreeMap<String, Vec<&Skipped>> = BTreeMap::new();
+    for skipped in &plan.skipped {
+        by_reason.entry(skip_reason_title(skipped.reason).to_owned()).or_default().push(skipped);
     }
-    if plan.skipped.len() > shown {
-        println!("  … and {} more", plan.skipped.len() - shown);
+    for (reason, entries) in &by_reason {
+        println!("  {reason} ({})", entries.len());
+        for skipped in entries.iter().take(shown.min(3)) {
+            println!("    {} — {}", skipped.summary, skipped.detail);
+        }
+        if entries.len() > shown.min(3) {
+            println!("    … and {} more", entries.len() - shown.min(3));
+        }
     }
     let check = &plan.deletion_check;
     if check.exceeded {
