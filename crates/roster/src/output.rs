@@ -112,6 +112,7 @@ fn skip_reason_title(reason: SkipReason) -> &'static str {
         SkipReason::Exempted => "Exempt from sync",
         SkipReason::InvalidAddress => "Not a valid email address",
         SkipReason::UnknownGroupKind => "Group kind Roster does not import",
+        SkipReason::ProtectedFromRemoval => "Kept although gone from the directory (manual, admin or tech contact)",
     }
 }
 
