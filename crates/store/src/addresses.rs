@@ -24,13 +24,18 @@ pub struct AddressOwner {
     pub object: OwnedBy,
 }
 
+impl fmt::Display for OwnedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::User(id) => write!(f, "the user {id}"),
+            Self::Group(id) => write!(f, "the group {id}"),
+        }
+    }
+}
+
 impl fmt::Display for AddressOwner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.object {
-            OwnedBy::User(id) => write!(f, "the user {id}")?,
-            OwnedBy::Group(id) => write!(f, "the group {id}")?,
-        }
-        write!(f, " of the account {:?}", self.account_name)
+        write!(f, "{} of the account {:?}", self.object, self.account_name)
     }
 }
 

@@ -15,12 +15,11 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use roster_domain::plan::{ChangeAction, GroupFields, UserFields};
-use roster_domain::{AccountId, EmailAddress, ExternalId, GroupId, NewUserRole, Role, Source, UserId};
+use roster_domain::{AccountId, EmailAddress, ExternalId, GroupId, Role, Source, UserId};
 use uuid::Uuid;
 
-use crate::accounts::require_account;
 use crate::addresses::{AddressOwner, NewAddress, OwnedBy, account_domains, insert_addresses, object_addresses, owners};
-use crate::db::{Conn, DbError, Tx, Value, execute_in, fetch_in, insert_rows, sql};
+use crate::db::{Conn, DbError, Tx, Value, built_sql, execute_in, fetch_in, insert_rows, sql};
 use crate::rows::stored;
 use crate::{Store, StoreError};
 
@@ -74,68 +73,129 @@ impl From<StoreError> for BatchError {
     }
 }
 
-/// Directory ids of the account's users and groups, for resolving group members. Loaded once
-/// per apply and kept current as batches commit.
+/// The two kinds of object a change can touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    User,
+    Group,
+}
+
+impl Kind {
+    fn of(object: OwnedBy) -> Self {
+        match object {
+            OwnedBy::User(_) => Self::User,
+            OwnedBy::Group(_) => Self::Group,
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Self::User => "users",
+            Self::Group => "groups",
+        }
+    }
+}
+
+/// Which object of the account holds each directory id, per kind.
 #[derive(Default)]
 struct DirectoryIds {
-    users: HashMap<ExternalId, UserId>,
-    groups: HashMap<ExternalId, GroupId>,
+    users: HashMap<ExternalId, OwnedBy>,
+    groups: HashMap<ExternalId, OwnedBy>,
 }
 
 /// A batch's changes to [`DirectoryIds`], merged once the batch commits. `None` marks removal.
 #[derive(Default)]
 struct DirectoryIdChanges {
-    users: HashMap<ExternalId, Option<UserId>>,
-    groups: HashMap<ExternalId, Option<GroupId>>,
+    users: HashMap<ExternalId, Option<OwnedBy>>,
+    groups: HashMap<ExternalId, Option<OwnedBy>>,
 }
 
 impl DirectoryIds {
-    async fn load(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Self, StoreError> {
+    fn of(&self, kind: Kind) -> &HashMap<ExternalId, OwnedBy> {
+        match kind {
+            Kind::User => &self.users,
+            Kind::Group => &self.groups,
+        }
+    }
+
+    /// Every directory id of the account, or only those in `only` when given.
+    async fn load(conn: &mut Conn<'_>, account_id: AccountId, only: Option<&DirectoryIdKeys>) -> Result<Self, StoreError> {
         #[derive(sqlx::FromRow)]
         struct IdRow {
             id: Uuid,
             external_id: String,
         }
-        let users: Vec<IdRow> =
-            sql("SELECT id, external_id FROM users WHERE account_id = $1 AND external_id IS NOT NULL")
-                .bind(account_id.as_uuid())
-                .fetch_all(conn)
-                .await?;
-        let groups: Vec<IdRow> =
-            sql("SELECT id, external_id FROM groups WHERE account_id = $1 AND external_id IS NOT NULL")
-                .bind(account_id.as_uuid())
-                .fetch_all(conn)
-                .await?;
         let mut ids = Self::default();
-        for row in users {
-            ids.users.insert(stored("external id", &row.external_id)?, UserId::from_uuid(row.id));
-        }
-        for row in groups {
-            ids.groups.insert(stored("external id", &row.external_id)?, GroupId::from_uuid(row.id));
+        for kind in [Kind::User, Kind::Group] {
+            let table = kind.table();
+            let account = Value::from(account_id.as_uuid());
+            let rows: Vec<IdRow> = match only {
+                Some(keys) => {
+                    let template = format!("SELECT id, external_id FROM {table} WHERE account_id = $1 AND external_id IN ({{list}})");
+                    let wanted = keys.of(kind).iter().map(|id| Value::from(id.as_str())).collect();
+                    fetch_in(conn, &template, &[account], wanted).await?
+                }
+                None => {
+                    let statement = format!("SELECT id, external_id FROM {table} WHERE account_id = $1 AND external_id IS NOT NULL");
+                    built_sql(statement, vec![account]).fetch_all(conn).await?
+                }
+            };
+            let map = match kind {
+                Kind::User => &mut ids.users,
+                Kind::Group => &mut ids.groups,
+            };
+            for row in rows {
+                let object = match kind {
+                    Kind::User => OwnedBy::User(UserId::from_uuid(row.id)),
+                    Kind::Group => OwnedBy::Group(GroupId::from_uuid(row.id)),
+                };
+                map.insert(stored("external id", &row.external_id)?, object);
+            }
         }
         Ok(ids)
     }
 
-    fn user(&self, changes: &DirectoryIdChanges, id: &ExternalId) -> Option<UserId> {
-        changes.users.get(id).copied().unwrap_or_else(|| self.users.get(id).copied())
-    }
-
-    fn group(&self, changes: &DirectoryIdChanges, id: &ExternalId) -> Option<GroupId> {
-        changes.groups.get(id).copied().unwrap_or_else(|| self.groups.get(id).copied())
-    }
-
-    fn merge(&mut self, changes: DirectoryIdChanges) {
-        for (external_id, user) in changes.users {
-            match user {
-                Some(id) => self.users.insert(external_id, id),
-                None => self.users.remove(&external_id),
-            };
+    fn merge(&mut self, changes: &DirectoryIdChanges) {
+        for (ids, changed) in [(&mut self.users, &changes.users), (&mut self.groups, &changes.groups)] {
+            for (external_id, object) in changed {
+                match object {
+                    Some(object) => ids.insert(external_id.clone(), *object),
+                    None => ids.remove(external_id),
+                };
+            }
         }
-        for (external_id, group) in changes.groups {
-            match group {
-                Some(id) => self.groups.insert(external_id, id),
-                None => self.groups.remove(&external_id),
-            };
+    }
+}
+
+impl DirectoryIdChanges {
+    fn of_mut(&mut self, kind: Kind) -> &mut HashMap<ExternalId, Option<OwnedBy>> {
+        match kind {
+            Kind::User => &mut self.users,
+            Kind::Group => &mut self.groups,
+        }
+    }
+
+    /// The batch's own answer for a directory id, if it changed it.
+    fn get(&self, kind: Kind, external_id: &ExternalId) -> Option<Option<OwnedBy>> {
+        match kind {
+            Kind::User => self.users.get(external_id).copied(),
+            Kind::Group => self.groups.get(external_id).copied(),
+        }
+    }
+}
+
+/// Directory ids a batch asks about, per kind.
+#[derive(Default)]
+struct DirectoryIdKeys {
+    users: BTreeSet<ExternalId>,
+    groups: BTreeSet<ExternalId>,
+}
+
+impl DirectoryIdKeys {
+    fn of(&self, kind: Kind) -> &BTreeSet<ExternalId> {
+        match kind {
+            Kind::User => &self.users,
+            Kind::Group => &self.groups,
         }
     }
 }
@@ -147,36 +207,11 @@ struct Existing {
     addresses: Vec<String>,
 }
 
-/// The final state a batch writes for one user.
-struct UserWrite {
+/// The final state a batch writes for one user or group.
+struct ObjectWrite<F> {
     external_id: ExternalId,
-    fields: UserFields,
+    fields: F,
     version: i64,
-}
-
-/// The final state a batch writes for one group.
-struct GroupWrite {
-    external_id: ExternalId,
-    fields: GroupFields,
-    version: i64,
-}
-
-/// Everything one batch knows and decides, before it writes.
-struct Batch<'a> {
-    account: AccountOwner,
-    domains: HashSet<String>,
-    /// Addresses held by anyone, as the batch's accepted changes leave them.
-    held: HashMap<String, AddressOwner>,
-    users: HashMap<UserId, Existing>,
-    groups: HashMap<GroupId, Existing>,
-    ids: &'a DirectoryIds,
-    id_changes: DirectoryIdChanges,
-    new_users: Vec<(UserId, UserWrite, Role)>,
-    updated_users: HashMap<UserId, UserWrite>,
-    removed_users: Vec<(UserId, i64)>,
-    new_groups: Vec<(GroupId, GroupWrite)>,
-    updated_groups: HashMap<GroupId, GroupWrite>,
-    removed_groups: Vec<(GroupId, i64)>,
 }
 
 #[derive(Clone)]
@@ -189,6 +224,34 @@ impl AccountOwner {
     fn of(&self, object: OwnedBy) -> AddressOwner {
         AddressOwner { account_id: self.id, account_name: self.name.clone(), object }
     }
+}
+
+/// Everything one batch knows and decides, before it writes.
+struct Batch<'a> {
+    account: AccountOwner,
+    domains: HashSet<String>,
+    /// Addresses held by anyone, as the batch's accepted changes leave them.
+    held: HashMap<String, AddressOwner>,
+    existing: HashMap<OwnedBy, Existing>,
+    /// Which objects hold the directory ids the batch adds or links.
+    present: DirectoryIds,
+    /// Every directory id of the account, for resolving group members; loaded only for
+    /// batches with members.
+    members: Option<&'a DirectoryIds>,
+    id_changes: DirectoryIdChanges,
+    new_users: Vec<(UserId, ObjectWrite<UserFields>, Role)>,
+    updated_users: HashMap<UserId, ObjectWrite<UserFields>>,
+    new_groups: Vec<(GroupId, ObjectWrite<GroupFields>)>,
+    updated_groups: HashMap<GroupId, ObjectWrite<GroupFields>>,
+    removed: Vec<(OwnedBy, i64)>,
+}
+
+fn user_addresses(owner: OwnedBy, fields: &UserFields) -> Vec<NewAddress> {
+    object_addresses(owner, Some(&fields.primary_address), &fields.aliases)
+}
+
+fn group_addresses(owner: OwnedBy, fields: &GroupFields) -> Vec<NewAddress> {
+    object_addresses(owner, fields.address.as_ref(), &fields.aliases)
 }
 
 impl Batch<'_> {
@@ -216,166 +279,132 @@ impl Batch<'_> {
         }
     }
 
-    fn existing_user(&self, user_id: UserId, expected_version: i64) -> Result<&Existing, ChangeFailure> {
-        let user = self.users.get(&user_id).ok_or_else(|| stale(format!("the user {user_id} no longer exists")))?;
-        if user.version != expected_version {
-            return Err(stale(format!("the user {user_id} changed since the plan was built")));
-        }
-        Ok(user)
+    /// The object holding a directory id that the batch adds or links.
+    fn holder(&self, kind: Kind, external_id: &ExternalId) -> Option<OwnedBy> {
+        self.id_changes.get(kind, external_id).unwrap_or_else(|| self.present.of(kind).get(external_id).copied())
     }
 
-    fn existing_group(&self, group_id: GroupId, expected_version: i64) -> Result<&Existing, ChangeFailure> {
-        let group = self.groups.get(&group_id).ok_or_else(|| stale(format!("the group {group_id} no longer exists")))?;
-        if group.version != expected_version {
-            return Err(stale(format!("the group {group_id} changed since the plan was built")));
+    /// The object a group member's directory id names, if Roster holds it.
+    fn member(&self, kind: Kind, external_id: &ExternalId) -> Option<OwnedBy> {
+        self.id_changes
+            .get(kind, external_id)
+            .unwrap_or_else(|| self.members.and_then(|ids| ids.of(kind).get(external_id).copied()))
+    }
+
+    fn existing(&self, object: OwnedBy, expected_version: i64) -> Result<&Existing, ChangeFailure> {
+        let existing = self.existing.get(&object).ok_or_else(|| stale(format!("{object} no longer exists")))?;
+        if existing.version != expected_version {
+            return Err(stale(format!("{object} changed since the plan was built")));
         }
-        Ok(group)
+        Ok(existing)
     }
 
     fn check(&mut self, change: &ChangeAction) -> ChangeOutcome {
         match change {
-            ChangeAction::AddUser { external_id, fields, role } => self.add_user(external_id, fields, *role),
+            ChangeAction::AddUser { external_id, fields, role } => {
+                let id = UserId::new();
+                self.add(external_id, OwnedBy::User(id), &user_addresses(OwnedBy::User(id), fields))?;
+                let write = ObjectWrite { external_id: external_id.clone(), fields: fields.clone(), version: 1 };
+                self.new_users.push((id, write, (*role).into()));
+            }
             ChangeAction::LinkUser { user_id, expected_version, external_id, fields } => {
-                self.update_user(*user_id, *expected_version, Some(external_id), fields)
+                self.update_user(*user_id, *expected_version, Some(external_id), fields)?;
             }
             ChangeAction::UpdateUser { user_id, expected_version, fields } => {
-                self.update_user(*user_id, *expected_version, None, fields)
+                self.update_user(*user_id, *expected_version, None, fields)?;
             }
             ChangeAction::RemoveUser { user_id, expected_version } => {
-                let user = self.existing_user(*user_id, *expected_version)?;
-                let (old, external_id) = (user.addresses.clone(), user.external_id.clone());
-                self.readdress(OwnedBy::User(*user_id), &old, &[]);
-                self.users.remove(user_id);
+                self.remove(OwnedBy::User(*user_id), *expected_version)?;
                 self.updated_users.remove(user_id);
-                self.removed_users.push((*user_id, *expected_version));
-                if let Some(external_id) = external_id {
-                    self.id_changes.users.insert(external_id, None);
-                }
-                Ok(())
             }
-            ChangeAction::AddGroup { external_id, fields } => self.add_group(external_id, fields),
+            ChangeAction::AddGroup { external_id, fields } => {
+                let id = GroupId::new();
+                self.add(external_id, OwnedBy::Group(id), &group_addresses(OwnedBy::Group(id), fields))?;
+                let write = ObjectWrite { external_id: external_id.clone(), fields: fields.clone(), version: 1 };
+                self.new_groups.push((id, write));
+            }
             ChangeAction::LinkGroup { group_id, expected_version, external_id, fields } => {
-                self.update_group(*group_id, *expected_version, Some(external_id), fields)
+                self.update_group(*group_id, *expected_version, Some(external_id), fields)?;
             }
             ChangeAction::UpdateGroup { group_id, expected_version, fields } => {
-                self.update_group(*group_id, *expected_version, None, fields)
+                self.update_group(*group_id, *expected_version, None, fields)?;
             }
             ChangeAction::RemoveGroup { group_id, expected_version } => {
-                let group = self.existing_group(*group_id, *expected_version)?;
-                let (old, external_id) = (group.addresses.clone(), group.external_id.clone());
-                self.readdress(OwnedBy::Group(*group_id), &old, &[]);
-                self.groups.remove(group_id);
+                self.remove(OwnedBy::Group(*group_id), *expected_version)?;
                 self.updated_groups.remove(group_id);
-                self.removed_groups.push((*group_id, *expected_version));
-                if let Some(external_id) = external_id {
-                    self.id_changes.groups.insert(external_id, None);
-                }
-                Ok(())
             }
         }
-    }
-
-    fn add_user(&mut self, external_id: &ExternalId, fields: &UserFields, role: NewUserRole) -> ChangeOutcome {
-        if self.ids.user(&self.id_changes, external_id).is_some() {
-            return Err(stale(format!("the directory user {external_id} is already in the account")));
-        }
-        let id = UserId::new();
-        let owner = OwnedBy::User(id);
-        let addresses = object_addresses(owner, Some(&fields.primary_address), &fields.aliases);
-        self.check_addresses(owner, &addresses)?;
-        self.readdress(owner, &[], &addresses);
-        self.id_changes.users.insert(external_id.clone(), Some(id));
-        let write = UserWrite { external_id: external_id.clone(), fields: fields.clone(), version: 1 };
-        self.new_users.push((id, write, role.into()));
         Ok(())
     }
 
-    fn update_user(
+    fn add(&mut self, external_id: &ExternalId, object: OwnedBy, addresses: &[NewAddress]) -> ChangeOutcome {
+        let kind = Kind::of(object);
+        if let Some(holder) = self.holder(kind, external_id) {
+            return Err(stale(format!("the directory object {external_id} is already in the account as {holder}")));
+        }
+        self.check_addresses(object, addresses)?;
+        self.readdress(object, &[], addresses);
+        self.id_changes.of_mut(kind).insert(external_id.clone(), Some(object));
+        Ok(())
+    }
+
+    /// Updates an existing object (linking it to `link_to` first, if given) and returns its
+    /// directory id and new version.
+    fn update(
         &mut self,
-        user_id: UserId,
+        object: OwnedBy,
         expected_version: i64,
         link_to: Option<&ExternalId>,
-        fields: &UserFields,
-    ) -> ChangeOutcome {
-        let user = self.existing_user(user_id, expected_version)?;
-        let external_id = match (link_to, &user.external_id) {
-            (Some(wanted), Some(current)) if wanted != current => {
-                return Err(stale(format!("the user {user_id} is already linked to the directory object {current}")));
+        addresses: &[NewAddress],
+    ) -> Result<(ExternalId, i64), ChangeFailure> {
+        let kind = Kind::of(object);
+        let current = self.existing(object, expected_version)?;
+        let external_id = match (link_to, &current.external_id) {
+            (Some(wanted), Some(linked)) if wanted != linked => {
+                return Err(stale(format!("{object} is already linked to the directory object {linked}")));
             }
-            (Some(wanted), _) => {
-                if self.ids.user(&self.id_changes, wanted).is_some_and(|holder| holder != user_id) {
-                    return Err(stale(format!("the directory user {wanted} is already linked to another user")));
-                }
-                wanted.clone()
-            }
-            (None, Some(current)) => current.clone(),
-            (None, None) => return Err(stale(format!("the user {user_id} is not linked to the directory"))),
+            (Some(wanted), _) => wanted.clone(),
+            (None, Some(linked)) => linked.clone(),
+            (None, None) => return Err(stale(format!("{object} is not linked to the directory"))),
         };
-        let owner = OwnedBy::User(user_id);
-        let addresses = object_addresses(owner, Some(&fields.primary_address), &fields.aliases);
-        self.check_addresses(owner, &addresses)?;
-        let old = std::mem::replace(
-            &mut self.users.get_mut(&user_id).expect("checked above").addresses,
-            addresses.iter().map(|a| a.address.to_string()).collect(),
-        );
-        self.readdress(owner, &old, &addresses);
-        let user = self.users.get_mut(&user_id).expect("checked above");
-        user.version += 1;
-        user.external_id = Some(external_id.clone());
-        self.id_changes.users.insert(external_id.clone(), Some(user_id));
-        let write = UserWrite { external_id, fields: fields.clone(), version: user.version };
-        self.updated_users.insert(user_id, write);
-        Ok(())
-    }
-
-    fn add_group(&mut self, external_id: &ExternalId, fields: &GroupFields) -> ChangeOutcome {
-        if self.ids.group(&self.id_changes, external_id).is_some() {
-            return Err(stale(format!("the directory group {external_id} is already in the account")));
+        if let Some(holder) = self.holder(kind, &external_id).filter(|holder| *holder != object) {
+            return Err(stale(format!("the directory object {external_id} is already linked to {holder}")));
         }
-        let id = GroupId::new();
-        let owner = OwnedBy::Group(id);
-        let addresses = object_addresses(owner, fields.address.as_ref(), &fields.aliases);
-        self.check_addresses(owner, &addresses)?;
-        self.readdress(owner, &[], &addresses);
-        self.id_changes.groups.insert(external_id.clone(), Some(id));
-        self.new_groups.push((id, GroupWrite { external_id: external_id.clone(), fields: fields.clone(), version: 1 }));
+        self.check_addresses(object, addresses)?;
+        let current = self.existing.get_mut(&object).expect("checked above");
+        let old = std::mem::replace(&mut current.addresses, addresses.iter().map(|a| a.address.to_string()).collect());
+        current.version += 1;
+        current.external_id = Some(external_id.clone());
+        let version = current.version;
+        self.readdress(object, &old, addresses);
+        self.id_changes.of_mut(kind).insert(external_id.clone(), Some(object));
+        Ok((external_id, version))
+    }
+
+    fn update_user(&mut self, user_id: UserId, expected_version: i64, link_to: Option<&ExternalId>, fields: &UserFields) -> ChangeOutcome {
+        let object = OwnedBy::User(user_id);
+        let (external_id, version) = self.update(object, expected_version, link_to, &user_addresses(object, fields))?;
+        self.updated_users.insert(user_id, ObjectWrite { external_id, fields: fields.clone(), version });
         Ok(())
     }
 
-    fn update_group(
-        &mut self,
-        group_id: GroupId,
-        expected_version: i64,
-        link_to: Option<&ExternalId>,
-        fields: &GroupFields,
-    ) -> ChangeOutcome {
-        let group = self.existing_group(group_id, expected_version)?;
-        let external_id = match (link_to, &group.external_id) {
-            (Some(wanted), Some(current)) if wanted != current => {
-                return Err(stale(format!("the group {group_id} is already linked to the directory object {current}")));
-            }
-            (Some(wanted), _) => {
-                if self.ids.group(&self.id_changes, wanted).is_some_and(|holder| holder != group_id) {
-                    return Err(stale(format!("the directory group {wanted} is already linked to another group")));
-                }
-                wanted.clone()
-            }
-            (None, Some(current)) => current.clone(),
-            (None, None) => return Err(stale(format!("the group {group_id} is not linked to the directory"))),
-        };
-        let owner = OwnedBy::Group(group_id);
-        let addresses = object_addresses(owner, fields.address.as_ref(), &fields.aliases);
-        self.check_addresses(owner, &addresses)?;
-        let old = std::mem::replace(
-            &mut self.groups.get_mut(&group_id).expect("checked above").addresses,
-            addresses.iter().map(|a| a.address.to_string()).collect(),
-        );
-        self.readdress(owner, &old, &addresses);
-        let group = self.groups.get_mut(&group_id).expect("checked above");
-        group.version += 1;
-        group.external_id = Some(external_id.clone());
-        self.id_changes.groups.insert(external_id.clone(), Some(group_id));
-        self.updated_groups.insert(group_id, GroupWrite { external_id, fields: fields.clone(), version: group.version });
+    fn update_group(&mut self, group_id: GroupId, expected_version: i64, link_to: Option<&ExternalId>, fields: &GroupFields) -> ChangeOutcome {
+        let object = OwnedBy::Group(group_id);
+        let (external_id, version) = self.update(object, expected_version, link_to, &group_addresses(object, fields))?;
+        self.updated_groups.insert(group_id, ObjectWrite { external_id, fields: fields.clone(), version });
+        Ok(())
+    }
+
+    fn remove(&mut self, object: OwnedBy, expected_version: i64) -> ChangeOutcome {
+        let current = self.existing(object, expected_version)?;
+        let (old, external_id, version) = (current.addresses.clone(), current.external_id.clone(), current.version);
+        self.readdress(object, &old, &[]);
+        self.existing.remove(&object);
+        // The row is deleted at the version it had when the batch loaded it.
+        self.removed.push((object, version));
+        if let Some(external_id) = external_id {
+            self.id_changes.of_mut(Kind::of(object)).insert(external_id, None);
+        }
         Ok(())
     }
 
@@ -392,17 +421,15 @@ impl Batch<'_> {
         execute_in(conn, "DELETE FROM addresses WHERE account_id = $1 AND group_id IN ({list})", &[account.into()], readdressed_groups)
             .await?;
 
-        for (statement, removed) in [
-            ("DELETE FROM users WHERE id = $1 AND version = $2", self.removed_users.iter().map(|(id, v)| (id.as_uuid(), *v)).collect::<Vec<_>>()),
-            ("DELETE FROM groups WHERE id = $1 AND version = $2", self.removed_groups.iter().map(|(id, v)| (id.as_uuid(), *v)).collect()),
-        ] {
-            for (id, version) in removed {
-                if sql(statement).bind(id).bind(version).execute(conn).await? != 1 {
-                    return Err(BatchError::Conflict);
-                }
+        for (object, version) in &self.removed {
+            let (statement, id) = match object {
+                OwnedBy::User(id) => ("DELETE FROM users WHERE id = $1 AND version = $2", id.as_uuid()),
+                OwnedBy::Group(id) => ("DELETE FROM groups WHERE id = $1 AND version = $2", id.as_uuid()),
+            };
+            if sql(statement).bind(id).bind(*version).execute(conn).await? != 1 {
+                return Err(BatchError::Conflict);
             }
         }
-
         let mut addresses = Vec::new();
         let mut user_rows = Vec::new();
         for (id, user, role) in &self.new_users {
@@ -496,10 +523,24 @@ impl Batch<'_> {
         let written = self.new_groups.iter().map(|(id, g)| (id, g)).chain(self.updated_groups.iter());
         for (id, group) in written {
             // Members Roster does not hold (out of scope, skipped, not yet added) are left out.
-            let users: BTreeSet<UserId> =
-                group.fields.member_users.iter().filter_map(|m| self.ids.user(&self.id_changes, m)).collect();
-            let groups: BTreeSet<GroupId> =
-                group.fields.member_groups.iter().filter_map(|m| self.ids.group(&self.id_changes, m)).collect();
+            let users: BTreeSet<UserId> = group
+                .fields
+                .member_users
+                .iter()
+                .filter_map(|m| match self.member(Kind::User, m) {
+                    Some(OwnedBy::User(user)) => Some(user),
+                    _ => None,
+                })
+                .collect();
+            let groups: BTreeSet<GroupId> = group
+                .fields
+                .member_groups
+                .iter()
+                .filter_map(|m| match self.member(Kind::Group, m) {
+                    Some(OwnedBy::Group(member)) => Some(member),
+                    _ => None,
+                })
+                .collect();
             for user in users {
                 user_members.extend([Value::from(id.as_uuid()), Value::from(user.as_uuid())]);
             }
@@ -513,14 +554,13 @@ impl Batch<'_> {
     }
 }
 
-/// Loads the rows of the users or groups `ids` that belong to the account.
+/// Loads the users or groups among `objects` that belong to the account, with their addresses.
 async fn load_existing(
     conn: &mut Conn<'_>,
     account_id: AccountId,
-    table: &str,
-    owner_column: &str,
-    ids: Vec<Uuid>,
-) -> Result<HashMap<Uuid, Existing>, StoreError> {
+    kind: Kind,
+    objects: Vec<Uuid>,
+) -> Result<HashMap<OwnedBy, Existing>, StoreError> {
     #[derive(sqlx::FromRow)]
     struct ObjectRow {
         id: Uuid,
@@ -532,8 +572,16 @@ async fn load_existing(
         owner: Uuid,
         address: String,
     }
+    let (table, owner_column) = match kind {
+        Kind::User => ("users", "user_id"),
+        Kind::Group => ("groups", "group_id"),
+    };
+    let object = |id: Uuid| match kind {
+        Kind::User => OwnedBy::User(UserId::from_uuid(id)),
+        Kind::Group => OwnedBy::Group(GroupId::from_uuid(id)),
+    };
     let account = [Value::from(account_id.as_uuid())];
-    let keys: Vec<Value> = ids.into_iter().map(Value::from).collect();
+    let keys: Vec<Value> = objects.into_iter().map(Value::from).collect();
     let rows: Vec<ObjectRow> = fetch_in(
         conn,
         &format!("SELECT id, version, external_id FROM {table} WHERE account_id = $1 AND id IN ({{list}})"),
@@ -551,11 +599,11 @@ async fn load_existing(
     let mut existing = HashMap::with_capacity(rows.len());
     for row in rows {
         let external_id = row.external_id.as_deref().map(|id| stored::<ExternalId>("external id", id)).transpose()?;
-        existing.insert(row.id, Existing { version: row.version, external_id, addresses: Vec::new() });
+        existing.insert(object(row.id), Existing { version: row.version, external_id, addresses: Vec::new() });
     }
     for row in addresses {
-        if let Some(object) = existing.get_mut(&row.owner) {
-            object.addresses.push(row.address);
+        if let Some(current) = existing.get_mut(&object(row.owner)) {
+            current.addresses.push(row.address);
         }
     }
     Ok(existing)
@@ -613,26 +661,26 @@ impl Store {
     /// account's users and groups when the change applies, including objects added earlier in
     /// the same call; members Roster does not hold are left out.
     pub async fn apply_changes(&self, account_id: AccountId, changes: &[ChangeAction]) -> Result<Vec<ChangeOutcome>, StoreError> {
-        let (account, mut ids) = {
+        #[derive(sqlx::FromRow)]
+        struct Name {
+            name: String,
+        }
+        let name: Option<Name> = {
             let mut tx = self.db.begin_read().await?;
-            require_account(&mut tx.conn(), account_id).await?;
-            #[derive(sqlx::FromRow)]
-            struct Name {
-                name: String,
-            }
-            let name: Option<Name> =
-                sql("SELECT name FROM accounts WHERE id = $1").bind(account_id.as_uuid()).fetch_optional(&mut tx.conn()).await?;
-            let name = name.map(|n| n.name).unwrap_or_default();
-            (AccountOwner { id: account_id, name }, DirectoryIds::load(&mut tx.conn(), account_id).await?)
+            sql("SELECT name FROM accounts WHERE id = $1").bind(account_id.as_uuid()).fetch_optional(&mut tx.conn()).await?
         };
+        let name = name.ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))?.name;
+        let account = AccountOwner { id: account_id, name };
+        // Loaded at the first batch with group members, then kept current batch by batch.
+        let mut members = None;
         let mut outcomes = Vec::with_capacity(changes.len());
         for batch in batches(changes) {
-            match self.apply_batch(&account, batch, &mut ids).await {
+            match self.apply_batch(&account, batch, &mut members).await {
                 Ok(results) => outcomes.extend(results),
                 Err(BatchError::Store(e)) => return Err(e),
                 Err(BatchError::Conflict) => {
                     for change in batch {
-                        match self.apply_batch(&account, std::slice::from_ref(change), &mut ids).await {
+                        match self.apply_batch(&account, std::slice::from_ref(change), &mut members).await {
                             Ok(results) => outcomes.extend(results),
                             Err(BatchError::Conflict) => outcomes.push(Err(stale(
                                 "another process changed the same objects or addresses at the same moment",
@@ -650,56 +698,71 @@ impl Store {
         &self,
         account: &AccountOwner,
         changes: &[ChangeAction],
-        ids: &mut DirectoryIds,
+        members: &mut Option<DirectoryIds>,
     ) -> Result<Vec<ChangeOutcome>, BatchError> {
-        let mut user_ids = Vec::new();
-        let mut group_ids = Vec::new();
+        let mut users = Vec::new();
+        let mut groups = Vec::new();
+        let mut directory_ids = DirectoryIdKeys::default();
+        let mut has_members = false;
         for change in changes {
+            match change {
+                ChangeAction::AddUser { external_id, .. } | ChangeAction::LinkUser { external_id, .. } => {
+                    directory_ids.users.insert(external_id.clone());
+                }
+                ChangeAction::AddGroup { external_id, fields } | ChangeAction::LinkGroup { external_id, fields, .. } => {
+                    directory_ids.groups.insert(external_id.clone());
+                    has_members |= !fields.member_users.is_empty() || !fields.member_groups.is_empty();
+                }
+                ChangeAction::UpdateGroup { fields, .. } => {
+                    has_members |= !fields.member_users.is_empty() || !fields.member_groups.is_empty();
+                }
+                ChangeAction::UpdateUser { .. } | ChangeAction::RemoveUser { .. } | ChangeAction::RemoveGroup { .. } => {}
+            }
             match change {
                 ChangeAction::LinkUser { user_id, .. }
                 | ChangeAction::UpdateUser { user_id, .. }
-                | ChangeAction::RemoveUser { user_id, .. } => user_ids.push(user_id.as_uuid()),
+                | ChangeAction::RemoveUser { user_id, .. } => users.push(user_id.as_uuid()),
                 ChangeAction::LinkGroup { group_id, .. }
                 | ChangeAction::UpdateGroup { group_id, .. }
-                | ChangeAction::RemoveGroup { group_id, .. } => group_ids.push(group_id.as_uuid()),
+                | ChangeAction::RemoveGroup { group_id, .. } => groups.push(group_id.as_uuid()),
                 ChangeAction::AddUser { .. } | ChangeAction::AddGroup { .. } => {}
             }
         }
         let mut tx = self.db.begin_write().await?;
+        if has_members && members.is_none() {
+            *members = Some(DirectoryIds::load(&mut tx.conn(), account.id, None).await?);
+        }
+        let present = DirectoryIds::load(&mut tx.conn(), account.id, Some(&directory_ids)).await?;
         let domains = account_domains(&mut tx.conn(), account.id).await?;
-        let users = load_existing(&mut tx.conn(), account.id, "users", "user_id", user_ids).await?;
-        let groups = load_existing(&mut tx.conn(), account.id, "groups", "group_id", group_ids).await?;
+        let mut existing = load_existing(&mut tx.conn(), account.id, Kind::User, users).await?;
+        existing.extend(load_existing(&mut tx.conn(), account.id, Kind::Group, groups).await?);
         let wanted: HashSet<&str> = changes.iter().flat_map(addresses_of).map(EmailAddress::as_str).collect();
         let mut held = owners(&mut tx.conn(), wanted).await?;
-        for (id, user) in &users {
-            for address in &user.addresses {
-                held.insert(address.clone(), account.of(OwnedBy::User(UserId::from_uuid(*id))));
-            }
-        }
-        for (id, group) in &groups {
-            for address in &group.addresses {
-                held.insert(address.clone(), account.of(OwnedBy::Group(GroupId::from_uuid(*id))));
+        for (object, current) in &existing {
+            for address in &current.addresses {
+                held.insert(address.clone(), account.of(*object));
             }
         }
         let mut batch = Batch {
             account: account.clone(),
             domains,
             held,
-            users: users.into_iter().map(|(id, u)| (UserId::from_uuid(id), u)).collect(),
-            groups: groups.into_iter().map(|(id, g)| (GroupId::from_uuid(id), g)).collect(),
-            ids: &*ids,
+            existing,
+            present,
+            members: members.as_ref(),
             id_changes: DirectoryIdChanges::default(),
             new_users: Vec::new(),
             updated_users: HashMap::new(),
-            removed_users: Vec::new(),
             new_groups: Vec::new(),
             updated_groups: HashMap::new(),
-            removed_groups: Vec::new(),
+            removed: Vec::new(),
         };
         let outcomes: Vec<ChangeOutcome> = changes.iter().map(|change| batch.check(change)).collect();
         let id_changes = batch.write(&mut tx).await?;
         tx.commit().await?;
-        ids.merge(id_changes);
+        if let Some(members) = members {
+            members.merge(&id_changes);
+        }
         Ok(outcomes)
     }
 }
