@@ -14,5 +14,7 @@ mod reads;
 mod samples;
 #[path = "graph/scale.rs"]
 mod scale;
+#[path = "graph/simulated.rs"]
+mod simulated;
 #[path = "graph/support.rs"]
 mod support;

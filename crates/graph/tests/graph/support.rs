@@ -78,17 +78,7 @@ impl Tenant {
     }
 
     pub fn settings(&self) -> ConnectionSettings {
-        ConnectionSettings {
-            tenant: TENANT.parse().expect("a valid tenant"),
-            client_id: CLIENT_ID.parse().expect("a valid client id"),
-            cloud: Cloud::custom(&self.server.uri(), &self.server.uri()).expect("loopback URLs"),
-            default_role: Default::default(),
-            scope: Default::default(),
-            actions: Default::default(),
-            frequency: Default::default(),
-            deletion_limit: Default::default(),
-            include_sign_in_blocked: false,
-        }
+        connection_settings(TENANT, CLIENT_ID, &self.server.uri(), &self.server.uri())
     }
 
     pub fn client(&self) -> GraphClient {
@@ -156,6 +146,21 @@ impl Tenant {
             let body = json!({ "@odata.deltaLink": self.link(&format!("/{kind}/delta?$deltatoken={kind}-latest")), "value": [] });
             self.get(&format!("/{kind}/delta"), &[("$deltatoken", "latest")], ok(body)).await;
         }
+    }
+}
+
+/// Saved connection settings for a tenant served on loopback.
+pub fn connection_settings(tenant: &str, client_id: &str, login_url: &str, graph_url: &str) -> ConnectionSettings {
+    ConnectionSettings {
+        tenant: tenant.parse().expect("a valid tenant"),
+        client_id: client_id.parse().expect("a valid client id"),
+        cloud: Cloud::custom(login_url, graph_url).expect("loopback URLs"),
+        default_role: Default::default(),
+        scope: Default::default(),
+        actions: Default::default(),
+        frequency: Default::default(),
+        deletion_limit: Default::default(),
+        include_sign_in_blocked: false,
     }
 }
 
