@@ -22,8 +22,9 @@ use crate::error::GraphError;
 use crate::parse::{self, ErrorBody};
 use crate::token::{AccessToken, Credentials, TokenCache, missing_permissions};
 
-/// The largest response body read; a page of 999 users is a few megabytes.
-const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// The largest response body read. A page of 999 users, or a batch of twenty pages of 999
+/// members, is a few megabytes; the bound keeps a hostile body from taking the process's memory.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// How urgent the requests are, sent as `x-ms-throttle-priority`. Graph throttles Low
 /// requests first when a tenant is near its limit.

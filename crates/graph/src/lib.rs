@@ -4,6 +4,27 @@
 //! Built to Microsoft's documentation (see `shared/docs/graph-protocol.md`), not to any one
 //! server: every response is parsed as hostile, links are followed only on the Graph host,
 //! and a read hands its caller one page at a time.
+//!
+//! ```no_run
+//! # async fn example(settings: roster_domain::ConnectionSettings, secret: secrecy::SecretString)
+//! # -> Result<(), roster_graph::GraphError> {
+//! # fn apply_to_mirror(_: roster_graph::DirectoryEvent) {}
+//! use roster_graph::{ClientOptions, GraphClient, Priority, ReadStep};
+//!
+//! let client = GraphClient::new(&settings, secret, ClientOptions::new(Priority::High))?;
+//! let mut read = client.read_full();
+//! let links = loop {
+//!     match read.next().await? {
+//!         ReadStep::Page(events) => events.into_iter().for_each(apply_to_mirror),
+//!         ReadStep::Finished(links) => break links,
+//!     }
+//! };
+//! // The next sync reads only the changes; if `error.needs_full_read()`, it reads in full again.
+//! let changes = client.read_changes(&links);
+//! println!("{} Graph requests so far", client.stats().graph_requests);
+//! # drop(changes);
+//! # Ok(()) }
+//! ```
 
 mod client;
 pub mod diagnostics;
