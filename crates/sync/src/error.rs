@@ -1,4 +1,7 @@
 //! Why a sync did not run, in the admin's terms.
+//!
+//! Each variant's message is complete on its own; none also exposes the error it wraps as its
+//! `source`, so a caller printing the chain (`{:#}` in anyhow) does not say the same thing twice.
 
 use roster_domain::{AccountId, PlanId};
 use roster_graph::GraphError;
@@ -7,17 +10,14 @@ use roster_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
 
     /// Reading the directory failed; the message includes what the admin should do.
     #[error("{error} — {fix}", fix = .error.fix())]
-    Graph {
-        #[from]
-        error: GraphError,
-    },
+    Graph { error: GraphError },
 
-    #[error("{0}")]
+    #[error(transparent)]
     Plan(#[from] PlanError),
 
     #[error("the account has no directory connection; save the connection settings first (`roster connection set`)")]
@@ -28,4 +28,28 @@ pub enum SyncError {
 
     #[error("the plan {plan_id} has no change with the id {change_id}")]
     UnknownChange { plan_id: PlanId, change_id: String },
+}
+
+impl From<GraphError> for SyncError {
+    fn from(error: GraphError) -> Self {
+        Self::Graph { error }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn no_variant_repeats_its_cause_as_a_source() {
+        let store = SyncError::from(StoreError::AccountNeedsDomain);
+        let plan = SyncError::from(PlanError::NoActiveUsersRead { synced_users: 3 });
+        let graph = SyncError::from(GraphError::InvalidSecret { client_id: "6731de76-14a6-49ae-97bc-6eba6914391e".parse().unwrap() });
+        for error in [store, plan, graph] {
+            let said_again = error.source().is_some_and(|source| error.to_string().contains(&source.to_string()));
+            assert!(!said_again, "{error}");
+        }
+    }
 }
