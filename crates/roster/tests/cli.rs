@@ -1,0 +1,11 @@
+//! The `roster` binary, run as a user runs it: each test on a data directory of its own, the
+//! sync commands against `roster sim` in a child process on 127.0.0.1.
+
+#[path = "cli/connection.rs"]
+mod connection;
+#[path = "cli/directory.rs"]
+mod directory;
+#[path = "cli/support.rs"]
+mod support;
+#[path = "cli/sync.rs"]
+mod sync;
