@@ -104,7 +104,9 @@ impl ClientOptions {
     pub fn new(priority: Priority) -> Self {
         Self {
             priority,
-            requests_per_second: NonZeroU32::new(1000).expect("1000 is not zero"),
+            // Graph's documented ceiling for one application across all tenants; the tenant's
+            // own, lower limits are met by honouring its Retry-After.
+            requests_per_second: NonZeroU32::new(2000).expect("2000 is not zero"),
             max_concurrent_requests: 8,
             member_batches_in_flight: 6,
             retry: RetryPolicy::default(),

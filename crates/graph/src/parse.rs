@@ -98,9 +98,13 @@ fn object<'v>(value: &'v Value, loc: &Loc) -> Result<&'v Map<String, Value>, Wir
 
 fn bounded_text(value: &str, limit: usize, loc: &Loc) -> Result<String, WireError> {
     if value.chars().count() > limit {
-        return Err(loc.error(format!("the string is longer than {limit} characters")));
+        return Err(too_long(limit, loc));
     }
     Ok(value.to_owned())
+}
+
+fn too_long(limit: usize, loc: &Loc) -> WireError {
+    loc.error(format!("the string is longer than {limit} characters"))
 }
 
 fn text(value: &Value, loc: &Loc) -> Result<String, WireError> {
@@ -147,13 +151,18 @@ fn object_id(map: &Map<String, Value>, parent: &Loc) -> Result<ExternalId, WireE
     id.parse().map_err(|e: roster_domain::ParseError| loc.error(e.why))
 }
 
-fn optional_text(map: &Map<String, Value>, key: &str, limit: usize, parent: &Loc) -> Result<Option<String>, WireError> {
+fn optional_str<'v>(map: &'v Map<String, Value>, key: &str, limit: usize, parent: &Loc) -> Result<Option<&'v str>, WireError> {
     let loc = Loc::Key(parent, key);
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => bounded_text(s, limit, &loc).map(Some),
+        Some(Value::String(s)) if s.chars().count() > limit => Err(too_long(limit, &loc)),
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(loc.expected("a string", other)),
     }
+}
+
+fn optional_text(map: &Map<String, Value>, key: &str, limit: usize, parent: &Loc) -> Result<Option<String>, WireError> {
+    optional_str(map, key, limit, parent).map(|text| text.map(str::to_owned))
 }
 
 /// The `@removed` annotation of a delta item, if it has one.
@@ -226,8 +235,8 @@ fn user_event(map: &Map<String, Value>, loc: &Loc) -> Result<DirectoryEvent, Wir
 
 fn member(map: &Map<String, Value>, loc: &Loc) -> Result<DirectoryMember, WireError> {
     let id = object_id(map, loc)?;
-    let odata_type = optional_text(map, "@odata.type", MAX_TEXT_CHARS, loc)?;
-    let kind = odata_type.as_deref().map_or(MemberType::Other, MemberType::from_odata_type);
+    let odata_type = optional_str(map, "@odata.type", MAX_TEXT_CHARS, loc)?;
+    let kind = odata_type.map_or(MemberType::Other, MemberType::from_odata_type);
     Ok(DirectoryMember { id, kind })
 }
 
@@ -319,19 +328,23 @@ pub struct BatchItemReply {
 
 /// A `$batch` response envelope: its items, in the order Graph sent them (which is any order).
 pub fn batch_response(body: &[u8]) -> Result<Vec<BatchItemReply>, WireError> {
-    let root = parse_json(body)?;
     let root_loc = Loc::Root;
-    let map = object(&root, &root_loc)?;
     let loc = Loc::Key(&root_loc, "responses");
-    let responses = match map.get("responses") {
-        Some(Value::Array(responses)) => responses,
-        Some(other) => return Err(loc.expected("an array", other)),
-        None => return Err(loc.error("the batch response has no responses array")),
+    // The envelope is taken apart by value, so that each item's body moves out without a copy.
+    let responses = match parse_json(body)? {
+        Value::Object(mut root) => match root.remove("responses") {
+            Some(Value::Array(responses)) => responses,
+            Some(other) => return Err(loc.expected("an array", &other)),
+            None => return Err(loc.error("the batch response has no responses array")),
+        },
+        other => return Err(root_loc.expected("an object", &other)),
     };
     let mut items = Vec::with_capacity(responses.len());
-    for (index, response) in responses.iter().enumerate() {
+    for (index, response) in responses.into_iter().enumerate() {
         let item_loc = Loc::Index(&loc, index);
-        let item = object(response, &item_loc)?;
+        let Value::Object(mut item) = response else {
+            return Err(item_loc.expected("an object", &response));
+        };
         let id_loc = Loc::Key(&item_loc, "id");
         let id = match item.get("id") {
             Some(Value::String(id)) => bounded_text(id, MAX_TEXT_CHARS, &id_loc)?,
@@ -361,7 +374,7 @@ pub fn batch_response(body: &[u8]) -> Result<Vec<BatchItemReply>, WireError> {
                 }),
             Some(other) => return Err(headers_loc.expected("an object", other)),
         };
-        let body = item.get("body").cloned().unwrap_or(Value::Null);
+        let body = item.remove("body").unwrap_or(Value::Null);
         items.push(BatchItemReply { id, status, retry_after, body });
     }
     Ok(items)

@@ -6,6 +6,9 @@ use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::str::FromStr;
 
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -64,7 +67,7 @@ pub enum ReadStep {
     Finished(DeltaLinks),
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Users,
     Groups,
@@ -73,6 +76,9 @@ enum Kind {
 /// A read of the directory in progress. Call [`next`](Self::next) until it yields
 /// [`ReadStep::Finished`]; after an error the read is over and the mirror should not take
 /// its events.
+///
+/// Users and groups are read side by side, each at most one page ahead of the caller, so
+/// memory holds a page or two, never the tenant.
 pub struct DirectoryRead {
     client: GraphClient,
     stage: Stage,
@@ -80,11 +86,46 @@ pub struct DirectoryRead {
 
 enum Stage {
     TakeLinks,
-    ListUsers { users: Walk, links: DeltaLinks },
-    ListGroups { groups: Walk, members: MemberFetcher, links: DeltaLinks },
-    UsersDelta { users: Walk, groups_from: DeltaLink },
-    GroupsDelta { groups: Walk, users: DeltaLink },
+    Reading { lanes: FuturesUnordered<BoxFuture<'static, LaneStep>>, users: Option<DeltaLink>, groups: Option<DeltaLink> },
     Finished(DeltaLinks),
+}
+
+/// One collection being read: its pages, and for a full read of groups, their members.
+struct Lane {
+    walk: Walk,
+    members: Option<MemberFetcher>,
+}
+
+/// A lane with the outcome of its last step: a page of events, or `None` when it is done.
+type LaneStep = (Lane, Result<Option<Vec<DirectoryEvent>>, GraphError>);
+
+impl Lane {
+    fn start(self, client: &GraphClient) -> BoxFuture<'static, LaneStep> {
+        let client = client.clone();
+        let mut lane = self;
+        Box::pin(async move {
+            let step = lane.next(&client).await;
+            (lane, step)
+        })
+    }
+
+    async fn next(&mut self, client: &GraphClient) -> Result<Option<Vec<DirectoryEvent>>, GraphError> {
+        let Some(members) = &mut self.members else {
+            return Ok(self.walk.next_page(client).await?.map(|page| page.items));
+        };
+        // Members of the groups listed so far come first, so that memory holds at most one
+        // page of groups waiting for their members.
+        if let Some(events) = members.next(client).await? {
+            return Ok(Some(events));
+        }
+        let Some(page) = self.walk.next_page(client).await? else { return Ok(None) };
+        for event in &page.items {
+            if let DirectoryEvent::Group(group) = event {
+                members.fetch(&group.id);
+            }
+        }
+        Ok(Some(page.items))
+    }
 }
 
 impl GraphClient {
@@ -100,8 +141,12 @@ impl GraphClient {
     /// A delta round from saved links. Fails with [`GraphError::DeltaExpired`] when a link
     /// is too old; the caller then does a [`read_full`](Self::read_full).
     pub fn read_changes(&self, since: &DeltaLinks) -> DirectoryRead {
-        let users = Walk::delta(Kind::Users, since.users.0.clone());
-        DirectoryRead { client: self.clone(), stage: Stage::UsersDelta { users, groups_from: since.groups.clone() } }
+        let lanes = [
+            Lane { walk: Walk::delta(Kind::Users, since.users.0.clone()), members: None },
+            Lane { walk: Walk::delta(Kind::Groups, since.groups.0.clone()), members: None },
+        ];
+        let lanes = lanes.into_iter().map(|lane| lane.start(self)).collect();
+        DirectoryRead { client: self.clone(), stage: Stage::Reading { lanes, users: None, groups: None } }
     }
 }
 
@@ -114,54 +159,46 @@ impl DirectoryRead {
                 Stage::TakeLinks => {
                     let users = latest_link(client, Kind::Users).await?;
                     let groups = latest_link(client, Kind::Groups).await?;
-                    let list = client.api_url(&format!("/users?$select={USER_SELECT}&$top=999"));
-                    self.stage = Stage::ListUsers { users: Walk::list(Kind::Users, list), links: DeltaLinks { users, groups } };
+                    let lanes = [
+                        Lane { walk: Walk::list(Kind::Users, client.api_url(&format!("/users?$select={USER_SELECT}&$top=999"))), members: None },
+                        Lane {
+                            walk: Walk::list(Kind::Groups, client.api_url(&format!("/groups?$select={GROUP_SELECT}&$top=999"))),
+                            members: Some(MemberFetcher::default()),
+                        },
+                    ];
+                    let lanes = lanes.into_iter().map(|lane| lane.start(client)).collect();
+                    self.stage = Stage::Reading { lanes, users: Some(users), groups: Some(groups) };
                 }
-                Stage::ListUsers { users, links } => match users.next_page(client).await? {
-                    Some(page) => return Ok(ReadStep::Page(page.items)),
-                    None => {
-                        let list = client.api_url(&format!("/groups?$select={GROUP_SELECT}&$top=999"));
-                        let groups = Walk::list(Kind::Groups, list);
-                        self.stage = Stage::ListGroups { groups, members: MemberFetcher::default(), links: links.clone() };
-                    }
-                },
-                Stage::ListGroups { groups, members, links } => {
-                    // Members of the groups listed so far come first, so that memory holds at
-                    // most one page of groups waiting for their members.
-                    if let Some(events) = members.next(client).await? {
+                Stage::Reading { lanes, users, groups } => match lanes.next().await {
+                    Some((lane, Ok(Some(events)))) => {
+                        lanes.push(lane.start(client));
                         return Ok(ReadStep::Page(events));
                     }
-                    match groups.next_page(client).await? {
-                        Some(page) => {
-                            for event in &page.items {
-                                if let DirectoryEvent::Group(group) = event {
-                                    members.fetch(&group.id);
-                                }
+                    Some((mut lane, Ok(None))) => {
+                        if lane.walk.delta {
+                            let link = lane.walk.finished_link()?;
+                            match lane.walk.kind {
+                                Kind::Users => *users = Some(link),
+                                Kind::Groups => *groups = Some(link),
                             }
-                            return Ok(ReadStep::Page(page.items));
                         }
-                        None => self.stage = Stage::Finished(links.clone()),
                     }
-                }
-                Stage::UsersDelta { users, groups_from } => match users.next_page(client).await? {
-                    Some(page) => return Ok(ReadStep::Page(page.items)),
+                    Some((_, Err(error))) => return Err(error),
                     None => {
-                        let users = users.finished_link()?;
-                        let groups = Walk::delta(Kind::Groups, groups_from.0.clone());
-                        self.stage = Stage::GroupsDelta { groups, users };
-                    }
-                },
-                Stage::GroupsDelta { groups, users } => match groups.next_page(client).await? {
-                    Some(page) => return Ok(ReadStep::Page(page.items)),
-                    None => {
-                        let groups = groups.finished_link()?;
-                        self.stage = Stage::Finished(DeltaLinks { users: users.clone(), groups });
+                        let links = DeltaLinks { users: links_taken(users)?, groups: links_taken(groups)? };
+                        self.stage = Stage::Finished(links);
                     }
                 },
                 Stage::Finished(links) => return Ok(ReadStep::Finished(links.clone())),
             }
         }
     }
+}
+
+/// The link a finished round left; each lane's own end checks it has one, so this only
+/// guards the bookkeeping.
+fn links_taken(link: &mut Option<DeltaLink>) -> Result<DeltaLink, GraphError> {
+    link.take().ok_or_else(|| GraphError::protocol("/", "@odata.deltaLink", "a round ended without a deltaLink"))
 }
 
 /// A delta link for "from now on", taken before a full listing. A service that ignores

@@ -101,7 +101,8 @@ async fn full_read_takes_delta_links_before_listing() {
     let requests = tenant.server.received_requests().await.unwrap();
     let graph: Vec<String> =
         requests.iter().filter(|r| r.url.path().starts_with("/v1.0")).map(|r| r.url.path().to_owned()).collect();
-    assert_eq!(&graph[..3], ["/v1.0/users/delta", "/v1.0/groups/delta", "/v1.0/users"]);
+    assert_eq!(&graph[..2], ["/v1.0/users/delta", "/v1.0/groups/delta"]);
+    assert!(graph[2..].iter().all(|path| !path.ends_with("/delta")), "{graph:?}");
     let groups_latest = requests.iter().find(|r| r.url.path() == "/v1.0/groups/delta").unwrap();
     let select = groups_latest.url.query_pairs().find(|(k, _)| k == "$select").unwrap().1.into_owned();
     assert_eq!(select, format!("{GROUP_SELECT},members"), "members must be tracked by delta");
@@ -190,6 +191,7 @@ async fn expired_delta_link_asks_for_a_full_read() {
     ];
     for (status, body) in cases {
         let tenant = Tenant::start().await;
+        tenant.quiet_delta_round("groups").await;
         tenant.get("/users/delta", &[("$deltatoken", "u0")], ResponseTemplate::new(status).set_body_json(&body)).await;
         let error = read_all(tenant.client().read_changes(&tenant.delta_links("u0", "g0"))).await.unwrap_err();
         assert!(error.needs_full_read(), "HTTP {status} {body}: {error:?}");
@@ -209,6 +211,7 @@ async fn expired_group_delta_link_after_a_good_user_round_asks_for_a_full_read()
 #[tokio::test]
 async fn next_link_to_another_host_is_refused_and_never_sent_the_token() {
     let tenant = Tenant::start().await;
+    tenant.quiet_delta_round("groups").await;
     let foreign = MockServer::start().await;
     let foreign_link = format!("{}/v1.0/users/delta?$skiptoken=steal", foreign.uri());
     tenant.get("/users/delta", &[("$deltatoken", "u0")], ok(json!({"value": [], "@odata.nextLink": foreign_link}))).await;
@@ -227,6 +230,7 @@ async fn next_link_to_another_host_is_refused_and_never_sent_the_token() {
 #[tokio::test]
 async fn saved_delta_link_to_another_host_is_refused() {
     let tenant = Tenant::start().await;
+    tenant.quiet_delta_round("groups").await;
     let mut links = tenant.delta_links("u0", "g0");
     links.users = "https://attacker.example/v1.0/users/delta?$deltatoken=x".parse().unwrap();
     let error = read_all(tenant.client().read_changes(&links)).await.unwrap_err();
@@ -236,6 +240,7 @@ async fn saved_delta_link_to_another_host_is_refused() {
 #[tokio::test]
 async fn redirects_are_refused_not_followed() {
     let tenant = Tenant::start().await;
+    tenant.quiet_delta_round("groups").await;
     let foreign = MockServer::start().await;
     let redirect = ResponseTemplate::new(302).insert_header("Location", format!("{}/v1.0/users/delta", foreign.uri()).as_str());
     tenant.get("/users/delta", &[], redirect).await;

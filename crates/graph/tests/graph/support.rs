@@ -134,10 +134,14 @@ impl Tenant {
 
     /// Delta rounds for users and groups that end at once, with new links.
     pub async fn quiet_delta_rounds(&self) {
-        for kind in ["users", "groups"] {
-            let body = json!({ "value": [], "@odata.deltaLink": self.link(&format!("/{kind}/delta?$deltatoken={kind}-next")) });
-            self.get(&format!("/{kind}/delta"), &[], ok(body)).await;
-        }
+        self.quiet_delta_round("users").await;
+        self.quiet_delta_round("groups").await;
+    }
+
+    /// A delta round for `kind` (users or groups) that ends at once, with a new link.
+    pub async fn quiet_delta_round(&self, kind: &str) {
+        let body = json!({ "value": [], "@odata.deltaLink": self.link(&format!("/{kind}/delta?$deltatoken={kind}-next")) });
+        self.get(&format!("/{kind}/delta"), &[], ok(body)).await;
     }
 
     /// Mounts empty delta rounds answering `$deltatoken=latest` for users and groups.
