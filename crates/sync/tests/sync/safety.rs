@@ -71,27 +71,29 @@ async fn removals_over_the_deletion_limit_apply_in_a_manual_sync_only_when_confi
 async fn a_graph_failure_halfway_through_a_refresh_removes_nothing_and_leaves_the_mirror_unchanged() {
     let app = TestApp::synced().await;
     let d = &app.directory;
+    // Enough new users that the users' delta round takes more than one page.
+    for n in 0..250 {
+        app.create_user(json!({"displayName": format!("Newcomer {n}"), "mailNickname": format!("newcomer{n}")})).await;
+    }
     app.control.hard_delete_user(&d.ada).await.unwrap();
     app.control.hard_delete_user(&d.grace).await.unwrap();
     let mirror_before = app.mirror().await;
     let users_before = app.users().await;
     app.control.reset_request_counts().await.unwrap();
-    // Each request's faults are decided by the settings at its arrival, and it is answered after
-    // the latency: a request counted while faults are off still succeeds.
+    // A request's fault is decided by the settings at its arrival, and it is answered after the
+    // latency: the request already counted below still succeeds; every later one fails.
     app.control.set_latency(Duration::from_millis(500)).await.unwrap();
 
     let engine = app.engine.clone();
     let account_id = app.account.id;
     let preview = tokio::spawn(async move { engine.preview(account_id, false, ACTOR, &NoProgress).await });
-    // Once the users' delta round (with both removals) is under way, Graph starts failing: the
-    // groups' round that follows it fails.
     while app.control.request_counts().await.unwrap().get("GET /v1.0/users/delta") == 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     app.control.set_fault_rate(1.0).await.unwrap();
     let failed = preview.await.unwrap();
 
-    let error = failed.expect_err("the refresh fails");
+    let error = failed.expect_err("the refresh fails on the users' second page");
     assert!(matches!(error, SyncError::Graph { .. }), "{error}");
     assert_eq!(app.mirror().await, mirror_before, "neither objects nor delta links change");
     assert_eq!(app.users().await, users_before, "nobody is removed");
@@ -103,7 +105,8 @@ async fn a_graph_failure_halfway_through_a_refresh_removes_nothing_and_leaves_th
     app.control.set_fault_rate(0.0).await.unwrap();
     app.control.set_latency(Duration::ZERO).await.unwrap();
     let plan = app.preview().await;
-    assert_eq!(plan.in_category(Category::UsersToRemove).count(), 2, "the next round still sees the deletions: {:#?}", described(&plan));
+    assert_eq!(plan.in_category(Category::UsersToRemove).count(), 2, "the next round still sees the deletions");
+    assert_eq!(plan.in_category(Category::UsersToAdd).count(), 250);
 }
 
 #[tokio::test]
@@ -143,4 +146,21 @@ async fn an_expired_delta_link_falls_back_to_a_full_read_with_the_same_result() 
     let mirror_after_full = app.mirror().await;
     assert_eq!((mirror_after_expiry.users, mirror_after_expiry.groups), (mirror_after_full.users, mirror_after_full.groups));
     assert_eq!(app.try_preview().await.unwrap().read, ReadKind::Delta, "the fresh links serve the next round");
+}
+
+#[tokio::test]
+async fn a_delta_link_older_than_seven_days_is_not_tried_and_the_directory_is_read_whole() {
+    let app = TestApp::synced().await;
+    app.control.rename_user(&app.directory.grace, "Grace B. Hopper").await.unwrap();
+    app.age_delta_links(time::Duration::days(8)).await;
+    app.control.reset_request_counts().await.unwrap();
+
+    let outcome = app.try_preview().await.expect("an old link is no error for the admin");
+
+    assert_eq!(outcome.read, ReadKind::FullDeltaExpired);
+    assert_eq!(app.control.request_counts().await.unwrap().get("GET /v1.0/users"), 1, "the users are listed whole");
+    assert_eq!(described(&outcome.plan), [format!(
+        "users_to_update {}: changed in the directory: display_name [display_name: Grace Hopper → Grace B. Hopper]",
+        app.directory.grace
+    )]);
 }

@@ -13,6 +13,7 @@ use roster_store::{MasterKey, Mirror, NewAccount, Store};
 use roster_sync::{ApplyOutcome, ApplyRequest, NoProgress, PreviewOutcome, SyncEngine, SyncError};
 use secrecy::SecretString;
 use serde_json::{Value as Json, json};
+use sqlx::Connection;
 use tempfile::TempDir;
 
 pub const ACTOR: &str = "admin@contoso.com";
@@ -52,6 +53,8 @@ pub struct TestApp {
     pub control: ControlClient,
     pub account: Account,
     pub directory: Directory,
+    /// The SQLite database, for reaching behind the store where a test must fake time.
+    pub database_url: String,
     _sim: RunningSim,
     _data: TempDir,
 }
@@ -104,7 +107,7 @@ impl TestApp {
             .expect("the connection is saved");
         let directory = Directory::create(&control).await;
         let engine = SyncEngine::new(store.clone()).with_graph_options(quick_retries);
-        Self { engine, store, control, account, directory, _sim: sim, _data: data }
+        Self { engine, store, control, account, directory, database_url: url, _sim: sim, _data: data }
     }
 
     /// Changes the saved connection settings.
@@ -167,6 +170,19 @@ impl TestApp {
     /// Creates a directory user and returns its id.
     pub async fn create_user(&self, properties: Json) -> String {
         self.control.create_user(properties).await.expect("the simulator creates the user").id
+    }
+
+    /// Makes the saved delta links look `age` old, as if the account had not synced since.
+    pub async fn age_delta_links(&self, age: time::Duration) {
+        let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.unwrap();
+        let saved_at = time::OffsetDateTime::now_utc() - age;
+        let aged = sqlx::query("UPDATE delta_links SET users_saved_at = $1, groups_saved_at = $1 WHERE account_id = $2")
+            .bind(saved_at)
+            .bind(self.account.id.as_uuid())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(aged.rows_affected(), 1, "the account has delta links");
     }
 
     /// Exempts a directory object from sync.
@@ -237,35 +253,4 @@ pub fn change_to<'p>(plan: &'p Plan, external_id: &str) -> &'p Change {
     plan.changes.iter().find(|c| c.external_id.as_str() == external_id).unwrap_or_else(|| {
         panic!("the plan has a change to {external_id}: {:#?}", described(plan))
     })
-}
-
-/// What the account holds, for comparing two stores: users as (external id, primary, aliases)
-/// and groups as (external id, name, member external ids).
-pub fn holdings(users: &[User], groups: &[Group]) -> (Vec<(String, String, Vec<String>)>, Vec<(String, String, Vec<String>)>) {
-    let user_ext = |id| users.iter().find(|u| u.id == id).and_then(|u| u.external_id.as_ref()).map(ToString::to_string);
-    let group_ext = |id| groups.iter().find(|g| g.id == id).and_then(|g| g.external_id.as_ref()).map(ToString::to_string);
-    let mut user_rows: Vec<_> = users
-        .iter()
-        .map(|u| {
-            let mut aliases: Vec<String> = u.aliases.iter().map(ToString::to_string).collect();
-            aliases.sort();
-            (u.external_id.as_ref().map(ToString::to_string).unwrap_or_default(), u.primary_address.to_string(), aliases)
-        })
-        .collect();
-    user_rows.sort();
-    let mut group_rows: Vec<_> = groups
-        .iter()
-        .map(|g| {
-            let mut members: Vec<String> = g
-                .member_users
-                .iter()
-                .filter_map(|&id| user_ext(id))
-                .chain(g.member_groups.iter().filter_map(|&id| group_ext(id)))
-                .collect();
-            members.sort();
-            (g.external_id.as_ref().map(ToString::to_string).unwrap_or_default(), g.name.clone(), members)
-        })
-        .collect();
-    group_rows.sort();
-    (user_rows, group_rows)
 }
