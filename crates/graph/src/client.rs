@@ -322,12 +322,10 @@ impl GraphClient {
             self.inner.counters.token_requests.fetch_add(1, Ordering::Relaxed);
             let sent = self.inner.http.post(url).form(&credentials.form()).send().await;
             let fetched_at = Instant::now();
-            let (status, retry_after, body) = match self.receive(sent, path).await {
+            let (status, retry_after, body) = match self.receive("token", sent, path).await {
                 Ok(received) => received,
                 Err(attempt) => return attempt,
             };
-            metrics::counter!("roster_graph_requests_total", "endpoint" => "token", "status" => status.to_string())
-                .increment(1);
             match status {
                 200 => match parse::token_response(&body) {
                     Ok(grant) => Attempt::Done(AccessToken::new(grant.access_token, grant.expires_in, fetched_at)),
@@ -381,12 +379,10 @@ impl GraphClient {
                 .header("x-ms-throttle-priority", self.inner.options.priority.header())
                 .header("client-request-id", uuid::Uuid::new_v4().to_string());
             self.inner.counters.graph_requests.fetch_add(1, Ordering::Relaxed);
-            let (status, retry_after, body) = match self.receive(request.send().await, path).await {
+            let (status, retry_after, body) = match self.receive(endpoint, request.send().await, path).await {
                 Ok(received) => received,
                 Err(attempt) => return attempt,
             };
-            metrics::counter!("roster_graph_requests_total", "endpoint" => endpoint, "status" => status.to_string())
-                .increment(1);
             if status == 424 && matches!(call, Call::Batch { .. }) {
                 return Attempt::Done(Reply { status, body });
             }
@@ -431,14 +427,21 @@ impl GraphClient {
         }
     }
 
-    /// Turns a sent request into its status, `Retry-After` and body, or an attempt outcome.
+    /// Turns a sent request into its status, `Retry-After` and body, or an attempt outcome,
+    /// counting the attempt by its status (or as a network error).
     async fn receive<T>(
         &self,
+        endpoint: &'static str,
         sent: Result<reqwest::Response, reqwest::Error>,
         path: &str,
     ) -> Result<(u16, Option<Duration>, Bytes), Attempt<T>> {
-        let mut response = sent.map_err(|e| Attempt::Retry(network(&e), None))?;
+        let counted = |status: String| metrics::counter!("roster_graph_requests_total", "endpoint" => endpoint, "status" => status).increment(1);
+        let mut response = sent.map_err(|e| {
+            counted("network_error".into());
+            Attempt::Retry(network(&e), None)
+        })?;
         let status = response.status().as_u16();
+        counted(status.to_string());
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)

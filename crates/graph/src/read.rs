@@ -67,7 +67,7 @@ pub enum ReadStep {
     Finished(DeltaLinks),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Kind {
     Users,
     Groups,
@@ -100,12 +100,12 @@ struct Lane {
 type LaneStep = (Lane, Result<Option<Vec<DirectoryEvent>>, GraphError>);
 
 impl Lane {
-    fn start(self, client: &GraphClient) -> BoxFuture<'static, LaneStep> {
+    /// The lane's next step, as a future that owns the lane and hands it back.
+    fn start(mut self, client: &GraphClient) -> BoxFuture<'static, LaneStep> {
         let client = client.clone();
-        let mut lane = self;
         Box::pin(async move {
-            let step = lane.next(&client).await;
-            (lane, step)
+            let step = self.next(&client).await;
+            (self, step)
         })
     }
 

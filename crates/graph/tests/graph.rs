@@ -1,5 +1,7 @@
 //! The Graph client's behaviour, against local servers playing the login and Graph hosts.
 
+#[path = "graph/counters.rs"]
+mod counters;
 #[path = "graph/diagnostics.rs"]
 mod diagnostics;
 #[path = "graph/errors.rs"]
