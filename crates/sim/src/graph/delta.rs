@@ -271,7 +271,11 @@ fn start(call: &Call<'_>, kind: ObjectKind) -> Result<DeltaState, GraphError> {
 /// Decodes a token and checks that it is still usable (410 when it expired).
 fn resume(call: &Call<'_>, kind: ObjectKind, token: &str, is_delta_link: bool) -> Result<DeltaState, GraphError> {
     let state: DeltaState = decode_token(token).ok_or_else(invalid_token)?;
-    let position_fits = matches!(state.position, Position::Since { .. }) == is_delta_link;
+    let position_fits = match state.position {
+        Position::Since { .. } => is_delta_link,
+        Position::Initial { .. } => !is_delta_link,
+        Position::Changes { from, to, .. } => !is_delta_link && from <= to,
+    };
     if state.tenant != call.tenant.index || state.kind != kind || !position_fits {
         return Err(invalid_token());
     }
@@ -445,7 +449,8 @@ impl Round<'_> {
 
     fn changes_page(&self, page: &mut Page<'_>, from: usize, to: usize, entry: usize, member: usize) -> PageEnd {
         let changes = &self.directory.changes;
-        let window = &changes[from.min(changes.len())..to.min(changes.len())];
+        let start = from.min(changes.len());
+        let window = &changes[start..to.clamp(start, changes.len())];
         let aggregates = aggregate(window, self.kind, self.filtered().as_ref());
         let mut offset = member;
         for (ordinal, aggregate) in aggregates.iter().enumerate().skip(entry) {

@@ -89,6 +89,11 @@ impl QueryOptions {
     }
 }
 
+/// User properties kept outside the main directory store (SharePoint profile data): selecting
+/// them on a collection gives 501 (graph-protocol.md §4, the `$select=skills` sample).
+const OUTSIDE_DIRECTORY_STORE: [&str; 10] =
+    ["aboutMe", "birthday", "hireDate", "interests", "mySite", "pastProjects", "preferredName", "responsibilities", "schools", "skills"];
+
 /// One selected field: the object id or a schema property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -141,6 +146,12 @@ impl Selection {
                 Field::Property(position)
             } else if also_allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
                 continue;
+            } else if kind == ObjectKind::User && OUTSIDE_DIRECTORY_STORE.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+                return Err(GraphError::new(
+                    axum::http::StatusCode::NOT_IMPLEMENTED,
+                    "NotImplemented",
+                    "This operation target is not yet supported.",
+                ));
             } else {
                 return Err(unknown_property(name, kind));
             };

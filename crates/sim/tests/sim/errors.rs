@@ -1,7 +1,6 @@
 //! Graph's error shape, authentication failures, and hostile input.
 
 use reqwest::StatusCode;
-use roster_sim::SimConfig;
 use serde_json::json;
 
 use crate::support::{Harness, Reply, config};
@@ -56,7 +55,10 @@ async fn graph_refuses_missing_malformed_expired_forged_and_foreign_tokens_with_
 
 #[tokio::test]
 async fn hostile_requests_get_graph_errors_and_never_break_the_simulator() {
-    let harness = Harness::start(SimConfig { ..config(60, 5, 13) }).await;
+    let harness = Harness::start(config(60, 5, 13)).await;
+    for n in 0..6 {
+        harness.control().create_user(json!({"displayName": format!("Change {n}")})).await.unwrap();
+    }
     let hostile = [
         "/users?$filter=((((((accountEnabled",
         "/users?$filter=accountEnabled eq",
@@ -69,6 +71,8 @@ async fn hostile_requests_get_graph_errors_and_never_break_the_simulator() {
         "/users?$skiptoken=eyJ0IjoxMDAsInAiOjB9",
         "/users/delta?$deltatoken=garbage",
         "/users/delta?$skiptoken=eyJ0IjowfQ",
+        // A forged token whose change window runs backwards.
+        "/users/delta?$skiptoken=eyJ0IjowLCJrIjoidXNlciIsImciOjAsImkiOjk5OTk5OTk5OTk5LCJwIjp7IkNoYW5nZXMiOnsiZnJvbSI6NSwidG8iOjEsImVudHJ5IjowLCJtZW1iZXIiOjB9fX0",
         "/users?$select=id&$select=mail",
         "/users?$bogus=1",
         "/users/%00%ZZ",

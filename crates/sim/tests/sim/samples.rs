@@ -286,7 +286,11 @@ async fn errors_have_the_samples_shape_and_messages() {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         assert_eq!((served.error.code, served.error.message), (expected.error.code, expected.error.message), "{name}");
     }
-    sample::<GraphError>("error-501-notimplemented-select-skills");
+    let expected: GraphError = sample("error-501-notimplemented-select-skills");
+    let skills = harness.get("/users?$select=skills").await;
+    assert_eq!(skills.status, StatusCode::NOT_IMPLEMENTED);
+    let served: GraphError = answer(&skills);
+    assert_eq!((served.error.code, served.error.message), (expected.error.code, expected.error.message));
 
     let mut denied = Harness::small().await;
     denied.control().set_roles(&[]).await.unwrap();
