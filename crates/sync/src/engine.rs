@@ -1,6 +1,8 @@
 //! Search Now, Sync Active Directory and the automatic run, each recorded as a run.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::time::Duration;
 
 use roster_domain::plan::{Category, Change, Plan};
 use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
@@ -17,11 +19,17 @@ use crate::{Progress, SyncError};
 /// between chunks.
 const APPLY_CHUNK: usize = 2_000;
 
+/// How often a sync reading the directory tells the store it is alive. The store takes a run
+/// silent for 15 minutes as abandoned, and a full read of a large, throttled tenant can take
+/// longer than that.
+const HEARTBEAT: Duration = Duration::from_secs(60);
+
 /// Runs syncs against one store. Cheap to clone.
 #[derive(Clone)]
 pub struct SyncEngine {
     store: Store,
     graph_options: fn(Priority) -> ClientOptions,
+    heartbeat: Duration,
 }
 
 /// What Search Now produced.
@@ -54,12 +62,18 @@ pub struct ApplyOutcome {
 
 impl SyncEngine {
     pub fn new(store: Store) -> Self {
-        Self { store, graph_options: ClientOptions::new }
+        Self { store, graph_options: ClientOptions::new, heartbeat: HEARTBEAT }
     }
 
     /// Uses other Graph client options (tests shorten retries; benchmarks raise concurrency).
     pub fn with_graph_options(mut self, options: fn(Priority) -> ClientOptions) -> Self {
         self.graph_options = options;
+        self
+    }
+
+    /// Beats at another interval while reading the directory (tests shorten it).
+    pub fn with_heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every;
         self
     }
 
@@ -179,7 +193,7 @@ impl SyncEngine {
     ) -> Result<(Plan, ReadKind), SyncError> {
         let account_id = run.account_id;
         let (connection, client) = self.graph_client(account_id, priority).await?;
-        let refreshed = refresh(&self.store, account_id, &client, full, progress).await;
+        let refreshed = self.beating(run, refresh(&self.store, account_id, &client, full, progress)).await;
         run.graph_requests = client.stats().graph_requests + client.stats().token_requests;
         let refreshed = refreshed?;
         let plan = self.plan(run.id, account_id, &connection, &refreshed.mirror).await?;
@@ -189,6 +203,24 @@ impl SyncEngine {
         run.counts = planned_counts(&plan);
         *run = self.store.update_run(run).await?;
         Ok((plan, refreshed.kind))
+    }
+
+    /// Runs `work`, saving the run at every heartbeat so that a long directory read is not
+    /// taken for an abandoned run. The run must not change while `work` runs.
+    async fn beating<T>(&self, run: &Run, work: impl Future<Output = T>) -> T {
+        let mut work = std::pin::pin!(work);
+        let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + self.heartbeat, self.heartbeat);
+        beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = beats.tick() => {
+                    if let Err(e) = self.store.update_run(run).await {
+                        tracing::warn!(run = %run.id, error = %e, "could not record that the run is alive");
+                    }
+                }
+            }
+        }
     }
 
     async fn plan(

@@ -1,11 +1,13 @@
 //! Runs: one at a time per account, plans applied once, and what each run records.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use roster_domain::plan::Category;
 use roster_domain::run::{CategoryCount, RunStatus, Trigger};
+use roster_domain::ChangeId;
 use roster_store::StoreError;
-use roster_sync::{NoProgress, SyncError};
+use roster_sync::{ApplyRequest, NoProgress, SyncError};
 
 use crate::support::{ACTOR, TestApp};
 
@@ -82,4 +84,47 @@ async fn runs_record_trigger_actor_counts_and_graph_requests() {
     assert_eq!((automatic.trigger, automatic.actor.as_str(), automatic.status), (Trigger::Automatic, "scheduler", RunStatus::Succeeded));
     assert!(automatic.counts.is_empty(), "nothing changed since: {:?}", automatic.counts);
     assert!(automatic.graph_requests > 0);
+}
+
+#[tokio::test]
+async fn an_apply_naming_another_accounts_plan_or_an_unknown_change_is_refused_before_it_runs() {
+    let app = TestApp::unsynced().await;
+    let plan = app.preview().await;
+    let other = app
+        .store
+        .create_account(roster_store::NewAccount { name: "fabrikam".to_owned(), domains: vec!["fabrikam.com".parse().unwrap()], tech_contact: None })
+        .await
+        .unwrap();
+    let runs_before = app.store.list_runs(app.account.id, 10).await.unwrap();
+
+    let request = ApplyRequest { plan_id: plan.id, skip: HashSet::new(), confirm_removals: false };
+    let foreign = app.engine.apply(other.id, &request, ACTOR, &NoProgress).await.expect_err("another account's plan");
+    let unknown_change = ChangeId::from_uuid(uuid::Uuid::now_v7());
+    let request = ApplyRequest { plan_id: plan.id, skip: HashSet::from([unknown_change]), confirm_removals: false };
+    let unknown = app.engine.apply(app.account.id, &request, ACTOR, &NoProgress).await.expect_err("an unknown change");
+
+    assert!(matches!(foreign, SyncError::PlanOfAnotherAccount { plan_id } if plan_id == plan.id), "{foreign}");
+    assert!(matches!(&unknown, SyncError::UnknownChange { change_id, .. } if *change_id == unknown_change.to_string()), "{unknown}");
+    assert_eq!(app.store.list_runs(app.account.id, 10).await.unwrap(), runs_before, "no run was started");
+    assert!(app.store.list_runs(other.id, 10).await.unwrap().is_empty());
+    assert!(app.users().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_run_reading_a_slow_directory_keeps_beating_so_it_is_not_taken_for_abandoned() {
+    let app = TestApp::synced().await;
+    app.control.set_latency(Duration::from_millis(400)).await.unwrap();
+    let engine = app.engine.clone().with_heartbeat(Duration::from_millis(50));
+    let account_id = app.account.id;
+    let preview = tokio::spawn(async move { engine.preview(account_id, false, ACTOR, &NoProgress).await });
+
+    let mut beat_while_reading = false;
+    while !preview.is_finished() && !beat_while_reading {
+        let (status, plan_id, started_at, heartbeat_at) = app.latest_run_liveness().await;
+        beat_while_reading = status == "running" && plan_id.is_none() && heartbeat_at > started_at;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    assert!(beat_while_reading, "the run's heartbeat moved while the directory was read");
+    assert!(preview.await.unwrap().is_ok());
 }

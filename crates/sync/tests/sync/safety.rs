@@ -101,6 +101,7 @@ async fn a_graph_failure_halfway_through_a_refresh_removes_nothing_and_leaves_th
     assert_eq!((run.trigger, run.status), (Trigger::Preview, RunStatus::Failed));
     assert!(run.plan_id.is_none(), "no plan is built from a failed read");
     assert!(run.error.is_some());
+    assert!(run.graph_requests > 0, "a failed run records the requests it made");
 
     app.control.set_fault_rate(0.0).await.unwrap();
     app.control.set_latency(Duration::ZERO).await.unwrap();

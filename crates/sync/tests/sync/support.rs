@@ -185,6 +185,17 @@ impl TestApp {
         assert_eq!(aged.rows_affected(), 1, "the account has delta links");
     }
 
+    /// The newest run's status, plan, start and last heartbeat, as stored (the heartbeat is not
+    /// part of the store's API).
+    pub async fn latest_run_liveness(&self) -> (String, Option<uuid::Uuid>, time::OffsetDateTime, time::OffsetDateTime) {
+        let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.unwrap();
+        sqlx::query_as("SELECT status, plan_id, started_at, heartbeat_at FROM runs WHERE account_id = $1 ORDER BY id DESC LIMIT 1")
+            .bind(self.account.id.as_uuid())
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+
     /// Exempts a directory object from sync.
     pub async fn exempt(&self, external_id: &str) {
         let id: ExternalId = external_id.parse().unwrap();
