@@ -22,6 +22,11 @@ fn connection_set_show_test_and_delete_and_the_secret_is_shown_only_as_set_on_it
     let checklist = roster.json(&["connection", "test", ACCOUNT]);
     assert_eq!(checklist["passed"], true, "{checklist:#}");
 
+    assert!(!shown.contains("no tech contact"), "{shown}");
+    roster.ok(&["account", "set-tech-contact", ACCOUNT, "--clear"]);
+    let without_contact = roster.ok(&["connection", "show", ACCOUNT]);
+    assert!(without_contact.contains("Warning: the account has no tech contact"), "{without_contact}");
+
     let changed = roster.json(&["connection", "set", ACCOUNT, "--frequency", "6h", "--sync", "users,distribution-groups"]);
     assert_eq!((&changed["frequency"], &changed["sync"]), (&json!("6h"), &json!(["users", "distribution-groups"])));
     assert_eq!(roster.json(&["connection", "test", ACCOUNT])["passed"], true, "flags left out keep the saved secret");
