@@ -44,6 +44,10 @@ pub struct SimArgs {
     /// Load the tenants from this file (if it exists) and save them to it on shutdown.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Serve login and Graph over HTTPS with the loopback certificate in crates/sim/tls
+    /// (MSAL only accepts an https authority).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 impl From<SimArgs> for SimConfig {
@@ -60,6 +64,7 @@ impl From<SimArgs> for SimConfig {
             throttle: args.throttle,
             delta_token_max_age: Duration::from_secs(args.delta_token_max_age_secs),
             state_file: args.state,
+            tls: args.tls,
         }
     }
 }

@@ -27,6 +27,7 @@ mod json;
 mod model;
 mod server;
 mod tenant;
+mod tls;
 mod token;
 
 pub use client::{ControlClient, ControlError};
@@ -34,3 +35,4 @@ pub use control::{IssuedSecret, MembershipChange, ObjectView, RequestCounts, Set
 pub use model::{Lifecycle, ObjectKind};
 pub use server::{RunningSim, SimConfig, SimError, Simulator, TenantCredentials};
 pub use tenant::Settings;
+pub use tls::LOOPBACK_CERTIFICATE_PEM;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use axum::serve::Listener;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -14,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::client::ControlClient;
 use crate::generate::{self, TenantSize};
 use crate::tenant::{Settings, Tenant, TenantState, lock};
+use crate::tls::TlsListener;
 use crate::token::SigningKey;
 
 /// How to build and serve a simulated tenant (or several).
@@ -36,6 +39,9 @@ pub struct SimConfig {
     pub delta_token_max_age: Duration,
     /// Load the tenants from this file if it exists; save them to it on shutdown and on request.
     pub state_file: Option<PathBuf>,
+    /// Serve login and Graph over HTTPS with the loopback certificate (MSAL insists on an https
+    /// authority); the control API stays plain HTTP.
+    pub tls: bool,
 }
 
 impl Default for SimConfig {
@@ -52,6 +58,7 @@ impl Default for SimConfig {
             throttle: false,
             delta_token_max_age: Duration::from_secs(7 * 24 * 3600),
             state_file: None,
+            tls: false,
         }
     }
 }
@@ -83,7 +90,7 @@ pub struct Urls {
 impl Urls {
     /// `127.0.0.1:port` of the Graph URL, for the discovery document's `msgraph_host`.
     pub fn graph_host(&self) -> &str {
-        self.graph.trim_start_matches("http://")
+        self.graph.trim_start_matches("https://").trim_start_matches("http://")
     }
 
     pub fn control_for(&self, tenant_id: &str) -> String {
@@ -207,36 +214,47 @@ impl Simulator {
         let login = bind(config.listen).await?;
         let graph = bind(next_port(config.listen, 1)).await?;
         let control = bind(next_port(config.listen, 2)).await?;
-        let url = |listener: &TcpListener| listener.local_addr().map(|a| format!("http://{a}"));
-        let urls = Urls {
-            login: url(&login).map_err(|source| SimError::Listen { address: config.listen, source })?,
-            graph: url(&graph).map_err(|source| SimError::Listen { address: config.listen, source })?,
-            control: url(&control).map_err(|source| SimError::Listen { address: config.listen, source })?,
+        let scheme = if config.tls { "https" } else { "http" };
+        let url = |listener: &TcpListener, scheme: &str| {
+            listener
+                .local_addr()
+                .map(|address| format!("{scheme}://{address}"))
+                .map_err(|source| SimError::Listen { address: config.listen, source })
         };
+        let urls = Urls { login: url(&login, scheme)?, graph: url(&graph, scheme)?, control: url(&control, "http")? };
         let shared = Arc::new(Shared { tenants, urls, key: SigningKey::from_seed(seed), seed, state_file: config.state_file });
 
         let (stop, stopped) = watch::channel(false);
-        let servers = [
-            (login, crate::token::router(shared.clone())),
-            (graph, crate::graph::router(shared.clone())),
-            (control, crate::control::router(shared.clone())),
-        ];
-        let tasks = servers
-            .into_iter()
-            .map(|(listener, router)| {
-                let mut stopped = stopped.clone();
-                tokio::spawn(async move {
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(async move {
-                            let _ = stopped.wait_for(|stop| *stop).await;
-                        })
-                        .await
-                })
-            })
-            .collect();
+        let login_router = crate::token::router(shared.clone());
+        let graph_router = crate::graph::router(shared.clone());
+        let mut tasks = Vec::with_capacity(3);
+        if config.tls {
+            let acceptor =
+                crate::tls::acceptor().map_err(|e| SimError::InvalidConfig(format!("the loopback certificate: {e}")))?;
+            tasks.push(spawn_server(TlsListener::new(login, acceptor.clone()), login_router, stopped.clone()));
+            tasks.push(spawn_server(TlsListener::new(graph, acceptor), graph_router, stopped.clone()));
+        } else {
+            tasks.push(spawn_server(login, login_router, stopped.clone()));
+            tasks.push(spawn_server(graph, graph_router, stopped.clone()));
+        }
+        tasks.push(spawn_server(control, crate::control::router(shared.clone()), stopped));
         let credentials = shared.tenants.iter().map(|t| TenantCredentials::of(t, &shared.urls)).collect();
         Ok(RunningSim { shared, credentials, stop, tasks })
     }
+}
+
+/// Serves `router` on `listener` until `stopped` turns true.
+fn spawn_server<L>(listener: L, router: Router, mut stopped: watch::Receiver<bool>) -> JoinHandle<std::io::Result<()>>
+where
+    L: Listener<Addr = SocketAddr>,
+{
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
 }
 
 fn generate_tenants(config: &SimConfig) -> Vec<TenantState> {

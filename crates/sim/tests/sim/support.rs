@@ -142,6 +142,20 @@ impl Harness {
     }
 }
 
+/// Gets an access token for `credentials` through `http` (which may trust the TLS certificate).
+pub async fn token_for(http: &reqwest::Client, credentials: &TenantCredentials) -> String {
+    let scope = format!("{}/.default", credentials.graph_url);
+    let form = [
+        ("client_id", credentials.client_id.as_str()),
+        ("client_secret", &credentials.client_secret),
+        ("scope", &scope),
+        ("grant_type", "client_credentials"),
+    ];
+    let url = format!("{}/{}/oauth2/v2.0/token", credentials.login_url, credentials.tenant);
+    let body: Value = http.post(url).form(&form).send().await.expect("a token answer").json().await.expect("JSON");
+    body["access_token"].as_str().expect("an access token").to_owned()
+}
+
 pub async fn read(response: reqwest::Response) -> Reply {
     let status = response.status();
     let headers = response.headers().clone();

@@ -6,7 +6,7 @@ use roster_sim::cli::SimArgs;
 use roster_sim::{SimConfig, Simulator};
 use serde_json::json;
 
-use crate::support::{Harness, config, ids};
+use crate::support::{Harness, config, ids, token_for};
 
 #[tokio::test]
 async fn each_tenant_has_its_own_domains_application_and_content() {
@@ -22,22 +22,6 @@ async fn each_tenant_has_its_own_domains_application_and_content() {
     assert_eq!((distinct("tenant"), distinct("tenant_id"), distinct("client_id")), (3, 3, 3));
 
     let http = reqwest::Client::new();
-    let token = |index: usize| {
-        let credentials = sim.tenants()[index].clone();
-        let http = http.clone();
-        async move {
-            let scope = format!("{}/.default", credentials.graph_url);
-            let form = [
-                ("client_id", credentials.client_id.as_str()),
-                ("client_secret", &credentials.client_secret),
-                ("scope", &scope),
-                ("grant_type", "client_credentials"),
-            ];
-            let url = format!("{}/{}/oauth2/v2.0/token", credentials.login_url, credentials.tenant);
-            let body: serde_json::Value = http.post(url).form(&form).send().await.unwrap().json().await.unwrap();
-            body["access_token"].as_str().unwrap().to_owned()
-        }
-    };
     let domains = |token: String| {
         let http = http.clone();
         let url = format!("{}/v1.0/domains", sim.graph_url());
@@ -46,8 +30,8 @@ async fn each_tenant_has_its_own_domains_application_and_content() {
             body["value"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
         }
     };
-    let first = domains(token(0).await).await;
-    let second = domains(token(1).await).await;
+    let first = domains(token_for(&http, &sim.tenants()[0]).await).await;
+    let second = domains(token_for(&http, &sim.tenants()[1]).await).await;
     assert!(first.iter().all(|d| !second.contains(d)), "{first:?} / {second:?}");
 
     let wrong_tenant = format!("{}/{}/oauth2/v2.0/token", sim.login_url(), sim.tenants()[1].tenant);
@@ -105,4 +89,33 @@ fn roster_sim_arguments_map_onto_the_configuration() {
     assert_eq!(config.state_file.as_deref(), Some(std::path::Path::new("t.json")));
     let defaults = SimConfig::from(Cli::parse_from(["roster"]).sim);
     assert_eq!((defaults.users, defaults.groups, defaults.seed, defaults.tenants), (500, 40, 7, 1));
+}
+
+#[tokio::test]
+async fn with_tls_login_and_graph_are_served_over_https_with_the_loopback_certificate() {
+    let sim = Simulator::start(SimConfig { tls: true, ..config(30, 3, 2) }).await.unwrap();
+    let tenant = sim.tenant().clone();
+    assert!(tenant.login_url.starts_with("https://127.0.0.1:") && tenant.graph_url.starts_with("https://"));
+    assert!(tenant.control_url.starts_with("http://"), "the control API stays plain HTTP");
+    let root = reqwest::Certificate::from_pem(roster_sim::LOOPBACK_CERTIFICATE_PEM.as_bytes()).unwrap();
+    let http = reqwest::Client::builder().tls_certs_only([root]).build().unwrap();
+    let discovery: serde_json::Value = http
+        .get(format!("{}/{}/v2.0/.well-known/openid-configuration", tenant.login_url, tenant.tenant))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["token_endpoint"], format!("{}/{}/oauth2/v2.0/token", tenant.login_url, tenant.tenant_id));
+    let token = token_for(&http, &tenant).await;
+    let users = http
+        .get(format!("{}/v1.0/users?$top=5", tenant.graph_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), StatusCode::OK);
+    assert!(reqwest::Client::new().get(format!("{}/v1.0/users", tenant.graph_url)).send().await.is_err(), "untrusted without the certificate");
+    assert!(sim.control().summary().await.is_ok());
 }
