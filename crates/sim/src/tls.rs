@@ -36,7 +36,8 @@ pub fn acceptor() -> io::Result<TlsAcceptor> {
         .with_no_client_auth()
         .with_single_cert(vec![certificate], key)
         .map_err(|e| invalid(&e))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Only HTTP/1.1 is offered: the servers are built without axum's HTTP/2 support.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

@@ -171,6 +171,11 @@ impl Page<'_> {
     }
 }
 
+/// The navigation properties delta tracks besides the object's own: a group's `members`.
+fn navigation_properties(kind: ObjectKind) -> &'static [&'static str] {
+    if kind == ObjectKind::Group { &["members"] } else { &[] }
+}
+
 fn invalid_token() -> GraphError {
     GraphError::bad_request("The delta or skip token is not valid. Follow @odata.nextLink and @odata.deltaLink exactly as returned.")
 }
@@ -194,7 +199,7 @@ pub fn delta(call: &Call<'_>, kind: ObjectKind) -> Result<GraphReply, GraphError
         (None, Some(token)) if !token.trim().is_empty() => (resume(call, kind, token, true)?, false),
         _ => (start(call, kind)?, true),
     };
-    let selection = Selection::parse(kind, state.select.as_deref(), &["members"])?;
+    let selection = Selection::parse(kind, state.select.as_deref(), navigation_properties(kind))?;
     let with_members = kind == ObjectKind::Group
         && state.select.as_deref().is_none_or(|s| s.split(',').any(|n| n.trim().eq_ignore_ascii_case("members")));
     let limits = Limits {
@@ -240,7 +245,7 @@ fn start(call: &Call<'_>, kind: ObjectKind) -> Result<DeltaState, GraphError> {
         ));
     }
     // Validate $select now, so a bad name fails the first request rather than a later page.
-    Selection::parse(kind, options.select.as_deref(), &["members"])?;
+    Selection::parse(kind, options.select.as_deref(), navigation_properties(kind))?;
     let ids = match options.filter.as_deref() {
         None => None,
         Some(filter) => {

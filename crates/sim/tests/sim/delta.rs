@@ -294,6 +294,8 @@ async fn delta_filters_only_by_id_with_at_most_50_ids() {
 
     let too_many = users[..51].iter().map(|id| format!("id eq '{id}'")).collect::<Vec<_>>().join(" or ");
     assert_eq!(harness.get(&format!("/users/delta?$filter={too_many}")).await.status, StatusCode::BAD_REQUEST);
+    let members_of_users = harness.get("/users/delta?$select=displayName,members").await;
+    assert_eq!(members_of_users.status, StatusCode::BAD_REQUEST, "only groups have members");
     let other = harness.get("/users/delta?$filter=accountEnabled eq true").await;
     assert_eq!(other.error_code(), "Request_UnsupportedQuery");
 }

@@ -72,13 +72,16 @@ async fn the_resource_unit_budget_throttles_an_app_that_spends_too_fast() {
     let group = harness.get("/groups?$top=1&$select=id").await.values()[0]["id"].as_str().unwrap().to_owned();
     let path = format!("/groups/{group}/transitiveMembers");
     let mut throttled = None;
+    let mut warned = false;
     for _ in 0..1_000 {
         let reply = harness.get(&path).await;
         if reply.status == StatusCode::TOO_MANY_REQUESTS {
             throttled = Some(reply);
             break;
         }
+        warned |= reply.header("x-ms-throttle-limit-percentage").is_some();
     }
+    assert!(warned, "x-ms-throttle-limit-percentage appears once more than 80% of the budget is used");
     let reply = throttled.expect("a small tenant's 3,500 units per 10 s run out");
     assert_eq!(reply.error_code(), "TooManyRequests");
     assert!(reply.header("retry-after").unwrap().parse::<f64>().unwrap() > 0.0);
