@@ -9,7 +9,7 @@ use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
 use roster_domain::{Account, AccountId, ChangeId, DirectoryConnection, PlanId, RunId};
 use roster_graph::{ClientOptions, GraphClient, Priority};
 use roster_plan::{Mirror as PlanMirror, MirrorRead, PlanInput};
-use roster_store::{NewRun, Store};
+use roster_store::{ChangeFailure, NewRun, Store};
 use time::OffsetDateTime;
 
 use crate::refresh::{ReadKind, refresh};
@@ -276,22 +276,7 @@ impl SyncEngine {
         run.plan_id = Some(plan.id);
         run.counts = planned_counts(plan);
         progress.applying(to_apply.len() as u64);
-        for chunk in to_apply.chunks(APPLY_CHUNK) {
-            let actions: Vec<_> = chunk.iter().map(|c| c.action.clone()).collect();
-            let outcomes = self.store.apply_changes(run.account_id, &actions).await?;
-            for (change, outcome) in chunk.iter().zip(outcomes) {
-                match outcome {
-                    Ok(()) => run.counts.entry(change.category).or_default().applied += 1,
-                    Err(failure) => run.failures.push(RunFailure {
-                        external_id: Some(change.external_id.clone()),
-                        object: change.summary.clone(),
-                        reason: failure.to_string(),
-                    }),
-                }
-            }
-            progress.changes_applied(chunk.len() as u64);
-            *run = self.store.update_run(run).await?;
-        }
+        self.apply_in_passes(run, to_apply, progress).await?;
         run.status = if !run.failures.is_empty() {
             RunStatus::Partial
         } else if held > 0 {
@@ -306,6 +291,53 @@ impl SyncEngine {
         }
         Ok((held, not_allowed))
     }
+
+    /// Applies `changes` in chunks, recording each outcome in the run. A change may claim an
+    /// address that a later change of the plan releases (an alias moving between users): such a
+    /// change is tried again after the others, for as long as a pass applies something.
+    async fn apply_in_passes(&self, run: &mut Run, changes: Vec<&Change>, progress: &dyn Progress) -> Result<(), SyncError> {
+        let mut pending = changes;
+        loop {
+            let mut address_taken = Vec::new();
+            let mut applied = false;
+            for chunk in pending.chunks(APPLY_CHUNK) {
+                let actions: Vec<_> = chunk.iter().map(|c| c.action.clone()).collect();
+                let outcomes = self.store.apply_changes(run.account_id, &actions).await?;
+                let mut settled = 0;
+                for (&change, outcome) in chunk.iter().zip(outcomes) {
+                    match outcome {
+                        Ok(()) => {
+                            run.counts.entry(change.category).or_default().applied += 1;
+                            applied = true;
+                            settled += 1;
+                        }
+                        Err(failure @ ChangeFailure::AddressTaken { .. }) => address_taken.push((change, failure)),
+                        Err(failure) => {
+                            run.failures.push(failed(change, &failure));
+                            settled += 1;
+                        }
+                    }
+                }
+                progress.changes_applied(settled);
+                *run = self.store.update_run(run).await?;
+            }
+            if address_taken.is_empty() {
+                break;
+            }
+            if !applied {
+                progress.changes_applied(address_taken.len() as u64);
+                run.failures.extend(address_taken.iter().map(|(change, failure)| failed(change, failure)));
+                *run = self.store.update_run(run).await?;
+                break;
+            }
+            pending = address_taken.into_iter().map(|(change, _)| change).collect();
+        }
+        Ok(())
+    }
+}
+
+fn failed(change: &Change, failure: &ChangeFailure) -> RunFailure {
+    RunFailure { external_id: Some(change.external_id.clone()), object: change.summary.clone(), reason: failure.to_string() }
 }
 
 fn planned_counts(plan: &Plan) -> std::collections::BTreeMap<Category, CategoryCount> {

@@ -244,3 +244,27 @@ async fn the_sign_in_blocked_mailbox_option_imports_blocked_mailboxes() {
     app.apply(&with_option).await;
     assert!(app.user(&room).await.is_some());
 }
+
+#[tokio::test]
+async fn an_alias_moving_from_one_user_to_another_moves_in_one_sync() {
+    let app = TestApp::synced().await;
+    let d = &app.directory;
+    // Ada sorts before Grace: moving the alias back to Ada, her claim comes before Grace's release.
+    app.control.set_proxy_addresses(&d.ada, &["SMTP:ada@contoso.com"]).await.unwrap();
+    app.control.set_proxy_addresses(&d.grace, &["SMTP:grace@contoso.com", "smtp:countess@contoso.com"]).await.unwrap();
+    let moved = app.preview().await;
+    app.control.set_proxy_addresses(&d.grace, &["SMTP:grace@contoso.com"]).await.unwrap();
+    app.control.set_proxy_addresses(&d.ada, &["SMTP:ada@contoso.com", "smtp:countess@contoso.com"]).await.unwrap();
+    app.apply(&moved).await;
+
+    let back = app.preview().await;
+
+    assert_eq!(described(&back), [
+        format!("users_to_update {}: changed in the directory: aliases [aliases: [] → [countess@contoso.com]]", d.ada),
+        format!("users_to_update {}: changed in the directory: aliases [aliases: [countess@contoso.com] → []]", d.grace),
+    ]);
+    let outcome = app.apply(&back).await;
+    assert_eq!(outcome.run.status, RunStatus::Succeeded, "{:?}", outcome.run.failures);
+    assert_eq!(app.user(&d.ada).await.unwrap().aliases.iter().map(|a| a.as_str()).collect::<Vec<_>>(), ["countess@contoso.com"]);
+    assert!(app.user(&d.grace).await.unwrap().aliases.is_empty());
+}
