@@ -129,6 +129,34 @@ impl Frequency {
     }
 }
 
+impl Frequency {
+    /// The latest scheduled slot at or before `now` for `account`, or `None` for never.
+    ///
+    /// Each account runs at its own offset within the interval, derived from its id, so that
+    /// accounts with the same frequency do not all fire at once, and the schedule needs no
+    /// stored state: a connection is due when its last automatic run started before this slot.
+    pub fn latest_slot(self, account: AccountId, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        let interval = self.interval()?.whole_seconds();
+        let offset = i64::try_from(spread(account) % interval.unsigned_abs()).unwrap_or(0);
+        let since_epoch = now.unix_timestamp() - offset;
+        let slot = since_epoch - since_epoch.rem_euclid(interval) + offset;
+        OffsetDateTime::from_unix_timestamp(slot).ok()
+    }
+
+    /// The first scheduled slot after `now` for `account`.
+    pub fn next_slot(self, account: AccountId, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        Some(self.latest_slot(account, now)? + self.interval()?)
+    }
+}
+
+/// A stable, well-mixed number from an account id (FNV-1a over its bytes): the account's place
+/// in every interval.
+fn spread(account: AccountId) -> u64 {
+    account.as_uuid().as_bytes().iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 impl FromStr for Frequency {
     type Err = ParseError;
 
@@ -351,6 +379,22 @@ mod tests {
         assert_eq!("24 hours".parse::<Frequency>().unwrap(), Frequency::Hours(24));
         let err = "2h".parse::<Frequency>().unwrap_err().to_string();
         assert!(err.contains("1h, 3h, 6h, 12h or 24h"), "{err}");
+    }
+
+    #[test]
+    fn schedules_are_spread_across_accounts_and_stable() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let hourly = Frequency::Hours(1);
+        let slots: std::collections::BTreeSet<_> = (0..50)
+            .map(|_| hourly.latest_slot(AccountId::new(), now).unwrap().unix_timestamp() % 3600)
+            .collect();
+        assert!(slots.len() > 40, "50 accounts should fire at many different minutes, got {}", slots.len());
+        let account = AccountId::new();
+        let slot = hourly.latest_slot(account, now).unwrap();
+        assert!(slot <= now && now - slot < time::Duration::hours(1));
+        assert_eq!(hourly.latest_slot(account, slot), Some(slot), "a slot is its own latest slot");
+        assert_eq!(hourly.next_slot(account, now), Some(slot + time::Duration::hours(1)));
+        assert_eq!(Frequency::Never.latest_slot(account, now), None);
     }
 
     #[test]
