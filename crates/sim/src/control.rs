@@ -11,8 +11,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
@@ -526,8 +524,7 @@ async fn app(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>) -
 /// Replaces the secret with a new one; the old value stops working (AADSTS7000215).
 async fn rotate_secret(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>) -> Reply {
     let tenant = tenant(&shared, &tenant_id)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(shared.seed ^ clock::now_unix() as u64 ^ uuid::Uuid::new_v4().as_u64_pair().0);
-    let secret = generate::new_secret(&mut rng, clock::now_unix());
+    let secret = generate::new_secret(&mut rand::rng(), clock::now_unix());
     let issued = IssuedSecret { client_secret: secret.value.clone(), secret_id: secret.key_id.clone() };
     lock(&tenant.app).secrets = vec![secret];
     ok(issued)

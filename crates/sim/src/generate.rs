@@ -56,12 +56,12 @@ pub fn tenant_name(index: usize) -> String {
     TENANT_NAMES.get(index).map_or_else(|| format!("tenant{index}"), |n| (*n).to_owned())
 }
 
-fn uuid(rng: &mut ChaCha8Rng) -> String {
+fn uuid(rng: &mut impl Rng) -> String {
     uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string()
 }
 
 /// A secret value shaped like Entra's (40 characters with the `8Q~` marker).
-pub fn secret_value(rng: &mut ChaCha8Rng) -> String {
+fn secret_value(rng: &mut impl Rng) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
     let mut value: String = (0..3).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
     value.push_str("8Q~");
@@ -69,7 +69,8 @@ pub fn secret_value(rng: &mut ChaCha8Rng) -> String {
     value
 }
 
-pub fn new_secret(rng: &mut ChaCha8Rng, now_unix: i64) -> ClientSecret {
+/// A new secret, valid for two years from `now_unix`.
+pub fn new_secret(rng: &mut impl Rng, now_unix: i64) -> ClientSecret {
     const TWO_YEARS: i64 = 2 * 365 * 24 * 3600;
     ClientSecret { key_id: uuid(rng), value: secret_value(rng), expires_at_unix: now_unix + TWO_YEARS }
 }

@@ -101,6 +101,8 @@ impl Schema {
         self.properties.iter().position(|p| p.name.eq_ignore_ascii_case(name))
     }
 
+    /// The position of a property this crate names itself (never a name from a request); a
+    /// misspelt name is a programming error that every test run would reveal.
     pub fn required(&self, name: &str) -> usize {
         self.position(name)
             .unwrap_or_else(|| panic!("schema {} has no property {name}", self.kind_name))
