@@ -268,3 +268,24 @@ async fn an_alias_moving_from_one_user_to_another_moves_in_one_sync() {
     assert_eq!(app.user(&d.ada).await.unwrap().aliases.iter().map(|a| a.as_str()).collect::<Vec<_>>(), ["countess@contoso.com"]);
     assert!(app.user(&d.grace).await.unwrap().aliases.is_empty());
 }
+
+#[tokio::test]
+async fn a_deleted_users_address_taken_by_a_new_user_moves_in_one_sync() {
+    let app = TestApp::synced().await;
+    let d = &app.directory;
+    app.control.hard_delete_user(&d.grace).await.unwrap();
+    let successor = app
+        .create_user(json!({"displayName": "Grace Successor", "userPrincipalName": "successor@contoso.com", "mail": "grace@contoso.com"}))
+        .await;
+
+    let plan = app.preview().await;
+
+    assert_eq!(&described(&plan)[..2], [
+        format!("users_to_add {successor}: new in the directory [primary_address: — → grace@contoso.com; display_name: — → Grace Successor; role: — → end_user]"),
+        format!("users_to_remove {}: deleted in the directory [user: grace@contoso.com → —]", d.grace),
+    ]);
+    let outcome = app.apply(&plan).await;
+    assert_eq!(outcome.run.status, RunStatus::Succeeded, "{:?}", outcome.run.failures);
+    assert_eq!(app.user(&successor).await.unwrap().primary_address.as_str(), "grace@contoso.com");
+    assert!(app.user(&d.grace).await.is_none());
+}
