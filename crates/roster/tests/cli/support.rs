@@ -251,6 +251,17 @@ impl Sim {
     pub fn secret(&self) -> &str {
         self.field("client_secret")
     }
+
+    /// Deletes directory users for good, through the simulator's control API.
+    pub fn hard_delete_users(&self, ids: &[String]) {
+        let control = roster_sim::ControlClient::new(self.field("control_url"));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            for id in ids {
+                control.hard_delete_user(id).await.expect("the simulator deletes the user");
+            }
+        });
+    }
 }
 
 impl Drop for Sim {

@@ -125,3 +125,29 @@ fn an_exempted_directory_object_is_left_out_of_the_plan_until_the_exemption_is_l
     assert!(external_ids(&with, "users_to_add").contains(&exempted));
     assert!(not_exempt.contains("was not exempt"), "{not_exempt}");
 }
+
+#[test]
+fn removals_over_the_deletion_limit_are_held_by_sync_run_and_applied_with_confirm_removals() {
+    let sim = Sim::start(60, 8, 3);
+    let roster = Roster::connected_to(&sim);
+    roster.ok(&["sync", "run", ACCOUNT]);
+    let users = roster.json(&["user", "list", "--account", ACCOUNT]);
+    let leaving: Vec<String> = users.as_array().unwrap().iter().take(12).map(|u| u["external_id"].as_str().unwrap().to_owned()).collect();
+    sim.hard_delete_users(&leaving);
+
+    let held = roster.json(&["sync", "run", ACCOUNT]);
+    let plan = roster.json(&["sync", "preview", ACCOUNT]);
+    let text = roster.ok(&["sync", "preview", ACCOUNT]);
+    let unconfirmed = roster.json(&["sync", "apply", ACCOUNT, "--plan", plan["plan_id"].as_str().unwrap()]);
+    let plan = roster.json(&["sync", "preview", ACCOUNT]);
+    let confirmed = roster.json(&["sync", "apply", ACCOUNT, "--plan", plan["plan_id"].as_str().unwrap(), "--confirm-removals"]);
+
+    assert_eq!((&held["run"]["status"], &held["held_removals"]), (&json!("held"), &json!(12)));
+    assert_eq!(plan["deletion_check"]["exceeded"], true);
+    assert!(text.contains("Deletion limit exceeded") && text.contains("--confirm-removals"), "{text}");
+    assert_eq!((&unconfirmed["run"]["status"], &unconfirmed["held_removals"]), (&json!("held"), &json!(12)));
+    assert_eq!((&confirmed["run"]["status"], &confirmed["held_removals"]), (&json!("succeeded"), &json!(0)));
+    assert_eq!(confirmed["run"]["counts"]["users_to_remove"]["applied"], 12);
+    let remaining = roster.json(&["user", "list", "--account", ACCOUNT]);
+    assert_eq!(remaining.as_array().unwrap().len(), users.as_array().unwrap().len() - 12);
+}
