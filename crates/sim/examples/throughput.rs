@@ -29,12 +29,28 @@ struct Reading {
     elapsed: Duration,
 }
 
-async fn read_all(http: &reqwest::Client, token: &str, first: String) -> Result<Reading, Box<dyn std::error::Error>> {
+async fn read_all(
+    http: &reqwest::Client,
+    token: &str,
+    first: String,
+) -> Result<Reading, Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let mut reading = Reading { requests: 0, bytes: 0, objects: 0, elapsed: Duration::ZERO };
+    let mut reading = Reading {
+        requests: 0,
+        bytes: 0,
+        objects: 0,
+        elapsed: Duration::ZERO,
+    };
     let mut next = Some(first);
     while let Some(url) = next.take() {
-        let body = http.get(&url).bearer_auth(token).send().await?.error_for_status()?.bytes().await?;
+        let body = http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
         reading.requests += 1;
         reading.bytes += body.len();
         let page: Page = serde_json::from_slice(&body)?;
@@ -53,7 +69,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let memberships = args.next().transpose()?.unwrap_or(1_000_000);
 
     let started = Instant::now();
-    let sim = Simulator::start(SimConfig { users, groups, memberships: Some(memberships), seed: 7, ..SimConfig::default() }).await?;
+    let sim = Simulator::start(SimConfig {
+        users,
+        groups,
+        memberships: Some(memberships),
+        seed: 7,
+        ..SimConfig::default()
+    })
+    .await?;
     println!(
         "generated and started a tenant of {users} users, {groups} groups, {memberships} memberships in {:.2} s",
         started.elapsed().as_secs_f64()
@@ -68,18 +91,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("grant_type", "client_credentials"),
     ];
     let token_url = format!("{}/{}/oauth2/v2.0/token", tenant.login_url, tenant.tenant);
-    let token: serde_json::Value = http.post(token_url).form(&form).send().await?.json().await?;
-    let token = token["access_token"].as_str().ok_or("no access token")?.to_owned();
+    let token: serde_json::Value = http
+        .post(token_url)
+        .form(&form)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = token["access_token"]
+        .as_str()
+        .ok_or("no access token")?
+        .to_owned();
 
     let graph = &tenant.graph_url;
     let runs = [
-        ("GET /users?$top=999 (default properties)", format!("{graph}/v1.0/users?$top=999")),
+        (
+            "GET /users?$top=999 (default properties)",
+            format!("{graph}/v1.0/users?$top=999"),
+        ),
         (
             "GET /users?$top=999&$select=<sync properties>",
-            format!("{graph}/v1.0/users?$top=999&$select=id,userPrincipalName,mail,proxyAddresses,accountEnabled,userType,displayName,givenName,surname"),
+            format!(
+                "{graph}/v1.0/users?$top=999&$select=id,userPrincipalName,mail,proxyAddresses,accountEnabled,userType,displayName,givenName,surname"
+            ),
         ),
-        ("GET /users/delta (initial round)", format!("{graph}/v1.0/users/delta?$select=id,mail,proxyAddresses,accountEnabled,userType,displayName")),
-        ("GET /groups/delta (initial round, members)", format!("{graph}/v1.0/groups/delta?$select=displayName,mail,proxyAddresses,mailEnabled,securityEnabled,groupTypes,members")),
+        (
+            "GET /users/delta (initial round)",
+            format!(
+                "{graph}/v1.0/users/delta?$select=id,mail,proxyAddresses,accountEnabled,userType,displayName"
+            ),
+        ),
+        (
+            "GET /groups/delta (initial round, members)",
+            format!(
+                "{graph}/v1.0/groups/delta?$select=displayName,mail,proxyAddresses,mailEnabled,securityEnabled,groupTypes,members"
+            ),
+        ),
     ];
     for (name, url) in runs {
         let reading = read_all(&http, &token, url).await?;

@@ -19,7 +19,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value as Json, json};
 
-use crate::control::{IssuedSecret, MembershipChange, ObjectView, RequestCounts, SettingsPatch, TenantSummary};
+use crate::control::{
+    IssuedSecret, MembershipChange, ObjectView, RequestCounts, SettingsPatch, TenantSummary,
+};
 use crate::tenant::Settings;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +29,17 @@ pub enum ControlError {
     #[error("cannot reach the simulator's control API at {url}: {source}")]
     Unreachable { url: String, source: reqwest::Error },
     #[error("the control API refused {method} {url} ({status}): {message}")]
-    Refused { method: Method, url: String, status: StatusCode, message: String },
+    Refused {
+        method: Method,
+        url: String,
+        status: StatusCode,
+        message: String,
+    },
     #[error("the control API answered {url} with unexpected JSON: {source}")]
-    UnexpectedBody { url: String, source: serde_json::Error },
+    UnexpectedBody {
+        url: String,
+        source: serde_json::Error,
+    },
 }
 
 /// The control API of one simulated tenant.
@@ -57,20 +67,31 @@ impl Collection {
 impl ControlClient {
     /// `control_url` is a tenant's control base URL, as printed by `roster sim`.
     pub fn new(control_url: impl Into<String>) -> Self {
-        Self { base: control_url.into().trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+        Self {
+            base: control_url.into().trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn url(&self) -> &str {
         &self.base
     }
 
-    async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&impl Serialize>) -> Result<T, ControlError> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, ControlError> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method.clone(), &url);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let unreachable = |source| ControlError::Unreachable { url: url.clone(), source };
+        let unreachable = |source| ControlError::Unreachable {
+            url: url.clone(),
+            source,
+        };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(unreachable)?;
@@ -79,9 +100,18 @@ impl ControlClient {
                 .ok()
                 .and_then(|body| body["error"]["message"].as_str().map(str::to_owned))
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-            return Err(ControlError::Refused { method, url, status, message });
+            return Err(ControlError::Refused {
+                method,
+                url,
+                status,
+                message,
+            });
         }
-        let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
         serde_json::from_slice(bytes).map_err(|source| ControlError::UnexpectedBody { url, source })
     }
 
@@ -89,7 +119,11 @@ impl ControlClient {
         self.call(Method::GET, path, None::<&()>).await
     }
 
-    async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, ControlError> {
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ControlError> {
         self.call(Method::POST, path, Some(body)).await
     }
 
@@ -98,20 +132,41 @@ impl ControlClient {
         self.get("").await
     }
 
-    async fn create(&self, collection: Collection, properties: Json) -> Result<ObjectView, ControlError> {
-        self.post(&format!("/{}", collection.path()), &properties).await
+    async fn create(
+        &self,
+        collection: Collection,
+        properties: Json,
+    ) -> Result<ObjectView, ControlError> {
+        self.post(&format!("/{}", collection.path()), &properties)
+            .await
     }
 
     async fn object(&self, collection: Collection, id: &str) -> Result<ObjectView, ControlError> {
         self.get(&format!("/{}/{id}", collection.path())).await
     }
 
-    async fn update(&self, collection: Collection, id: &str, properties: Json) -> Result<ObjectView, ControlError> {
-        self.call(Method::PATCH, &format!("/{}/{id}", collection.path()), Some(&properties)).await
+    async fn update(
+        &self,
+        collection: Collection,
+        id: &str,
+        properties: Json,
+    ) -> Result<ObjectView, ControlError> {
+        self.call(
+            Method::PATCH,
+            &format!("/{}/{id}", collection.path()),
+            Some(&properties),
+        )
+        .await
     }
 
-    async fn action(&self, collection: Collection, id: &str, action: &str) -> Result<ObjectView, ControlError> {
-        self.post(&format!("/{}/{id}/{action}", collection.path()), &json!({})).await
+    async fn action(
+        &self,
+        collection: Collection,
+        id: &str,
+        action: &str,
+    ) -> Result<ObjectView, ControlError> {
+        self.post(&format!("/{}/{id}/{action}", collection.path()), &json!({}))
+            .await
     }
 
     /// Creates a user from Graph-named properties. Missing ones get defaults: an enabled member,
@@ -127,16 +182,30 @@ impl ControlClient {
 
     /// Sets any Graph properties (`null` clears one). Only properties that really change are
     /// recorded for delta.
-    pub async fn update_user(&self, id: &str, properties: Json) -> Result<ObjectView, ControlError> {
+    pub async fn update_user(
+        &self,
+        id: &str,
+        properties: Json,
+    ) -> Result<ObjectView, ControlError> {
         self.update(Collection::Users, id, properties).await
     }
 
-    pub async fn rename_user(&self, id: &str, display_name: &str) -> Result<ObjectView, ControlError> {
-        self.update_user(id, json!({"displayName": display_name})).await
+    pub async fn rename_user(
+        &self,
+        id: &str,
+        display_name: &str,
+    ) -> Result<ObjectView, ControlError> {
+        self.update_user(id, json!({"displayName": display_name}))
+            .await
     }
 
-    pub async fn set_proxy_addresses(&self, id: &str, proxy_addresses: &[&str]) -> Result<ObjectView, ControlError> {
-        self.update_user(id, json!({"proxyAddresses": proxy_addresses})).await
+    pub async fn set_proxy_addresses(
+        &self,
+        id: &str,
+        proxy_addresses: &[&str],
+    ) -> Result<ObjectView, ControlError> {
+        self.update_user(id, json!({"proxyAddresses": proxy_addresses}))
+            .await
     }
 
     /// Blocks sign-in (`accountEnabled: false`).
@@ -172,7 +241,11 @@ impl ControlClient {
         self.object(Collection::Groups, id).await
     }
 
-    pub async fn update_group(&self, id: &str, properties: Json) -> Result<ObjectView, ControlError> {
+    pub async fn update_group(
+        &self,
+        id: &str,
+        properties: Json,
+    ) -> Result<ObjectView, ControlError> {
         self.update(Collection::Groups, id, properties).await
     }
 
@@ -191,18 +264,45 @@ impl ControlClient {
     }
 
     /// Adds and removes direct members (users, groups, contacts or devices, by id).
-    pub async fn change_members(&self, group_id: &str, change: &MembershipChange) -> Result<ObjectView, ControlError> {
-        self.post(&format!("/groups/{group_id}/members"), change).await
+    pub async fn change_members(
+        &self,
+        group_id: &str,
+        change: &MembershipChange,
+    ) -> Result<ObjectView, ControlError> {
+        self.post(&format!("/groups/{group_id}/members"), change)
+            .await
     }
 
-    pub async fn add_members(&self, group_id: &str, member_ids: &[&str]) -> Result<ObjectView, ControlError> {
+    pub async fn add_members(
+        &self,
+        group_id: &str,
+        member_ids: &[&str],
+    ) -> Result<ObjectView, ControlError> {
         let add = member_ids.iter().map(|id| (*id).to_owned()).collect();
-        self.change_members(group_id, &MembershipChange { add, remove: Vec::new() }).await
+        self.change_members(
+            group_id,
+            &MembershipChange {
+                add,
+                remove: Vec::new(),
+            },
+        )
+        .await
     }
 
-    pub async fn remove_members(&self, group_id: &str, member_ids: &[&str]) -> Result<ObjectView, ControlError> {
+    pub async fn remove_members(
+        &self,
+        group_id: &str,
+        member_ids: &[&str],
+    ) -> Result<ObjectView, ControlError> {
         let remove = member_ids.iter().map(|id| (*id).to_owned()).collect();
-        self.change_members(group_id, &MembershipChange { add: Vec::new(), remove }).await
+        self.change_members(
+            group_id,
+            &MembershipChange {
+                add: Vec::new(),
+                remove,
+            },
+        )
+        .await
     }
 
     /// Replaces the client secret; the old value then fails with AADSTS7000215.
@@ -217,15 +317,21 @@ impl ControlClient {
 
     /// Sets the consented application permissions (the `roles` of tokens issued from now on).
     pub async fn set_roles(&self, roles: &[&str]) -> Result<(), ControlError> {
-        self.call::<Json>(Method::PUT, "/app/roles", Some(&json!({"roles": roles}))).await.map(drop)
+        self.call::<Json>(Method::PUT, "/app/roles", Some(&json!({"roles": roles})))
+            .await
+            .map(drop)
     }
 
     pub async fn grant_role(&self, role: &str) -> Result<(), ControlError> {
-        self.post::<Json>(&format!("/app/roles/{role}"), &json!({})).await.map(drop)
+        self.post::<Json>(&format!("/app/roles/{role}"), &json!({}))
+            .await
+            .map(drop)
     }
 
     pub async fn revoke_role(&self, role: &str) -> Result<(), ControlError> {
-        self.call::<Json>(Method::DELETE, &format!("/app/roles/{role}"), None::<&()>).await.map(drop)
+        self.call::<Json>(Method::DELETE, &format!("/app/roles/{role}"), None::<&()>)
+            .await
+            .map(drop)
     }
 
     pub async fn settings(&self) -> Result<Settings, ControlError> {
@@ -238,29 +344,53 @@ impl ControlClient {
 
     /// Latency added to every Graph request.
     pub async fn set_latency(&self, latency: Duration) -> Result<Settings, ControlError> {
-        self.update_settings(&SettingsPatch { latency_ms: Some(latency.as_millis() as u64), ..Default::default() }).await
+        self.update_settings(&SettingsPatch {
+            latency_ms: Some(latency.as_millis() as u64),
+            ..Default::default()
+        })
+        .await
     }
 
     /// Fraction of Graph requests answered with 429, 503 or a dropped connection.
     pub async fn set_fault_rate(&self, fault_rate: f64) -> Result<Settings, ControlError> {
-        self.update_settings(&SettingsPatch { fault_rate: Some(fault_rate), ..Default::default() }).await
+        self.update_settings(&SettingsPatch {
+            fault_rate: Some(fault_rate),
+            ..Default::default()
+        })
+        .await
     }
 
     /// Applies (or lifts) the resource-unit budget per app and tenant.
     pub async fn set_throttle(&self, throttle: bool) -> Result<Settings, ControlError> {
-        self.update_settings(&SettingsPatch { throttle: Some(throttle), ..Default::default() }).await
+        self.update_settings(&SettingsPatch {
+            throttle: Some(throttle),
+            ..Default::default()
+        })
+        .await
     }
 
     /// Delta tokens older than this answer 410 from now on.
-    pub async fn set_delta_token_max_age(&self, max_age: Duration) -> Result<Settings, ControlError> {
-        self.update_settings(&SettingsPatch { delta_token_max_age_secs: Some(max_age.as_secs()), ..Default::default() })
-            .await
+    pub async fn set_delta_token_max_age(
+        &self,
+        max_age: Duration,
+    ) -> Result<Settings, ControlError> {
+        self.update_settings(&SettingsPatch {
+            delta_token_max_age_secs: Some(max_age.as_secs()),
+            ..Default::default()
+        })
+        .await
     }
 
     /// Lifetime of access tokens issued from now on (0 issues tokens that are already expired).
-    pub async fn set_access_token_lifetime(&self, lifetime: Duration) -> Result<Settings, ControlError> {
-        self.update_settings(&SettingsPatch { access_token_lifetime_secs: Some(lifetime.as_secs()), ..Default::default() })
-            .await
+    pub async fn set_access_token_lifetime(
+        &self,
+        lifetime: Duration,
+    ) -> Result<Settings, ControlError> {
+        self.update_settings(&SettingsPatch {
+            access_token_lifetime_secs: Some(lifetime.as_secs()),
+            ..Default::default()
+        })
+        .await
     }
 
     /// Every delta and skip token issued so far answers 410 from now on.

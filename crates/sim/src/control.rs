@@ -18,7 +18,8 @@ use serde_json::{Map, Value as Json, json};
 use crate::clock;
 use crate::generate;
 use crate::model::{
-    Directory, DirectoryObject, GROUP_SCHEMA, Lifecycle, ObjectKind, ObjectRef, USER_SCHEMA, Value, ValueType,
+    Directory, DirectoryObject, GROUP_SCHEMA, Lifecycle, ObjectKind, ObjectRef, USER_SCHEMA, Value,
+    ValueType,
 };
 use crate::server::{Shared, TenantCredentials};
 use crate::tenant::{Settings, Tenant, lock};
@@ -123,7 +124,11 @@ pub struct ControlFailure {
 
 impl ControlFailure {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     fn bad_request(message: impl Into<String>) -> Self {
@@ -141,7 +146,11 @@ impl ControlFailure {
 
 impl IntoResponse for ControlFailure {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({"error": {"code": self.code, "message": self.message}}))).into_response()
+        (
+            self.status,
+            axum::Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
     }
 }
 
@@ -152,7 +161,9 @@ fn ok(value: impl Serialize) -> Reply {
 }
 
 fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ControlFailure> {
-    serde_json::from_slice(body).map_err(|e| ControlFailure::bad_request(format!("the request body is not the expected JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ControlFailure::bad_request(format!("the request body is not the expected JSON: {e}"))
+    })
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -163,28 +174,47 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/tenants/{tenant}/app/secret/rotate", post(rotate_secret))
         .route("/tenants/{tenant}/app/secret/expire", post(expire_secret))
         .route("/tenants/{tenant}/app/roles", axum::routing::put(set_roles))
-        .route("/tenants/{tenant}/app/roles/{role}", post(grant_role).delete(revoke_role))
-        .route("/tenants/{tenant}/settings", get(settings).patch(update_settings))
-        .route("/tenants/{tenant}/delta-tokens/expire", post(expire_delta_tokens))
-        .route("/tenants/{tenant}/requests", get(request_counts).delete(reset_request_counts))
+        .route(
+            "/tenants/{tenant}/app/roles/{role}",
+            post(grant_role).delete(revoke_role),
+        )
+        .route(
+            "/tenants/{tenant}/settings",
+            get(settings).patch(update_settings),
+        )
+        .route(
+            "/tenants/{tenant}/delta-tokens/expire",
+            post(expire_delta_tokens),
+        )
+        .route(
+            "/tenants/{tenant}/requests",
+            get(request_counts).delete(reset_request_counts),
+        )
         .route("/tenants/{tenant}/state/save", post(save_state))
         .route("/tenants/{tenant}/{collection}", post(create))
-        .route("/tenants/{tenant}/{collection}/{id}", get(read).patch(update).delete(soft_delete))
+        .route(
+            "/tenants/{tenant}/{collection}/{id}",
+            get(read).patch(update).delete(soft_delete),
+        )
         .route("/tenants/{tenant}/{collection}/{id}/{action}", post(act))
         .with_state(shared)
 }
 
 fn tenant<'a>(shared: &'a Shared, tenant_id: &str) -> Result<&'a Arc<Tenant>, ControlFailure> {
-    shared
-        .tenant_by_id(tenant_id)
-        .ok_or_else(|| ControlFailure::not_found(format!("no tenant '{tenant_id}' is served here; GET /tenants lists them")))
+    shared.tenant_by_id(tenant_id).ok_or_else(|| {
+        ControlFailure::not_found(format!(
+            "no tenant '{tenant_id}' is served here; GET /tenants lists them"
+        ))
+    })
 }
 
 fn collection_kind(collection: &str) -> Result<ObjectKind, ControlFailure> {
     match collection {
         "users" => Ok(ObjectKind::User),
         "groups" => Ok(ObjectKind::Group),
-        other => Err(ControlFailure::not_found(format!("unknown collection '{other}'; use users or groups"))),
+        other => Err(ControlFailure::not_found(format!(
+            "unknown collection '{other}'; use users or groups"
+        ))),
     }
 }
 
@@ -197,8 +227,18 @@ fn view(directory: &Directory, at: ObjectRef) -> ObjectView {
         .zip(&object.values)
         .map(|(definition, value)| (definition.name.to_owned(), to_json(value)))
         .collect();
-    let members = object.members.iter().map(|m| directory.get(*m).id.clone()).collect();
-    ObjectView { id: object.id.clone(), kind: at.kind, state: object.lifecycle, properties, members }
+    let members = object
+        .members
+        .iter()
+        .map(|m| directory.get(*m).id.clone())
+        .collect();
+    ObjectView {
+        id: object.id.clone(),
+        kind: at.kind,
+        state: object.lifecycle,
+        properties,
+        members,
+    }
 }
 
 fn to_json(value: &Value) -> Json {
@@ -215,7 +255,11 @@ fn from_json(kind: ObjectKind, name: &str, json: &Json) -> Result<(usize, Value)
     let schema = kind.schema();
     let position = schema.position(name).ok_or_else(|| {
         let known: Vec<&str> = schema.properties.iter().map(|p| p.name).collect();
-        ControlFailure::bad_request(format!("'{name}' is not a property of {}; known properties: {}", schema.kind_name, known.join(", ")))
+        ControlFailure::bad_request(format!(
+            "'{name}' is not a property of {}; known properties: {}",
+            schema.kind_name,
+            known.join(", ")
+        ))
     })?;
     let value = match (schema.properties[position].value_type, json) {
         (ValueType::Text, Json::String(s)) => Value::Text(s.clone()),
@@ -226,7 +270,9 @@ fn from_json(kind: ObjectKind, name: &str, json: &Json) -> Result<(usize, Value)
                 .iter()
                 .map(|i| i.as_str().map(str::to_owned))
                 .collect::<Option<_>>()
-                .ok_or_else(|| ControlFailure::bad_request(format!("'{name}' must be an array of strings")))?,
+                .ok_or_else(|| {
+                    ControlFailure::bad_request(format!("'{name}' must be an array of strings"))
+                })?,
         ),
         (value_type, _) => {
             return Err(ControlFailure::bad_request(format!(
@@ -234,7 +280,8 @@ fn from_json(kind: ObjectKind, name: &str, json: &Json) -> Result<(usize, Value)
                 match value_type {
                     ValueType::Text => "a string or null",
                     ValueType::Bool => "true, false or null",
-                    ValueType::TextList => "an array of strings (collections are never null; use [])",
+                    ValueType::TextList =>
+                        "an array of strings (collections are never null; use [])",
                 }
             )));
         }
@@ -242,35 +289,64 @@ fn from_json(kind: ObjectKind, name: &str, json: &Json) -> Result<(usize, Value)
     Ok((position, value))
 }
 
-fn properties(kind: ObjectKind, body: &Map<String, Json>, skip: &[&str]) -> Result<Vec<(usize, Value)>, ControlFailure> {
-    body.iter().filter(|(name, _)| !skip.contains(&name.as_str())).map(|(name, json)| from_json(kind, name, json)).collect()
+fn properties(
+    kind: ObjectKind,
+    body: &Map<String, Json>,
+    skip: &[&str],
+) -> Result<Vec<(usize, Value)>, ControlFailure> {
+    body.iter()
+        .filter(|(name, _)| !skip.contains(&name.as_str()))
+        .map(|(name, json)| from_json(kind, name, json))
+        .collect()
 }
 
 fn find(directory: &Directory, kind: ObjectKind, id: &str) -> Result<ObjectRef, ControlFailure> {
     directory
         .find(id)
         .filter(|at| at.kind == kind && directory.get(*at).lifecycle != Lifecycle::Purged)
-        .ok_or_else(|| ControlFailure::not_found(format!("no {} with id '{id}' (permanently deleted objects are gone)", kind.entity_set())))
+        .ok_or_else(|| {
+            ControlFailure::not_found(format!(
+                "no {} with id '{id}' (permanently deleted objects are gone)",
+                kind.entity_set()
+            ))
+        })
 }
 
-fn find_live(directory: &Directory, kind: ObjectKind, id: &str) -> Result<ObjectRef, ControlFailure> {
+fn find_live(
+    directory: &Directory,
+    kind: ObjectKind,
+    id: &str,
+) -> Result<ObjectRef, ControlFailure> {
     let at = find(directory, kind, id)?;
     if directory.get(at).is_live() {
         Ok(at)
     } else {
-        Err(ControlFailure::conflict(format!("'{id}' is soft-deleted; restore it before changing it")))
+        Err(ControlFailure::conflict(format!(
+            "'{id}' is soft-deleted; restore it before changing it"
+        )))
     }
 }
 
 async fn list_tenants(State(shared): State<Arc<Shared>>) -> Reply {
-    ok(shared.tenants.iter().map(|t| TenantCredentials::of(t, &shared.urls)).collect::<Vec<_>>())
+    ok(shared
+        .tenants
+        .iter()
+        .map(|t| TenantCredentials::of(t, &shared.urls))
+        .collect::<Vec<_>>())
 }
 
 async fn summary(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>) -> Reply {
     let tenant = tenant(&shared, &tenant_id)?;
     let directory = tenant.read();
     let app = lock(&tenant.app);
-    let domains = |verified: bool| tenant.domains.iter().filter(|d| d.is_verified == verified).map(|d| d.name.clone()).collect();
+    let domains = |verified: bool| {
+        tenant
+            .domains
+            .iter()
+            .filter(|d| d.is_verified == verified)
+            .map(|d| d.name.clone())
+            .collect()
+    };
     ok(TenantSummary {
         tenant_id: tenant.tenant_id.clone(),
         default_domain: tenant.default_domain().to_owned(),
@@ -284,7 +360,11 @@ async fn summary(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String
     })
 }
 
-async fn create(State(shared): State<Arc<Shared>>, Path((tenant_id, collection)): Path<(String, String)>, body: Bytes) -> Reply {
+async fn create(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant_id, collection)): Path<(String, String)>,
+    body: Bytes,
+) -> Reply {
     let tenant = tenant(&shared, &tenant_id)?;
     let kind = collection_kind(&collection)?;
     let body: Map<String, Json> = parse_body(&body)?;
@@ -302,9 +382,14 @@ async fn create(State(shared): State<Arc<Shared>>, Path((tenant_id, collection))
     let explicit = properties(kind, &body, &["id", "members"])?;
     let mut directory = tenant.write();
     if directory.find(&id).is_some() {
-        return Err(ControlFailure::conflict(format!("an object with id '{id}' already exists")));
+        return Err(ControlFailure::conflict(format!(
+            "an object with id '{id}' already exists"
+        )));
     }
-    let members = member_ids.iter().map(|m| find_live_member(&directory, m)).collect::<Result<Vec<_>, _>>()?;
+    let members = member_ids
+        .iter()
+        .map(|m| find_live_member(&directory, m))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut object = DirectoryObject::new(kind, id);
     let defaults = match kind {
         ObjectKind::User => user_defaults(&body, tenant.default_domain()),
@@ -314,9 +399,14 @@ async fn create(State(shared): State<Arc<Shared>>, Path((tenant_id, collection))
         object.values[position] = value;
     }
     if kind == ObjectKind::User {
-        let upn = object.values[USER_SCHEMA.required("userPrincipalName")].as_text().unwrap_or_default().to_owned();
+        let upn = object.values[USER_SCHEMA.required("userPrincipalName")]
+            .as_text()
+            .unwrap_or_default()
+            .to_owned();
         if directory.find_user(&upn).is_some() {
-            return Err(ControlFailure::conflict(format!("the userPrincipalName '{upn}' is already taken")));
+            return Err(ControlFailure::conflict(format!(
+                "the userPrincipalName '{upn}' is already taken"
+            )));
         }
     }
     let at = directory.create(kind, object);
@@ -330,7 +420,9 @@ fn find_live_member(directory: &Directory, id: &str) -> Result<ObjectRef, Contro
     directory
         .find(id)
         .filter(|at| directory.get(*at).lifecycle != Lifecycle::Purged)
-        .ok_or_else(|| ControlFailure::not_found(format!("no user, group, contact or device with id '{id}'")))
+        .ok_or_else(|| {
+            ControlFailure::not_found(format!("no user, group, contact or device with id '{id}'"))
+        })
 }
 
 fn text_of<'a>(body: &'a Map<String, Json>, name: &str) -> Option<&'a str> {
@@ -340,7 +432,12 @@ fn text_of<'a>(body: &'a Map<String, Json>, name: &str) -> Option<&'a str> {
 fn local_part(body: &Map<String, Json>, fallback: &str) -> String {
     text_of(body, "mailNickname")
         .or_else(|| text_of(body, "displayName"))
-        .map(|name| name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').collect::<String>().to_lowercase())
+        .map(|name| {
+            name.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+                .collect::<String>()
+                .to_lowercase()
+        })
         .filter(|local| !local.is_empty())
         .unwrap_or_else(|| fallback.to_owned())
 }
@@ -366,7 +463,10 @@ fn user_defaults(body: &Map<String, Json>, domain: &str) -> Vec<(usize, Value)> 
         (position("userType"), Value::text("Member")),
         (position("mail"), mail.map_or(Value::Null, Value::Text)),
         (position("proxyAddresses"), Value::TextList(proxies)),
-        (position("createdDateTime"), Value::Text(clock::iso_z(clock::now_unix()))),
+        (
+            position("createdDateTime"),
+            Value::Text(clock::iso_z(clock::now_unix())),
+        ),
     ]
 }
 
@@ -375,7 +475,10 @@ fn user_defaults(body: &Map<String, Json>, domain: &str) -> Vec<(usize, Value)> 
 fn group_defaults(body: &Map<String, Json>, domain: &str) -> Vec<(usize, Value)> {
     let position = |name| GROUP_SCHEMA.required(name);
     let nickname = local_part(body, "group");
-    let mail_enabled = body.get("mailEnabled").and_then(Json::as_bool).unwrap_or(true);
+    let mail_enabled = body
+        .get("mailEnabled")
+        .and_then(Json::as_bool)
+        .unwrap_or(true);
     let now = Value::Text(clock::iso_z(clock::now_unix()));
     let mut defaults = vec![
         (position("displayName"), Value::text(nickname.clone())),
@@ -387,13 +490,19 @@ fn group_defaults(body: &Map<String, Json>, domain: &str) -> Vec<(usize, Value)>
     ];
     if mail_enabled {
         let mail = format!("{nickname}@{domain}");
-        defaults.push((position("proxyAddresses"), Value::TextList(vec![format!("SMTP:{mail}")])));
+        defaults.push((
+            position("proxyAddresses"),
+            Value::TextList(vec![format!("SMTP:{mail}")]),
+        ));
         defaults.push((position("mail"), Value::Text(mail)));
     }
     defaults
 }
 
-async fn read(State(shared): State<Arc<Shared>>, Path((tenant_id, collection, id)): Path<(String, String, String)>) -> Reply {
+async fn read(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant_id, collection, id)): Path<(String, String, String)>,
+) -> Reply {
     let tenant = tenant(&shared, &tenant_id)?;
     let kind = collection_kind(&collection)?;
     let directory = tenant.read();
@@ -437,11 +546,19 @@ async fn act(
             let tenant = tenant(&shared, &tenant_id)?;
             let kind = collection_kind(&collection)?;
             if kind != ObjectKind::User {
-                return Err(ControlFailure::bad_request("only users can be disabled or enabled"));
+                return Err(ControlFailure::bad_request(
+                    "only users can be disabled or enabled",
+                ));
             }
             let mut directory = tenant.write();
             let at = find_live(&directory, kind, &id)?;
-            directory.update(at, vec![(USER_SCHEMA.required("accountEnabled"), Value::Bool(action == "enable"))]);
+            directory.update(
+                at,
+                vec![(
+                    USER_SCHEMA.required("accountEnabled"),
+                    Value::Bool(action == "enable"),
+                )],
+            );
             ok(view(&directory, at))
         }
         "members" => change_members(&shared, &tenant_id, &collection, &id, &body),
@@ -449,7 +566,13 @@ async fn act(
     }
 }
 
-fn change_lifecycle(shared: &Shared, tenant_id: &str, collection: &str, id: &str, action: &str) -> Reply {
+fn change_lifecycle(
+    shared: &Shared,
+    tenant_id: &str,
+    collection: &str,
+    id: &str,
+    action: &str,
+) -> Reply {
     let tenant = tenant(shared, tenant_id)?;
     let kind = collection_kind(collection)?;
     let mut directory = tenant.write();
@@ -468,9 +591,19 @@ fn change_lifecycle(shared: &Shared, tenant_id: &str, collection: &str, id: &str
                 directory.purge(at);
             }
         }
-        "soft-delete" => return Err(ControlFailure::conflict(format!("'{id}' is already soft-deleted"))),
-        "restore" if lifecycle == Lifecycle::SoftDeleted => directory.set_lifecycle(at, Lifecycle::Live),
-        "restore" => return Err(ControlFailure::conflict(format!("'{id}' is not soft-deleted"))),
+        "soft-delete" => {
+            return Err(ControlFailure::conflict(format!(
+                "'{id}' is already soft-deleted"
+            )));
+        }
+        "restore" if lifecycle == Lifecycle::SoftDeleted => {
+            directory.set_lifecycle(at, Lifecycle::Live)
+        }
+        "restore" => {
+            return Err(ControlFailure::conflict(format!(
+                "'{id}' is not soft-deleted"
+            )));
+        }
         "hard-delete" => directory.purge(at),
         other => {
             return Err(ControlFailure::not_found(format!(
@@ -481,7 +614,13 @@ fn change_lifecycle(shared: &Shared, tenant_id: &str, collection: &str, id: &str
     ok(view(&directory, at))
 }
 
-fn change_members(shared: &Shared, tenant_id: &str, collection: &str, id: &str, body: &[u8]) -> Reply {
+fn change_members(
+    shared: &Shared,
+    tenant_id: &str,
+    collection: &str,
+    id: &str,
+    body: &[u8],
+) -> Reply {
     let tenant = tenant(shared, tenant_id)?;
     if collection_kind(collection)? != ObjectKind::Group {
         return Err(ControlFailure::bad_request("only groups have members"));
@@ -489,10 +628,16 @@ fn change_members(shared: &Shared, tenant_id: &str, collection: &str, id: &str, 
     let change: MembershipChange = parse_body(body)?;
     let mut directory = tenant.write();
     let group = find_live(&directory, ObjectKind::Group, id)?;
-    let resolve = |ids: &[String]| ids.iter().map(|m| find_live_member(&directory, m)).collect::<Result<Vec<_>, _>>();
+    let resolve = |ids: &[String]| {
+        ids.iter()
+            .map(|m| find_live_member(&directory, m))
+            .collect::<Result<Vec<_>, _>>()
+    };
     let (added, removed) = (resolve(&change.add)?, resolve(&change.remove)?);
     if added.contains(&group) {
-        return Err(ControlFailure::bad_request("a group cannot be a member of itself"));
+        return Err(ControlFailure::bad_request(
+            "a group cannot be a member of itself",
+        ));
     }
     for member in added {
         directory.add_member(group, member);
@@ -516,16 +661,24 @@ async fn app(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>) -
     let secrets: Vec<SecretInfo> = app
         .secrets
         .iter()
-        .map(|s| SecretInfo { secret_id: s.key_id.clone(), expires_at: clock::iso_z(s.expires_at_unix) })
+        .map(|s| SecretInfo {
+            secret_id: s.key_id.clone(),
+            expires_at: clock::iso_z(s.expires_at_unix),
+        })
         .collect();
-    ok(json!({"clientId": app.client_id, "displayName": app.display_name, "roles": app.roles, "secrets": secrets}))
+    ok(
+        json!({"clientId": app.client_id, "displayName": app.display_name, "roles": app.roles, "secrets": secrets}),
+    )
 }
 
 /// Replaces the secret with a new one; the old value stops working (AADSTS7000215).
 async fn rotate_secret(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>) -> Reply {
     let tenant = tenant(&shared, &tenant_id)?;
     let secret = generate::new_secret(&mut rand::rng(), clock::now_unix());
-    let issued = IssuedSecret { client_secret: secret.value.clone(), secret_id: secret.key_id.clone() };
+    let issued = IssuedSecret {
+        client_secret: secret.value.clone(),
+        secret_id: secret.key_id.clone(),
+    };
     lock(&tenant.app).secrets = vec![secret];
     ok(issued)
 }
@@ -544,20 +697,30 @@ fn roles_reply(tenant: &Tenant) -> Reply {
     ok(json!({"roles": lock(&tenant.app).roles}))
 }
 
-async fn set_roles(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>, body: Bytes) -> Reply {
+async fn set_roles(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant_id): Path<String>,
+    body: Bytes,
+) -> Reply {
     let tenant = tenant(&shared, &tenant_id)?;
     let body: RolesBody = parse_body(&body)?;
     lock(&tenant.app).roles = body.roles.into_iter().collect();
     roles_reply(tenant)
 }
 
-async fn grant_role(State(shared): State<Arc<Shared>>, Path((tenant_id, role)): Path<(String, String)>) -> Reply {
+async fn grant_role(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant_id, role)): Path<(String, String)>,
+) -> Reply {
     let tenant = tenant(&shared, &tenant_id)?;
     lock(&tenant.app).roles.insert(role);
     roles_reply(tenant)
 }
 
-async fn revoke_role(State(shared): State<Arc<Shared>>, Path((tenant_id, role)): Path<(String, String)>) -> Reply {
+async fn revoke_role(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant_id, role)): Path<(String, String)>,
+) -> Reply {
     let tenant = tenant(&shared, &tenant_id)?;
     lock(&tenant.app).roles.remove(&role);
     roles_reply(tenant)
@@ -567,35 +730,60 @@ async fn settings(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<Strin
     ok(tenant(&shared, &tenant_id)?.settings())
 }
 
-async fn update_settings(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>, body: Bytes) -> Reply {
+async fn update_settings(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant_id): Path<String>,
+    body: Bytes,
+) -> Reply {
     let tenant = tenant(&shared, &tenant_id)?;
     let patch: SettingsPatch = parse_body(&body)?;
     if let Some(rate) = patch.fault_rate
         && !(0.0..=1.0).contains(&rate)
     {
-        return Err(ControlFailure::bad_request(format!("faultRate {rate} must be between 0 and 1")));
+        return Err(ControlFailure::bad_request(format!(
+            "faultRate {rate} must be between 0 and 1"
+        )));
     }
     let mut settings = lock(&tenant.settings);
-    let Settings { latency_ms, fault_rate, throttle, delta_token_max_age_secs, access_token_lifetime_secs } = &mut *settings;
+    let Settings {
+        latency_ms,
+        fault_rate,
+        throttle,
+        delta_token_max_age_secs,
+        access_token_lifetime_secs,
+    } = &mut *settings;
     patch.latency_ms.inspect(|v| *latency_ms = *v);
     patch.fault_rate.inspect(|v| *fault_rate = *v);
     patch.throttle.inspect(|v| *throttle = *v);
-    patch.delta_token_max_age_secs.inspect(|v| *delta_token_max_age_secs = *v);
-    patch.access_token_lifetime_secs.inspect(|v| *access_token_lifetime_secs = *v);
+    patch
+        .delta_token_max_age_secs
+        .inspect(|v| *delta_token_max_age_secs = *v);
+    patch
+        .access_token_lifetime_secs
+        .inspect(|v| *access_token_lifetime_secs = *v);
     ok(settings.clone())
 }
 
-async fn expire_delta_tokens(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>) -> Reply {
+async fn expire_delta_tokens(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant_id): Path<String>,
+) -> Reply {
     tenant(&shared, &tenant_id)?.expire_delta_tokens();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn request_counts(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>) -> Reply {
     let by_endpoint = tenant(&shared, &tenant_id)?.request_counts();
-    ok(RequestCounts { total: by_endpoint.values().sum(), by_endpoint })
+    ok(RequestCounts {
+        total: by_endpoint.values().sum(),
+        by_endpoint,
+    })
 }
 
-async fn reset_request_counts(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>) -> Reply {
+async fn reset_request_counts(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant_id): Path<String>,
+) -> Reply {
     tenant(&shared, &tenant_id)?.reset_request_counts();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -605,12 +793,18 @@ async fn save_state(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<Str
     let state = Arc::clone(&shared);
     let saved = tokio::task::spawn_blocking(move || state.save_state())
         .await
-        .map_err(|e| ControlFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        .map_err(|e| {
+            ControlFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?;
     match saved {
         Ok(path) => ok(json!({"savedTo": path})),
         Err(crate::server::SimError::NoStateFile) => Err(ControlFailure::conflict(
             "no state file was configured; start the simulator with --state FILE",
         )),
-        Err(error) => Err(ControlFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "saveFailed", error.to_string())),
+        Err(error) => Err(ControlFailure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "saveFailed",
+            error.to_string(),
+        )),
     }
 }

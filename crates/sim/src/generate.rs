@@ -13,7 +13,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::clock;
 use crate::model::{
-    CONTACT_SCHEMA, DEVICE_SCHEMA, Directory, DirectoryObject, GROUP_SCHEMA, Lifecycle, ObjectKind, ObjectRef, Value,
+    CONTACT_SCHEMA, DEVICE_SCHEMA, Directory, DirectoryObject, GROUP_SCHEMA, Lifecycle, ObjectKind,
+    ObjectRef, Value,
 };
 use crate::tenant::{Application, ClientSecret, Domain, Settings, TenantState};
 
@@ -26,44 +27,150 @@ pub struct TenantSize {
     pub memberships: Option<usize>,
 }
 
-const TENANT_NAMES: [&str; 10] =
-    ["contoso", "fabrikam", "northwind", "adatum", "tailspin", "woodgrove", "litware", "proseware", "wingtip", "lucerne"];
+const TENANT_NAMES: [&str; 10] = [
+    "contoso",
+    "fabrikam",
+    "northwind",
+    "adatum",
+    "tailspin",
+    "woodgrove",
+    "litware",
+    "proseware",
+    "wingtip",
+    "lucerne",
+];
 
 const FIRST_NAMES: [&str; 40] = [
-    "Adele", "Alex", "Allan", "Bianca", "Brian", "Carlos", "Christie", "Debra", "Diego", "Emily", "Enrico", "Grady",
-    "Henrietta", "Irvin", "Isaiah", "Johanna", "Joni", "Lee", "Lidia", "Lynne", "Megan", "Miriam", "Nestor",
-    "Patti", "Pradeep", "Raul", "Sanjay", "Sara", "Stefan", "Tomasz", "Ulla", "Valentina", "Wei", "Xavier",
-    "Yuki", "Zoe", "Amara", "Björn", "Chloé", "Dmitri",
+    "Adele",
+    "Alex",
+    "Allan",
+    "Bianca",
+    "Brian",
+    "Carlos",
+    "Christie",
+    "Debra",
+    "Diego",
+    "Emily",
+    "Enrico",
+    "Grady",
+    "Henrietta",
+    "Irvin",
+    "Isaiah",
+    "Johanna",
+    "Joni",
+    "Lee",
+    "Lidia",
+    "Lynne",
+    "Megan",
+    "Miriam",
+    "Nestor",
+    "Patti",
+    "Pradeep",
+    "Raul",
+    "Sanjay",
+    "Sara",
+    "Stefan",
+    "Tomasz",
+    "Ulla",
+    "Valentina",
+    "Wei",
+    "Xavier",
+    "Yuki",
+    "Zoe",
+    "Amara",
+    "Björn",
+    "Chloé",
+    "Dmitri",
 ];
 
 const LAST_NAMES: [&str; 40] = [
-    "Vance", "Wilber", "Deyoung", "Pinto", "Johnson", "Garcia", "Cline", "Berger", "Soto", "Braun", "Rossi",
-    "Archie", "Mitchell", "Sink", "Little", "Lauer", "Sherman", "Gu", "Holloway", "Robbins", "Bowen", "Caldwell",
-    "Wilke", "Fernandez", "Gupta", "Mendes", "Shah", "Davis", "Hansen", "Nowak", "Lindqvist", "Moretti", "Zhang",
-    "Dupont", "Tanaka", "Okafor", "Nwosu", "Åström", "Lefèvre", "Ivanov",
+    "Vance",
+    "Wilber",
+    "Deyoung",
+    "Pinto",
+    "Johnson",
+    "Garcia",
+    "Cline",
+    "Berger",
+    "Soto",
+    "Braun",
+    "Rossi",
+    "Archie",
+    "Mitchell",
+    "Sink",
+    "Little",
+    "Lauer",
+    "Sherman",
+    "Gu",
+    "Holloway",
+    "Robbins",
+    "Bowen",
+    "Caldwell",
+    "Wilke",
+    "Fernandez",
+    "Gupta",
+    "Mendes",
+    "Shah",
+    "Davis",
+    "Hansen",
+    "Nowak",
+    "Lindqvist",
+    "Moretti",
+    "Zhang",
+    "Dupont",
+    "Tanaka",
+    "Okafor",
+    "Nwosu",
+    "Åström",
+    "Lefèvre",
+    "Ivanov",
 ];
 
-const DEPARTMENTS: [&str; 10] =
-    ["Sales", "Marketing", "Finance", "Legal", "Engineering", "Support", "Operations", "HR", "Research", "Facilities"];
+const DEPARTMENTS: [&str; 10] = [
+    "Sales",
+    "Marketing",
+    "Finance",
+    "Legal",
+    "Engineering",
+    "Support",
+    "Operations",
+    "HR",
+    "Research",
+    "Facilities",
+];
 
-const JOB_TITLES: [&str; 8] =
-    ["Account Manager", "Engineer", "Analyst", "Director", "Consultant", "Coordinator", "Designer", "Specialist"];
+const JOB_TITLES: [&str; 8] = [
+    "Account Manager",
+    "Engineer",
+    "Analyst",
+    "Director",
+    "Consultant",
+    "Coordinator",
+    "Designer",
+    "Specialist",
+];
 
 const GUEST_DOMAINS: [&str; 3] = ["gmail.com", "outlook.com", "partner.example"];
 
 /// The readable name of tenant `index`: contoso, fabrikam, …, then tenant10, tenant11, …
 pub fn tenant_name(index: usize) -> String {
-    TENANT_NAMES.get(index).map_or_else(|| format!("tenant{index}"), |n| (*n).to_owned())
+    TENANT_NAMES
+        .get(index)
+        .map_or_else(|| format!("tenant{index}"), |n| (*n).to_owned())
 }
 
 fn uuid(rng: &mut impl Rng) -> String {
-    uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string()
 }
 
 /// A secret value shaped like Entra's (40 characters with the `8Q~` marker).
 fn secret_value(rng: &mut impl Rng) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
-    let mut value: String = (0..3).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let mut value: String = (0..3)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
     value.push_str("8Q~");
     value.extend((0..34).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char));
     value
@@ -72,12 +179,19 @@ fn secret_value(rng: &mut impl Rng) -> String {
 /// A new secret, valid for two years from `now_unix`.
 pub fn new_secret(rng: &mut impl Rng, now_unix: i64) -> ClientSecret {
     const TWO_YEARS: i64 = 2 * 365 * 24 * 3600;
-    ClientSecret { key_id: uuid(rng), value: secret_value(rng), expires_at_unix: now_unix + TWO_YEARS }
+    ClientSecret {
+        key_id: uuid(rng),
+        value: secret_value(rng),
+        expires_at_unix: now_unix + TWO_YEARS,
+    }
 }
 
 /// Generates tenant `index` of a simulator started with `seed`.
 pub fn tenant(seed: u64, index: usize, size: TenantSize) -> TenantState {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(index as u64));
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(index as u64),
+    );
     let name = tenant_name(index);
     let domains = TenantDomains::new(&name);
     let tenant_id = uuid(&mut rng);
@@ -88,8 +202,13 @@ pub fn tenant(seed: u64, index: usize, size: TenantSize) -> TenantState {
         secrets: vec![new_secret(&mut rng, clock::now_unix())],
         roles: BTreeSet::from(["Directory.Read.All".to_owned()]),
     };
-    let mut generator =
-        Generator { rng, domains, directory: Directory::default(), taken: HashSet::new(), next_suffix: HashMap::new() };
+    let mut generator = Generator {
+        rng,
+        domains,
+        directory: Directory::default(),
+        taken: HashSet::new(),
+        next_suffix: HashMap::new(),
+    };
     generator.users(size.users);
     generator.contacts_and_devices(size.users);
     generator.groups(size.groups);
@@ -184,7 +303,9 @@ impl Generator {
     fn created_date(&mut self) -> Value {
         const START_2018: i64 = 1_514_764_800;
         const SPAN_SEVEN_YEARS: i64 = 7 * 365 * 24 * 3600;
-        Value::Text(clock::iso_z(START_2018 + self.rng.random_range(0..SPAN_SEVEN_YEARS)))
+        Value::Text(clock::iso_z(
+            START_2018 + self.rng.random_range(0..SPAN_SEVEN_YEARS),
+        ))
     }
 
     fn users(&mut self, count: usize) {
@@ -205,44 +326,97 @@ impl Generator {
         let first = *FIRST_NAMES.choose(&mut self.rng).unwrap_or(&"Alex");
         let last = *LAST_NAMES.choose(&mut self.rng).unwrap_or(&"Vance");
         let local = self.unique_local(format!("{}.{}", slug(first), slug(last)));
-        let domain =
-            if self.rng.random_bool(0.85) { self.domains.primary.clone() } else { self.domains.secondary.clone() };
+        let domain = if self.rng.random_bool(0.85) {
+            self.domains.primary.clone()
+        } else {
+            self.domains.secondary.clone()
+        };
         let address = format!("{local}@{domain}");
         let mut user = self.new_user(&format!("{first} {last}"), &address, enabled);
         set(&mut user, ObjectKind::User, "givenName", Value::text(first));
         set(&mut user, ObjectKind::User, "surname", Value::text(last));
-        set(&mut user, ObjectKind::User, "mailNickname", Value::text(local.clone()));
+        set(
+            &mut user,
+            ObjectKind::User,
+            "mailNickname",
+            Value::text(local.clone()),
+        );
         if self.rng.random_bool(0.6) {
             let title = *JOB_TITLES.choose(&mut self.rng).unwrap_or(&"Analyst");
             set(&mut user, ObjectKind::User, "jobTitle", Value::text(title));
             let department = *DEPARTMENTS.choose(&mut self.rng).unwrap_or(&"Sales");
-            set(&mut user, ObjectKind::User, "department", Value::text(department));
+            set(
+                &mut user,
+                ObjectKind::User,
+                "department",
+                Value::text(department),
+            );
         }
         if self.rng.random_bool(0.3) {
             let phone = format!("+1 425 555 {:04}", self.rng.random_range(0..10_000));
-            set(&mut user, ObjectKind::User, "businessPhones", Value::TextList(vec![phone]));
+            set(
+                &mut user,
+                ObjectKind::User,
+                "businessPhones",
+                Value::TextList(vec![phone]),
+            );
         }
         if self.rng.random_bool(0.2) {
-            set(&mut user, ObjectKind::User, "onPremisesSyncEnabled", Value::Bool(true));
+            set(
+                &mut user,
+                ObjectKind::User,
+                "onPremisesSyncEnabled",
+                Value::Bool(true),
+            );
         }
         if mailbox == Mailbox::Yes {
             let proxies = self.proxy_addresses(&local, &address, first);
             set(&mut user, ObjectKind::User, "mail", Value::text(address));
-            set(&mut user, ObjectKind::User, "proxyAddresses", Value::TextList(proxies));
+            set(
+                &mut user,
+                ObjectKind::User,
+                "proxyAddresses",
+                Value::TextList(proxies),
+            );
         }
         user
     }
 
     fn new_user(&mut self, display_name: &str, upn: &str, enabled: bool) -> DirectoryObject {
         let mut user = DirectoryObject::new(ObjectKind::User, uuid(&mut self.rng));
-        set(&mut user, ObjectKind::User, "displayName", Value::text(display_name));
-        set(&mut user, ObjectKind::User, "userPrincipalName", Value::text(upn));
-        set(&mut user, ObjectKind::User, "accountEnabled", Value::Bool(enabled));
-        set(&mut user, ObjectKind::User, "userType", Value::text("Member"));
+        set(
+            &mut user,
+            ObjectKind::User,
+            "displayName",
+            Value::text(display_name),
+        );
+        set(
+            &mut user,
+            ObjectKind::User,
+            "userPrincipalName",
+            Value::text(upn),
+        );
+        set(
+            &mut user,
+            ObjectKind::User,
+            "accountEnabled",
+            Value::Bool(enabled),
+        );
+        set(
+            &mut user,
+            ObjectKind::User,
+            "userType",
+            Value::text("Member"),
+        );
         let created = self.created_date();
         set(&mut user, ObjectKind::User, "createdDateTime", created);
         if self.rng.random_bool(0.5) {
-            set(&mut user, ObjectKind::User, "preferredLanguage", Value::text("en-US"));
+            set(
+                &mut user,
+                ObjectKind::User,
+                "preferredLanguage",
+                Value::text("en-US"),
+            );
         }
         user
     }
@@ -250,7 +424,11 @@ impl Generator {
     /// The primary `SMTP:` address, 0–3 `smtp:` aliases, sometimes `X500:`/`SIP:` entries, and
     /// now and then the documented `SMTP: x` form with a space after the prefix.
     fn proxy_addresses(&mut self, local: &str, address: &str, first: &str) -> Vec<String> {
-        let separator = if self.rng.random_bool(0.03) { ": " } else { ":" };
+        let separator = if self.rng.random_bool(0.03) {
+            ": "
+        } else {
+            ":"
+        };
         let mut proxies = vec![format!("SMTP{separator}{address}")];
         let aliases = [
             format!("smtp:{local}@{}", self.domains.initial),
@@ -285,11 +463,36 @@ impl Generator {
         let nickname = format!("{}#EXT#", external.replace('@', "_"));
         let upn = format!("{nickname}@{}", self.domains.initial);
         let mut user = self.new_user(&format!("{first} {last} (Guest)"), &upn, true);
-        set(&mut user, ObjectKind::User, "userType", Value::text("Guest"));
-        set(&mut user, ObjectKind::User, "mail", Value::text(external.clone()));
-        set(&mut user, ObjectKind::User, "mailNickname", Value::text(nickname));
-        set(&mut user, ObjectKind::User, "otherMails", Value::TextList(vec![external.clone()]));
-        set(&mut user, ObjectKind::User, "proxyAddresses", Value::TextList(vec![format!("SMTP:{external}")]));
+        set(
+            &mut user,
+            ObjectKind::User,
+            "userType",
+            Value::text("Guest"),
+        );
+        set(
+            &mut user,
+            ObjectKind::User,
+            "mail",
+            Value::text(external.clone()),
+        );
+        set(
+            &mut user,
+            ObjectKind::User,
+            "mailNickname",
+            Value::text(nickname),
+        );
+        set(
+            &mut user,
+            ObjectKind::User,
+            "otherMails",
+            Value::TextList(vec![external.clone()]),
+        );
+        set(
+            &mut user,
+            ObjectKind::User,
+            "proxyAddresses",
+            Value::TextList(vec![format!("SMTP:{external}")]),
+        );
         user
     }
 
@@ -297,7 +500,10 @@ impl Generator {
     fn resource_mailbox(&mut self) -> DirectoryObject {
         let (display_name, wanted) = if self.rng.random_bool(0.5) {
             let department = *DEPARTMENTS.choose(&mut self.rng).unwrap_or(&"Sales");
-            (format!("{department} Shared Mailbox"), format!("{}-shared", slug(department)))
+            (
+                format!("{department} Shared Mailbox"),
+                format!("{}-shared", slug(department)),
+            )
         } else {
             let room = self.rng.random_range(1..400);
             (format!("Conference Room {room}"), format!("room-{room}"))
@@ -305,10 +511,28 @@ impl Generator {
         let local = self.unique_local(wanted);
         let address = format!("{local}@{}", self.domains.primary);
         let mut user = self.new_user(&display_name, &address, false);
-        set(&mut user, ObjectKind::User, "mailNickname", Value::text(local.clone()));
-        set(&mut user, ObjectKind::User, "mail", Value::text(address.clone()));
-        let proxies = vec![format!("SMTP:{address}"), format!("smtp:{local}@{}", self.domains.initial)];
-        set(&mut user, ObjectKind::User, "proxyAddresses", Value::TextList(proxies));
+        set(
+            &mut user,
+            ObjectKind::User,
+            "mailNickname",
+            Value::text(local.clone()),
+        );
+        set(
+            &mut user,
+            ObjectKind::User,
+            "mail",
+            Value::text(address.clone()),
+        );
+        let proxies = vec![
+            format!("SMTP:{address}"),
+            format!("smtp:{local}@{}", self.domains.initial),
+        ];
+        set(
+            &mut user,
+            ObjectKind::User,
+            "proxyAddresses",
+            Value::TextList(proxies),
+        );
         user
     }
 
@@ -321,7 +545,10 @@ impl Generator {
                 ("displayName", Value::text(format!("Vendor Contact {n}"))),
                 ("mail", Value::text(mail.clone())),
                 ("mailNickname", Value::text(format!("vendor{n}"))),
-                ("proxyAddresses", Value::TextList(vec![format!("SMTP:{mail}")])),
+                (
+                    "proxyAddresses",
+                    Value::TextList(vec![format!("SMTP:{mail}")]),
+                ),
             ];
             for (name, value) in values {
                 contact.values[CONTACT_SCHEMA.required(name)] = value;
@@ -362,14 +589,23 @@ impl Generator {
         }
     }
 
-    fn group(&mut self, kind: GroupKind, display_name: &str, nickname: &str, department: &str) -> DirectoryObject {
+    fn group(
+        &mut self,
+        kind: GroupKind,
+        display_name: &str,
+        nickname: &str,
+        department: &str,
+    ) -> DirectoryObject {
         let mut group = DirectoryObject::new(ObjectKind::Group, uuid(&mut self.rng));
         let (mail_enabled, security_enabled) = kind.flags();
         let created = self.created_date();
         let values = [
             ("createdDateTime", created.clone()),
             ("renewedDateTime", created),
-            ("description", Value::text(format!("{} for {department}", kind.noun()))),
+            (
+                "description",
+                Value::text(format!("{} for {department}", kind.noun())),
+            ),
             ("displayName", Value::text(display_name)),
             ("mailEnabled", Value::Bool(mail_enabled)),
             ("securityEnabled", Value::Bool(security_enabled)),
@@ -380,14 +616,36 @@ impl Generator {
         }
         if mail_enabled {
             let address = format!("{nickname}@{}", self.domains.primary);
-            let proxies = vec![format!("SMTP:{address}"), format!("smtp:{nickname}@{}", self.domains.initial)];
+            let proxies = vec![
+                format!("SMTP:{address}"),
+                format!("smtp:{nickname}@{}", self.domains.initial),
+            ];
             set(&mut group, ObjectKind::Group, "mail", Value::text(address));
-            set(&mut group, ObjectKind::Group, "proxyAddresses", Value::TextList(proxies));
+            set(
+                &mut group,
+                ObjectKind::Group,
+                "proxyAddresses",
+                Value::TextList(proxies),
+            );
         }
         if kind == GroupKind::MicrosoftTeam {
-            set(&mut group, ObjectKind::Group, "groupTypes", Value::TextList(vec!["Unified".to_owned()]));
-            let visibility = if self.rng.random_bool(0.7) { "Public" } else { "Private" };
-            set(&mut group, ObjectKind::Group, "visibility", Value::text(visibility));
+            set(
+                &mut group,
+                ObjectKind::Group,
+                "groupTypes",
+                Value::TextList(vec!["Unified".to_owned()]),
+            );
+            let visibility = if self.rng.random_bool(0.7) {
+                "Public"
+            } else {
+                "Private"
+            };
+            set(
+                &mut group,
+                ObjectKind::Group,
+                "visibility",
+                Value::text(visibility),
+            );
         }
         group
     }
@@ -416,7 +674,10 @@ impl Generator {
             }
         }
         let others: Vec<usize> = (large.len()..groups).collect();
-        let weights: Vec<f64> = others.iter().map(|_| (self.rng.random::<f64>() * 3.0).exp()).collect();
+        let weights: Vec<f64> = others
+            .iter()
+            .map(|_| (self.rng.random::<f64>() * 3.0).exp())
+            .collect();
         let weight_sum: f64 = weights.iter().sum();
         let mut sizes: Vec<(usize, usize)> = large;
         for (group, weight) in others.iter().zip(&weights) {
@@ -426,18 +687,28 @@ impl Generator {
         for (group, size) in sizes {
             let chosen = rand::seq::index::sample(&mut self.rng, users, size.min(users));
             let members = &mut self.directory.groups[group].members;
-            members.extend(chosen.iter().map(|slot| ObjectRef { kind: ObjectKind::User, slot: slot as u32 }));
+            members.extend(chosen.iter().map(|slot| ObjectRef {
+                kind: ObjectKind::User,
+                slot: slot as u32,
+            }));
         }
         self.nest_groups(groups);
         self.add_contacts_and_devices(groups);
     }
 
     fn nest_groups(&mut self, groups: usize) {
-        let group_ref = |slot: usize| ObjectRef { kind: ObjectKind::Group, slot: slot as u32 };
+        let group_ref = |slot: usize| ObjectRef {
+            kind: ObjectKind::Group,
+            slot: slot as u32,
+        };
         if groups >= 2 {
             // A cycle: the last two groups contain each other.
-            self.directory.groups[groups - 1].members.push(group_ref(groups - 2));
-            self.directory.groups[groups - 2].members.push(group_ref(groups - 1));
+            self.directory.groups[groups - 1]
+                .members
+                .push(group_ref(groups - 2));
+            self.directory.groups[groups - 2]
+                .members
+                .push(group_ref(groups - 1));
         }
         for parent in 0..groups {
             if groups > 2 && self.rng.random_bool(0.08) {
@@ -456,13 +727,17 @@ impl Generator {
             if !self.rng.random_bool(0.1) {
                 continue;
             }
-            let is_mail_group = self.directory.groups[slot].values[mail_enabled] == Value::Bool(true);
+            let is_mail_group =
+                self.directory.groups[slot].values[mail_enabled] == Value::Bool(true);
             let (kind, available) = if is_mail_group {
                 (ObjectKind::OrgContact, self.directory.contacts.len())
             } else {
                 (ObjectKind::Device, self.directory.devices.len())
             };
-            let member = ObjectRef { kind, slot: self.rng.random_range(0..available) as u32 };
+            let member = ObjectRef {
+                kind,
+                slot: self.rng.random_range(0..available) as u32,
+            };
             let members = &mut self.directory.groups[slot].members;
             if !members.contains(&member) {
                 members.push(member);

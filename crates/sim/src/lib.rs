@@ -31,7 +31,9 @@ mod tls;
 mod token;
 
 pub use client::{ControlClient, ControlError};
-pub use control::{IssuedSecret, MembershipChange, ObjectView, RequestCounts, SettingsPatch, TenantSummary};
+pub use control::{
+    IssuedSecret, MembershipChange, ObjectView, RequestCounts, SettingsPatch, TenantSummary,
+};
 pub use model::{Lifecycle, ObjectKind};
 pub use server::{RunningSim, SimConfig, SimError, Simulator, TenantCredentials};
 pub use tenant::Settings;

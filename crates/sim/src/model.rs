@@ -98,7 +98,9 @@ impl Schema {
     }
 
     pub fn position_ignore_case(&self, name: &str) -> Option<usize> {
-        self.properties.iter().position(|p| p.name.eq_ignore_ascii_case(name))
+        self.properties
+            .iter()
+            .position(|p| p.name.eq_ignore_ascii_case(name))
     }
 
     /// The position of a property this crate names itself (never a name from a request); a
@@ -109,12 +111,21 @@ impl Schema {
     }
 }
 
-const fn prop(name: &'static str, value_type: ValueType, default: bool, filterable: bool) -> PropertyDef {
+const fn prop(
+    name: &'static str,
+    value_type: ValueType,
+    default: bool,
+    filterable: bool,
+) -> PropertyDef {
     PropertyDef {
         name,
         value_type,
         default,
-        filterable: if filterable { Filterable::Yes } else { Filterable::No },
+        filterable: if filterable {
+            Filterable::Yes
+        } else {
+            Filterable::No
+        },
     }
 }
 
@@ -261,8 +272,18 @@ pub struct DirectoryObject {
 
 impl DirectoryObject {
     pub fn new(kind: ObjectKind, id: String) -> Self {
-        let values = kind.schema().properties.iter().map(|p| Value::empty_for(p.value_type)).collect();
-        Self { id, values, lifecycle: Lifecycle::Live, members: Vec::new() }
+        let values = kind
+            .schema()
+            .properties
+            .iter()
+            .map(|p| Value::empty_for(p.value_type))
+            .collect();
+        Self {
+            id,
+            values,
+            lifecycle: Lifecycle::Live,
+            members: Vec::new(),
+        }
     }
 
     pub fn is_live(&self) -> bool {
@@ -339,7 +360,10 @@ impl Directory {
         let upn = USER_SCHEMA.required("userPrincipalName");
         for kind in ObjectKind::ALL {
             for (slot, object) in self.table(kind).iter().enumerate() {
-                let at = ObjectRef { kind, slot: slot as u32 };
+                let at = ObjectRef {
+                    kind,
+                    slot: slot as u32,
+                };
                 by_id.insert(object.id.to_ascii_lowercase(), at);
                 if kind == ObjectKind::User
                     && let Some(name) = object.values[upn].as_text()
@@ -361,15 +385,24 @@ impl Directory {
     pub fn find_user(&self, key: &str) -> Option<ObjectRef> {
         let key = key.to_ascii_lowercase();
         if let Some(&slot) = self.users_by_upn.get(&key) {
-            return Some(ObjectRef { kind: ObjectKind::User, slot });
+            return Some(ObjectRef {
+                kind: ObjectKind::User,
+                slot,
+            });
         }
-        self.by_id.get(&key).copied().filter(|at| at.kind == ObjectKind::User)
+        self.by_id
+            .get(&key)
+            .copied()
+            .filter(|at| at.kind == ObjectKind::User)
     }
 
     /// Adds an object without logging it (tenant generation: the initial state is not a change).
     pub fn insert(&mut self, kind: ObjectKind, object: DirectoryObject) -> ObjectRef {
         let table = self.table_mut(kind);
-        let at = ObjectRef { kind, slot: table.len() as u32 };
+        let at = ObjectRef {
+            kind,
+            slot: table.len() as u32,
+        };
         table.push(object);
         self.index_object(at);
         at
@@ -379,7 +412,11 @@ impl Directory {
         let object = self.get(at);
         let id = object.id.to_ascii_lowercase();
         let upn = (at.kind == ObjectKind::User)
-            .then(|| object.values[USER_SCHEMA.required("userPrincipalName")].as_text().map(str::to_ascii_lowercase))
+            .then(|| {
+                object.values[USER_SCHEMA.required("userPrincipalName")]
+                    .as_text()
+                    .map(str::to_ascii_lowercase)
+            })
             .flatten();
         self.by_id.insert(id, at);
         if let Some(upn) = upn {
@@ -407,7 +444,9 @@ impl Directory {
         for (position, value) in values {
             if object.values[position] != value {
                 if at.kind == ObjectKind::User && position == upn_position {
-                    old_upn = object.values[position].as_text().map(str::to_ascii_lowercase);
+                    old_upn = object.values[position]
+                        .as_text()
+                        .map(str::to_ascii_lowercase);
                 }
                 object.values[position] = value;
                 changed |= 1 << position;
@@ -448,7 +487,13 @@ impl Directory {
             .map(|(slot, _)| slot as u32)
             .collect();
         for slot in containing {
-            self.remove_member(ObjectRef { kind: ObjectKind::Group, slot }, at);
+            self.remove_member(
+                ObjectRef {
+                    kind: ObjectKind::Group,
+                    slot,
+                },
+                at,
+            );
         }
         self.get_mut(at).members.clear();
         self.set_lifecycle(at, Lifecycle::Purged);
@@ -479,7 +524,11 @@ impl Directory {
     /// The live direct members of a group. Soft-deleted members keep their membership (so a
     /// restore brings it back) but are not listed, as in Entra ID.
     pub fn live_members(&self, group: ObjectRef) -> impl Iterator<Item = ObjectRef> + '_ {
-        self.get(group).members.iter().copied().filter(|m| self.get(*m).is_live())
+        self.get(group)
+            .members
+            .iter()
+            .copied()
+            .filter(|m| self.get(*m).is_live())
     }
 
     /// Every live object reachable through nested groups, each once, breadth first. Cycles are

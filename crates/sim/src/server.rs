@@ -68,11 +68,22 @@ pub enum SimError {
     #[error("invalid simulator configuration: {0}")]
     InvalidConfig(String),
     #[error("cannot listen on {address}: {source}. Pick a free port or use port 0.")]
-    Listen { address: SocketAddr, source: std::io::Error },
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot read or write the state file {path}: {source}")]
-    StateIo { path: PathBuf, source: std::io::Error },
-    #[error("the state file {path} is not a saved simulator state ({source}); delete it to generate a fresh tenant")]
-    StateFormat { path: PathBuf, source: serde_json::Error },
+    StateIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the state file {path} is not a saved simulator state ({source}); delete it to generate a fresh tenant"
+    )]
+    StateFormat {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("no state file was configured; start the simulator with --state FILE to save it")]
     NoStateFile,
     #[error("the simulator stopped unexpectedly: {0}")]
@@ -90,7 +101,9 @@ pub struct Urls {
 impl Urls {
     /// `127.0.0.1:port` of the Graph URL, for the discovery document's `msgraph_host`.
     pub fn graph_host(&self) -> &str {
-        self.graph.trim_start_matches("https://").trim_start_matches("http://")
+        self.graph
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
     }
 
     pub fn control_for(&self, tenant_id: &str) -> String {
@@ -117,30 +130,49 @@ struct SavedState {
 
 impl Shared {
     pub fn tenant_by_id(&self, tenant_id: &str) -> Option<&Arc<Tenant>> {
-        self.tenants.iter().find(|t| t.tenant_id.eq_ignore_ascii_case(tenant_id))
+        self.tenants
+            .iter()
+            .find(|t| t.tenant_id.eq_ignore_ascii_case(tenant_id))
     }
 
     /// Writes every tenant to the state file (through a temporary file, so a crash mid-write
     /// never leaves half a state).
     pub fn save_state(&self) -> Result<PathBuf, SimError> {
         let path = self.state_file.clone().ok_or(SimError::NoStateFile)?;
-        let state = SavedState { seed: self.seed, tenants: self.tenants.iter().map(|t| t.to_state()).collect() };
-        let bytes = serde_json::to_vec(&state).map_err(|source| SimError::StateFormat { path: path.clone(), source })?;
+        let state = SavedState {
+            seed: self.seed,
+            tenants: self.tenants.iter().map(|t| t.to_state()).collect(),
+        };
+        let bytes = serde_json::to_vec(&state).map_err(|source| SimError::StateFormat {
+            path: path.clone(),
+            source,
+        })?;
         let temporary = path.with_extension("tmp");
         std::fs::write(&temporary, bytes)
             .and_then(|()| std::fs::rename(&temporary, &path))
-            .map_err(|source| SimError::StateIo { path: path.clone(), source })?;
+            .map_err(|source| SimError::StateIo {
+                path: path.clone(),
+                source,
+            })?;
         Ok(path)
     }
 }
 
 fn load_state(path: &Path) -> Result<Option<SavedState>, SimError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| SimError::StateFormat { path: path.to_owned(), source }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| SimError::StateFormat {
+                    path: path.to_owned(),
+                    source,
+                })
+        }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(SimError::StateIo { path: path.to_owned(), source }),
+        Err(source) => Err(SimError::StateIo {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -168,7 +200,11 @@ impl TenantCredentials {
             tenant: tenant.default_domain().to_owned(),
             tenant_id: tenant.tenant_id.clone(),
             client_id: app.client_id.clone(),
-            client_secret: app.secrets.last().map(|s| s.value.clone()).unwrap_or_default(),
+            client_secret: app
+                .secrets
+                .last()
+                .map(|s| s.value.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -190,10 +226,15 @@ impl Simulator {
     /// ```
     pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         if !(0.0..=1.0).contains(&config.fault_rate) {
-            return Err(SimError::InvalidConfig(format!("fault rate {} must be between 0 and 1", config.fault_rate)));
+            return Err(SimError::InvalidConfig(format!(
+                "fault rate {} must be between 0 and 1",
+                config.fault_rate
+            )));
         }
         if config.tenants == 0 {
-            return Err(SimError::InvalidConfig("at least one tenant is needed".to_owned()));
+            return Err(SimError::InvalidConfig(
+                "at least one tenant is needed".to_owned(),
+            ));
         }
         let saved = match &config.state_file {
             Some(path) => load_state(path)?,
@@ -209,7 +250,11 @@ impl Simulator {
                 (config.seed, states)
             }
         };
-        let tenants = states.into_iter().enumerate().map(|(index, state)| Arc::new(Tenant::new(index, seed, state))).collect();
+        let tenants = states
+            .into_iter()
+            .enumerate()
+            .map(|(index, state)| Arc::new(Tenant::new(index, seed, state)))
+            .collect();
 
         let login = bind(config.listen).await?;
         let graph = bind(next_port(config.listen, 1)).await?;
@@ -219,32 +264,70 @@ impl Simulator {
             listener
                 .local_addr()
                 .map(|address| format!("{scheme}://{address}"))
-                .map_err(|source| SimError::Listen { address: config.listen, source })
+                .map_err(|source| SimError::Listen {
+                    address: config.listen,
+                    source,
+                })
         };
-        let urls = Urls { login: url(&login, scheme)?, graph: url(&graph, scheme)?, control: url(&control, "http")? };
-        let shared = Arc::new(Shared { tenants, urls, key: SigningKey::from_seed(seed), seed, state_file: config.state_file });
+        let urls = Urls {
+            login: url(&login, scheme)?,
+            graph: url(&graph, scheme)?,
+            control: url(&control, "http")?,
+        };
+        let shared = Arc::new(Shared {
+            tenants,
+            urls,
+            key: SigningKey::from_seed(seed),
+            seed,
+            state_file: config.state_file,
+        });
 
         let (stop, stopped) = watch::channel(false);
         let login_router = crate::token::router(shared.clone());
         let graph_router = crate::graph::router(shared.clone());
         let mut tasks = Vec::with_capacity(3);
         if config.tls {
-            let acceptor =
-                crate::tls::acceptor().map_err(|e| SimError::InvalidConfig(format!("the loopback certificate: {e}")))?;
-            tasks.push(spawn_server(TlsListener::new(login, acceptor.clone()), login_router, stopped.clone()));
-            tasks.push(spawn_server(TlsListener::new(graph, acceptor), graph_router, stopped.clone()));
+            let acceptor = crate::tls::acceptor()
+                .map_err(|e| SimError::InvalidConfig(format!("the loopback certificate: {e}")))?;
+            tasks.push(spawn_server(
+                TlsListener::new(login, acceptor.clone()),
+                login_router,
+                stopped.clone(),
+            ));
+            tasks.push(spawn_server(
+                TlsListener::new(graph, acceptor),
+                graph_router,
+                stopped.clone(),
+            ));
         } else {
             tasks.push(spawn_server(login, login_router, stopped.clone()));
             tasks.push(spawn_server(graph, graph_router, stopped.clone()));
         }
-        tasks.push(spawn_server(control, crate::control::router(shared.clone()), stopped));
-        let credentials = shared.tenants.iter().map(|t| TenantCredentials::of(t, &shared.urls)).collect();
-        Ok(RunningSim { shared, credentials, stop, tasks })
+        tasks.push(spawn_server(
+            control,
+            crate::control::router(shared.clone()),
+            stopped,
+        ));
+        let credentials = shared
+            .tenants
+            .iter()
+            .map(|t| TenantCredentials::of(t, &shared.urls))
+            .collect();
+        Ok(RunningSim {
+            shared,
+            credentials,
+            stop,
+            tasks,
+        })
     }
 }
 
 /// Serves `router` on `listener` until `stopped` turns true.
-fn spawn_server<L>(listener: L, router: Router, mut stopped: watch::Receiver<bool>) -> JoinHandle<std::io::Result<()>>
+fn spawn_server<L>(
+    listener: L,
+    router: Router,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>>
 where
     L: Listener<Addr = SocketAddr>,
 {
@@ -258,7 +341,11 @@ where
 }
 
 fn generate_tenants(config: &SimConfig) -> Vec<TenantState> {
-    let size = TenantSize { users: config.users, groups: config.groups, memberships: config.memberships };
+    let size = TenantSize {
+        users: config.users,
+        groups: config.groups,
+        memberships: config.memberships,
+    };
     let settings = Settings {
         latency_ms: config.latency.as_millis() as u64,
         fault_rate: config.fault_rate,
@@ -276,7 +363,9 @@ fn generate_tenants(config: &SimConfig) -> Vec<TenantState> {
 }
 
 async fn bind(address: SocketAddr) -> Result<TcpListener, SimError> {
-    TcpListener::bind(address).await.map_err(|source| SimError::Listen { address, source })
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| SimError::Listen { address, source })
 }
 
 /// With a fixed port P the surfaces use P, P+1 and P+2; with port 0 each gets its own.
@@ -329,7 +418,9 @@ impl RunningSim {
 
     /// A control client for tenant `index`, if there is one.
     pub fn control_for(&self, index: usize) -> Option<ControlClient> {
-        self.credentials.get(index).map(|c| ControlClient::new(&c.control_url))
+        self.credentials
+            .get(index)
+            .map(|c| ControlClient::new(&c.control_url))
     }
 
     /// The line `roster sim` prints: tenant 0's fields, plus a `tenants` array when several

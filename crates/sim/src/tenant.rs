@@ -93,8 +93,12 @@ pub struct ResourceBudget {
 #[derive(Debug, Clone, Copy)]
 pub enum BudgetVerdict {
     /// Served; `used_fraction` is how much of the budget is in use after it.
-    Allowed { used_fraction: f64 },
-    Throttled { retry_after: Duration },
+    Allowed {
+        used_fraction: f64,
+    },
+    Throttled {
+        retry_after: Duration,
+    },
 }
 
 impl ResourceBudget {
@@ -105,7 +109,12 @@ impl ResourceBudget {
             50..=500 => 5_000.0,
             _ => 8_000.0,
         };
-        Self { capacity, available: capacity, refill_per_second: capacity / 10.0, updated: Instant::now() }
+        Self {
+            capacity,
+            available: capacity,
+            refill_per_second: capacity / 10.0,
+            updated: Instant::now(),
+        }
     }
 
     /// Charges `cost` units. Graph keeps counting usage while it throttles, so a throttled
@@ -118,10 +127,14 @@ impl ResourceBudget {
         let allowed = self.available >= cost;
         self.available = (self.available - cost).max(-self.capacity);
         if allowed {
-            BudgetVerdict::Allowed { used_fraction: 1.0 - self.available / self.capacity }
+            BudgetVerdict::Allowed {
+                used_fraction: 1.0 - self.available / self.capacity,
+            }
         } else {
             let seconds = (cost - self.available) / self.refill_per_second;
-            BudgetVerdict::Throttled { retry_after: Duration::from_secs_f64(seconds) }
+            BudgetVerdict::Throttled {
+                retry_after: Duration::from_secs_f64(seconds),
+            }
         }
     }
 }
@@ -144,7 +157,9 @@ pub struct Tenant {
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every value guarded
 /// here stays consistent between statements, so the data is still valid.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Tenant {
@@ -161,7 +176,9 @@ impl Tenant {
             directory: RwLock::new(state.directory),
             requests: Mutex::new(BTreeMap::new()),
             budget: Mutex::new(ResourceBudget::for_tenant_size(users)),
-            fault_rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_7473 ^ index as u64)),
+            fault_rng: Mutex::new(ChaCha8Rng::seed_from_u64(
+                seed ^ 0x6661_756c_7473 ^ index as u64,
+            )),
         }
     }
 
@@ -178,11 +195,15 @@ impl Tenant {
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, Directory> {
-        self.directory.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.directory
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn write(&self) -> RwLockWriteGuard<'_, Directory> {
-        self.directory.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.directory
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn settings(&self) -> Settings {
@@ -190,13 +211,19 @@ impl Tenant {
     }
 
     pub fn default_domain(&self) -> &str {
-        self.domains.iter().find(|d| d.is_default).map_or("", |d| d.name.as_str())
+        self.domains
+            .iter()
+            .find(|d| d.is_default)
+            .map_or("", |d| d.name.as_str())
     }
 
     /// True when `name` is the tenant id or one of its verified domains.
     pub fn answers_to(&self, name: &str) -> bool {
         self.tenant_id.eq_ignore_ascii_case(name)
-            || self.domains.iter().any(|d| d.is_verified && d.name.eq_ignore_ascii_case(name))
+            || self
+                .domains
+                .iter()
+                .any(|d| d.is_verified && d.name.eq_ignore_ascii_case(name))
     }
 
     pub fn delta_generation(&self) -> u64 {

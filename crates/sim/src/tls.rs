@@ -27,9 +27,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builds the TLS acceptor from the embedded loopback certificate.
 pub fn acceptor() -> io::Result<TlsAcceptor> {
-    let invalid = |e: &dyn std::fmt::Display| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
-    let certificate = CertificateDer::from_pem_slice(LOOPBACK_CERTIFICATE_PEM.as_bytes()).map_err(|e| invalid(&e))?;
-    let key = PrivateKeyDer::from_pem_slice(LOOPBACK_KEY_PEM.as_bytes()).map_err(|e| invalid(&e))?;
+    let invalid =
+        |e: &dyn std::fmt::Display| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
+    let certificate = CertificateDer::from_pem_slice(LOOPBACK_CERTIFICATE_PEM.as_bytes())
+        .map_err(|e| invalid(&e))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(LOOPBACK_KEY_PEM.as_bytes()).map_err(|e| invalid(&e))?;
     let mut config = ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid(&e))?
@@ -65,7 +68,9 @@ impl axum::serve::Listener for TlsListener {
                 continue;
             };
             // A failed or slow handshake only loses that one connection.
-            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
+            if let Ok(Ok(tls)) =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await
+            {
                 return (tls, address);
             }
         }

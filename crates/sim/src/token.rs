@@ -39,7 +39,8 @@ impl SigningKey {
 
     fn mac(&self) -> Hmac<Sha256> {
         // HMAC accepts keys of any length, so this cannot fail.
-        Hmac::<Sha256>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+        Hmac::<Sha256>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> String {
@@ -54,13 +55,21 @@ impl SigningKey {
     }
 
     /// Checks a bearer token the way Graph does: shape, signature, lifetime, then audience.
-    pub fn verify(&self, token: &str, audience: &str, now: i64) -> Result<AccessClaims, TokenRejection> {
+    pub fn verify(
+        &self,
+        token: &str,
+        audience: &str,
+        now: i64,
+    ) -> Result<AccessClaims, TokenRejection> {
         let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(TokenRejection::Malformed);
         };
-        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenRejection::Malformed)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| TokenRejection::Malformed)?;
         let claims: AccessClaims = URL_SAFE_NO_PAD
             .decode(payload)
             .ok()
@@ -70,7 +79,8 @@ impl SigningKey {
         mac.update(header.as_bytes());
         mac.update(b".");
         mac.update(payload.as_bytes());
-        mac.verify_slice(&signature).map_err(|_| TokenRejection::BadSignature)?;
+        mac.verify_slice(&signature)
+            .map_err(|_| TokenRejection::BadSignature)?;
         if now < claims.nbf || now >= claims.exp {
             return Err(TokenRejection::Expired);
         }
@@ -116,7 +126,10 @@ pub struct AccessClaims {
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
-        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/common/discovery/instance", get(instance_discovery))
         .with_state(shared)
@@ -133,7 +146,12 @@ struct AadError {
 
 impl AadError {
     fn new(status: StatusCode, error: &'static str, code: u32, message: impl Into<String>) -> Self {
-        Self { status, error, code, message: message.into() }
+        Self {
+            status,
+            error,
+            code,
+            message: message.into(),
+        }
     }
 
     fn missing_parameter(name: &str) -> Self {
@@ -161,7 +179,12 @@ impl AadError {
             "correlation_id": correlation_id,
             "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
         });
-        (self.status, [(header::CACHE_CONTROL, "no-store, no-cache")], axum::Json(body)).into_response()
+        (
+            self.status,
+            [(header::CACHE_CONTROL, "no-store, no-cache")],
+            axum::Json(body),
+        )
+            .into_response()
     }
 }
 
@@ -182,7 +205,9 @@ fn is_tenant_shaped(name: &str) -> bool {
         && labels.iter().all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -190,7 +215,10 @@ fn is_tenant_shaped(name: &str) -> bool {
 
 /// Resolves the `{tenant}` path segment, with Entra's errors for the ways it can be wrong.
 fn resolve_tenant<'a>(shared: &'a Shared, name: &str) -> Result<&'a Arc<Tenant>, AadError> {
-    if ["common", "organizations", "consumers"].iter().any(|n| n.eq_ignore_ascii_case(name)) {
+    if ["common", "organizations", "consumers"]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name))
+    {
         return Err(AadError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -203,7 +231,9 @@ fn resolve_tenant<'a>(shared: &'a Shared, name: &str) -> Result<&'a Arc<Tenant>,
             StatusCode::BAD_REQUEST,
             "invalid_tenant",
             90002,
-            format!("Requested tenant identifier '{name}' is not valid. Tenant identifiers may not be an empty GUID."),
+            format!(
+                "Requested tenant identifier '{name}' is not valid. Tenant identifiers may not be an empty GUID."
+            ),
         ));
     }
     if !is_tenant_shaped(name) {
@@ -211,7 +241,9 @@ fn resolve_tenant<'a>(shared: &'a Shared, name: &str) -> Result<&'a Arc<Tenant>,
             StatusCode::BAD_REQUEST,
             "invalid_request",
             900023,
-            format!("Specified tenant identifier '{name}' is neither a valid DNS name, nor a valid external domain."),
+            format!(
+                "Specified tenant identifier '{name}' is neither a valid DNS name, nor a valid external domain."
+            ),
         ));
     }
     shared.tenants.iter().find(|t| t.answers_to(name)).ok_or_else(|| {
@@ -230,10 +262,16 @@ fn resolve_tenant<'a>(shared: &'a Shared, name: &str) -> Result<&'a Arc<Tenant>,
 /// where both halves are form-urlencoded before base64).
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let unescape = |s: &str| url::form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
     Some((unescape(id)?, unescape(secret)?))
 }
 
@@ -245,7 +283,12 @@ async fn token(
 ) -> Response {
     let correlation = correlation_id(&headers);
     match issue_token(&shared, &tenant_name, &headers, &body) {
-        Ok(body) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store, no-cache")], axum::Json(body)).into_response(),
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store, no-cache")],
+            axum::Json(body),
+        )
+            .into_response(),
         Err(error) => error.into_response(correlation),
     }
 }
@@ -259,16 +302,24 @@ fn issue_token(
     let tenant = resolve_tenant(shared, tenant_name)?;
     tenant.count_request("POST /oauth2/v2.0/token");
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
     let basic = basic_credentials(headers);
 
-    let grant_type = field("grant_type").ok_or_else(|| AadError::missing_parameter("grant_type"))?;
+    let grant_type =
+        field("grant_type").ok_or_else(|| AadError::missing_parameter("grant_type"))?;
     if grant_type != "client_credentials" {
         return Err(AadError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             70003,
-            format!("The app requested an unsupported grant type '{grant_type}'. This simulated tenant supports client_credentials only."),
+            format!(
+                "The app requested an unsupported grant type '{grant_type}'. This simulated tenant supports client_credentials only."
+            ),
         ));
     }
     let client_id = field("client_id")
@@ -288,12 +339,23 @@ fn issue_token(
     }
     let scope = field("scope").ok_or_else(|| AadError::missing_parameter("scope"))?;
     let expected_scope = format!("{}/.default", shared.urls.graph);
-    if scope.split_whitespace().collect::<Vec<_>>() != [expected_scope.as_str()] {
+    // Graph is the same resource whichever host serves it, so its well-known identifiers (the
+    // ones Microsoft's SDKs default to) name this simulator's Graph too.
+    let graph_scopes = [
+        expected_scope.as_str(),
+        "https://graph.microsoft.com/.default",
+        "00000003-0000-0000-c000-000000000000/.default",
+    ];
+    let requested: Vec<&str> = scope.split_whitespace().collect();
+    if !matches!(requested.as_slice(), [one] if graph_scopes.iter().any(|s| s.eq_ignore_ascii_case(one)))
+    {
         return Err(AadError::new(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
             70011,
-            format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid. Client credentials need exactly '{expected_scope}'."),
+            format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid. Client credentials need exactly '{expected_scope}'."
+            ),
         ));
     }
     let secret = field("client_secret").map(str::to_owned).or_else(|| basic.map(|(_, secret)| secret)).ok_or_else(|| {
@@ -419,7 +481,9 @@ async fn instance_discovery(
         .and_then(|rest| rest.trim_start_matches('/').split('/').next())
         .unwrap_or("common")
         .to_owned();
-    let host = login.trim_start_matches("http://").trim_start_matches("https://");
+    let host = login
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
     axum::Json(json!({
         "tenant_discovery_endpoint": format!("{login}/{tenant}/v2.0/.well-known/openid-configuration"),
         "api-version": "1.1",

@@ -14,8 +14,7 @@ use super::{Call, GraphReply, decode_token, encode_token};
 /// Graph's page size when `$top` is absent.
 const DEFAULT_PAGE_SIZE: usize = 100;
 
-const SEARCH_NEEDS_HEADER: &str =
-    "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'";
+const SEARCH_NEEDS_HEADER: &str = "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'";
 
 /// How to treat null values when writing an object.
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +26,13 @@ pub enum Nulls {
 }
 
 /// Writes the selected fields of `object` into an object being written.
-pub fn write_fields(writer: &mut ObjectWriter<'_>, object: &DirectoryObject, schema: &crate::model::Schema, selection: &Selection, nulls: Nulls) {
+pub fn write_fields(
+    writer: &mut ObjectWriter<'_>,
+    object: &DirectoryObject,
+    schema: &crate::model::Schema,
+    selection: &Selection,
+    nulls: Nulls,
+) {
     for field in &selection.fields {
         match *field {
             Field::Id => {
@@ -56,15 +61,24 @@ struct ListCursor {
 }
 
 fn list_start(call: &Call<'_>) -> Result<usize, GraphError> {
-    let Some(token) = &call.options.skiptoken else { return Ok(0) };
+    let Some(token) = &call.options.skiptoken else {
+        return Ok(0);
+    };
     decode_token::<ListCursor>(token)
         .filter(|cursor| cursor.tenant == call.tenant.index)
         .map(|cursor| cursor.position)
-        .ok_or_else(|| GraphError::bad_request("The $skiptoken is not valid. Follow @odata.nextLink exactly as it was returned."))
+        .ok_or_else(|| {
+            GraphError::bad_request(
+                "The $skiptoken is not valid. Follow @odata.nextLink exactly as it was returned.",
+            )
+        })
 }
 
 fn next_link(call: &Call<'_>, position: usize) -> String {
-    call.next_link(&encode_token(&ListCursor { tenant: call.tenant.index, position }))
+    call.next_link(&encode_token(&ListCursor {
+        tenant: call.tenant.index,
+        position,
+    }))
 }
 
 /// What a collection request asks of each object: `$filter` and `$search`.
@@ -77,12 +91,18 @@ impl Predicate {
     fn parse(call: &Call<'_>, kind: ObjectKind) -> Result<Self, GraphError> {
         let options = &call.options;
         let search = match &options.search {
-            Some(_) if !options.eventual => return Err(GraphError::unsupported_query(SEARCH_NEEDS_HEADER)),
+            Some(_) if !options.eventual => {
+                return Err(GraphError::unsupported_query(SEARCH_NEEDS_HEADER));
+            }
             Some(search) => Some(parse_search(search, kind)?),
             None => None,
         };
         let advanced = options.is_advanced() || search.is_some();
-        let filter = options.filter.as_deref().map(|f| FilterParser::parse(f, kind, advanced)).transpose()?;
+        let filter = options
+            .filter
+            .as_deref()
+            .map(|f| FilterParser::parse(f, kind, advanced))
+            .transpose()?;
         Ok(Self { filter, search })
     }
 
@@ -90,7 +110,9 @@ impl Predicate {
         object.is_live()
             && self.filter.as_ref().is_none_or(|f| f.matches(object))
             && self.search.as_ref().is_none_or(|(position, words)| {
-                object.values[*position].as_text().is_some_and(|text| text.to_lowercase().contains(words.as_str()))
+                object.values[*position]
+                    .as_text()
+                    .is_some_and(|text| text.to_lowercase().contains(words.as_str()))
             })
     }
 }
@@ -120,7 +142,14 @@ pub fn list(call: &Call<'_>, kind: ObjectKind) -> Result<GraphReply, GraphError>
     let schema = kind.schema();
     let mut out = Vec::with_capacity(positions.len() * 512 + 512);
     let mut root = ObjectWriter::new(&mut out);
-    root.str("@odata.context", &call.context(&format!("{}{}", kind.entity_set(), selection.context_suffix(schema))));
+    root.str(
+        "@odata.context",
+        &call.context(&format!(
+            "{}{}",
+            kind.entity_set(),
+            selection.context_suffix(schema)
+        )),
+    );
     if options.wants_count() && options.skiptoken.is_none() {
         let count = table.iter().filter(|o| predicate.matches(o)).count();
         root.raw("@odata.count", count.to_string().as_bytes());
@@ -131,7 +160,13 @@ pub fn list(call: &Call<'_>, kind: ObjectKind) -> Result<GraphReply, GraphError>
     let mut values = ArrayWriter::new(root.key("value"));
     for position in positions {
         let mut object = ObjectWriter::new(values.element());
-        write_fields(&mut object, &table[position], schema, &selection, Nulls::Write);
+        write_fields(
+            &mut object,
+            &table[position],
+            schema,
+            &selection,
+            Nulls::Write,
+        );
         object.finish();
     }
     values.finish();
@@ -142,14 +177,22 @@ pub fn list(call: &Call<'_>, kind: ObjectKind) -> Result<GraphReply, GraphError>
 /// `/users/$count`: plain text, and only as an advanced query.
 pub fn count(call: &Call<'_>, kind: ObjectKind) -> Result<GraphReply, GraphError> {
     if !call.options.eventual {
-        return Err(GraphError::bad_request("$count is not currently supported."));
+        return Err(GraphError::bad_request(
+            "$count is not currently supported.",
+        ));
     }
     let predicate = Predicate::parse(call, kind)?;
     let directory = call.tenant.read();
-    let count = directory.table(kind).iter().filter(|o| predicate.matches(o)).count();
+    let count = directory
+        .table(kind)
+        .iter()
+        .filter(|o| predicate.matches(o))
+        .count();
     let mut reply = GraphReply::json(count.to_string().into_bytes());
     reply.headers.retain(|(name, _)| name != "Content-Type");
-    reply.headers.push(("Content-Type".to_owned(), "text/plain".to_owned()));
+    reply
+        .headers
+        .push(("Content-Type".to_owned(), "text/plain".to_owned()));
     Ok(reply)
 }
 
@@ -159,7 +202,9 @@ fn find_live(call: &Call<'_>, kind: ObjectKind, key: &str) -> Result<ObjectRef, 
         ObjectKind::User => directory.find_user(key),
         _ => directory.find(key).filter(|at| at.kind == kind),
     };
-    found.filter(|at| directory.get(*at).is_live()).ok_or_else(|| GraphError::not_found(key))
+    found
+        .filter(|at| directory.get(*at).is_live())
+        .ok_or_else(|| GraphError::not_found(key))
 }
 
 pub fn one(call: &Call<'_>, kind: ObjectKind, key: &str) -> Result<GraphReply, GraphError> {
@@ -169,9 +214,19 @@ pub fn one(call: &Call<'_>, kind: ObjectKind, key: &str) -> Result<GraphReply, G
     let schema = kind.schema();
     let mut out = Vec::with_capacity(1024);
     let mut object = ObjectWriter::new(&mut out);
-    let context = format!("{}{}/$entity", kind.entity_set(), selection.context_suffix(schema));
+    let context = format!(
+        "{}{}/$entity",
+        kind.entity_set(),
+        selection.context_suffix(schema)
+    );
     object.str("@odata.context", &call.context(&context));
-    write_fields(&mut object, directory.get(at), schema, &selection, Nulls::Write);
+    write_fields(
+        &mut object,
+        directory.get(at),
+        schema,
+        &selection,
+        Nulls::Write,
+    );
     object.finish();
     Ok(GraphReply::json(out))
 }
@@ -212,7 +267,15 @@ pub fn members(call: &Call<'_>, id: &str, transitive: bool) -> Result<GraphReply
     let mut root = ObjectWriter::new(&mut out);
     root.str("@odata.context", &call.context("directoryObjects"));
     if options.wants_count() && options.skiptoken.is_none() {
-        root.raw("@odata.count", members.iter().filter(|m| visible(m)).count().to_string().as_bytes());
+        root.raw(
+            "@odata.count",
+            members
+                .iter()
+                .filter(|m| visible(m))
+                .count()
+                .to_string()
+                .as_bytes(),
+        );
     }
     if let Some(position) = next {
         root.str("@odata.nextLink", &next_link(call, position));
@@ -221,7 +284,13 @@ pub fn members(call: &Call<'_>, id: &str, transitive: bool) -> Result<GraphReply
     for member in page {
         let mut object = ObjectWriter::new(values.element());
         object.str("@odata.type", member.kind.odata_type());
-        write_fields(&mut object, directory.get(member), member.kind.schema(), selection.for_kind(member.kind), Nulls::Write);
+        write_fields(
+            &mut object,
+            directory.get(member),
+            member.kind.schema(),
+            selection.for_kind(member.kind),
+            Nulls::Write,
+        );
         object.finish();
     }
     values.finish();
@@ -232,7 +301,11 @@ pub fn members(call: &Call<'_>, id: &str, transitive: bool) -> Result<GraphReply
 /// `/domains` and `/domains/{name}` in Graph's domain resource shape.
 pub fn domains(call: &Call<'_>, name: Option<&str>) -> Result<GraphReply, GraphError> {
     let render = |domain: &crate::tenant::Domain| {
-        let services: &[&str] = if domain.is_verified { &["Email", "OfficeCommunicationsOnline"] } else { &[] };
+        let services: &[&str] = if domain.is_verified {
+            &["Email", "OfficeCommunicationsOnline"]
+        } else {
+            &[]
+        };
         json!({
             "authenticationType": "Managed",
             "availabilityStatus": null,
@@ -265,5 +338,7 @@ pub fn domains(call: &Call<'_>, name: Option<&str>) -> Result<GraphReply, GraphE
             body
         }
     };
-    Ok(GraphReply::json(serde_json::to_vec(&body).unwrap_or_default()))
+    Ok(GraphReply::json(
+        serde_json::to_vec(&body).unwrap_or_default(),
+    ))
 }

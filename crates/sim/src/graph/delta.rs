@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock;
 use crate::json::{ArrayWriter, ObjectWriter};
-use crate::model::{Change, ChangeKind, Directory, DirectoryObject, Lifecycle, ObjectKind, ObjectRef, PropertyMask};
+use crate::model::{
+    Change, ChangeKind, Directory, DirectoryObject, Lifecycle, ObjectKind, ObjectRef, PropertyMask,
+};
 
 use super::collections::{Nulls, write_fields};
 use super::error::GraphError;
@@ -53,9 +55,18 @@ struct DeltaState {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 enum Position {
     /// Walking every object; `since` is the change-log length when the round began.
-    Initial { slot: usize, member: usize, since: usize },
+    Initial {
+        slot: usize,
+        member: usize,
+        since: usize,
+    },
     /// Replaying the log window `[from, to)`, at its `entry`-th changed object.
-    Changes { from: usize, to: usize, entry: usize, member: usize },
+    Changes {
+        from: usize,
+        to: usize,
+        entry: usize,
+        member: usize,
+    },
     /// A delta link: the changes from `since` on.
     Since { since: usize },
 }
@@ -77,7 +88,13 @@ struct Prefer {
 impl Prefer {
     fn parse(call: &Call<'_>) -> Self {
         let mut prefer = Prefer::default();
-        for value in call.request.headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()) {
+        for value in call
+            .request
+            .headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
             for preference in value.split(',').map(str::trim) {
                 if preference.eq_ignore_ascii_case("return=minimal") {
                     prefer.minimal = true;
@@ -145,7 +162,13 @@ impl Page<'_> {
         let room = self.limits.links.saturating_sub(self.links);
         let chunk = &members[..members.len().min(room)];
         let mut entry = ObjectWriter::new(self.values.element());
-        write_fields(&mut entry, object, kind.schema(), rendering.selection, rendering.nulls);
+        write_fields(
+            &mut entry,
+            object,
+            kind.schema(),
+            rendering.selection,
+            rendering.nulls,
+        );
         if !rendering.selection.fields.contains(&Field::Id) {
             entry.str("id", &object.id);
         }
@@ -173,11 +196,17 @@ impl Page<'_> {
 
 /// The navigation properties delta tracks besides the object's own: a group's `members`.
 fn navigation_properties(kind: ObjectKind) -> &'static [&'static str] {
-    if kind == ObjectKind::Group { &["members"] } else { &[] }
+    if kind == ObjectKind::Group {
+        &["members"]
+    } else {
+        &[]
+    }
 }
 
 fn invalid_token() -> GraphError {
-    GraphError::bad_request("The delta or skip token is not valid. Follow @odata.nextLink and @odata.deltaLink exactly as returned.")
+    GraphError::bad_request(
+        "The delta or skip token is not valid. Follow @odata.nextLink and @odata.deltaLink exactly as returned.",
+    )
 }
 
 fn collection_path(kind: ObjectKind) -> String {
@@ -193,28 +222,65 @@ pub fn delta(call: &Call<'_>, kind: ObjectKind) -> Result<GraphReply, GraphError
             let mut state = start(call, kind)?;
             let since = call.tenant.read().changes.len();
             state.position = Position::Since { since };
-            return Ok(envelope(call, kind, &state, None, PageEnd::Done(since), Vec::from("[]")));
+            return Ok(envelope(
+                call,
+                kind,
+                &state,
+                None,
+                PageEnd::Done(since),
+                Vec::from("[]"),
+            ));
         }
         // An empty $deltatoken (the Location of a 410) restarts with a full round.
-        (None, Some(token)) if !token.trim().is_empty() => (resume(call, kind, token, true)?, false),
+        (None, Some(token)) if !token.trim().is_empty() => {
+            (resume(call, kind, token, true)?, false)
+        }
         _ => (start(call, kind)?, true),
     };
     let selection = Selection::parse(kind, state.select.as_deref(), navigation_properties(kind))?;
     let with_members = kind == ObjectKind::Group
-        && state.select.as_deref().is_none_or(|s| s.split(',').any(|n| n.trim().eq_ignore_ascii_case("members")));
+        && state.select.as_deref().is_none_or(|s| {
+            s.split(',')
+                .any(|n| n.trim().eq_ignore_ascii_case("members"))
+        });
     let limits = Limits {
-        objects: prefer.max_page_size.map_or(MAX_OBJECTS_PER_PAGE, |n| n.min(MAX_OBJECTS_PER_PAGE)),
+        objects: prefer
+            .max_page_size
+            .map_or(MAX_OBJECTS_PER_PAGE, |n| n.min(MAX_OBJECTS_PER_PAGE)),
         links: MAX_LINKS_PER_PAGE,
     };
 
     let directory = call.tenant.read();
     let mut values = Vec::with_capacity(64 * 1024);
-    let mut page = Page { values: ArrayWriter::new(&mut values), objects: 0, links: 0, limits };
-    let round = Round { directory: &directory, kind, state: &state, selection: &selection, with_members, minimal: prefer.minimal };
+    let mut page = Page {
+        values: ArrayWriter::new(&mut values),
+        objects: 0,
+        links: 0,
+        limits,
+    };
+    let round = Round {
+        directory: &directory,
+        kind,
+        state: &state,
+        selection: &selection,
+        with_members,
+        minimal: prefer.minimal,
+    };
     let end = match state.position {
-        Position::Initial { slot, member, since } => round.initial_page(&mut page, slot, member, since),
-        Position::Changes { from, to, entry, member } => round.changes_page(&mut page, from, to, entry, member),
-        Position::Since { since } if since >= directory.changes.len() => PageEnd::Done(directory.changes.len()),
+        Position::Initial {
+            slot,
+            member,
+            since,
+        } => round.initial_page(&mut page, slot, member, since),
+        Position::Changes {
+            from,
+            to,
+            entry,
+            member,
+        } => round.changes_page(&mut page, from, to, entry, member),
+        Position::Since { since } if since >= directory.changes.len() => {
+            PageEnd::Done(directory.changes.len())
+        }
         Position::Since { since } => {
             let to = (since + CHANGE_WINDOW).min(directory.changes.len());
             round.changes_page(&mut page, since, to, 0, 0)
@@ -222,7 +288,14 @@ pub fn delta(call: &Call<'_>, kind: ObjectKind) -> Result<GraphReply, GraphError
     };
     page.values.finish();
     drop(directory);
-    let mut reply = envelope(call, kind, &state, first_request.then_some(&selection), end, values);
+    let mut reply = envelope(
+        call,
+        kind,
+        &state,
+        first_request.then_some(&selection),
+        end,
+        values,
+    );
     let mut applied = Vec::new();
     if prefer.minimal {
         applied.push("return=minimal".to_owned());
@@ -231,7 +304,9 @@ pub fn delta(call: &Call<'_>, kind: ObjectKind) -> Result<GraphReply, GraphError
         applied.push(format!("odata.maxpagesize={size}"));
     }
     if !applied.is_empty() {
-        reply.headers.push(("Preference-Applied".to_owned(), applied.join(",")));
+        reply
+            .headers
+            .push(("Preference-Applied".to_owned(), applied.join(",")));
     }
     Ok(reply)
 }
@@ -249,9 +324,13 @@ fn start(call: &Call<'_>, kind: ObjectKind) -> Result<DeltaState, GraphError> {
     let ids = match options.filter.as_deref() {
         None => None,
         Some(filter) => {
-            let ids = FilterParser::parse(filter, kind, false)?.id_equalities().ok_or_else(|| {
-                GraphError::unsupported_query("Delta query supports only $filter=id eq '…' (combined with 'or').")
-            })?;
+            let ids = FilterParser::parse(filter, kind, false)?
+                .id_equalities()
+                .ok_or_else(|| {
+                    GraphError::unsupported_query(
+                        "Delta query supports only $filter=id eq '…' (combined with 'or').",
+                    )
+                })?;
             if ids.len() > MAX_FILTER_IDS {
                 return Err(GraphError::unsupported_query(format!(
                     "Delta query accepts at most {MAX_FILTER_IDS} ids in $filter; {} were given.",
@@ -269,12 +348,21 @@ fn start(call: &Call<'_>, kind: ObjectKind) -> Result<DeltaState, GraphError> {
         issued: clock::now_unix(),
         select: options.select.clone(),
         ids,
-        position: Position::Initial { slot: 0, member: 0, since },
+        position: Position::Initial {
+            slot: 0,
+            member: 0,
+            since,
+        },
     })
 }
 
 /// Decodes a token and checks that it is still usable (410 when it expired).
-fn resume(call: &Call<'_>, kind: ObjectKind, token: &str, is_delta_link: bool) -> Result<DeltaState, GraphError> {
+fn resume(
+    call: &Call<'_>,
+    kind: ObjectKind,
+    token: &str,
+    is_delta_link: bool,
+) -> Result<DeltaState, GraphError> {
     let state: DeltaState = decode_token(token).ok_or_else(invalid_token)?;
     let position_fits = match state.position {
         Position::Since { .. } => is_delta_link,
@@ -285,10 +373,19 @@ fn resume(call: &Call<'_>, kind: ObjectKind, token: &str, is_delta_link: bool) -
         return Err(invalid_token());
     }
     let max_age = call.tenant.settings().delta_token_max_age_secs as i64;
-    let expired = state.generation < call.tenant.delta_generation() || clock::now_unix() - state.issued > max_age;
+    let expired = state.generation < call.tenant.delta_generation()
+        || clock::now_unix() - state.issued > max_age;
     if expired {
-        let select = state.select.as_deref().map(|s| format!("$select={}&", encode_query_part(s))).unwrap_or_default();
-        let location = format!("{}{}?{select}$deltatoken=", call.shared.urls.graph, collection_path(kind));
+        let select = state
+            .select
+            .as_deref()
+            .map(|s| format!("$select={}&", encode_query_part(s)))
+            .unwrap_or_default();
+        let location = format!(
+            "{}{}?{select}$deltatoken=",
+            call.shared.urls.graph,
+            collection_path(kind)
+        );
         return Err(GraphError::sync_reset(location));
     }
     Ok(state)
@@ -303,11 +400,16 @@ fn envelope(
     end: PageEnd,
     values: Vec<u8>,
 ) -> GraphReply {
-    let suffix = first_selection.map(|s| s.context_suffix(kind.schema())).unwrap_or_default();
+    let suffix = first_selection
+        .map(|s| s.context_suffix(kind.schema()))
+        .unwrap_or_default();
     let base = format!("{}{}", call.shared.urls.graph, collection_path(kind));
     let (name, link) = match end {
         PageEnd::Next(position) => {
-            let token = encode_token(&DeltaState { position, ..state.clone() });
+            let token = encode_token(&DeltaState {
+                position,
+                ..state.clone()
+            });
             ("@odata.nextLink", format!("{base}?$skiptoken={token}"))
         }
         PageEnd::Done(since) => {
@@ -322,7 +424,10 @@ fn envelope(
     };
     let mut out = Vec::with_capacity(values.len() + 1024);
     let mut root = ObjectWriter::new(&mut out);
-    root.str("@odata.context", &call.context(&format!("{}{suffix}", kind.entity_set())));
+    root.str(
+        "@odata.context",
+        &call.context(&format!("{}{suffix}", kind.entity_set())),
+    );
     root.str(name, &link);
     root.raw("value", &values);
     root.finish();
@@ -347,17 +452,32 @@ impl Aggregate {
             .iter()
             .filter(|(_, first, last)| first == last)
             .filter(|(member, _, added)| !*added || directory.get(*member).is_live())
-            .map(|(member, _, added)| MemberChange { member: *member, removed: !added })
+            .map(|(member, _, added)| MemberChange {
+                member: *member,
+                removed: !added,
+            })
             .collect()
     }
 }
 
-fn aggregate(changes: &[Change], kind: ObjectKind, only: Option<&HashSet<ObjectRef>>) -> Vec<Aggregate> {
+fn aggregate(
+    changes: &[Change],
+    kind: ObjectKind,
+    only: Option<&HashSet<ObjectRef>>,
+) -> Vec<Aggregate> {
     let mut aggregates: Vec<Aggregate> = Vec::new();
     let mut index: HashMap<ObjectRef, usize> = HashMap::new();
-    for change in changes.iter().filter(|c| c.target.kind == kind && only.is_none_or(|o| o.contains(&c.target))) {
+    for change in changes
+        .iter()
+        .filter(|c| c.target.kind == kind && only.is_none_or(|o| o.contains(&c.target)))
+    {
         let position = *index.entry(change.target).or_insert_with(|| {
-            aggregates.push(Aggregate { target: change.target, appeared: false, changed: 0, members: Vec::new() });
+            aggregates.push(Aggregate {
+                target: change.target,
+                appeared: false,
+                changed: 0,
+                members: Vec::new(),
+            });
             aggregates.len() - 1
         });
         let aggregate = &mut aggregates[position];
@@ -392,7 +512,12 @@ impl Round<'_> {
     /// The objects named by an id filter, if any.
     fn filtered(&self) -> Option<HashSet<ObjectRef>> {
         let ids = self.state.ids.as_ref()?;
-        Some(ids.iter().filter_map(|id| self.directory.find(id)).filter(|at| at.kind == self.kind).collect())
+        Some(
+            ids.iter()
+                .filter_map(|id| self.directory.find(id))
+                .filter(|at| at.kind == self.kind)
+                .collect(),
+        )
     }
 
     /// How a removed object is reported: soft deletion (restorable) is "changed", permanent
@@ -409,20 +534,39 @@ impl Round<'_> {
         if !self.with_members {
             return Vec::new();
         }
-        self.directory.live_members(at).map(|member| MemberChange { member, removed: false }).collect()
+        self.directory
+            .live_members(at)
+            .map(|member| MemberChange {
+                member,
+                removed: false,
+            })
+            .collect()
     }
 
-    fn initial_page(&self, page: &mut Page<'_>, slot: usize, member: usize, since: usize) -> PageEnd {
+    fn initial_page(
+        &self,
+        page: &mut Page<'_>,
+        slot: usize,
+        member: usize,
+        since: usize,
+    ) -> PageEnd {
         let table = self.directory.table(self.kind);
         let candidates: Box<dyn Iterator<Item = usize>> = match self.filtered() {
             Some(only) => {
-                let mut slots: Vec<usize> = only.iter().map(|at| at.slot as usize).filter(|s| *s >= slot).collect();
+                let mut slots: Vec<usize> = only
+                    .iter()
+                    .map(|at| at.slot as usize)
+                    .filter(|s| *s >= slot)
+                    .collect();
                 slots.sort_unstable();
                 Box::new(slots.into_iter())
             }
             None => Box::new(slot..table.len()),
         };
-        let full = Rendering { selection: self.selection, nulls: Nulls::OmitExcept(0) };
+        let full = Rendering {
+            selection: self.selection,
+            nulls: Nulls::OmitExcept(0),
+        };
         let mut offset = member;
         for current in candidates {
             let object = &table[current];
@@ -431,20 +575,35 @@ impl Round<'_> {
                 continue;
             }
             if page.is_full() {
-                return PageEnd::Next(Position::Initial { slot: current, member: offset, since });
+                return PageEnd::Next(Position::Initial {
+                    slot: current,
+                    member: offset,
+                    since,
+                });
             }
             if let Some(reason) = Self::removal_reason(object) {
                 page.write_removed(object, reason);
             } else {
-                let at = ObjectRef { kind: self.kind, slot: current as u32 };
+                let at = ObjectRef {
+                    kind: self.kind,
+                    slot: current as u32,
+                };
                 let members = self.all_members(at);
                 let members = &members[offset.min(members.len())..];
                 if !members.is_empty() && page.links >= page.limits.links {
-                    return PageEnd::Next(Position::Initial { slot: current, member: offset, since });
+                    return PageEnd::Next(Position::Initial {
+                        slot: current,
+                        member: offset,
+                        since,
+                    });
                 }
                 let written = page.write_present(self.directory, self.kind, object, &full, members);
                 if written < members.len() {
-                    return PageEnd::Next(Position::Initial { slot: current, member: offset + written, since });
+                    return PageEnd::Next(Position::Initial {
+                        slot: current,
+                        member: offset + written,
+                        since,
+                    });
                 }
             }
             offset = 0;
@@ -452,7 +611,14 @@ impl Round<'_> {
         PageEnd::Done(since)
     }
 
-    fn changes_page(&self, page: &mut Page<'_>, from: usize, to: usize, entry: usize, member: usize) -> PageEnd {
+    fn changes_page(
+        &self,
+        page: &mut Page<'_>,
+        from: usize,
+        to: usize,
+        entry: usize,
+        member: usize,
+    ) -> PageEnd {
         let changes = &self.directory.changes;
         let start = from.min(changes.len());
         let window = &changes[start..to.clamp(start, changes.len())];
@@ -462,7 +628,12 @@ impl Round<'_> {
             let object = self.directory.get(aggregate.target);
             if let Some(reason) = Self::removal_reason(object) {
                 if page.is_full() {
-                    return PageEnd::Next(Position::Changes { from, to, entry: ordinal, member: 0 });
+                    return PageEnd::Next(Position::Changes {
+                        from,
+                        to,
+                        entry: ordinal,
+                        member: 0,
+                    });
                 }
                 page.write_removed(object, reason);
                 continue;
@@ -471,30 +642,61 @@ impl Round<'_> {
                 (self.selection.clone(), self.all_members(aggregate.target))
             } else {
                 let changed = aggregate.changed & self.selection.mask;
-                let members = if self.with_members { aggregate.net_members(self.directory) } else { Vec::new() };
+                let members = if self.with_members {
+                    aggregate.net_members(self.directory)
+                } else {
+                    Vec::new()
+                };
                 if changed == 0 && members.is_empty() {
                     // Only unselected properties changed: not tracked, not surfaced.
                     continue;
                 }
-                let selection = if self.minimal { minimal_selection(self.selection, changed) } else { self.selection.clone() };
+                let selection = if self.minimal {
+                    minimal_selection(self.selection, changed)
+                } else {
+                    self.selection.clone()
+                };
                 (selection, members)
             };
-            let cleared = if aggregate.appeared { 0 } else { aggregate.changed };
-            let rendering = Rendering { selection: &selection, nulls: Nulls::OmitExcept(cleared) };
+            let cleared = if aggregate.appeared {
+                0
+            } else {
+                aggregate.changed
+            };
+            let rendering = Rendering {
+                selection: &selection,
+                nulls: Nulls::OmitExcept(cleared),
+            };
             let members = &members[offset.min(members.len())..];
             if page.is_full() || (!members.is_empty() && page.links >= page.limits.links) {
-                return PageEnd::Next(Position::Changes { from, to, entry: ordinal, member: offset });
+                return PageEnd::Next(Position::Changes {
+                    from,
+                    to,
+                    entry: ordinal,
+                    member: offset,
+                });
             }
-            let written = page.write_present(self.directory, self.kind, object, &rendering, members);
+            let written =
+                page.write_present(self.directory, self.kind, object, &rendering, members);
             if written < members.len() {
-                return PageEnd::Next(Position::Changes { from, to, entry: ordinal, member: offset + written });
+                return PageEnd::Next(Position::Changes {
+                    from,
+                    to,
+                    entry: ordinal,
+                    member: offset + written,
+                });
             }
             offset = 0;
         }
         if to >= changes.len() {
             PageEnd::Done(to.max(from))
         } else {
-            PageEnd::Next(Position::Changes { from: to, to: (to + CHANGE_WINDOW).min(changes.len()), entry: 0, member: 0 })
+            PageEnd::Next(Position::Changes {
+                from: to,
+                to: (to + CHANGE_WINDOW).min(changes.len()),
+                entry: 0,
+                member: 0,
+            })
         }
     }
 }

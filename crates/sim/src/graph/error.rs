@@ -22,7 +22,13 @@ pub struct GraphError {
 
 impl GraphError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), headers: Vec::new(), throttled: false }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+            throttled: false,
+        }
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -46,12 +52,18 @@ impl GraphError {
         Self::new(
             StatusCode::NOT_FOUND,
             "Request_ResourceNotFound",
-            format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+            format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ),
         )
     }
 
     pub fn unknown_segment(segment: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "BadRequest", format!("Resource not found for the segment '{segment}'."))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("Resource not found for the segment '{segment}'."),
+        )
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
@@ -62,7 +74,11 @@ impl GraphError {
     }
 
     pub fn forbidden() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
     }
 
     pub fn method_not_allowed() -> Self {
@@ -74,8 +90,15 @@ impl GraphError {
     }
 
     pub fn throttled(retry_after: Duration, decimals: usize) -> Self {
-        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Please retry again later.")
-            .with_header("Retry-After", format!("{:.*}", decimals, retry_after.as_secs_f64()));
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Please retry again later.",
+        )
+        .with_header(
+            "Retry-After",
+            format!("{:.*}", decimals, retry_after.as_secs_f64()),
+        );
         error.throttled = true;
         error
     }
@@ -100,7 +123,11 @@ impl GraphError {
     }
 
     pub fn failed_dependency() -> Self {
-        Self::new(StatusCode::FAILED_DEPENDENCY, "FailedDependency", "A request this one depends on failed.")
+        Self::new(
+            StatusCode::FAILED_DEPENDENCY,
+            "FailedDependency",
+            "A request this one depends on failed.",
+        )
     }
 
     pub fn into_reply(self, request_id: &str, client_request_id: &str) -> GraphReply {
@@ -111,7 +138,10 @@ impl GraphError {
         let mut inner = ObjectWriter::new(error.key("innerError"));
         if self.throttled {
             let status = self.status.as_u16().to_string();
-            inner.str("code", &status).str("message", "Please retry after").str("status", &status);
+            inner
+                .str("code", &status)
+                .str("message", "Please retry after")
+                .str("status", &status);
         }
         inner
             .str("date", &clock::graph_error_date())
@@ -120,8 +150,18 @@ impl GraphError {
         inner.finish();
         error.finish();
         root.finish();
-        let mut headers: Vec<(String, String)> = vec![("Content-Type".to_owned(), "application/json".to_owned())];
-        headers.extend(self.headers.into_iter().map(|(name, value)| (name.to_owned(), value)));
-        GraphReply { status: self.status, headers, body, drop_connection: false }
+        let mut headers: Vec<(String, String)> =
+            vec![("Content-Type".to_owned(), "application/json".to_owned())];
+        headers.extend(
+            self.headers
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value)),
+        );
+        GraphReply {
+            status: self.status,
+            headers,
+            body,
+            drop_connection: false,
+        }
     }
 }

@@ -73,11 +73,19 @@ impl GraphReply {
     }
 
     fn dropped() -> Self {
-        Self { status: StatusCode::OK, headers: Vec::new(), body: Vec::new(), drop_connection: true }
+        Self {
+            status: StatusCode::OK,
+            headers: Vec::new(),
+            body: Vec::new(),
+            drop_connection: true,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -85,17 +93,23 @@ impl IntoResponse for GraphReply {
     fn into_response(self) -> Response {
         let body = if self.drop_connection {
             // Headers go out, then the body fails: the client sees the connection break.
-            let failure = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated dropped connection");
-            Body::from_stream(futures_util::stream::once(async move { Err::<Bytes, _>(failure) }))
+            let failure = std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "simulated dropped connection",
+            );
+            Body::from_stream(futures_util::stream::once(async move {
+                Err::<Bytes, _>(failure)
+            }))
         } else {
             Body::from(self.body)
         };
         let mut response = Response::new(body);
         *response.status_mut() = self.status;
         for (name, value) in self.headers {
-            if let (Ok(name), Ok(value)) =
-                (axum::http::HeaderName::try_from(name), axum::http::HeaderValue::try_from(value))
-            {
+            if let (Ok(name), Ok(value)) = (
+                axum::http::HeaderName::try_from(name),
+                axum::http::HeaderValue::try_from(value),
+            ) {
                 response.headers_mut().append(name, value);
             }
         }
@@ -112,9 +126,13 @@ async fn entry(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(_) => {
-            return GraphError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request_BadRequest", "The request body is too large.")
-                .into_reply("", "")
-                .into_response();
+            return GraphError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request_BadRequest",
+                "The request body is too large.",
+            )
+            .into_reply("", "")
+            .into_response();
         }
     };
     let request = GraphRequest {
@@ -124,7 +142,9 @@ async fn entry(State(shared): State<Arc<Shared>>, request: Request) -> Response 
         headers: parts.headers,
         body,
     };
-    serve(&shared, &request, Nesting::TopLevel).await.into_response()
+    serve(&shared, &request, Nesting::TopLevel)
+        .await
+        .into_response()
 }
 
 /// Whether a request came over HTTP or inside a batch (latency is per HTTP request, and a
@@ -137,7 +157,9 @@ pub enum Nesting {
 
 pub async fn serve(shared: &Shared, request: &GraphRequest, nesting: Nesting) -> GraphReply {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let client_request_id = header(&request.headers, "client-request-id").unwrap_or(&request_id).to_owned();
+    let client_request_id = header(&request.headers, "client-request-id")
+        .unwrap_or(&request_id)
+        .to_owned();
     let mut extra_headers = Vec::new();
     let mut reply = match process(shared, request, nesting, &mut extra_headers).await {
         Ok(reply) => reply,
@@ -145,7 +167,9 @@ pub async fn serve(shared: &Shared, request: &GraphRequest, nesting: Nesting) ->
     };
     reply.headers.extend(extra_headers);
     reply.headers.push(("request-id".to_owned(), request_id));
-    reply.headers.push(("client-request-id".to_owned(), client_request_id));
+    reply
+        .headers
+        .push(("client-request-id".to_owned(), client_request_id));
     reply
 }
 
@@ -173,7 +197,11 @@ fn percent_decode(segment: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(high), Some(low)) => {
                 out.push((high * 16 + low) as u8);
                 i += 3;
@@ -188,16 +216,30 @@ fn percent_decode(segment: &str) -> String {
 }
 
 fn is_delta_segment(segment: &str) -> bool {
-    matches!(segment, "delta" | "delta()" | "microsoft.graph.delta" | "microsoft.graph.delta()")
+    matches!(
+        segment,
+        "delta" | "delta()" | "microsoft.graph.delta" | "microsoft.graph.delta()"
+    )
 }
 
 impl Route {
     fn parse(method: &Method, path: &str) -> Result<Self, GraphError> {
         let rest = path.strip_prefix("/v1.0").ok_or_else(|| {
-            let version = path.trim_start_matches('/').split('/').next().unwrap_or_default();
-            GraphError::bad_request_code("BadRequest", format!("Invalid version: {version}. This simulated tenant serves v1.0."))
+            let version = path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            GraphError::bad_request_code(
+                "BadRequest",
+                format!("Invalid version: {version}. This simulated tenant serves v1.0."),
+            )
         })?;
-        let segments: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+        let segments: Vec<String> = rest
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(percent_decode)
+            .collect();
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let collection = match segments.first() {
             Some(&"users") => Some(ObjectKind::User),
@@ -215,9 +257,17 @@ impl Route {
             (Some(kind), [_, segment]) if is_delta_segment(segment) => Route::Delta(kind),
             (Some(kind), [_, id]) => Route::One(kind, (*id).to_owned()),
             (_, []) => return Err(GraphError::unknown_segment("v1.0")),
-            (_, other) => return Err(GraphError::unknown_segment(other.last().copied().unwrap_or_default())),
+            (_, other) => {
+                return Err(GraphError::unknown_segment(
+                    other.last().copied().unwrap_or_default(),
+                ));
+            }
         };
-        let allowed = if route == Route::Batch { Method::POST } else { Method::GET };
+        let allowed = if route == Route::Batch {
+            Method::POST
+        } else {
+            Method::GET
+        };
         if *method != allowed {
             return Err(GraphError::method_not_allowed());
         }
@@ -246,7 +296,9 @@ impl Route {
     /// Resource units (graph-protocol.md §5): base cost, `$select` −1, `$top` < 20 −1, at least 1.
     fn cost(&self, options: &QueryOptions) -> f64 {
         let base: i32 = match self {
-            Route::List(ObjectKind::User) | Route::Delta(ObjectKind::User) | Route::Count(ObjectKind::User) => 2,
+            Route::List(ObjectKind::User)
+            | Route::Delta(ObjectKind::User)
+            | Route::Count(ObjectKind::User) => 2,
             Route::Members(_) => 3,
             Route::TransitiveMembers(_) => 5,
             _ => 1,
@@ -261,7 +313,12 @@ impl Route {
 
     /// Application permissions that each grant access (any one suffices).
     fn accepted_roles(&self) -> &'static [&'static str] {
-        const USERS: &[&str] = &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
+        const USERS: &[&str] = &[
+            "User.Read.All",
+            "User.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ];
         const GROUPS: &[&str] = &[
             "Group.Read.All",
             "Group.ReadWrite.All",
@@ -270,7 +327,12 @@ impl Route {
             "Directory.Read.All",
             "Directory.ReadWrite.All",
         ];
-        const DOMAINS: &[&str] = &["Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
+        const DOMAINS: &[&str] = &[
+            "Domain.Read.All",
+            "Domain.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ];
         match self {
             Route::List(ObjectKind::User)
             | Route::Count(ObjectKind::User)
@@ -285,11 +347,17 @@ impl Route {
 
 fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<AccessClaims, GraphError> {
     let token = header(headers, "authorization")
-        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty());
     let result = match token {
-        Some(token) => shared.key.verify(token, &shared.urls.graph, clock::now_unix()),
+        Some(token) => shared
+            .key
+            .verify(token, &shared.urls.graph, clock::now_unix()),
         None => Err(TokenRejection::Missing),
     };
     result.map_err(|rejection| {
@@ -347,10 +415,17 @@ impl Call<'_> {
             .pairs
             .iter()
             .filter(|(name, _)| !name.eq_ignore_ascii_case("$skiptoken"))
-            .map(|(name, value)| format!("{}={}", encode_query_part(name), encode_query_part(value)))
+            .map(|(name, value)| {
+                format!("{}={}", encode_query_part(name), encode_query_part(value))
+            })
             .collect();
         query.push(format!("$skiptoken={skiptoken}"));
-        format!("{}{}?{}", self.shared.urls.graph, self.request.path, query.join("&"))
+        format!(
+            "{}{}?{}",
+            self.shared.urls.graph,
+            self.request.path,
+            query.join("&")
+        )
     }
 }
 
@@ -359,8 +434,22 @@ pub fn encode_query_part(part: &str) -> String {
     let mut out = String::with_capacity(part.len());
     for byte in part.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'$' | b',' | b'(' | b')' | b'\'' | b':'
-            | b'/' | b'@' | b'=' => out.push(byte as char),
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b'$'
+            | b','
+            | b'('
+            | b')'
+            | b'\''
+            | b':'
+            | b'/'
+            | b'@'
+            | b'=' => out.push(byte as char),
             _ => out.push_str(&format!("%{byte:02X}")),
         }
     }
@@ -373,7 +462,10 @@ pub fn encode_token<T: Serialize>(value: &T) -> String {
 }
 
 pub fn decode_token<T: DeserializeOwned>(token: &str) -> Option<T> {
-    URL_SAFE_NO_PAD.decode(token.trim()).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
 }
 
 async fn process(
@@ -384,7 +476,10 @@ async fn process(
 ) -> Result<GraphReply, GraphError> {
     let route = Route::parse(&request.method, &request.path)?;
     if route == Route::Batch && nesting == Nesting::BatchItem {
-        return Err(GraphError::bad_request_code("BadRequest", "A batch request cannot contain another batch."));
+        return Err(GraphError::bad_request_code(
+            "BadRequest",
+            "A batch request cannot contain another batch.",
+        ));
     }
     let claims = authenticate(shared, &request.headers)?;
     let tenant = shared
@@ -399,14 +494,19 @@ async fn process(
     }
     if route != Route::Batch {
         match draw_fault(tenant, settings.fault_rate) {
-            Some(Fault::Throttle(retry_after)) => return Err(GraphError::throttled(retry_after, 2)),
+            Some(Fault::Throttle(retry_after)) => {
+                return Err(GraphError::throttled(retry_after, 2));
+            }
             Some(Fault::Unavailable) => return Err(GraphError::unavailable()),
-            Some(Fault::DropConnection) if nesting == Nesting::TopLevel => return Ok(GraphReply::dropped()),
+            Some(Fault::DropConnection) if nesting == Nesting::TopLevel => {
+                return Ok(GraphReply::dropped());
+            }
             Some(Fault::DropConnection) => return Err(GraphError::unavailable()),
             None => {}
         }
     }
-    let eventual = header(&request.headers, "consistencylevel").is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
+    let eventual = header(&request.headers, "consistencylevel")
+        .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
     let options = QueryOptions::parse(&request.query, eventual)?;
     if route != Route::Batch {
         let cost = route.cost(&options);
@@ -414,7 +514,10 @@ async fn process(
         if settings.throttle {
             match tenant.charge(cost) {
                 BudgetVerdict::Allowed { used_fraction } if used_fraction > 0.8 => {
-                    extra_headers.push(("x-ms-throttle-limit-percentage".to_owned(), format!("{used_fraction:.1}")));
+                    extra_headers.push((
+                        "x-ms-throttle-limit-percentage".to_owned(),
+                        format!("{used_fraction:.1}"),
+                    ));
                 }
                 BudgetVerdict::Allowed { .. } => {}
                 BudgetVerdict::Throttled { retry_after } => {
@@ -430,10 +533,20 @@ async fn process(
         }
     }
     let accepted = route.accepted_roles();
-    if !accepted.is_empty() && !claims.roles.iter().any(|role| accepted.contains(&role.as_str())) {
+    if !accepted.is_empty()
+        && !claims
+            .roles
+            .iter()
+            .any(|role| accepted.contains(&role.as_str()))
+    {
         return Err(GraphError::forbidden());
     }
-    let call = Call { shared, tenant, request, options };
+    let call = Call {
+        shared,
+        tenant,
+        request,
+        options,
+    };
     match route {
         Route::List(kind) => collections::list(&call, kind),
         Route::Count(kind) => collections::count(&call, kind),

@@ -2,7 +2,9 @@
 //! `$filter` (the forms a sync uses, plus the advanced ones that need `ConsistencyLevel`), and
 //! `$search`.
 
-use crate::model::{DirectoryObject, Filterable, ObjectKind, PropertyMask, Schema, Value, ValueType};
+use crate::model::{
+    DirectoryObject, Filterable, ObjectKind, PropertyMask, Schema, Value, ValueType,
+};
 
 use super::error::GraphError;
 
@@ -26,8 +28,13 @@ pub struct QueryOptions {
 
 impl QueryOptions {
     pub fn parse(query: &str, eventual: bool) -> Result<Self, GraphError> {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-        let mut options = QueryOptions { eventual, ..Default::default() };
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let mut options = QueryOptions {
+            eventual,
+            ..Default::default()
+        };
         for (name, value) in &pairs {
             let slot = match name.to_ascii_lowercase().as_str() {
                 "$select" => &mut options.select,
@@ -40,13 +47,17 @@ impl QueryOptions {
                 "$orderby" => &mut options.orderby,
                 "$expand" => &mut options.expand,
                 other if other.starts_with('$') => {
-                    return Err(GraphError::bad_request(format!("Query option '{name}' is not allowed.")));
+                    return Err(GraphError::bad_request(format!(
+                        "Query option '{name}' is not allowed."
+                    )));
                 }
                 // Graph ignores parameters that are not OData options.
                 _ => continue,
             };
             if slot.is_some() {
-                return Err(GraphError::bad_request(format!("Query option '{name}' was specified more than once.")));
+                return Err(GraphError::bad_request(format!(
+                    "Query option '{name}' was specified more than once."
+                )));
             }
             *slot = Some(value.clone());
         }
@@ -56,7 +67,11 @@ impl QueryOptions {
 
     /// Advanced queries need `ConsistencyLevel: eventual` and `$count=true` (graph-protocol.md §2).
     pub fn is_advanced(&self) -> bool {
-        self.eventual && self.count.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("true"))
+        self.eventual
+            && self
+                .count
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case("true"))
     }
 
     /// `$count=true` is honoured only on advanced queries; otherwise Graph silently ignores it.
@@ -66,12 +81,16 @@ impl QueryOptions {
 
     /// `$top` within 1..=999, or the default page size.
     pub fn page_size(&self, default: usize) -> Result<usize, GraphError> {
-        let Some(top) = &self.top else { return Ok(default) };
+        let Some(top) = &self.top else {
+            return Ok(default);
+        };
         match top.trim().parse::<i64>() {
             Ok(n) if (1..=999).contains(&n) => Ok(n as usize),
             _ => Err(GraphError::bad_request_code(
                 "Request_BadRequest",
-                format!("Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."),
+                format!(
+                    "Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."
+                ),
             )),
         }
     }
@@ -80,10 +99,14 @@ impl QueryOptions {
     /// so a client never mistakes an unsupported query for an answer.
     pub fn refuse_unsupported(&self) -> Result<(), GraphError> {
         if self.expand.is_some() {
-            return Err(GraphError::unsupported_query("$expand is not supported by the simulated tenant."));
+            return Err(GraphError::unsupported_query(
+                "$expand is not supported by the simulated tenant.",
+            ));
         }
         if self.orderby.is_some() {
-            return Err(GraphError::unsupported_query("$orderby is not supported by the simulated tenant."));
+            return Err(GraphError::unsupported_query(
+                "$orderby is not supported by the simulated tenant.",
+            ));
         }
         Ok(())
     }
@@ -91,8 +114,18 @@ impl QueryOptions {
 
 /// User properties kept outside the main directory store (SharePoint profile data): selecting
 /// them on a collection gives 501 (graph-protocol.md §4, the `$select=skills` sample).
-const OUTSIDE_DIRECTORY_STORE: [&str; 10] =
-    ["aboutMe", "birthday", "hireDate", "interests", "mySite", "pastProjects", "preferredName", "responsibilities", "schools", "skills"];
+const OUTSIDE_DIRECTORY_STORE: [&str; 10] = [
+    "aboutMe",
+    "birthday",
+    "hireDate",
+    "interests",
+    "mySite",
+    "pastProjects",
+    "preferredName",
+    "responsibilities",
+    "schools",
+    "skills",
+];
 
 /// One selected field: the object id or a schema property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +147,12 @@ impl Selection {
     /// Graph's default property set for the kind.
     pub fn default_for(kind: ObjectKind) -> Self {
         let schema = kind.schema();
-        let properties = schema.properties.iter().enumerate().filter(|(_, p)| p.default).map(|(i, _)| Field::Property(i));
+        let properties = schema
+            .properties
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.default)
+            .map(|(i, _)| Field::Property(i));
         let fields: Vec<Field> = if schema.id_first {
             std::iter::once(Field::Id).chain(properties).collect()
         } else {
@@ -128,12 +166,20 @@ impl Selection {
             Field::Property(i) => mask | (1 << i),
             Field::Id => mask,
         });
-        Self { fields, mask, explicit }
+        Self {
+            fields,
+            mask,
+            explicit,
+        }
     }
 
     /// Resolves `$select` names (case-insensitively) against the kind's schema. Names in
     /// `also_allowed` (such as `members` on groups delta) are accepted and left to the caller.
-    pub fn parse(kind: ObjectKind, select: Option<&str>, also_allowed: &[&str]) -> Result<Self, GraphError> {
+    pub fn parse(
+        kind: ObjectKind,
+        select: Option<&str>,
+        also_allowed: &[&str],
+    ) -> Result<Self, GraphError> {
         let Some(select) = select.filter(|s| !s.trim().is_empty()) else {
             return Ok(Self::default_for(kind));
         };
@@ -146,7 +192,11 @@ impl Selection {
                 Field::Property(position)
             } else if also_allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
                 continue;
-            } else if kind == ObjectKind::User && OUTSIDE_DIRECTORY_STORE.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+            } else if kind == ObjectKind::User
+                && OUTSIDE_DIRECTORY_STORE
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(name))
+            {
                 return Err(GraphError::new(
                     axum::http::StatusCode::NOT_IMPLEMENTED,
                     "NotImplemented",
@@ -182,7 +232,10 @@ impl Selection {
 pub fn unknown_property(name: &str, kind: ObjectKind) -> GraphError {
     GraphError::bad_request_code(
         "Request_BadRequest",
-        format!("Could not find a property named '{name}' on type '{}'.", kind.type_name()),
+        format!(
+            "Could not find a property named '{name}' on type '{}'.",
+            kind.type_name()
+        ),
     )
 }
 
@@ -195,15 +248,29 @@ pub struct MixedSelection {
 impl MixedSelection {
     pub fn parse(select: Option<&str>) -> Result<Self, GraphError> {
         let Some(select) = select.filter(|s| !s.trim().is_empty()) else {
-            return Ok(Self { per_kind: ObjectKind::ALL.iter().map(|k| (*k, Selection::default_for(*k))).collect() });
+            return Ok(Self {
+                per_kind: ObjectKind::ALL
+                    .iter()
+                    .map(|k| (*k, Selection::default_for(*k)))
+                    .collect(),
+            });
         };
-        let names: Vec<&str> = select.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+        let names: Vec<&str> = select
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
         if let Some(unknown) = names.iter().find(|name| {
-            !name.eq_ignore_ascii_case("id") && ObjectKind::ALL.iter().all(|k| k.schema().position_ignore_case(name).is_none())
+            !name.eq_ignore_ascii_case("id")
+                && ObjectKind::ALL
+                    .iter()
+                    .all(|k| k.schema().position_ignore_case(name).is_none())
         }) {
             return Err(GraphError::bad_request_code(
                 "Request_BadRequest",
-                format!("Could not find a property named '{unknown}' on type 'microsoft.graph.directoryObject'."),
+                format!(
+                    "Could not find a property named '{unknown}' on type 'microsoft.graph.directoryObject'."
+                ),
             ));
         }
         let per_kind = ObjectKind::ALL
@@ -215,7 +282,9 @@ impl MixedSelection {
                         if name.eq_ignore_ascii_case("id") {
                             Some(Field::Id)
                         } else {
-                            kind.schema().position_ignore_case(name).map(Field::Property)
+                            kind.schema()
+                                .position_ignore_case(name)
+                                .map(Field::Property)
                         }
                     })
                     .collect();
@@ -227,9 +296,11 @@ impl MixedSelection {
 
     pub fn for_kind(&self, kind: ObjectKind) -> &Selection {
         // Every kind is present by construction; the fallback keeps this total.
-        self.per_kind.iter().find(|(k, _)| *k == kind).map_or(&self.per_kind[0].1, |(_, s)| s)
+        self.per_kind
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(&self.per_kind[0].1, |(_, s)| s)
     }
-
 }
 
 /// A parsed `$filter` expression.
@@ -238,10 +309,21 @@ pub enum Filter {
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
-    Compare { field: Field, op: Op, literal: Literal },
-    In { field: Field, literals: Vec<Literal> },
+    Compare {
+        field: Field,
+        op: Op,
+        literal: Literal,
+    },
+    In {
+        field: Field,
+        literals: Vec<Literal>,
+    },
     /// `collection/any(x:x eq 'v')` or `collection/any(x:startswith(x,'v'))`.
-    Any { property: usize, op: Op, literal: Literal },
+    Any {
+        property: usize,
+        op: Op,
+        literal: Literal,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,7 +420,13 @@ const MAX_FILTER_DEPTH: usize = 32;
 
 impl FilterParser {
     pub fn parse(input: &str, kind: ObjectKind, advanced: bool) -> Result<Filter, GraphError> {
-        let mut parser = FilterParser { tokens: tokenize(input)?, position: 0, kind, advanced, depth: 0 };
+        let mut parser = FilterParser {
+            tokens: tokenize(input)?,
+            position: 0,
+            kind,
+            advanced,
+            depth: 0,
+        };
         let filter = parser.or()?;
         if parser.position != parser.tokens.len() {
             return Err(invalid_filter("unexpected text after the expression"));
@@ -406,7 +494,11 @@ impl FilterParser {
     }
 
     fn require_advanced(&self) -> Result<(), GraphError> {
-        if self.advanced { Ok(()) } else { Err(GraphError::unsupported_query("Unsupported Query.")) }
+        if self.advanced {
+            Ok(())
+        } else {
+            Err(GraphError::unsupported_query("Unsupported Query."))
+        }
     }
 
     fn primary(&mut self) -> Result<Filter, GraphError> {
@@ -419,7 +511,11 @@ impl FilterParser {
             Some(Token::Word(word)) => {
                 let lower = word.to_ascii_lowercase();
                 if lower == "startswith" || lower == "endswith" {
-                    let op = if lower == "startswith" { Op::StartsWith } else { Op::EndsWith };
+                    let op = if lower == "startswith" {
+                        Op::StartsWith
+                    } else {
+                        Op::EndsWith
+                    };
                     if op == Op::EndsWith {
                         self.require_advanced()?;
                     }
@@ -430,7 +526,10 @@ impl FilterParser {
                     self.expect(Token::Close)?;
                     return Ok(Filter::Compare { field, op, literal });
                 }
-                if let Some(collection) = word.strip_suffix("/any").or_else(|| word.strip_suffix("/ANY")) {
+                if let Some(collection) = word
+                    .strip_suffix("/any")
+                    .or_else(|| word.strip_suffix("/ANY"))
+                {
                     return self.any(collection);
                 }
                 self.position -= 1;
@@ -475,7 +574,9 @@ impl FilterParser {
     fn any(&mut self, collection: &str) -> Result<Filter, GraphError> {
         let property = self.property(collection)?;
         if self.kind.schema().properties[property].value_type != ValueType::TextList {
-            return Err(invalid_filter(format!("'{collection}' is not a collection")));
+            return Err(invalid_filter(format!(
+                "'{collection}' is not a collection"
+            )));
         }
         self.expect(Token::Open)?;
         let Some(Token::Word(variable)) = self.next() else {
@@ -484,13 +585,21 @@ impl FilterParser {
         self.expect(Token::Colon)?;
         let (op, literal) = match self.next() {
             Some(Token::Word(w)) if w == variable => {
-                let Some(op) = self.peek_word() else { return Err(invalid_filter("expected an operator")) };
+                let Some(op) = self.peek_word() else {
+                    return Err(invalid_filter("expected an operator"));
+                };
                 let op = self.comparison(&op)?;
                 self.position += 1;
                 (op, self.literal()?)
             }
-            Some(Token::Word(w)) if w.eq_ignore_ascii_case("startswith") || w.eq_ignore_ascii_case("endswith") => {
-                let op = if w.eq_ignore_ascii_case("startswith") { Op::StartsWith } else { Op::EndsWith };
+            Some(Token::Word(w))
+                if w.eq_ignore_ascii_case("startswith") || w.eq_ignore_ascii_case("endswith") =>
+            {
+                let op = if w.eq_ignore_ascii_case("startswith") {
+                    Op::StartsWith
+                } else {
+                    Op::EndsWith
+                };
                 if op == Op::EndsWith {
                     self.require_advanced()?;
                 }
@@ -506,12 +615,18 @@ impl FilterParser {
             _ => return Err(invalid_filter("expected a lambda body")),
         };
         self.expect(Token::Close)?;
-        Ok(Filter::Any { property, op, literal })
+        Ok(Filter::Any {
+            property,
+            op,
+            literal,
+        })
     }
 
     fn property(&self, name: &str) -> Result<usize, GraphError> {
         let schema = self.kind.schema();
-        let position = schema.position_ignore_case(name).ok_or_else(|| unknown_property(name, self.kind))?;
+        let position = schema
+            .position_ignore_case(name)
+            .ok_or_else(|| unknown_property(name, self.kind))?;
         if schema.properties[position].filterable == Filterable::No && !self.advanced {
             return Err(GraphError::unsupported_query(format!(
                 "Unsupported or invalid query filter clause specified for property '{}' of resource '{}'.",
@@ -535,7 +650,9 @@ impl FilterParser {
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("true") => Ok(Literal::Bool(true)),
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("false") => Ok(Literal::Bool(false)),
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("null") => Ok(Literal::Null),
-            _ => Err(invalid_filter("expected a literal ('text', true, false or null)")),
+            _ => Err(invalid_filter(
+                "expected a literal ('text', true, false or null)",
+            )),
         }
     }
 }
@@ -574,9 +691,17 @@ impl Filter {
             Filter::Or(a, b) => a.matches(object) || b.matches(object),
             Filter::Not(inner) => !inner.matches(object),
             Filter::Compare { field, op, literal } => compare_field(object, *field, *op, literal),
-            Filter::In { field, literals } => literals.iter().any(|l| compare_field(object, *field, Op::Eq, l)),
-            Filter::Any { property, op, literal } => match (&object.values[*property], literal) {
-                (Value::TextList(items), Literal::Text(wanted)) => items.iter().any(|i| text_matches(i, *op, wanted)),
+            Filter::In { field, literals } => literals
+                .iter()
+                .any(|l| compare_field(object, *field, Op::Eq, l)),
+            Filter::Any {
+                property,
+                op,
+                literal,
+            } => match (&object.values[*property], literal) {
+                (Value::TextList(items), Literal::Text(wanted)) => {
+                    items.iter().any(|i| text_matches(i, *op, wanted))
+                }
                 _ => false,
             },
         }
@@ -585,7 +710,11 @@ impl Filter {
     /// The ids of a filter made only of `id eq '…'` joined by `or` (the one form delta accepts).
     pub fn id_equalities(&self) -> Option<Vec<String>> {
         match self {
-            Filter::Compare { field: Field::Id, op: Op::Eq, literal: Literal::Text(id) } => Some(vec![id.clone()]),
+            Filter::Compare {
+                field: Field::Id,
+                op: Op::Eq,
+                literal: Literal::Text(id),
+            } => Some(vec![id.clone()]),
             Filter::Or(a, b) => {
                 let mut ids = a.id_equalities()?;
                 ids.extend(b.id_equalities()?);
@@ -608,9 +737,14 @@ fn compare_field(object: &DirectoryObject, field: Field, op: Op, literal: &Liter
 pub fn parse_search(search: &str, kind: ObjectKind) -> Result<(usize, String), GraphError> {
     let clause = search.trim().trim_matches('"');
     let (name, words) = clause.split_once(':').ok_or_else(|| {
-        GraphError::bad_request_code("Request_UnsupportedQuery", "Syntax error: expected \"property:value\" in $search.")
+        GraphError::bad_request_code(
+            "Request_UnsupportedQuery",
+            "Syntax error: expected \"property:value\" in $search.",
+        )
     })?;
     let schema = kind.schema();
-    let position = schema.position_ignore_case(name.trim()).ok_or_else(|| unknown_property(name, kind))?;
+    let position = schema
+        .position_ignore_case(name.trim())
+        .ok_or_else(|| unknown_property(name, kind))?;
     Ok((position, words.trim().to_lowercase()))
 }

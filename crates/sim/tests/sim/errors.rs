@@ -10,7 +10,11 @@ fn assert_graph_error(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.error_code(), code);
     assert!(reply.body["error"]["message"].is_string());
     let inner = &reply.body["error"]["innerError"];
-    assert!(inner["date"].is_string() && inner["request-id"].is_string() && inner["client-request-id"].is_string());
+    assert!(
+        inner["date"].is_string()
+            && inner["request-id"].is_string()
+            && inner["client-request-id"].is_string()
+    );
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(reply.header("request-id"), inner["request-id"].as_str());
 }
@@ -18,11 +22,18 @@ fn assert_graph_error(reply: &Reply, status: StatusCode, code: &str) {
 #[tokio::test]
 async fn errors_carry_microsofts_body_and_echo_the_client_request_id() {
     let harness = Harness::small().await;
-    let reply = harness.get_with("/groups/nope", &[("client-request-id", "my-correlation-7")]).await;
+    let reply = harness
+        .get_with("/groups/nope", &[("client-request-id", "my-correlation-7")])
+        .await;
     assert_graph_error(&reply, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
-    assert_eq!(reply.body["error"]["innerError"]["client-request-id"], "my-correlation-7");
+    assert_eq!(
+        reply.body["error"]["innerError"]["client-request-id"],
+        "my-correlation-7"
+    );
     assert_eq!(reply.header("client-request-id"), Some("my-correlation-7"));
-    let ok = harness.get_with("/users?$top=1", &[("client-request-id", "abc")]).await;
+    let ok = harness
+        .get_with("/users?$top=1", &[("client-request-id", "abc")])
+        .await;
     assert_eq!(ok.header("client-request-id"), Some("abc"));
     assert!(ok.header("request-id").is_some());
 }
@@ -35,29 +46,61 @@ async fn graph_refuses_missing_malformed_expired_forged_and_foreign_tokens_with_
     forged.pop();
     forged.push(if valid.ends_with('A') { 'B' } else { 'A' });
     let other = Harness::start(config(10, 2, 11)).await;
-    for token in ["", "not-a-jwt", "a.b.c", forged.as_str(), other.token.as_str()] {
+    for token in [
+        "",
+        "not-a-jwt",
+        "a.b.c",
+        forged.as_str(),
+        other.token.as_str(),
+    ] {
         harness.token = token.to_owned();
         let reply = harness.get("/users").await;
-        assert_graph_error(&reply, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
-        assert!(reply.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")));
+        assert_graph_error(
+            &reply,
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+        );
+        assert!(
+            reply
+                .header("www-authenticate")
+                .is_some_and(|h| h.starts_with("Bearer"))
+        );
     }
     harness.token = other.token.clone();
     let foreign = harness.get("/users").await;
-    assert_eq!(foreign.body["error"]["message"], "Access token validation failure. Invalid audience.");
+    assert_eq!(
+        foreign.body["error"]["message"],
+        "Access token validation failure. Invalid audience."
+    );
 
     harness.token = valid;
-    harness.control().set_access_token_lifetime(std::time::Duration::ZERO).await.unwrap();
+    harness
+        .control()
+        .set_access_token_lifetime(std::time::Duration::ZERO)
+        .await
+        .unwrap();
     harness.token = harness.fresh_token().await;
     let expired = harness.get("/users").await;
-    assert_graph_error(&expired, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
-    assert_eq!(expired.body["error"]["message"], "Access token has expired or is not yet valid.");
+    assert_graph_error(
+        &expired,
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+    );
+    assert_eq!(
+        expired.body["error"]["message"],
+        "Access token has expired or is not yet valid."
+    );
 }
 
 #[tokio::test]
 async fn hostile_requests_get_graph_errors_and_never_break_the_simulator() {
     let harness = Harness::start(config(60, 5, 13)).await;
     for n in 0..6 {
-        harness.control().create_user(json!({"displayName": format!("Change {n}")})).await.unwrap();
+        harness
+            .control()
+            .create_user(json!({"displayName": format!("Change {n}")}))
+            .await
+            .unwrap();
     }
     let hostile = [
         "/users?$filter=((((((accountEnabled",
@@ -84,9 +127,17 @@ async fn hostile_requests_get_graph_errors_and_never_break_the_simulator() {
     for path in hostile {
         let reply = harness.get(path).await;
         assert!(reply.status.is_client_error(), "{path}: {}", reply.status);
-        assert!(reply.body["error"]["code"].is_string(), "{path}: {}", reply.body);
+        assert!(
+            reply.body["error"]["code"].is_string(),
+            "{path}: {}",
+            reply.body
+        );
     }
-    for body in ["not json", "{\"requests\": 5}", "{\"requests\": [{\"id\": 1}]}"] {
+    for body in [
+        "not json",
+        "{\"requests\": 5}",
+        "{\"requests\": [{\"id\": 1}]}",
+    ] {
         let response = harness
             .http
             .post(harness.url("/$batch"))
@@ -106,14 +157,29 @@ async fn hostile_requests_get_graph_errors_and_never_break_the_simulator() {
     ] {
         let reply = harness.post_batch(&json!({"requests": [item]})).await;
         assert_eq!(reply.status, StatusCode::OK, "a bad item fails alone");
-        assert!(reply.body["responses"][0]["status"].as_u64().is_some_and(|s| (400..500).contains(&s)), "{item}");
+        assert!(
+            reply.body["responses"][0]["status"]
+                .as_u64()
+                .is_some_and(|s| (400..500).contains(&s)),
+            "{item}"
+        );
     }
-    assert_eq!(harness.get("/users?$top=1").await.status, StatusCode::OK, "still serving");
+    assert_eq!(
+        harness.get("/users?$top=1").await.status,
+        StatusCode::OK,
+        "still serving"
+    );
 }
 
 #[tokio::test]
 async fn methods_other_than_get_are_405() {
     let harness = Harness::small().await;
-    let response = harness.http.post(harness.url("/users")).bearer_auth(&harness.token).send().await.unwrap();
+    let response = harness
+        .http
+        .post(harness.url("/users"))
+        .bearer_auth(&harness.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }

@@ -17,16 +17,37 @@ async fn direct_members_carry_their_odata_type_and_come_in_pages_of_100() {
     let harness = Harness::small().await;
     let members = user_ids(&harness, 110).await;
     let refs: Vec<&str> = members.iter().map(String::as_str).collect();
-    let group = harness.control().create_group(json!({"displayName": "Everyone", "members": refs})).await.unwrap();
+    let group = harness
+        .control()
+        .create_group(json!({"displayName": "Everyone", "members": refs}))
+        .await
+        .unwrap();
 
-    let pages = harness.pages(&format!("/groups/{}/members", group.id), &[]).await;
-    assert_eq!(pages.iter().map(|p| p.values().len()).collect::<Vec<_>>(), [100, 10]);
-    assert_eq!(pages[0].body["@odata.context"], format!("{}/v1.0/$metadata#directoryObjects", harness.tenant().graph_url));
+    let pages = harness
+        .pages(&format!("/groups/{}/members", group.id), &[])
+        .await;
+    assert_eq!(
+        pages.iter().map(|p| p.values().len()).collect::<Vec<_>>(),
+        [100, 10]
+    );
+    assert_eq!(
+        pages[0].body["@odata.context"],
+        format!(
+            "{}/v1.0/$metadata#directoryObjects",
+            harness.tenant().graph_url
+        )
+    );
     let listed: Vec<Value> = pages.iter().flat_map(|p| p.values().clone()).collect();
-    assert!(listed.iter().all(|m| m["@odata.type"] == "#microsoft.graph.user"));
+    assert!(
+        listed
+            .iter()
+            .all(|m| m["@odata.type"] == "#microsoft.graph.user")
+    );
     assert_eq!(ids(&listed), members);
 
-    let whole = harness.get(&format!("/groups/{}/members?$top=999", group.id)).await;
+    let whole = harness
+        .get(&format!("/groups/{}/members?$top=999", group.id))
+        .await;
     assert_eq!(whole.values().len(), 110);
     assert!(whole.next_link().is_none());
 }
@@ -37,7 +58,12 @@ async fn select_on_members_applies_to_each_member_type_and_absent_properties_sta
     let groups = harness.all("/groups?$select=id&$top=999").await;
     let mut seen_types = BTreeSet::new();
     for group in &groups {
-        let members = harness.all(&format!("/groups/{}/members?$select=id,mail,userPrincipalName", group["id"].as_str().unwrap())).await;
+        let members = harness
+            .all(&format!(
+                "/groups/{}/members?$select=id,mail,userPrincipalName",
+                group["id"].as_str().unwrap()
+            ))
+            .await;
         for member in members {
             let odata_type = member["@odata.type"].as_str().unwrap().to_owned();
             assert!(member.get("id").is_some());
@@ -47,8 +73,16 @@ async fn select_on_members_applies_to_each_member_type_and_absent_properties_sta
             seen_types.insert(odata_type);
         }
     }
-    for expected in ["#microsoft.graph.user", "#microsoft.graph.group", "#microsoft.graph.orgContact", "#microsoft.graph.device"] {
-        assert!(seen_types.contains(expected), "a {expected} member somewhere: {seen_types:?}");
+    for expected in [
+        "#microsoft.graph.user",
+        "#microsoft.graph.group",
+        "#microsoft.graph.orgContact",
+        "#microsoft.graph.device",
+    ] {
+        assert!(
+            seen_types.contains(expected),
+            "a {expected} member somewhere: {seen_types:?}"
+        );
     }
 }
 
@@ -57,45 +91,85 @@ async fn transitive_members_expand_nested_groups_once_even_through_a_cycle() {
     let harness = Harness::small().await;
     let users = user_ids(&harness, 6).await;
     let control = harness.control();
-    let inner = control.create_group(json!({"displayName": "Inner", "members": [users[0], users[1]]})).await.unwrap();
-    let outer = control.create_group(json!({"displayName": "Outer", "members": [users[1], users[2], inner.id]})).await.unwrap();
+    let inner = control
+        .create_group(json!({"displayName": "Inner", "members": [users[0], users[1]]}))
+        .await
+        .unwrap();
+    let outer = control
+        .create_group(json!({"displayName": "Outer", "members": [users[1], users[2], inner.id]}))
+        .await
+        .unwrap();
     control.add_members(&inner.id, &[&outer.id]).await.unwrap();
 
     let direct = ids(&harness.all(&format!("/groups/{}/members", outer.id)).await);
-    assert_eq!(direct, [users[1].clone(), users[2].clone(), inner.id.clone()]);
-    let transitive = harness.all(&format!("/groups/{}/transitiveMembers", outer.id)).await;
+    assert_eq!(
+        direct,
+        [users[1].clone(), users[2].clone(), inner.id.clone()]
+    );
+    let transitive = harness
+        .all(&format!("/groups/{}/transitiveMembers", outer.id))
+        .await;
     let transitive_ids: BTreeSet<String> = ids(&transitive).into_iter().collect();
     assert_eq!(transitive.len(), transitive_ids.len(), "each member once");
-    let expected: BTreeSet<String> = [&users[0], &users[1], &users[2], &inner.id].into_iter().cloned().collect();
+    let expected: BTreeSet<String> = [&users[0], &users[1], &users[2], &inner.id]
+        .into_iter()
+        .cloned()
+        .collect();
     assert_eq!(transitive_ids, expected);
 }
 
 #[tokio::test]
 async fn the_generated_tenant_holds_large_groups_and_a_nesting_cycle() {
-    let harness = Harness::start(SimConfig { memberships: Some(8_000), ..config(2_600, 30, 4) }).await;
+    let harness = Harness::start(SimConfig {
+        memberships: Some(8_000),
+        ..config(2_600, 30, 4)
+    })
+    .await;
     let groups = harness.all("/groups?$select=id&$top=999").await;
     let mut large = 0;
     let mut nested = Vec::new();
     for group in &groups {
         let id = group["id"].as_str().unwrap();
-        let members = harness.all(&format!("/groups/{id}/members?$top=999&$select=id")).await;
+        let members = harness
+            .all(&format!("/groups/{id}/members?$top=999&$select=id"))
+            .await;
         if members.len() > 1_000 {
             large += 1;
         }
-        for member in members.iter().filter(|m| m["@odata.type"] == "#microsoft.graph.group") {
+        for member in members
+            .iter()
+            .filter(|m| m["@odata.type"] == "#microsoft.graph.group")
+        {
             nested.push((id.to_owned(), member["id"].as_str().unwrap().to_owned()));
         }
     }
-    assert!(large >= 1, "at least one group with more than 1,000 members");
-    assert!(nested.iter().any(|(parent, child)| nested.contains(&(child.clone(), parent.clone()))), "a cycle");
+    assert!(
+        large >= 1,
+        "at least one group with more than 1,000 members"
+    );
+    assert!(
+        nested
+            .iter()
+            .any(|(parent, child)| nested.contains(&(child.clone(), parent.clone()))),
+        "a cycle"
+    );
 }
 
 #[tokio::test]
 async fn members_of_a_group_honour_top_limits_and_refuse_filters_without_advanced_query() {
     let harness = Harness::small().await;
-    let group = harness.get("/groups?$top=1&$select=id").await.values()[0]["id"].as_str().unwrap().to_owned();
-    let reply = harness.get(&format!("/groups/{group}/members?$top=1000")).await;
+    let group = harness.get("/groups?$top=1&$select=id").await.values()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = harness
+        .get(&format!("/groups/{group}/members?$top=1000"))
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    let filtered = harness.get(&format!("/groups/{group}/members?$filter=accountEnabled eq true")).await;
+    let filtered = harness
+        .get(&format!(
+            "/groups/{group}/members?$filter=accountEnabled eq true"
+        ))
+        .await;
     assert_eq!(filtered.error_code(), "Request_UnsupportedQuery");
 }

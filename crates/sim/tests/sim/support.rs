@@ -25,7 +25,9 @@ impl Reply {
     }
 
     pub fn values(&self) -> &Vec<Value> {
-        self.body["value"].as_array().expect("a collection has a value array")
+        self.body["value"]
+            .as_array()
+            .expect("a collection has a value array")
     }
 
     pub fn next_link(&self) -> Option<&str> {
@@ -38,14 +40,25 @@ impl Reply {
 }
 
 pub fn config(users: usize, groups: usize, seed: u64) -> SimConfig {
-    SimConfig { users, groups, seed, ..SimConfig::default() }
+    SimConfig {
+        users,
+        groups,
+        seed,
+        ..SimConfig::default()
+    }
 }
 
 impl Harness {
     pub async fn start(config: SimConfig) -> Self {
-        let sim = Simulator::start(config).await.expect("the simulator starts");
+        let sim = Simulator::start(config)
+            .await
+            .expect("the simulator starts");
         let http = reqwest::Client::new();
-        let mut harness = Self { sim, http, token: String::new() };
+        let mut harness = Self {
+            sim,
+            http,
+            token: String::new(),
+        };
         harness.token = harness.fresh_token().await;
         harness
     }
@@ -70,7 +83,13 @@ impl Harness {
     /// POSTs a form to `{login}/{tenant}/oauth2/v2.0/token`.
     pub async fn token_request(&self, tenant: &str, form: &[(&str, &str)]) -> Reply {
         let url = format!("{}/{tenant}/oauth2/v2.0/token", self.tenant().login_url);
-        let response = self.http.post(url).form(form).send().await.expect("the token endpoint answers");
+        let response = self
+            .http
+            .post(url)
+            .form(form)
+            .send()
+            .await
+            .expect("the token endpoint answers");
         read(response).await
     }
 
@@ -89,7 +108,10 @@ impl Harness {
             )
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-        reply.body["access_token"].as_str().expect("a token").to_owned()
+        reply.body["access_token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
     }
 
     pub fn url(&self, path_and_query: &str) -> String {
@@ -106,7 +128,10 @@ impl Harness {
     }
 
     pub async fn get_with(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = self.http.get(self.url(path_and_query)).bearer_auth(&self.token);
+        let mut request = self
+            .http
+            .get(self.url(path_and_query))
+            .bearer_auth(&self.token);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -126,7 +151,11 @@ impl Harness {
 
     /// All objects of a listing, across its pages.
     pub async fn all(&self, first: &str) -> Vec<Value> {
-        self.pages(first, &[]).await.iter().flat_map(|p| p.values().clone()).collect()
+        self.pages(first, &[])
+            .await
+            .iter()
+            .flat_map(|p| p.values().clone())
+            .collect()
     }
 
     pub async fn post_batch(&self, body: &Value) -> Reply {
@@ -151,27 +180,51 @@ pub async fn token_for(http: &reqwest::Client, credentials: &TenantCredentials) 
         ("scope", &scope),
         ("grant_type", "client_credentials"),
     ];
-    let url = format!("{}/{}/oauth2/v2.0/token", credentials.login_url, credentials.tenant);
-    let body: Value = http.post(url).form(&form).send().await.expect("a token answer").json().await.expect("JSON");
-    body["access_token"].as_str().expect("an access token").to_owned()
+    let url = format!(
+        "{}/{}/oauth2/v2.0/token",
+        credentials.login_url, credentials.tenant
+    );
+    let body: Value = http
+        .post(url)
+        .form(&form)
+        .send()
+        .await
+        .expect("a token answer")
+        .json()
+        .await
+        .expect("JSON");
+    body["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
 }
 
 pub async fn read(response: reqwest::Response) -> Reply {
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.bytes().await.expect("a whole body");
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    Reply { status, headers, body }
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// The payload of a JWT, decoded.
 pub fn jwt_payload(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).expect("three parts");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
     serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
 pub fn ids(values: &[Value]) -> Vec<String> {
-    values.iter().map(|v| v["id"].as_str().expect("an id").to_owned()).collect()
+    values
+        .iter()
+        .map(|v| v["id"].as_str().expect("an id").to_owned())
+        .collect()
 }
