@@ -289,3 +289,22 @@ async fn a_deleted_users_address_taken_by_a_new_user_moves_in_one_sync() {
     assert_eq!(app.user(&successor).await.unwrap().primary_address.as_str(), "grace@contoso.com");
     assert!(app.user(&d.grace).await.is_none());
 }
+
+#[tokio::test]
+async fn one_bad_directory_object_is_skipped_and_never_fails_the_sync() {
+    let app = TestApp::synced().await;
+    let broken = app
+        .create_user(json!({"displayName": "Broken", "mailNickname": "broken", "proxyAddresses": ["SMTP:broken@@contoso.com"]}))
+        .await;
+    let katherine = app.create_user(json!({"displayName": "Katherine Johnson", "mailNickname": "katherine"})).await;
+
+    let plan = app.preview().await;
+
+    assert_eq!(described(&plan), [format!(
+        "users_to_add {katherine}: new in the directory [primary_address: — → katherine@contoso.com; display_name: — → Katherine Johnson; role: — → end_user]"
+    )]);
+    let skipped = skipped(&plan);
+    assert_eq!(skipped.len(), 1, "{skipped:#?}");
+    assert!(skipped[0].starts_with(&format!("{broken} invalid_address: primary address \"broken@@contoso.com\" is not a valid address")), "{}", skipped[0]);
+    assert_eq!(app.apply(&plan).await.run.status, RunStatus::Succeeded);
+}
