@@ -171,6 +171,22 @@ impl Harness {
     }
 }
 
+/// Sends a request and reads its JSON body, for the few calls made outside a [`Harness`].
+pub trait JsonBody {
+    async fn json_body(self) -> Value;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    async fn json_body(self) -> Value {
+        self.send()
+            .await
+            .expect("an answer")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+}
+
 /// Gets an access token for `credentials` through `http` (which may trust the TLS certificate).
 pub async fn token_for(http: &reqwest::Client, credentials: &TenantCredentials) -> String {
     let scope = format!("{}/.default", credentials.graph_url);
@@ -184,15 +200,7 @@ pub async fn token_for(http: &reqwest::Client, credentials: &TenantCredentials) 
         "{}/{}/oauth2/v2.0/token",
         credentials.login_url, credentials.tenant
     );
-    let body: Value = http
-        .post(url)
-        .form(&form)
-        .send()
-        .await
-        .expect("a token answer")
-        .json()
-        .await
-        .expect("JSON");
+    let body = http.post(url).form(&form).json_body().await;
     body["access_token"]
         .as_str()
         .expect("an access token")

@@ -6,7 +6,7 @@ use roster_sim::cli::SimArgs;
 use roster_sim::{SimConfig, Simulator};
 use serde_json::json;
 
-use crate::support::{Harness, config, ids, token_for};
+use crate::support::{Harness, JsonBody, config, ids, token_for};
 
 #[tokio::test]
 async fn each_tenant_has_its_own_domains_application_and_content() {
@@ -56,15 +56,7 @@ async fn each_tenant_has_its_own_domains_application_and_content() {
         let http = http.clone();
         let url = format!("{}/v1.0/domains", sim.graph_url());
         async move {
-            let body: serde_json::Value = http
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let body: serde_json::Value = http.get(url).bearer_auth(token).json_body().await;
             body["value"]
                 .as_array()
                 .unwrap()
@@ -237,12 +229,8 @@ async fn with_tls_login_and_graph_are_served_over_https_with_the_loopback_certif
             "{}/{}/v2.0/.well-known/openid-configuration",
             tenant.login_url, tenant.tenant
         ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     assert_eq!(
         discovery["token_endpoint"],
         format!(

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{Harness, Reply, jwt_payload};
+use crate::support::{Harness, JsonBody, Reply, jwt_payload};
 
 fn credentials_form<'a>(
     client_id: &'a str,
@@ -109,12 +109,8 @@ async fn a_wrong_secret_is_aadsts7000215_asking_for_the_secret_value_not_its_id(
     let app: Value = harness
         .http
         .get(format!("{}/app", tenant.control_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     let secret_id = app["secrets"][0]["secretId"]
         .as_str()
         .expect("a secret id")
@@ -340,15 +336,7 @@ async fn the_openid_configuration_points_at_the_simulator() {
             "{}/{name}/v2.0/.well-known/openid-configuration",
             tenant.login_url
         );
-        let document: Value = harness
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let document: Value = harness.http.get(url).json_body().await;
         assert_eq!(
             document["token_endpoint"],
             format!(
