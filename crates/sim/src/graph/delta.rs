@@ -567,8 +567,10 @@ impl Round<'_> {
             selection: self.selection,
             nulls: Nulls::OmitExcept(0),
         };
-        let mut offset = member;
+        // The member offset continues the first object only (a group split across pages).
+        let mut continued_from = member;
         for current in candidates {
+            let offset = std::mem::take(&mut continued_from);
             let object = &table[current];
             if object.lifecycle == Lifecycle::Purged {
                 // Objects deleted for good before the round never appear in it.
@@ -606,7 +608,6 @@ impl Round<'_> {
                     });
                 }
             }
-            offset = 0;
         }
         PageEnd::Done(since)
     }
@@ -623,8 +624,10 @@ impl Round<'_> {
         let start = from.min(changes.len());
         let window = &changes[start..to.clamp(start, changes.len())];
         let aggregates = aggregate(window, self.kind, self.filtered().as_ref());
-        let mut offset = member;
+        // The member offset continues the first object only (a group split across pages).
+        let mut continued_from = member;
         for (ordinal, aggregate) in aggregates.iter().enumerate().skip(entry) {
+            let offset = std::mem::take(&mut continued_from);
             let object = self.directory.get(aggregate.target);
             if let Some(reason) = Self::removal_reason(object) {
                 if page.is_full() {
@@ -686,7 +689,6 @@ impl Round<'_> {
                     member: offset + written,
                 });
             }
-            offset = 0;
         }
         if to >= changes.len() {
             PageEnd::Done(to.max(from))

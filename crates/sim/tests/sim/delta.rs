@@ -627,3 +627,33 @@ async fn delta_tokens_expire_after_the_configured_age() {
         "the age limit is read at use time"
     );
 }
+
+#[tokio::test]
+async fn a_group_deleted_while_split_across_pages_does_not_cut_the_next_groups_members() {
+    let harness = Harness::start(config(1_400, 3, 8)).await;
+    let users = ids(&harness.all("/users?$select=id&$top=999").await);
+    let control = harness.control();
+    let big = control
+        .create_group(json!({"displayName": "Big", "members": users[..1_200]}))
+        .await
+        .unwrap();
+    let small = control
+        .create_group(json!({"displayName": "Small", "members": users[..10]}))
+        .await
+        .unwrap();
+    let first = harness
+        .get("/groups/delta?$select=displayName,members")
+        .await;
+    assert!(
+        first.values().iter().any(|g| g["id"] == big.id),
+        "the big group starts on page one"
+    );
+    control.hard_delete_group(&big.id).await.unwrap();
+    let rest = harness.pages(first.next_link().unwrap(), &[]).await;
+    let small_members: Vec<String> = objects(&rest)
+        .iter()
+        .filter(|g| g["id"] == small.id)
+        .flat_map(|g| ids(g["members@delta"].as_array().unwrap()))
+        .collect();
+    assert_eq!(small_members, users[..10]);
+}
