@@ -20,7 +20,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value as Json, json};
 
 use crate::control::{
-    IssuedSecret, MembershipChange, ObjectView, RequestCounts, SettingsPatch, TenantSummary,
+    AppRegistration, IssuedSecret, MembershipChange, ObjectView, RequestCounts, SettingsPatch,
+    TenantSummary,
 };
 use crate::tenant::Settings;
 
@@ -303,6 +304,11 @@ impl ControlClient {
             },
         )
         .await
+    }
+
+    /// The app registration: client id, consented roles, and each secret's ID and expiry.
+    pub async fn app(&self) -> Result<AppRegistration, ControlError> {
+        self.get("/app").await
     }
 
     /// Replaces the client secret; the old value then fails with AADSTS7000215.

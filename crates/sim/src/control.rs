@@ -76,6 +76,25 @@ impl RequestCounts {
     }
 }
 
+/// The tenant's app registration as the control API shows it (secret values are not shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRegistration {
+    pub client_id: String,
+    pub display_name: String,
+    /// Consented application permissions.
+    pub roles: Vec<String>,
+    pub secrets: Vec<SecretInfo>,
+}
+
+/// A client secret's ID (what admins often paste by mistake) and expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretInfo {
+    pub secret_id: String,
+    pub expires_at: String,
+}
+
 /// A newly issued client secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -648,27 +667,22 @@ fn change_members(
     ok(view(&directory, group))
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SecretInfo {
-    secret_id: String,
-    expires_at: String,
-}
-
 async fn app(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>) -> Reply {
     let tenant = tenant(&shared, &tenant_id)?;
     let app = lock(&tenant.app);
-    let secrets: Vec<SecretInfo> = app
-        .secrets
-        .iter()
-        .map(|s| SecretInfo {
-            secret_id: s.key_id.clone(),
-            expires_at: clock::iso_z(s.expires_at_unix),
-        })
-        .collect();
-    ok(
-        json!({"clientId": app.client_id, "displayName": app.display_name, "roles": app.roles, "secrets": secrets}),
-    )
+    ok(AppRegistration {
+        client_id: app.client_id.clone(),
+        display_name: app.display_name.clone(),
+        roles: app.roles.iter().cloned().collect(),
+        secrets: app
+            .secrets
+            .iter()
+            .map(|s| SecretInfo {
+                secret_id: s.key_id.clone(),
+                expires_at: clock::iso_z(s.expires_at_unix),
+            })
+            .collect(),
+    })
 }
 
 /// Replaces the secret with a new one; the old value stops working (AADSTS7000215).

@@ -32,7 +32,8 @@ mod token;
 
 pub use client::{ControlClient, ControlError};
 pub use control::{
-    IssuedSecret, MembershipChange, ObjectView, RequestCounts, SettingsPatch, TenantSummary,
+    AppRegistration, IssuedSecret, MembershipChange, ObjectView, RequestCounts, SecretInfo,
+    SettingsPatch, TenantSummary,
 };
 pub use model::{Lifecycle, ObjectKind};
 pub use server::{RunningSim, SimConfig, SimError, Simulator, TenantCredentials};

@@ -106,15 +106,8 @@ async fn a_wrong_secret_is_aadsts7000215_asking_for_the_secret_value_not_its_id(
     let harness = Harness::small().await;
     let tenant = harness.tenant().clone();
     let scope = harness.scope();
-    let app: Value = harness
-        .http
-        .get(format!("{}/app", tenant.control_url))
-        .json_body()
-        .await;
-    let secret_id = app["secrets"][0]["secretId"]
-        .as_str()
-        .expect("a secret id")
-        .to_owned();
+    let app = harness.control().app().await.unwrap();
+    let secret_id = app.secrets[0].secret_id.clone();
     let reply = harness
         .token_request(
             &tenant.tenant,
