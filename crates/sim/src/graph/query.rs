@@ -417,11 +417,19 @@ pub struct FilterParser {
 }
 
 const MAX_FILTER_DEPTH: usize = 32;
+/// Longer filters are refused: evaluation recurses once per `and`/`or`.
+const MAX_FILTER_TOKENS: usize = 2_000;
 
 impl FilterParser {
     pub fn parse(input: &str, kind: ObjectKind, advanced: bool) -> Result<Filter, GraphError> {
+        let tokens = tokenize(input)?;
+        if tokens.len() > MAX_FILTER_TOKENS {
+            return Err(invalid_filter(format!(
+                "the expression has more than {MAX_FILTER_TOKENS} parts; split the query"
+            )));
+        }
         let mut parser = FilterParser {
-            tokens: tokenize(input)?,
+            tokens,
             position: 0,
             kind,
             advanced,

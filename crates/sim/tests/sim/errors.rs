@@ -102,7 +102,9 @@ async fn hostile_requests_get_graph_errors_and_never_break_the_simulator() {
             .await
             .unwrap();
     }
+    let endless_or = vec!["id eq 'x'"; 1_500].join(" or ");
     let hostile = [
+        &format!("/users?$filter={endless_or}"),
         "/users?$filter=((((((accountEnabled",
         "/users?$filter=accountEnabled eq",
         "/users?$filter='unterminated",
