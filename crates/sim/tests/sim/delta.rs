@@ -608,13 +608,13 @@ async fn expired_delta_tokens_answer_410_with_a_location_that_restarts_the_sync(
 #[tokio::test]
 async fn delta_tokens_expire_after_the_configured_age() {
     let harness = Harness::start(SimConfig {
-        delta_token_max_age: Duration::from_secs(1),
+        delta_token_max_age: Duration::from_secs(2),
         ..config(50, 4, 1)
     })
     .await;
     let (_, link) = round(&harness, "/users/delta", &[]).await;
     assert_eq!(harness.get(&link).await.status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
     assert_eq!(harness.get(&link).await.status, StatusCode::GONE);
     harness
         .control()
