@@ -11,6 +11,8 @@
 //! - [`SyncEngine::run_automatic`] (the schedule) does all three without review, within the
 //!   *how to sync* switches, holding removals over the deletion limit.
 //!
+//! - [`decide`] tells a scheduler when a connection's automatic run is due.
+//!
 //! Every operation is recorded as a run; one run per account at a time, across processes, is
 //! enforced by the store.
 
@@ -18,8 +20,10 @@ mod engine;
 mod error;
 mod progress;
 mod refresh;
+mod schedule;
 
 pub use engine::{ApplyOutcome, ApplyRequest, PreviewOutcome, SyncEngine};
 pub use error::SyncError;
 pub use progress::{NoProgress, Progress};
 pub use refresh::{ReadKind, RefreshOutcome, refresh};
+pub use schedule::{ScheduleDecision, decide};

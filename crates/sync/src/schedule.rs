@@ -1,0 +1,136 @@
+//! When automatic sync runs (product.md §6): the schedule's decisions, as a pure function.
+
+use roster_domain::{Account, DirectoryConnection, Frequency};
+use time::{Duration, OffsetDateTime};
+
+/// What the scheduler should do about one connection now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleDecision {
+    /// Automatic sync is off (frequency never).
+    Off,
+    /// Nothing is due before `next`.
+    Wait { next: OffsetDateTime },
+    /// A slot has passed since the last automatic run: run now.
+    RunNow,
+    /// The account has had no tech contact for longer than the grace period: set the
+    /// frequency to never and record why, since nobody would hear of a failing sync.
+    TurnOff,
+}
+
+/// Decides for one connection. `last_automatic_run` is when the last automatic run started;
+/// `tech_contact_missing_since` is when the account was first seen without a tech contact
+/// (`None` when it has one).
+///
+/// A slot counts only if it came after both the last automatic run and the last time the
+/// settings were saved: saving settings never triggers an immediate unreviewed sync, in line
+/// with the guide's advice to save, then review with Search Now.
+pub fn decide(
+    account: &Account,
+    connection: &DirectoryConnection,
+    last_automatic_run: Option<OffsetDateTime>,
+    tech_contact_missing_since: Option<OffsetDateTime>,
+    grace: Duration,
+    now: OffsetDateTime,
+) -> ScheduleDecision {
+    let frequency: Frequency = connection.settings.frequency;
+    let Some(slot) = frequency.latest_slot(account.id, now) else {
+        return ScheduleDecision::Off;
+    };
+    if account.tech_contact.is_none() && tech_contact_missing_since.is_some_and(|since| now - since > grace) {
+        return ScheduleDecision::TurnOff;
+    }
+    let baseline = last_automatic_run.map_or(connection.updated_at, |run| run.max(connection.updated_at));
+    if slot > baseline {
+        ScheduleDecision::RunNow
+    } else {
+        let next = frequency.next_slot(account.id, now).unwrap_or(slot);
+        ScheduleDecision::Wait { next }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use roster_domain::{
+        AccountId, ClientId, Cloud, ConnectionSettings, DeletionLimit, TechContact, TenantRef,
+    };
+
+    use super::*;
+
+    const HOUR: Duration = Duration::hours(1);
+
+    fn account(tech_contact: bool) -> Account {
+        Account {
+            id: AccountId::new(),
+            name: "contoso".to_owned(),
+            domains: vec!["contoso.com".parse().unwrap()],
+            tech_contact: tech_contact.then(|| TechContact { name: "Ada".to_owned(), email: "ada@contoso.com".parse().unwrap() }),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn connection(account: &Account, frequency: Frequency, saved: OffsetDateTime) -> DirectoryConnection {
+        DirectoryConnection {
+            account_id: account.id,
+            settings: ConnectionSettings {
+                tenant: "contoso.com".parse::<TenantRef>().unwrap(),
+                client_id: "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d".parse::<ClientId>().unwrap(),
+                cloud: Cloud::Global,
+                default_role: Default::default(),
+                scope: Default::default(),
+                actions: Default::default(),
+                frequency,
+                deletion_limit: DeletionLimit::default(),
+                include_sign_in_blocked: false,
+            },
+            secret_set_at: saved,
+            updated_at: saved,
+        }
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    #[test]
+    fn a_connection_set_to_never_is_never_scheduled() {
+        let account = account(true);
+        let connection = connection(&account, Frequency::Never, now() - Duration::days(30));
+        assert_eq!(decide(&account, &connection, None, None, Duration::days(7), now()), ScheduleDecision::Off);
+    }
+
+    #[test]
+    fn saving_the_settings_waits_for_the_next_slot_instead_of_syncing_at_once() {
+        let account = account(true);
+        let connection = connection(&account, Frequency::Hours(1), now());
+        let decision = decide(&account, &connection, None, None, Duration::days(7), now());
+        let ScheduleDecision::Wait { next } = decision else { panic!("expected to wait, got {decision:?}") };
+        assert!(next > now() && next - now() <= HOUR);
+    }
+
+    #[test]
+    fn a_slot_passed_since_the_last_automatic_run_is_due() {
+        let account = account(true);
+        let connection = connection(&account, Frequency::Hours(1), now() - Duration::days(1));
+        let last_run = now() - Duration::hours(2);
+        assert_eq!(decide(&account, &connection, Some(last_run), None, Duration::days(7), now()), ScheduleDecision::RunNow);
+    }
+
+    #[test]
+    fn a_run_in_the_current_slot_is_not_repeated() {
+        let account = account(true);
+        let connection = connection(&account, Frequency::Hours(3), now() - Duration::days(1));
+        let slot = Frequency::Hours(3).latest_slot(account.id, now()).unwrap();
+        let decision = decide(&account, &connection, Some(slot + Duration::seconds(5)), None, Duration::days(7), now());
+        assert!(matches!(decision, ScheduleDecision::Wait { .. }), "{decision:?}");
+    }
+
+    #[test]
+    fn without_a_tech_contact_past_the_grace_period_automatic_sync_is_turned_off() {
+        let account = account(false);
+        let connection = connection(&account, Frequency::Hours(24), now() - Duration::days(30));
+        let missing_since = Some(now() - Duration::days(8));
+        assert_eq!(decide(&account, &connection, None, missing_since, Duration::days(7), now()), ScheduleDecision::TurnOff);
+        let within_grace = Some(now() - Duration::days(6));
+        assert_eq!(decide(&account, &connection, None, within_grace, Duration::days(7), now()), ScheduleDecision::RunNow);
+    }
+}
