@@ -10,6 +10,7 @@ mod apply;
 mod changes;
 mod directory;
 mod input;
+mod outcome;
 mod planner;
 mod recipients;
 

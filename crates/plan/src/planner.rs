@@ -1,6 +1,7 @@
 //! The planner: the difference between what the mirror says the account should contain and what
 //! it contains (product.md §2, §3 and §5).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use roster_domain::plan::{
@@ -8,7 +9,8 @@ use roster_domain::plan::{
     Plan, SkipReason, Skipped, UserFields,
 };
 use roster_domain::{
-    DirectoryGroup, DirectoryUser, EmailAddress, ExternalId, Group, MemberType, Role,
+    DirectoryGroup, DirectoryUser, EmailAddress, ExternalId, Group, GroupId, MemberType, Role,
+    UserId,
 };
 
 use crate::account::{AccountIndex, Holder, group_label};
@@ -16,6 +18,7 @@ use crate::allocation::{self, Candidate, DirectoryObject};
 use crate::changes::{AttributeDiff, change_id, group_diff, user_diff};
 use crate::directory::{self, DirectoryAddresses, Inactivity};
 use crate::input::{MirrorRead, PlanInput};
+use crate::outcome::Held;
 
 /// Why no plan could be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -424,16 +427,13 @@ impl<'a> Planner<'a> {
 
     fn finish(mut self, candidates: &[Candidate], removals: &[Removal]) -> Plan {
         let outcome = self.outcome(candidates, removals);
-        let mut changes: Vec<(String, Change)> = candidates
+        let changes: Vec<(String, Change)> = candidates
             .iter()
             .filter(|candidate| !candidate.skipped)
             .filter_map(|candidate| self.candidate_change(candidate, &outcome))
             .chain(removals.iter().map(|removal| self.removal_change(removal)))
             .collect();
-        changes.sort_by(|(a_key, a), (b_key, b)| {
-            (a.category, a_key, &a.external_id).cmp(&(b.category, b_key, &b.external_id))
-        });
-        let changes: Vec<Change> = changes.into_iter().map(|(_, change)| change).collect();
+        let changes = sorted(changes);
         let allowed_count = |category| {
             changes
                 .iter()
@@ -469,40 +469,59 @@ impl<'a> Planner<'a> {
     /// The synced users and groups the account will hold once the plan's allowed changes are
     /// applied, with the names they will have: a group's members are those of its directory
     /// members that are among them.
-    fn outcome<'c>(&self, candidates: &'c [Candidate], removals: &[Removal]) -> Outcome<'c>
-    where
-        'a: 'c,
-    {
-        let mut users: HashMap<&ExternalId, String> = self
-            .account
-            .synced_users
-            .iter()
-            .map(|(&id, &i)| (id, self.input.users[i].primary_address.to_string()))
-            .collect();
-        let mut groups: HashMap<&ExternalId, String> = self
-            .account
-            .synced_groups
-            .iter()
-            .map(|(&id, &i)| (id, self.account.label(Holder::Group(i))))
-            .collect();
+    fn outcome(&self, candidates: &[Candidate], removals: &[Removal]) -> Outcome {
+        let users = self.input.users;
+        let mut held_users: HashMap<&ExternalId, (Option<UserId>, Cow<str>)> =
+            (self.account.synced_users.iter())
+                .map(|(&id, &i)| {
+                    (
+                        id,
+                        (
+                            Some(users[i].id),
+                            Cow::Borrowed(users[i].primary_address.as_str()),
+                        ),
+                    )
+                })
+                .collect();
+        let mut held_groups: HashMap<&ExternalId, (Option<GroupId>, Cow<str>)> =
+            (self.account.synced_groups.iter())
+                .map(|(&id, &i)| {
+                    (
+                        id,
+                        (
+                            Some(self.input.groups[i].id),
+                            Cow::Owned(self.account.label(Holder::Group(i))),
+                        ),
+                    )
+                })
+                .collect();
         for removal in removals.iter().filter(|removal| removal.allowed) {
-            users.remove(removal.external_id);
-            groups.remove(removal.external_id);
+            held_users.remove(removal.external_id);
+            held_groups.remove(removal.external_id);
         }
         for candidate in candidates.iter().filter(|c| !c.skipped && self.applies(c)) {
             match &candidate.object {
                 DirectoryObject::User { user, primary } => {
-                    users.insert(&user.id, primary.to_string());
+                    let account_id = candidate
+                        .current
+                        .and_then(|h| self.account.user(h))
+                        .map(|u| u.id);
+                    held_users.insert(&user.id, (account_id, Cow::Borrowed(primary.as_str())));
                 }
                 DirectoryObject::Group { group, address, .. } => {
-                    groups.insert(
-                        &group.id,
-                        group_label(&group_name(group, address.as_ref()), address.as_ref()),
-                    );
+                    let account_id = candidate
+                        .current
+                        .and_then(|h| self.account.group(h))
+                        .map(|g| g.id);
+                    let label = group_label(&group_name(group, address.as_ref()), address.as_ref());
+                    held_groups.insert(&group.id, (account_id, Cow::Owned(label)));
                 }
             }
         }
-        Outcome { users, groups }
+        Outcome {
+            users: Held::new(held_users),
+            groups: Held::new(held_groups),
+        }
     }
 }
 
@@ -589,19 +608,23 @@ impl Planner<'_> {
                 kind,
                 address,
             } => {
+                let members = Members {
+                    users: outcome.users.wanted(&group.members, MemberType::User),
+                    groups: outcome.groups.wanted(&group.members, MemberType::Group),
+                };
                 let fields = GroupFields {
                     name: group_name(group, address.as_ref()),
                     kind: *kind,
                     address: address.clone(),
                     aliases: candidate.aliases.clone(),
-                    member_users: members(group, MemberType::User, &outcome.users),
-                    member_groups: members(group, MemberType::Group, &outcome.groups),
+                    member_users: outcome.users.external_ids(&members.users),
+                    member_groups: outcome.groups.external_ids(&members.groups),
                 };
                 let current = candidate
                     .current
                     .and_then(|holder| self.account.group(holder));
                 let mut diff = group_diff(current, &fields);
-                if let Some((before, after)) = self.member_change(current, &fields, outcome) {
+                if let Some((before, after)) = self.member_change(current, &members, outcome) {
                     diff.list("members", before, after);
                 }
                 let label = group_label(&fields.name, fields.address.as_ref());
@@ -655,40 +678,22 @@ impl Planner<'_> {
         }
     }
 
-    /// The members' before → after names, when the membership (compared by directory id)
-    /// changes: a group's new members, or a synced group whose members moved.
+    /// The members' before → after names, when the membership changes: a new group's
+    /// members, or a synced group whose members moved.
     fn member_change(
         &self,
         current: Option<&Group>,
-        fields: &GroupFields,
+        wanted: &Members,
         outcome: &Outcome,
     ) -> Option<(Vec<String>, Vec<String>)> {
-        let (current_users, current_groups) = match current {
-            Some(group) => (
-                group
-                    .member_users
-                    .iter()
-                    .map(|&id| {
-                        self.account
-                            .user_by_id(id)
-                            .and_then(|u| u.external_id.as_ref())
-                    })
-                    .collect(),
-                group
-                    .member_groups
-                    .iter()
-                    .map(|&id| {
-                        self.account
-                            .group_by_id(id)
-                            .and_then(|g| g.external_id.as_ref())
-                    })
-                    .collect(),
-            ),
-            None => (Vec::new(), Vec::new()),
+        let unchanged = match current {
+            Some(group) => {
+                outcome.users.current(&group.member_users).as_ref() == Some(&wanted.users)
+                    && outcome.groups.current(&group.member_groups).as_ref() == Some(&wanted.groups)
+            }
+            None => wanted.users.is_empty() && wanted.groups.is_empty(),
         };
-        if same_members(current_users, &fields.member_users)
-            && same_members(current_groups, &fields.member_groups)
-        {
+        if unchanged {
             return None;
         }
         let mut before: Vec<String> = current.map_or_else(Vec::new, |group| {
@@ -701,18 +706,14 @@ impl Planner<'_> {
                 .member_groups
                 .iter()
                 .filter_map(|&id| self.account.group_by_id(id))
-                .map(|g| format!("group {}", group_label(&g.name, g.address.as_ref())));
+                .map(|g| group_member_label(&group_label(&g.name, g.address.as_ref())));
             users.chain(groups).collect()
         });
-        let users = fields
-            .member_users
-            .iter()
-            .filter_map(|id| outcome.users.get(id).cloned());
-        let groups = fields
-            .member_groups
-            .iter()
-            .filter_map(|id| outcome.groups.get(id))
-            .map(|label| format!("group {label}"));
+        let users = outcome.users.labels(&wanted.users).map(str::to_owned);
+        let groups = outcome
+            .groups
+            .labels(&wanted.groups)
+            .map(group_member_label);
         let mut after: Vec<String> = users.chain(groups).collect();
         before.sort_unstable();
         after.sort_unstable();
@@ -794,39 +795,31 @@ fn update_reason(diff: &AttributeDiff) -> String {
     format!("changed in the directory: {}", diff.names().join(", "))
 }
 
-/// The directory ids of a group's direct members of one type that the account will hold,
-/// sorted and without repeats.
-fn members(
-    group: &DirectoryGroup,
-    kind: MemberType,
-    held: &HashMap<&ExternalId, String>,
-) -> Vec<ExternalId> {
-    let mut ids: Vec<ExternalId> = group
-        .members
-        .iter()
-        .filter(|m| m.kind == kind && held.contains_key(&m.id))
-        .map(|m| m.id.clone())
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
+/// Orders changes by category, then by the object's address or name. A change is large, so the
+/// order is worked out on indices and each change moved once.
+fn sorted(keyed: Vec<(String, Change)>) -> Vec<Change> {
+    let mut order: Vec<usize> = (0..keyed.len()).collect();
+    order.sort_unstable_by_key(|&i| (keyed[i].1.category, &keyed[i].0, &keyed[i].1.external_id));
+    let mut slots: Vec<Option<Change>> =
+        keyed.into_iter().map(|(_, change)| Some(change)).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
-/// Whether the current members (by directory id; a member without one never matches) are the
-/// wanted ones.
-fn same_members(mut current: Vec<Option<&ExternalId>>, wanted: &[ExternalId]) -> bool {
-    current.sort_unstable();
-    current.len() == wanted.len()
-        && current
-            .iter()
-            .zip(wanted)
-            .all(|(current, wanted)| *current == Some(wanted))
+/// How a nested group shows in a list of members.
+fn group_member_label(label: &str) -> String {
+    format!("group {label}")
 }
 
-/// The account's synced objects after the plan, by directory id, with the name each will show.
-struct Outcome<'c> {
-    users: HashMap<&'c ExternalId, String>,
-    groups: HashMap<&'c ExternalId, String>,
+/// A group's wanted members, by their numbers in the [`Outcome`].
+struct Members {
+    users: Vec<usize>,
+    groups: Vec<usize>,
+}
+
+/// The account's synced objects after the plan.
+struct Outcome {
+    users: Held<UserId>,
+    groups: Held<GroupId>,
 }
 
 fn candidate_category(candidate: &Candidate) -> Category {
