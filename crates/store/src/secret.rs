@@ -99,6 +99,9 @@ impl MasterKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; KEY_LEN];
                 rand::rng().fill_bytes(&mut bytes);
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(file_error)?;
+                }
                 let mut options = std::fs::OpenOptions::new();
                 // `create_new` refuses to overwrite a key another process wrote meanwhile.
                 options.write(true).create_new(true);
@@ -190,7 +193,7 @@ mod tests {
     #[test]
     fn the_key_file_is_created_private_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("master.key");
+        let path = dir.path().join("state").join("master.key");
         let created = MasterKey::from_file(&path).unwrap();
         assert_eq!(MasterKey::from_file(&path).unwrap().id(), created.id());
         #[cfg(unix)]

@@ -4,7 +4,11 @@ use roster_domain::plan::ChangeAction;
 use roster_domain::{Group, NewUserRole, Role, Source, User};
 use roster_store::{ChangeFailure, OwnedBy};
 
+use roster_store::MirrorRefresh;
+
+use super::connections::{SECRET, settings};
 use super::harness::{TestDb, address, contract_test, external, group_fields, user_fields};
+use super::mirror::{directory_group, directory_user};
 use super::users::manual_user;
 
 fn add_user(id: &str, primary: &str, aliases: &[&str]) -> ChangeAction {
@@ -205,4 +209,25 @@ contract_test!(bulk_applies_and_mirror_loads_hold_every_object, |db| {
     assert_eq!(listed.iter().map(|g| g.member_users.len()).sum::<usize>(), groups * members);
     assert_eq!(db.store.list_users(contoso.id).await.unwrap().len(), users);
     eprintln!("{:?}: applied {users} users and {groups} groups with {} memberships in {applied:?}", db.backend(), groups * members);
+
+    db.store.set_connection(contoso.id, settings("contoso.com"), Some(SECRET.into())).await.unwrap();
+    let full = MirrorRefresh {
+        upsert_users: (0..users).map(|i| directory_user(&format!("u-{i}"), &format!("user{i}@contoso.com"))).collect(),
+        upsert_groups: (0..groups)
+            .map(|g| {
+                let member_ids: Vec<String> = (0..members).map(|m| format!("u-{}", (g * 7 + m * 13) % users)).collect();
+                directory_group(&format!("g-{g}"), &member_ids.iter().map(String::as_str).collect::<Vec<_>>())
+            })
+            .collect(),
+        ..MirrorRefresh::default()
+    };
+    let started = Instant::now();
+    db.store.replace_mirror(contoso.id, full).await.unwrap();
+    let written = started.elapsed();
+    let started = Instant::now();
+    let mirror = db.store.load_mirror(contoso.id).await.unwrap();
+    let loaded = started.elapsed();
+    assert_eq!((mirror.users.len(), mirror.groups.len()), (users, groups));
+    assert_eq!(mirror.groups.iter().map(|g| g.members.len()).sum::<usize>(), groups * members);
+    eprintln!("{:?}: mirror written in {written:?} and loaded in {loaded:?}", db.backend());
 });

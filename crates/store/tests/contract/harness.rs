@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use roster_domain::plan::{GroupFields, UserFields};
-use roster_domain::{Account, DomainName, EmailAddress, ExternalId, GroupKind};
+use roster_domain::{Account, AccountId, DomainName, EmailAddress, ExternalId, GroupKind, UserId};
 use roster_store::{Backend, MasterKey, NewAccount, Store};
 use sqlx::{Connection, Executor};
 use time::OffsetDateTime;
@@ -62,6 +62,15 @@ impl TestDb {
                 done.map(|r| r.rows_affected()).map_err(|e| e.to_string())
             }
         }
+    }
+
+    /// Stores `address` (in `domain`) as an alias of `user` of `account`, behind the store's back.
+    pub async fn raw_alias(&self, address: &'static str, account: AccountId, domain: &'static str, user: UserId) -> Result<u64, String> {
+        self.raw(
+            "INSERT INTO addresses (address, account_id, domain, user_id, group_id, is_primary) VALUES ($1, $2, $3, $4, NULL, $5)",
+            vec![Raw::Text(address), Raw::Uuid(account.as_uuid()), Raw::Text(domain), Raw::Uuid(user.as_uuid()), Raw::Bool(false)],
+        )
+        .await
     }
 
     /// Another store on the same database, holding `key`.

@@ -3,7 +3,7 @@ use roster_domain::{NewUserRole, Role, Source};
 use roster_store::{ChangeFailure, NewAdmin, NewUser, OwnedBy, StoreError};
 use secrecy::SecretString;
 
-use super::harness::{Raw, assert_refused, address, contract_test, external, group_fields, user_fields};
+use super::harness::{assert_refused, address, contract_test, external, group_fields, user_fields};
 
 pub fn manual_user(primary: &str, aliases: &[&str]) -> NewUser {
     NewUser {
@@ -46,18 +46,7 @@ contract_test!(an_address_belongs_to_one_object_across_accounts, |db| {
     let added = db.store.add_user(fabrikam.id, manual_user("joe@fabrikam.com", &["jane@contoso.com"])).await;
     assert!(matches!(added, Err(StoreError::AddressOutsideDomains { address: a }) if a.as_str() == "jane@contoso.com"));
     // … and the schema refuses a second row for the address, whoever would own it.
-    let raw = db
-        .raw(
-            "INSERT INTO addresses (address, account_id, domain, user_id, group_id, is_primary) VALUES ($1, $2, $3, $4, NULL, $5)",
-            vec![
-                Raw::Text("jane@contoso.com"),
-                Raw::Uuid(fabrikam.id.as_uuid()),
-                Raw::Text("contoso.com"),
-                Raw::Uuid(jane.id.as_uuid()),
-                Raw::Bool(false),
-            ],
-        )
-        .await;
+    let raw = db.raw_alias("jane@contoso.com", fabrikam.id, "contoso.com", jane.id).await;
     assert_refused(raw, "a second owner of an address was stored");
 
     let elsewhere = db.store.addresses_owned_elsewhere(fabrikam.id, &[address("jane@contoso.com"), address("free@contoso.com")]).await.unwrap();
@@ -78,18 +67,7 @@ contract_test!(an_address_belongs_to_one_object_within_an_account, |db| {
         other => panic!("expected AddressTaken, got {other:?}"),
     }
     let joe = db.store.add_user(contoso.id, manual_user("joe@contoso.com", &[])).await.unwrap();
-    let raw = db
-        .raw(
-            "INSERT INTO addresses (address, account_id, domain, user_id, group_id, is_primary) VALUES ($1, $2, $3, $4, NULL, $5)",
-            vec![
-                Raw::Text("sales@contoso.com"),
-                Raw::Uuid(contoso.id.as_uuid()),
-                Raw::Text("contoso.com"),
-                Raw::Uuid(joe.id.as_uuid()),
-                Raw::Bool(false),
-            ],
-        )
-        .await;
+    let raw = db.raw_alias("sales@contoso.com", contoso.id, "contoso.com", joe.id).await;
     assert_refused(raw, "the schema gave one address to two users");
 
     let group = ChangeAction::AddGroup { external_id: external("g-sales"), fields: group_fields("Sales", Some("sales@contoso.com"), &[], &[]) };
@@ -112,18 +90,7 @@ contract_test!(an_address_must_be_in_one_of_the_accounts_domains, |db| {
 
     let jane = db.store.add_user(contoso.id, manual_user("jane@contoso.com", &[])).await.unwrap();
     db.account("Gmail", &["gmail.com"]).await;
-    let raw = db
-        .raw(
-            "INSERT INTO addresses (address, account_id, domain, user_id, group_id, is_primary) VALUES ($1, $2, $3, $4, NULL, $5)",
-            vec![
-                Raw::Text("jane@gmail.com"),
-                Raw::Uuid(contoso.id.as_uuid()),
-                Raw::Text("gmail.com"),
-                Raw::Uuid(jane.id.as_uuid()),
-                Raw::Bool(false),
-            ],
-        )
-        .await;
+    let raw = db.raw_alias("jane@gmail.com", contoso.id, "gmail.com", jane.id).await;
     assert_refused(raw, "the schema stored an address in another account's domain");
 });
 
