@@ -156,7 +156,14 @@ fn directory_user(n: usize) -> Result<DirectoryUser, roster_domain::ParseError> 
             format!("X500:/o=Contoso/cn=user{n}"),
         ],
         account_enabled: Some(!n.is_multiple_of(50)),
-        user_type: Some(if n.is_multiple_of(40) { "Guest" } else { "Member" }.to_owned()),
+        user_type: Some(
+            if n.is_multiple_of(40) {
+                "Guest"
+            } else {
+                "Member"
+            }
+            .to_owned(),
+        ),
         display_name: Some(format!("User {n}")),
         given_name: Some("User".to_owned()),
         surname: Some(n.to_string()),

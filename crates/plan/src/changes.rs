@@ -45,13 +45,22 @@ impl AttributeDiff {
         }
     }
 
-    /// A list whose sameness the caller decided (members are compared by id, shown by name).
-    pub fn list(&mut self, attribute: &str, before: Vec<String>, after: Vec<String>) {
-        self.push(
-            attribute,
-            AttributeValue::List(before),
-            AttributeValue::List(after),
-        );
+    /// A group's membership change, as the members that join and those that leave.
+    pub fn members(&mut self, joining: Vec<String>, leaving: Vec<String>) {
+        if !joining.is_empty() {
+            self.push(
+                "members_added",
+                AttributeValue::None,
+                AttributeValue::List(joining),
+            );
+        }
+        if !leaving.is_empty() {
+            self.push(
+                "members_removed",
+                AttributeValue::List(leaving),
+                AttributeValue::None,
+            );
+        }
     }
 
     pub fn push(&mut self, attribute: &str, before: AttributeValue, after: AttributeValue) {

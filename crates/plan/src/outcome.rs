@@ -60,16 +60,33 @@ impl<K: Copy + Eq + Hash> Held<K> {
         wanted
     }
 
-    /// The numbers of a group's current members, sorted; `None` if one of them will not be a
-    /// synced object (a manual member, or one this plan removes), since that alone is a change.
-    pub fn current(&self, members: &[K]) -> Option<Vec<usize>> {
-        let mut current = members
-            .iter()
-            .map(|id| self.by_account_id.get(id).copied())
-            .collect::<Option<Vec<_>>>()?;
-        current.sort_unstable();
-        current.dedup();
-        Some(current)
+    /// How a group's current members (by their ids in the account) differ from the wanted
+    /// ones (by number).
+    pub fn diff(&self, current: &[K], wanted: &[usize]) -> MemberDiff<K> {
+        let mut held = Vec::with_capacity(current.len());
+        let mut not_held = Vec::new();
+        for id in current {
+            match self.by_account_id.get(id) {
+                Some(&number) => held.push(number),
+                None => not_held.push(*id),
+            }
+        }
+        held.sort_unstable();
+        held.dedup();
+        let missing_from = |list: &[usize], number: &&usize| list.binary_search(number).is_err();
+        MemberDiff {
+            joining: wanted
+                .iter()
+                .filter(|n| missing_from(&held, n))
+                .copied()
+                .collect(),
+            leaving: held
+                .iter()
+                .filter(|n| missing_from(wanted, n))
+                .copied()
+                .collect(),
+            leaving_not_held: not_held,
+        }
     }
 
     pub fn external_ids(&self, numbers: &[usize]) -> Vec<ExternalId> {
@@ -78,5 +95,22 @@ impl<K: Copy + Eq + Hash> Held<K> {
 
     pub fn labels(&self, numbers: &[usize]) -> impl Iterator<Item = &str> {
         numbers.iter().map(|&n| self.labels[n].as_str())
+    }
+}
+
+/// The members that join a group and those that leave it.
+pub(crate) struct MemberDiff<K> {
+    /// By number.
+    pub joining: Vec<usize>,
+    /// By number: members that stay synced objects but leave this group.
+    pub leaving: Vec<usize>,
+    /// By id in the account: members that will not be synced objects (manual objects, or ones
+    /// this plan removes), which a synced group cannot keep.
+    pub leaving_not_held: Vec<K>,
+}
+
+impl<K> MemberDiff<K> {
+    pub fn is_empty(&self) -> bool {
+        self.joining.is_empty() && self.leaving.is_empty() && self.leaving_not_held.is_empty()
     }
 }

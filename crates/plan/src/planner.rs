@@ -624,8 +624,8 @@ impl Planner<'_> {
                     .current
                     .and_then(|holder| self.account.group(holder));
                 let mut diff = group_diff(current, &fields);
-                if let Some((before, after)) = self.member_change(current, &members, outcome) {
-                    diff.list("members", before, after);
+                if let Some(names) = self.member_change(current, &members, outcome) {
+                    diff.members(names.joining, names.leaving);
                 }
                 let label = group_label(&fields.name, fields.address.as_ref());
                 let (summary, reason, action) = match current {
@@ -678,46 +678,53 @@ impl Planner<'_> {
         }
     }
 
-    /// The members' before → after names, when the membership changes: a new group's
-    /// members, or a synced group whose members moved.
+    /// The names of the members that join and of those that leave, when the membership
+    /// changes. Only the difference is listed: a group of thousands that gains one member shows
+    /// that one member.
     fn member_change(
         &self,
         current: Option<&Group>,
         wanted: &Members,
         outcome: &Outcome,
-    ) -> Option<(Vec<String>, Vec<String>)> {
-        let unchanged = match current {
-            Some(group) => {
-                outcome.users.current(&group.member_users).as_ref() == Some(&wanted.users)
-                    && outcome.groups.current(&group.member_groups).as_ref() == Some(&wanted.groups)
-            }
-            None => wanted.users.is_empty() && wanted.groups.is_empty(),
-        };
-        if unchanged {
-            return None;
-        }
-        let mut before: Vec<String> = current.map_or_else(Vec::new, |group| {
-            let users = group
-                .member_users
-                .iter()
-                .filter_map(|&id| self.account.user_by_id(id))
-                .map(|u| u.primary_address.to_string());
-            let groups = group
-                .member_groups
-                .iter()
-                .filter_map(|&id| self.account.group_by_id(id))
-                .map(|g| group_member_label(&group_label(&g.name, g.address.as_ref())));
-            users.chain(groups).collect()
-        });
-        let users = outcome.users.labels(&wanted.users).map(str::to_owned);
+    ) -> Option<MemberNames> {
+        let users = outcome
+            .users
+            .diff(current.map_or(&[], |g| &g.member_users), &wanted.users);
         let groups = outcome
             .groups
-            .labels(&wanted.groups)
-            .map(group_member_label);
-        let mut after: Vec<String> = users.chain(groups).collect();
-        before.sort_unstable();
-        after.sort_unstable();
-        Some((before, after))
+            .diff(current.map_or(&[], |g| &g.member_groups), &wanted.groups);
+        if users.is_empty() && groups.is_empty() {
+            return None;
+        }
+        let unheld_user = |id: UserId| match self.account.user_by_id(id) {
+            Some(user) => user.primary_address.to_string(),
+            None => format!("user {id}"),
+        };
+        let unheld_group = |id: GroupId| match self.account.group_by_id(id) {
+            Some(group) => group_member_label(&group_label(&group.name, group.address.as_ref())),
+            None => format!("group {id}"),
+        };
+        let mut joining: Vec<String> = (outcome.users.labels(&users.joining).map(str::to_owned))
+            .chain(
+                outcome
+                    .groups
+                    .labels(&groups.joining)
+                    .map(group_member_label),
+            )
+            .collect();
+        let mut leaving: Vec<String> = (outcome.users.labels(&users.leaving).map(str::to_owned))
+            .chain(users.leaving_not_held.into_iter().map(unheld_user))
+            .chain(
+                outcome
+                    .groups
+                    .labels(&groups.leaving)
+                    .map(group_member_label),
+            )
+            .chain(groups.leaving_not_held.into_iter().map(unheld_group))
+            .collect();
+        joining.sort_unstable();
+        leaving.sort_unstable();
+        Some(MemberNames { joining, leaving })
     }
 
     fn removal_change(&self, removal: &Removal) -> (String, Change) {
@@ -808,6 +815,12 @@ fn sorted(keyed: Vec<(String, Change)>) -> Vec<Change> {
 /// How a nested group shows in a list of members.
 fn group_member_label(label: &str) -> String {
     format!("group {label}")
+}
+
+/// The names of the members that join a group and of those that leave it.
+struct MemberNames {
+    joining: Vec<String>,
+    leaving: Vec<String>,
 }
 
 /// A group's wanted members, by their numbers in the [`Outcome`].

@@ -242,7 +242,7 @@ fn group_name_kind_address_aliases_and_members_are_updated() {
     assert_eq!(change.summary, "Update group Sales (sales@contoso.com)");
     assert_eq!(
         change.reason,
-        "changed in the directory: name, kind, address, aliases, members"
+        "changed in the directory: name, kind, address, aliases, members_added, members_removed"
     );
     let pair = |a: &str, b: &str| Some((a.to_owned(), b.to_owned()));
     assert_eq!(
@@ -254,8 +254,12 @@ fn group_name_kind_address_aliases_and_members_are_updated() {
         pair("sales@contoso.com", "sales-team@contoso.com")
     );
     assert_eq!(
-        attribute(change, "members"),
-        pair("[jane@contoso.com]", "[bob@contoso.com]")
+        attribute(change, "members_added"),
+        pair("-", "[bob@contoso.com]")
+    );
+    assert_eq!(
+        attribute(change, "members_removed"),
+        pair("[jane@contoso.com]", "-")
     );
 }
 

@@ -414,7 +414,7 @@ fn a_groups_members_are_its_direct_members_that_roster_holds_after_the_plan() {
     let fields = added_group(&plan, "sales");
     assert_eq!(fields.member_users, [ext("bob"), ext("jane")]);
     assert_eq!(fields.member_groups, [ext("inner")]);
-    let members = attribute(change_for(&plan, "sales"), "members").unwrap();
+    let members = attribute(change_for(&plan, "sales"), "members_added").unwrap();
     assert_eq!(
         members.1,
         "[bob@contoso.com, group Inner, jane@contoso.com]"
