@@ -30,7 +30,7 @@ async fn members_added_and_removed_in_the_directory_are_one_member_update() {
     let plan = app.preview().await;
 
     assert_eq!(described(&plan), [format!(
-        "groups_to_update {}: changed in the directory: members [members: [ada@contoso.com, grace@contoso.com] → [ada@contoso.com, alan@contoso-europe.com]]",
+        "groups_to_update {}: changed in the directory: members_added, members_removed [members_added: — → [alan@contoso-europe.com]; members_removed: [grace@contoso.com] → —]",
         d.engineering
     )]);
     app.apply(&plan).await;
@@ -59,8 +59,8 @@ async fn a_nested_group_is_kept_as_a_member_group_and_a_cycle_is_tolerated() {
     let plan = app.preview().await;
 
     assert_eq!(described(&plan), [
-        format!("groups_to_add {all_hands}: new in the directory [name: — → All Hands; kind: — → distribution; address: — → all-hands@contoso.com; members: [] → [group Staff]]"),
-        format!("groups_to_update {}: changed in the directory: members [members: [alan@contoso-europe.com, group Engineering (engineering@contoso.com)] → [alan@contoso-europe.com, group All Hands (all-hands@contoso.com), group Engineering (engineering@contoso.com)]]", d.staff),
+        format!("groups_to_add {all_hands}: new in the directory [name: — → All Hands; kind: — → distribution; address: — → all-hands@contoso.com; members_added: — → [group Staff]]"),
+        format!("groups_to_update {}: changed in the directory: members_added [members_added: — → [group All Hands (all-hands@contoso.com)]]", d.staff),
     ]);
     app.apply(&plan).await;
     let staff = app.group(&d.staff).await.unwrap();
@@ -79,7 +79,7 @@ async fn a_deleted_group_is_removed_and_leaves_the_groups_it_was_nested_in() {
     let plan = app.preview().await;
 
     assert_eq!(described(&plan), [
-        format!("groups_to_update {}: changed in the directory: members [members: [alan@contoso-europe.com, group Engineering (engineering@contoso.com)] → [alan@contoso-europe.com]]", d.staff),
+        format!("groups_to_update {}: changed in the directory: members_removed [members_removed: [group Engineering (engineering@contoso.com)] → —]", d.staff),
         format!("groups_to_remove {}: deleted in the directory [group: Engineering (engineering@contoso.com) → —]", d.engineering),
     ]);
     app.apply(&plan).await;

@@ -18,8 +18,8 @@ async fn the_first_sync_adds_every_active_user_and_group_with_its_addresses_and_
         format!("users_to_add {}: new in the directory [primary_address: — → ada@contoso.com; aliases: [] → [countess@contoso.com]; first_name: — → Ada; last_name: — → Lovelace; display_name: — → Ada Lovelace; role: — → end_user]", d.ada),
         format!("users_to_add {}: new in the directory [primary_address: — → alan@contoso-europe.com; first_name: — → Alan; last_name: — → Turing; display_name: — → Alan Turing; role: — → end_user]", d.alan),
         format!("users_to_add {}: new in the directory [primary_address: — → grace@contoso.com; first_name: — → Grace; last_name: — → Hopper; display_name: — → Grace Hopper; role: — → end_user]", d.grace),
-        format!("groups_to_add {}: new in the directory [name: — → Engineering; kind: — → distribution; address: — → engineering@contoso.com; members: [] → [ada@contoso.com, grace@contoso.com]]", d.engineering),
-        format!("groups_to_add {}: new in the directory [name: — → Staff; kind: — → security; members: [] → [alan@contoso-europe.com, group Engineering (engineering@contoso.com)]]", d.staff),
+        format!("groups_to_add {}: new in the directory [name: — → Engineering; kind: — → distribution; address: — → engineering@contoso.com; members_added: — → [ada@contoso.com, grace@contoso.com]]", d.engineering),
+        format!("groups_to_add {}: new in the directory [name: — → Staff; kind: — → security; members_added: — → [alan@contoso-europe.com, group Engineering (engineering@contoso.com)]]", d.staff),
     ]);
     assert_eq!(skipped(&plan), Vec::<String>::new());
 
@@ -132,7 +132,7 @@ async fn a_sign_in_blocked_user_is_removed_with_that_reason_and_leaves_its_group
 
     assert_eq!(described(&plan), [
         format!("users_to_remove {}: sign-in blocked in the directory [user: alan@contoso-europe.com → —]", d.alan),
-        format!("groups_to_update {}: changed in the directory: members [members: [alan@contoso-europe.com, group Engineering (engineering@contoso.com)] → [group Engineering (engineering@contoso.com)]]", d.staff),
+        format!("groups_to_update {}: changed in the directory: members_removed [members_removed: [alan@contoso-europe.com] → —]", d.staff),
     ]);
     assert_eq!(app.apply(&plan).await.run.status, RunStatus::Succeeded);
     assert!(app.user(&d.alan).await.is_none());
@@ -150,7 +150,7 @@ async fn a_soft_deleted_user_is_removed_as_deleted_and_added_again_when_restored
 
     assert_eq!(described(&plan), [
         format!("users_to_remove {grace}: deleted in the directory [user: grace@contoso.com → —]"),
-        format!("groups_to_update {engineering}: changed in the directory: members [members: [ada@contoso.com, grace@contoso.com] → [ada@contoso.com]]"),
+        format!("groups_to_update {engineering}: changed in the directory: members_removed [members_removed: [grace@contoso.com] → —]"),
     ]);
     app.apply(&plan).await;
     assert!(app.user(grace).await.is_none());
@@ -160,7 +160,7 @@ async fn a_soft_deleted_user_is_removed_as_deleted_and_added_again_when_restored
 
     assert_eq!(described(&plan), [
         format!("users_to_add {grace}: new in the directory [primary_address: — → grace@contoso.com; first_name: — → Grace; last_name: — → Hopper; display_name: — → Grace Hopper; role: — → end_user]"),
-        format!("groups_to_update {engineering}: changed in the directory: members [members: [ada@contoso.com] → [ada@contoso.com, grace@contoso.com]]"),
+        format!("groups_to_update {engineering}: changed in the directory: members_added [members_added: — → [grace@contoso.com]]"),
     ]);
     app.apply(&plan).await;
     assert!(app.user(grace).await.is_some());
@@ -177,7 +177,7 @@ async fn a_hard_deleted_user_is_removed_as_deleted() {
 
     assert_eq!(described(&plan), [
         format!("users_to_remove {ada}: deleted in the directory [user: ada@contoso.com → —]"),
-        format!("groups_to_update {}: changed in the directory: members [members: [ada@contoso.com, grace@contoso.com] → [grace@contoso.com]]", app.directory.engineering),
+        format!("groups_to_update {}: changed in the directory: members_removed [members_removed: [ada@contoso.com] → —]", app.directory.engineering),
     ]);
     app.apply(&plan).await;
     assert!(app.user(ada).await.is_none());
