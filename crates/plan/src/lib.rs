@@ -3,6 +3,11 @@
 //!
 //! Everything here is pure: no I/O, no clock, no randomness. Ids and times are inputs, and the
 //! same input always gives the same plan, in the same order.
+//!
+//! The caller lists the mirror's [`candidate_addresses`], looks up which of them other accounts
+//! own, and calls [`plan`] with a [`PlanInput`]. [`apply_to_snapshot`] applies a plan's changes
+//! to an in-memory copy of the account, and [`Recipients`] expands a group into the users mail
+//! to it reaches.
 
 mod account;
 mod allocation;
