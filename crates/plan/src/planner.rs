@@ -68,6 +68,8 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
     allocation::resolve_duplicates(&mut candidates, &planner.account, &mut planner.skipped);
     allocation::link_manual_objects(&mut candidates, &planner.account);
     let removals = planner.removals(&user_verdicts, &group_verdicts);
+    // The objects whose addresses this plan frees: those it removes and those it rewrites. Every
+    // other object of the account keeps its addresses, and no directory claim may take them.
     let mut released: HashSet<Holder> = removals
         .iter()
         .filter(|r| r.allowed)
