@@ -49,7 +49,7 @@ async fn load(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Option<Direc
 impl Store {
     /// Saves the account's one directory connection, replacing its settings. A new connection
     /// needs `secret`; afterwards `None` keeps the stored one. Pointing the connection at another
-    /// tenant discards the mirror and delta links, which describe the old tenant.
+    /// tenant or cloud discards the mirror and delta links, which describe the old tenant.
     pub async fn set_connection(
         &self,
         account_id: AccountId,

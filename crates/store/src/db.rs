@@ -382,6 +382,23 @@ pub(crate) enum Constraint {
     Other,
 }
 
+impl std::fmt::Display for Constraint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::AccountName => "an account name is unique",
+            Self::DomainOwner => "a domain belongs to one account",
+            Self::AddressOwner => "an address belongs to one user or group",
+            Self::UserExternalId => "a directory user is linked to one user of the account",
+            Self::GroupExternalId => "a directory group is linked to one group of the account",
+            Self::OneConnection => "an account has one directory connection",
+            Self::OneRunningSync => "one sync of an account runs at a time",
+            Self::Exemption => "a directory object is exempted once",
+            Self::ForeignKey => "every reference names an existing row of the same account",
+            Self::Other => "the schema's checks on values",
+        })
+    }
+}
+
 /// A database failure: either a violated constraint, which callers turn into a typed error
 /// naming the object, or anything else.
 #[derive(Debug)]
@@ -425,7 +442,7 @@ impl From<sqlx::Error> for DbError {
 impl From<DbError> for StoreError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Violation(constraint) => StoreError::Integrity { constraint: format!("{constraint:?}") },
+            DbError::Violation(constraint) => StoreError::Integrity { rule: constraint.to_string() },
             DbError::Other(e) => StoreError::Database { reason: without_credentials(&e.to_string()) },
         }
     }

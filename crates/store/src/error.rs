@@ -23,8 +23,8 @@ pub enum StoreError {
 
     /// A constraint the store did not anticipate was violated: a bug, or a concurrent writer
     /// outside Roster. Retrying after reloading usually succeeds.
-    #[error("the database refused the write because it would break the rule {constraint}; reload and retry")]
-    Integrity { constraint: String },
+    #[error("the database refused the write because it would break the rule that {rule}; reload and retry")]
+    Integrity { rule: String },
 
     #[error("a stored {what} could not be read ({reason}); the row was written by an incompatible version or edited by hand")]
     Corrupt { what: &'static str, reason: String },
@@ -72,6 +72,9 @@ pub enum StoreError {
 
     #[error("no group has the id {0}")]
     GroupNotFound(GroupId),
+
+    #[error("the password could not be hashed or checked: {reason}")]
+    PasswordHashing { reason: String },
 
     #[error("an organization admin's password needs at least {min} characters")]
     PasswordTooShort { min: usize },

@@ -34,10 +34,21 @@
 //!
 //! Every write runs in one transaction (`BEGIN IMMEDIATE` on SQLite, so writers queue instead of
 //! failing). A mirror refresh writes its upserts, removals and delta links in one transaction, so
-//! a failed refresh changes nothing. Applying changes validates a batch of changes against the
-//! current rows in memory, then writes the accepted ones with multi-row statements in one
-//! transaction per batch: a crash loses at most whole uncommitted batches, never part of a change.
-//! No transaction is held across network I/O: callers read Graph first and then commit.
+//! a failed refresh changes nothing. [`Store::apply_changes`] works in batches of a few hundred
+//! changes: one transaction loads the rows a batch touches, checks each change in order against
+//! them in memory (rejecting stale changes and address conflicts one by one), writes the accepted
+//! ones with multi-row statements and commits. A crash loses whole uncommitted batches, never part
+//! of a change, and applying again converges because re-applied changes are recognised as stale.
+//! Should the database still refuse a batch (another process wrote the same rows meanwhile), the
+//! batch is retried change by change so that only the conflicting change fails. Nothing holds a
+//! transaction across network I/O: callers read Graph first and then commit what they read.
+//!
+//! # The mirror
+//!
+//! The directory mirror keeps each directory object as one row holding its record as JSON, a
+//! group's direct members inside the group's row: the planner always reads the whole mirror, and
+//! reading one row per object (rather than a million membership rows) keeps that near a second
+//! for 100,000 users and 10,000 groups.
 //!
 //! # Secrets
 //!
@@ -69,9 +80,9 @@ pub use db::Backend;
 pub use error::StoreError;
 pub use mirror::{DeltaLink, DeltaLinks, Mirror, MirrorRefresh};
 pub use plans::StoredPlan;
-pub use runs::NewRun;
+pub use runs::{NewRun, RUN_ABANDONED_AFTER};
 pub use secret::{MasterKey, MasterKeyError};
-pub use users::{NewAdmin, NewUser};
+pub use users::{MIN_PASSWORD_LEN, NewAdmin, NewUser};
 
 /// The store: a handle to the database and the master key. Clone it freely; clones share the
 /// connection pool.

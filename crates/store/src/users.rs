@@ -54,10 +54,10 @@ async fn hash_password(password: SecretString) -> Result<String, StoreError> {
         Argon2::default()
             .hash_password(password.expose_secret().as_bytes())
             .map(|hash| hash.to_string())
-            .map_err(|e| StoreError::Database { reason: format!("hashing the password failed: {e}") })
+            .map_err(|e| StoreError::PasswordHashing { reason: e.to_string() })
     })
     .await
-    .map_err(|e| StoreError::Database { reason: format!("the password hashing task failed: {e}") })?
+    .map_err(|e| StoreError::PasswordHashing { reason: e.to_string() })?
 }
 
 /// A hash of a password nobody knows: verifying an unknown login against it costs as much time as
@@ -80,7 +80,7 @@ async fn verify_password(password: SecretString, hash: Option<String>) -> Result
         known && matches
     })
     .await
-    .map_err(|e| StoreError::Database { reason: format!("the password check failed: {e}") })
+    .map_err(|e| StoreError::PasswordHashing { reason: e.to_string() })
 }
 
 impl Store {

@@ -40,6 +40,17 @@ contract_test!(a_domain_belongs_to_one_account_only, |db| {
     assert_eq!(db.store.account(&AccountRef::Id(contoso.id)).await.unwrap().domains, vec![domain("contoso.com")]);
 });
 
+contract_test!(of_two_accounts_adding_one_domain_at_once_exactly_one_gets_it, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let fabrikam = db.account("Fabrikam", &["fabrikam.com"]).await;
+    let (first, second) = tokio::join!(
+        db.store.add_domain(contoso.id, domain("shared.example")),
+        db.store.add_domain(fabrikam.id, domain("shared.example")),
+    );
+    let refused: Vec<_> = [&first, &second].into_iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(matches!(refused[..], [StoreError::DomainTaken { .. }]), "{first:?} {second:?}");
+});
+
 contract_test!(an_account_is_found_by_id_or_by_name, |db| {
     let contoso = db.account("Contoso Ltd", &["contoso.com", "contoso.org"]).await;
     let by_name = db.store.account(&"Contoso Ltd".parse().unwrap()).await.unwrap();

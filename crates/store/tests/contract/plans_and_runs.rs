@@ -61,6 +61,13 @@ contract_test!(one_sync_runs_per_account_at_a_time, |db| {
     db.store.start_run(new_run(contoso.id)).await.expect("a finished run no longer blocks");
 });
 
+contract_test!(of_two_syncs_started_at_once_exactly_one_runs, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let (first, second) = tokio::join!(db.store.start_run(new_run(contoso.id)), db.store.start_run(new_run(contoso.id)));
+    let refused: Vec<_> = [&first, &second].into_iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(matches!(refused[..], [StoreError::SyncAlreadyRunning { .. }]), "{first:?} {second:?}");
+});
+
 contract_test!(an_abandoned_run_no_longer_blocks_a_new_one, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let abandoned = db.store.start_run(new_run(contoso.id)).await.unwrap();

@@ -78,6 +78,20 @@ contract_test!(an_address_belongs_to_one_object_within_an_account, |db| {
     );
 });
 
+contract_test!(of_two_users_claiming_one_address_at_once_exactly_one_gets_it, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let (first, second) = tokio::join!(
+        db.store.add_user(contoso.id, manual_user("one@contoso.com", &["shared@contoso.com"])),
+        db.store.add_user(contoso.id, manual_user("two@contoso.com", &["shared@contoso.com"])),
+    );
+    let refused: Vec<_> = [&first, &second].into_iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        matches!(refused[..], [StoreError::AddressTaken { .. } | StoreError::ConcurrentClaim { .. }]),
+        "{first:?} {second:?}"
+    );
+    assert_eq!(db.store.list_users(contoso.id).await.unwrap().len(), 1);
+});
+
 contract_test!(an_address_must_be_in_one_of_the_accounts_domains, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let added = db.store.add_user(contoso.id, manual_user("jane@contoso.com", &["jane@gmail.com"])).await;
