@@ -7,6 +7,7 @@
 pub mod address;
 pub mod connection;
 pub mod directory;
+pub mod event;
 pub mod ids;
 pub mod model;
 pub mod plan;
@@ -18,6 +19,7 @@ pub use connection::{
     SyncScope,
 };
 pub use directory::{DirectoryGroup, DirectoryMember, DirectoryUser, MemberType};
+pub use event::{AccountEvent, AccountEventKind};
 pub use ids::{AccountId, ChangeId, ClientId, ExternalId, GroupId, PlanId, RunId, TenantRef, UserId};
 pub use model::{Account, Exemption, Group, GroupKind, NewUserRole, Role, Source, TechContact, User};
 

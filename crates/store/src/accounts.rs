@@ -55,6 +55,11 @@ pub struct NewAccount {
 }
 
 #[derive(sqlx::FromRow)]
+struct MissingSinceRow {
+    tech_contact_missing_since: Option<OffsetDateTime>,
+}
+
+#[derive(sqlx::FromRow)]
 struct AccountRow {
     id: Uuid,
     name: String,
@@ -151,12 +156,14 @@ impl Store {
         if taken.is_some_and(|t| t.count > 0) {
             return Err(StoreError::AccountNameTaken(name));
         }
-        sql("INSERT INTO accounts (id, name, tech_contact_name, tech_contact_email, created_at) VALUES ($1, $2, $3, $4, $5)")
+        sql("INSERT INTO accounts (id, name, tech_contact_name, tech_contact_email, created_at, tech_contact_missing_since) \
+             VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id.as_uuid())
             .bind(name.as_str())
             .bind(new.tech_contact.as_ref().map(|c| c.name.clone()))
             .bind(new.tech_contact.as_ref().map(|c| c.email.to_string()))
             .bind(created_at)
+            .bind(new.tech_contact.is_none().then_some(created_at))
             .execute(&mut tx.conn())
             .await
             .map_err(|e| match e {
@@ -196,20 +203,37 @@ impl Store {
         row.into_account(&domains)
     }
 
-    /// Sets the tech contact, or clears it with `None`.
+    /// Sets the tech contact, or clears it with `None`. Clearing starts the time the account is
+    /// without one (kept if it already was); setting ends it.
     pub async fn set_tech_contact(&self, account_id: AccountId, contact: Option<TechContact>) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
-        let changed = sql("UPDATE accounts SET tech_contact_name = $2, tech_contact_email = $3 WHERE id = $1")
-            .bind(account_id.as_uuid())
-            .bind(contact.as_ref().map(|c| c.name.clone()))
-            .bind(contact.as_ref().map(|c| c.email.to_string()))
-            .execute(&mut tx.conn())
-            .await?;
+        let statement = match &contact {
+            Some(contact) => sql("UPDATE accounts SET tech_contact_name = $2, tech_contact_email = $3, \
+                                  tech_contact_missing_since = NULL WHERE id = $1")
+                .bind(account_id.as_uuid())
+                .bind(contact.name.clone())
+                .bind(contact.email.to_string()),
+            None => sql("UPDATE accounts SET tech_contact_name = NULL, tech_contact_email = NULL, \
+                         tech_contact_missing_since = COALESCE(tech_contact_missing_since, $2) WHERE id = $1")
+                .bind(account_id.as_uuid())
+                .bind(now()),
+        };
+        let changed = statement.execute(&mut tx.conn()).await?;
         if changed == 0 {
             return Err(StoreError::AccountNotFound(account_id.to_string()));
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Since when the account has been without a tech contact; `None` while it has one.
+    pub async fn tech_contact_missing_since(&self, account_id: AccountId) -> Result<Option<OffsetDateTime>, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let row: Option<MissingSinceRow> = sql("SELECT tech_contact_missing_since FROM accounts WHERE id = $1")
+            .bind(account_id.as_uuid())
+            .fetch_optional(&mut tx.conn())
+            .await?;
+        row.map(|r| r.tech_contact_missing_since).ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))
     }
 
     /// Adds a domain; a domain another account owns is refused with that account's name.

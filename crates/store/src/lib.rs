@@ -62,6 +62,7 @@ mod apply;
 mod connections;
 mod db;
 mod error;
+mod events;
 mod exemptions;
 mod groups;
 mod mirror;

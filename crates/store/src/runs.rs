@@ -43,9 +43,47 @@ struct RunRow {
 }
 
 #[derive(sqlx::FromRow)]
+struct StartedRow {
+    started_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
 struct RunningRow {
     id: Uuid,
     heartbeat_at: OffsetDateTime,
+    owner: Option<String>,
+}
+
+/// The process running a sync, as "host/pid/start time": enough to tell, on the same host,
+/// that the process is gone (its pid no longer exists, or now belongs to a later process).
+fn this_process() -> Option<String> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let pid = std::process::id();
+    Some(format!("{}/{pid}/{}", host.trim(), process_start_time(pid)?))
+}
+
+/// The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat).
+fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses; fields resume after the last ')'.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether `owner` is known to be gone: it ran on this host and its process no longer exists.
+/// A process on another host, or an unknown owner, is judged by the heartbeat alone.
+fn owner_is_gone(owner: Option<&str>) -> bool {
+    let (Some(owner), Some(me)) = (owner, this_process()) else { return false };
+    let mut parts = owner.rsplitn(3, '/');
+    let (Some(started), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else { return false };
+    let my_host = me.rsplitn(3, '/').nth(2).unwrap_or_default();
+    if host != my_host {
+        return false;
+    }
+    match pid.parse::<u32>() {
+        Ok(pid) => process_start_time(pid).map(|t| t.to_string()) != Some(started.to_owned()),
+        Err(_) => false,
+    }
 }
 
 fn trigger_name(trigger: Trigger) -> &'static str {
@@ -92,7 +130,7 @@ impl RunRow {
 }
 
 async fn running(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Option<RunningRow>, DbError> {
-    sql("SELECT id, heartbeat_at FROM runs WHERE account_id = $1 AND status = 'running'")
+    sql("SELECT id, heartbeat_at, owner FROM runs WHERE account_id = $1 AND status = 'running'")
         .bind(account_id.as_uuid())
         .fetch_optional(conn)
         .await
@@ -100,8 +138,9 @@ async fn running(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Option<Ru
 
 impl Store {
     /// Starts a run. Only one run per account runs at a time, across all processes; a second
-    /// start gets [`StoreError::SyncAlreadyRunning`]. A running run whose process stopped
-    /// (not updated for [`RUN_ABANDONED_AFTER`]) is marked failed and no longer blocks.
+    /// start gets [`StoreError::SyncAlreadyRunning`]. A running run whose process stopped — known
+    /// to be gone from this host, or not updated for [`RUN_ABANDONED_AFTER`] — is marked failed
+    /// and no longer blocks.
     pub async fn start_run(&self, new: NewRun) -> Result<Run, StoreError> {
         let now = now();
         let run = Run {
@@ -121,7 +160,8 @@ impl Store {
         };
         let mut tx = self.db.begin_write().await?;
         if let Some(current) = running(&mut tx.conn(), run.account_id).await? {
-            if now - current.heartbeat_at < RUN_ABANDONED_AFTER {
+            let stale = now - current.heartbeat_at >= RUN_ABANDONED_AFTER;
+            if !stale && !owner_is_gone(current.owner.as_deref()) {
                 return Err(StoreError::SyncAlreadyRunning { running: RunId::from_uuid(current.id) });
             }
             sql("UPDATE runs SET status = 'failed', finished_at = $2, \
@@ -133,8 +173,8 @@ impl Store {
         }
         let inserted = sql(
             "INSERT INTO runs (id, account_id, trigger_kind, actor, status, started_at, finished_at, heartbeat_at, \
-             plan_id, counts, skipped, failures, graph_requests, error) \
-             VALUES ($1, $2, $3, $4, 'running', $5, NULL, $5, NULL, $6, 0, $7, 0, NULL)",
+             plan_id, counts, skipped, failures, graph_requests, error, owner) \
+             VALUES ($1, $2, $3, $4, 'running', $5, NULL, $5, NULL, $6, 0, $7, 0, NULL, $8)",
         )
         .bind(run.id.as_uuid())
         .bind(run.account_id.as_uuid())
@@ -143,6 +183,7 @@ impl Store {
         .bind(now)
         .bind(to_json(&run.counts))
         .bind(to_json(&run.failures))
+        .bind(this_process())
         .execute(&mut tx.conn())
         .await;
         match inserted {
@@ -213,6 +254,20 @@ impl Store {
         .await?
         .ok_or(StoreError::RunNotFound(run_id))?;
         row.into_run()
+    }
+
+    /// When the account's latest run of this trigger started, if it ever ran: the scheduler's
+    /// baseline.
+    pub async fn last_run_started(&self, account_id: AccountId, trigger: Trigger) -> Result<Option<OffsetDateTime>, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let row: Option<StartedRow> = sql(
+            "SELECT started_at FROM runs WHERE account_id = $1 AND trigger_kind = $2 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(account_id.as_uuid())
+        .bind(trigger_name(trigger))
+        .fetch_optional(&mut tx.conn())
+        .await?;
+        Ok(row.map(|r| r.started_at))
     }
 
     /// The account's runs, newest first, at most `limit`.

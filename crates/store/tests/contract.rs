@@ -9,5 +9,6 @@ mod contract {
     mod connections;
     mod mirror;
     mod plans_and_runs;
+    mod schedule;
     mod users;
 }
