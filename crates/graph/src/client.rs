@@ -97,6 +97,9 @@ pub struct ClientOptions {
     /// The most pages one listing or delta round may take: a bound on a server that never
     /// stops sending nextLinks.
     pub max_pages_per_round: u32,
+    /// PEM certificates trusted besides the system's roots: a TLS-inspecting proxy's CA, or
+    /// the simulated tenant's loopback certificate. Empty for none.
+    pub extra_root_certificates_pem: Vec<u8>,
 }
 
 impl ClientOptions {
@@ -112,6 +115,7 @@ impl ClientOptions {
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(100),
             max_pages_per_round: 100_000,
+            extra_root_certificates_pem: Vec::new(),
         }
     }
 }
@@ -218,13 +222,18 @@ impl Transient {
 impl GraphClient {
     /// A client for a saved connection; `secret` is the client secret's value.
     pub fn new(settings: &ConnectionSettings, secret: SecretString, options: ClientOptions) -> Result<Self, GraphError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             // A redirect would carry the bearer token to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
-            .timeout(options.request_timeout)
-            .build()
-            .map_err(|e| GraphError::ClientSetup { detail: e.to_string() })?;
+            .timeout(options.request_timeout);
+        if !options.extra_root_certificates_pem.is_empty() {
+            let roots = reqwest::Certificate::from_pem_bundle(&options.extra_root_certificates_pem).map_err(|e| {
+                GraphError::ClientSetup { detail: format!("the extra root certificates are not valid PEM: {e}") }
+            })?;
+            builder = builder.tls_certs_merge(roots);
+        }
+        let http = builder.build().map_err(|e| GraphError::ClientSetup { detail: e.to_string() })?;
         let graph = settings.cloud.graph_url();
         let api_root = Url::parse(&format!("{}/v1.0", graph.as_str().trim_end_matches('/')))
             .map_err(|e| GraphError::ClientSetup { detail: format!("the Graph URL {graph} cannot take a path: {e}") })?;

@@ -245,3 +245,30 @@ async fn a_stopped_simulator_is_a_network_error_naming_the_host() {
     let error = read_error(&client_with(settings, &secret)).await;
     assert!(matches!(&error, GraphError::Network { host, .. } if host == "127.0.0.1"), "{error:?}");
 }
+
+#[tokio::test]
+async fn over_https_the_client_trusts_an_extra_root_certificate_and_refuses_an_unknown_one() {
+    let sim = Simulator::start(SimConfig { users: 20, groups: 3, seed: 11, tls: true, ..SimConfig::default() })
+        .await
+        .expect("the simulator starts with TLS");
+    let tenant = sim.tenant();
+    assert!(tenant.login_url.starts_with("https://"), "{}", tenant.login_url);
+
+    let untrusted = client_with(settings(tenant), &tenant.client_secret);
+    let error = read_all(untrusted.read_full()).await.expect_err("an unknown certificate is refused");
+    assert!(matches!(error, GraphError::Network { .. }), "{error:?}");
+
+    let certificate = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../sim/tls/loopback-cert.pem")).unwrap();
+    let options = ClientOptions { extra_root_certificates_pem: certificate, ..patient() };
+    let trusting = GraphClient::new(&settings(tenant), SecretString::from(tenant.client_secret.as_str()), options).unwrap();
+    let (mirror, _) = full_mirror(&trusting).await;
+    assert_eq!(mirror.users.len(), sim.control().summary().await.unwrap().users);
+}
+
+#[test]
+fn extra_root_certificates_that_are_not_pem_are_a_setup_error() {
+    let settings = connection_settings("contoso.com", "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", "https://127.0.0.1:1", "https://127.0.0.1:2");
+    let options = ClientOptions { extra_root_certificates_pem: b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".to_vec(), ..patient() };
+    let error = GraphClient::new(&settings, SecretString::from("s"), options).err().expect("refused");
+    assert!(error.to_string().contains("not valid PEM"), "{error}");
+}
