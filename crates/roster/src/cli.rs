@@ -58,6 +58,8 @@ pub enum Command {
     Exempt(ExemptArgs),
     /// Lift an exemption.
     Unexempt(ExemptArgs),
+    /// Run automatic syncs on their schedule (several workers may share one database).
+    Worker(WorkerArgs),
     /// Serve a simulated Entra ID tenant (token endpoint, Graph and a control API).
     Sim(roster_sim::cli::SimArgs),
 }
@@ -83,6 +85,22 @@ pub struct DemoArgs {
     /// Seed of the simulated tenant: the same seed gives the same tenant.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Seconds between looks for due syncs.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub tick_seconds: u64,
+    /// Look once, run what is due, and exit (for cron, and for tests).
+    #[arg(long)]
+    pub once: bool,
+    /// Accounts synced at the same time by this worker.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Days an account may go without a tech contact before its automatic sync is set to never.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub tech_contact_grace_days: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +146,12 @@ pub enum AccountCommand {
     AddDomain { account: String, domain: String },
     /// Remove a domain from an account (refused while addresses in it exist).
     RemoveDomain { account: String, domain: String },
+    /// What the tech contact is told: failed or held automatic runs, automatic sync turned off.
+    Events {
+        account: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]

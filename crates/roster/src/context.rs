@@ -3,12 +3,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use roster_graph::ClientOptions;
 use roster_store::{AccountRef, MasterKey, Store};
 use roster_sync::SyncEngine;
 
 use crate::cli::GlobalArgs;
 
 pub const MASTER_KEY_FILE_ENV: &str = "ROSTER_MASTER_KEY_FILE";
+/// PEM certificates the Graph client trusts besides the system's (a TLS-inspecting proxy, or
+/// the simulated tenant's loopback certificate with `roster sim --tls`).
+const GRAPH_CA_FILE_ENV: &str = "ROSTER_GRAPH_CA_FILE";
 const MASTER_KEY_ENV: &str = "ROSTER_MASTER_KEY";
 
 /// An open store, and the sync engine over it.
@@ -36,7 +40,16 @@ impl Context {
     pub async fn connect(url: &str, key: MasterKey) -> anyhow::Result<Self> {
         let store = Store::connect(url, key).await?;
         store.migrate().await?;
-        Ok(Self { engine: SyncEngine::new(store.clone()), store })
+        let mut engine = SyncEngine::new(store.clone());
+        if let Some(path) = std::env::var_os(GRAPH_CA_FILE_ENV) {
+            let pem = std::fs::read(&path)
+                .with_context(|| format!("cannot read {GRAPH_CA_FILE_ENV}={}", PathBuf::from(&path).display()))?;
+            engine = engine.with_graph_options(move |priority| ClientOptions {
+                extra_root_certificates_pem: pem.clone(),
+                ..ClientOptions::new(priority)
+            });
+        }
+        Ok(Self { engine, store })
     }
 
     /// The account named by id or name, or an error that says how to list them.

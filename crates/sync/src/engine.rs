@@ -2,11 +2,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use roster_domain::plan::{Category, Change, Plan};
 use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
-use roster_domain::{Account, AccountId, ChangeId, DirectoryConnection, PlanId, RunId};
+use roster_domain::{Account, AccountEventKind, AccountId, ChangeId, DirectoryConnection, PlanId, RunId};
 use roster_graph::{ClientOptions, GraphClient, Priority};
 use roster_plan::{Mirror as PlanMirror, MirrorRead, PlanInput};
 use roster_store::{ChangeFailure, NewRun, Store};
@@ -28,7 +29,7 @@ const HEARTBEAT: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct SyncEngine {
     store: Store,
-    graph_options: fn(Priority) -> ClientOptions,
+    graph_options: Arc<dyn Fn(Priority) -> ClientOptions + Send + Sync>,
     heartbeat: Duration,
 }
 
@@ -62,12 +63,12 @@ pub struct ApplyOutcome {
 
 impl SyncEngine {
     pub fn new(store: Store) -> Self {
-        Self { store, graph_options: ClientOptions::new, heartbeat: HEARTBEAT }
+        Self { store, graph_options: Arc::new(ClientOptions::new), heartbeat: HEARTBEAT }
     }
 
     /// Uses other Graph client options (tests shorten retries; benchmarks raise concurrency).
-    pub fn with_graph_options(mut self, options: fn(Priority) -> ClientOptions) -> Self {
-        self.graph_options = options;
+    pub fn with_graph_options(mut self, options: impl Fn(Priority) -> ClientOptions + Send + Sync + 'static) -> Self {
+        self.graph_options = Arc::new(options);
         self
     }
 
@@ -154,12 +155,41 @@ impl SyncEngine {
             self.apply_plan(&mut run, &plan, |_| true, hold_removals, progress).await
         }
         .await;
+        let run_id = run.id;
         match result {
             Ok((held_removals, not_allowed)) => {
                 let run = self.finish(run).await?;
+                if held_removals > 0 {
+                    let message = format!(
+                        "Automatic sync held {held_removals} removal(s) because they exceed the deletion limit; the other \
+                         changes were applied. Review the removals with Search Now and confirm them to apply."
+                    );
+                    self.tell(account_id, AccountEventKind::AutomaticRunHeld, &message, run_id).await;
+                }
+                if run.status == RunStatus::Partial {
+                    let message = format!(
+                        "Automatic sync could not apply {} change(s); the others were applied. The run's report names each \
+                         object and why.",
+                        run.failures.len()
+                    );
+                    self.tell(account_id, AccountEventKind::AutomaticRunFailed, &message, run_id).await;
+                }
                 Ok(ApplyOutcome { run, held_removals, not_allowed })
             }
-            Err(e) => Err(self.fail(run, e).await),
+            Err(e) => {
+                let error = self.fail(run, e).await;
+                let message = format!("Automatic sync failed: {error}");
+                self.tell(account_id, AccountEventKind::AutomaticRunFailed, &message, run_id).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Records an event for the tech contact. A failure to record it is logged, not raised: the
+    /// run's own outcome is what the caller needs.
+    async fn tell(&self, account_id: AccountId, kind: AccountEventKind, message: &str, run_id: RunId) {
+        if let Err(e) = self.store.record_event(account_id, kind, message, Some(run_id)).await {
+            tracing::error!(%account_id, %run_id, error = %e, "could not record an account event");
         }
     }
 

@@ -92,6 +92,20 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> anyhow::Result<ExitC
             ctx.store.add_domain(account.id, domain.clone()).await?;
             println!("Added {domain} to {}.", account.name);
         }
+        AccountCommand::Events { account, output } => {
+            let account = ctx.account(&account).await?;
+            let events = ctx.store.list_events(account.id, 100).await?;
+            if output.json {
+                print_json(&events)?;
+            } else if events.is_empty() {
+                println!("No events for {}.", account.name);
+            } else {
+                for event in &events {
+                    let to = event.notify.as_ref().map_or("nobody (no tech contact)".to_owned(), ToString::to_string);
+                    println!("{}  {}  to {to}\n    {}", event.created_at, event.kind, event.message);
+                }
+            }
+        }
         AccountCommand::RemoveDomain { account, domain } => {
             let account = ctx.account(&account).await?;
             let domain: DomainName = domain.parse()?;

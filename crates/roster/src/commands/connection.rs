@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use roster_domain::{Cloud, ConnectionSettings, DeletionLimit, DirectoryConnection};
+use roster_domain::{AccountEventKind, Cloud, ConnectionSettings, DeletionLimit, DirectoryConnection, Frequency};
 use roster_graph::Priority;
 use roster_graph::diagnostics::{StepStatus, test_connection};
 use secrecy::SecretString;
@@ -147,10 +147,25 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
             let Some(connection) = ctx.store.connection(account.id).await? else {
                 bail!("the account {} has no directory connection; create it with `roster connection set`", account.name);
             };
+            // Say why automatic sync is off when the schedule turned it off.
+            let turned_off = match connection.settings.frequency {
+                Frequency::Never => ctx
+                    .store
+                    .list_events(account.id, 20)
+                    .await?
+                    .into_iter()
+                    .find(|e| e.kind == AccountEventKind::AutomaticSyncTurnedOff && e.created_at >= connection.updated_at),
+                Frequency::Hours(_) => None,
+            };
             if output.json {
-                print_json(&connection_json(&connection))?;
+                let mut value = connection_json(&connection);
+                value["frequency_turned_off"] = json!(turned_off.as_ref().map(|e| &e.message));
+                print_json(&value)?;
             } else {
                 print_connection(&connection, account.tech_contact.is_some());
+                if let Some(event) = turned_off {
+                    println!("Note: {}", event.message);
+                }
             }
         }
         ConnectionCommand::Delete { account } => {

@@ -6,6 +6,7 @@ mod connection;
 pub mod demo;
 mod sync;
 mod user;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCod
         Command::Admin(command) => user::run_admin(ctx, command).await,
         Command::Connection(command) => connection::run(ctx, command).await,
         Command::Sync(command) => sync::run(ctx, command).await,
+        Command::Worker(args) => worker::run(ctx, args).await,
         Command::Exempt(args) => sync::exempt(ctx, args, true).await,
         Command::Unexempt(args) => sync::exempt(ctx, args, false).await,
         Command::Sim(_) | Command::Demo(_) => unreachable!("handled before a database is opened"),
