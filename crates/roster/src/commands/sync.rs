@@ -89,6 +89,20 @@ pub fn print_apply(outcome: &ApplyOutcome) {
     }
 }
 
+/// Prints what an apply or automatic run did; the exit code says whether every change applied.
+fn report_apply(outcome: &ApplyOutcome, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(&json!({
+            "run": run_json(&outcome.run),
+            "held_removals": outcome.held_removals,
+            "not_allowed_by_settings": outcome.not_allowed,
+        }))?;
+    } else {
+        print_apply(outcome);
+    }
+    Ok(exit_for(&outcome.run))
+}
+
 fn exit_for(run: &Run) -> ExitCode {
     match run.status {
         RunStatus::Succeeded | RunStatus::Held => ExitCode::SUCCESS,
@@ -123,34 +137,14 @@ pub async fn run(ctx: &Context, command: SyncCommand) -> anyhow::Result<ExitCode
             let bar = Bar::new();
             let outcome = ctx.engine.apply(account.id, &request, ACTOR, progress(&bar)).await;
             drop(bar);
-            let outcome = outcome?;
-            if output.json {
-                print_json(&json!({
-                    "run": run_json(&outcome.run),
-                    "held_removals": outcome.held_removals,
-                    "not_allowed_by_settings": outcome.not_allowed,
-                }))?;
-            } else {
-                print_apply(&outcome);
-            }
-            Ok(exit_for(&outcome.run))
+            report_apply(&outcome?, output.json)
         }
         SyncCommand::Run { account, output } => {
             let account = ctx.account(&account).await?;
             let bar = Bar::new();
             let outcome = ctx.engine.run_automatic(account.id, ACTOR, progress(&bar)).await;
             drop(bar);
-            let outcome = outcome?;
-            if output.json {
-                print_json(&json!({
-                    "run": run_json(&outcome.run),
-                    "held_removals": outcome.held_removals,
-                    "not_allowed_by_settings": outcome.not_allowed,
-                }))?;
-            } else {
-                print_apply(&outcome);
-            }
-            Ok(exit_for(&outcome.run))
+            report_apply(&outcome?, output.json)
         }
         SyncCommand::History { account, output } => {
             let account = ctx.account(&account).await?;
