@@ -356,6 +356,25 @@ pub struct ConnectionSettings {
     pub include_sign_in_blocked: bool,
 }
 
+impl ConnectionSettings {
+    /// A connection to `tenant` through the app registration `client_id` in `cloud`, with every
+    /// other setting at its default: end users, users and both kinds of distribution and
+    /// security groups, every action, no automatic sync, the default deletion limit.
+    pub fn new(tenant: TenantRef, client_id: ClientId, cloud: Cloud) -> Self {
+        Self {
+            tenant,
+            client_id,
+            cloud,
+            default_role: NewUserRole::default(),
+            scope: SyncScope::default(),
+            actions: SyncActions::default(),
+            frequency: Frequency::Never,
+            deletion_limit: DeletionLimit::default(),
+            include_sign_in_blocked: false,
+        }
+    }
+}
+
 /// An account's directory connection as stored. The client secret is held apart and never
 /// leaves storage except to the Graph client; only when it was set is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use roster_domain::{Cloud, ConnectionSettings, DeletionLimit, DomainName, Frequency, Source, TechContact};
+use roster_domain::{Cloud, ConnectionSettings, DomainName, Frequency, Source, TechContact};
 use roster_graph::Priority;
 use roster_graph::diagnostics::test_connection;
 use roster_sim::{SimConfig, Simulator};
@@ -76,16 +76,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 
     heading("3. The directory connection (the guide's Step 2)");
+    let cloud = Cloud::custom(&tenant.login_url, &tenant.graph_url)?;
     let settings = ConnectionSettings {
-        tenant: tenant.tenant.parse()?,
-        client_id: tenant.client_id.parse()?,
-        cloud: Cloud::custom(&tenant.login_url, &tenant.graph_url)?,
-        default_role: Default::default(),
-        scope: Default::default(),
-        actions: Default::default(),
         frequency: Frequency::Hours(24),
-        deletion_limit: DeletionLimit::default(),
-        include_sign_in_blocked: false,
+        ..ConnectionSettings::new(tenant.tenant.parse()?, tenant.client_id.parse()?, cloud)
     };
     ctx.store.set_connection(account.id, settings, Some(SecretString::from(tenant.client_secret.clone()))).await?;
     let (_, client) = ctx.engine.graph_client(account.id, Priority::High).await?;
