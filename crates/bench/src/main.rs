@@ -1,0 +1,237 @@
+//! `roster-bench`: how long a sync takes and how much memory it needs, against a simulated
+//! tenant of 100,000 users, 10,000 groups and 1,000,000 memberships.
+//!
+//! The simulated tenant runs in its own process (`roster sim`), so that its CPU and memory are
+//! not counted as Roster's. Each measured sync runs in a child process of this program (the
+//! hidden `measure` command) through the same library calls the CLI makes
+//! (`SyncEngine::run_automatic`), so that its peak resident memory is its own and not what an
+//! earlier scenario left behind in the allocator. Each scenario prints one JSON line.
+
+mod changes;
+mod database;
+mod measure;
+mod sim;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use serde::Serialize;
+
+use crate::database::FreshDatabase;
+use crate::measure::Measurement;
+use crate::sim::{SimProcess, TenantSize};
+
+#[derive(Debug, Parser)]
+#[command(name = "roster-bench", about = "Benchmarks of Roster's sync against a simulated tenant")]
+enum Cli {
+    /// Every scenario, on every store.
+    All(Options),
+    /// The first sync: refresh, plan and apply everything.
+    Full(Options),
+    /// The sync after the first, when nothing changed.
+    Noop(Options),
+    /// The sync after 1% of users and 1% of groups changed.
+    Delta1(Options),
+    /// The first sync with simulated latency on every Graph request.
+    Latency(Options),
+    /// Runs one sync and prints its measurement (used by the commands above; the tenant's
+    /// credentials come on standard input).
+    #[command(hide = true)]
+    Measure(measure::MeasureArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct Options {
+    /// Shrinks (or grows) the tenant proportionally, e.g. 0.01 for a quick run.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Seed of the simulated tenant: the same seed gives the same tenant.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Stores to run on.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [StoreKind::Sqlite, StoreKind::Postgres])]
+    stores: Vec<StoreKind>,
+    /// A PostgreSQL server where the benchmark may create (and afterwards drop) a database per
+    /// store it measures.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres: String,
+    /// Latency added to every Graph request in the latency scenario, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    latency_ms: u64,
+    /// The `roster` binary that serves the simulated tenant. Default: next to this program
+    /// (build both with `cargo build --release -p roster -p roster-bench`).
+    #[arg(long, value_name = "PATH")]
+    roster: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+impl StoreKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Full,
+    Noop,
+    Delta1,
+    Latency,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Noop => "noop",
+            Self::Delta1 => "delta1",
+            Self::Latency => "latency",
+        }
+    }
+}
+
+/// One scenario's result: the line the benchmark prints.
+#[derive(Debug, Serialize)]
+struct Report {
+    scenario: &'static str,
+    store: &'static str,
+    users: usize,
+    groups: usize,
+    memberships: usize,
+    graph_requests: u64,
+    wall_s: f64,
+    peak_rss_mb: f64,
+    /// CPU time of the syncing process (see [`Measurement::cpu_s`]).
+    cpu_s: f64,
+    /// Changes the sync applied: shows that it did the work the scenario is about.
+    changes_applied: usize,
+    /// Time spent changing the tenant through the simulator before a delta sync; not part of
+    /// `wall_s`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant_changes_s: Option<f64>,
+}
+
+impl Report {
+    fn new(scenario: Scenario, store: StoreKind, size: TenantSize, measured: Measurement) -> Self {
+        Self {
+            scenario: scenario.name(),
+            store: store.name(),
+            users: size.users,
+            groups: size.groups,
+            memberships: size.memberships,
+            graph_requests: measured.graph_requests,
+            wall_s: measured.wall_s,
+            peak_rss_mb: measured.peak_rss_mb,
+            cpu_s: measured.cpu_s,
+            changes_applied: measured.changes_applied,
+            tenant_changes_s: None,
+        }
+    }
+
+    fn print(&self) -> anyhow::Result<()> {
+        println!("{}", serde_json::to_string(self)?);
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let (scenarios, options) = match Cli::parse() {
+        Cli::All(options) => (vec![Scenario::Full, Scenario::Noop, Scenario::Delta1, Scenario::Latency], options),
+        Cli::Full(options) => (vec![Scenario::Full], options),
+        Cli::Noop(options) => (vec![Scenario::Noop], options),
+        Cli::Delta1(options) => (vec![Scenario::Delta1], options),
+        Cli::Latency(options) => (vec![Scenario::Latency], options),
+        Cli::Measure(args) => return measure::run(args).await,
+    };
+    let bench = Bench::new(options)?;
+    if scenarios.iter().any(|s| matches!(s, Scenario::Full | Scenario::Noop | Scenario::Delta1)) {
+        bench.sequence(&scenarios).await?;
+    }
+    if scenarios.contains(&Scenario::Latency) {
+        bench.latency().await?;
+    }
+    Ok(())
+}
+
+struct Bench {
+    options: Options,
+    size: TenantSize,
+    roster: PathBuf,
+}
+
+impl Bench {
+    fn new(options: Options) -> anyhow::Result<Self> {
+        anyhow::ensure!(options.scale > 0.0, "--scale must be positive");
+        anyhow::ensure!(!options.stores.is_empty(), "give at least one store");
+        let roster = match &options.roster {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()?.with_file_name("roster"),
+        };
+        anyhow::ensure!(
+            roster.is_file(),
+            "{} not found: build it with `cargo build --release -p roster -p roster-bench`, or pass --roster PATH",
+            roster.display()
+        );
+        Ok(Self { size: TenantSize::scaled(options.scale), options, roster })
+    }
+
+    /// The first sync, the no-op sync and the 1% delta sync, one after the other on the same
+    /// fresh store per backend. Every store syncs the same tenant, which is changed once
+    /// between the no-op and the delta scenarios. Noop and delta need the first sync done, so
+    /// it always runs; it is printed only when asked for.
+    async fn sequence(&self, scenarios: &[Scenario]) -> anyhow::Result<()> {
+        let sim = SimProcess::start(&self.roster, self.size, self.options.seed, 0).await?;
+        let mut stores = Vec::new();
+        for &kind in &self.options.stores {
+            stores.push((kind, FreshDatabase::create(kind, &self.options.postgres, &sim).await?));
+        }
+        for (kind, database) in &stores {
+            let measured = measure::spawn(database, &sim).await?;
+            if scenarios.contains(&Scenario::Full) {
+                Report::new(Scenario::Full, *kind, self.size, measured).print()?;
+            }
+        }
+        if scenarios.contains(&Scenario::Noop) {
+            for (kind, database) in &stores {
+                Report::new(Scenario::Noop, *kind, self.size, measure::spawn(database, &sim).await?).print()?;
+            }
+        }
+        if scenarios.contains(&Scenario::Delta1) {
+            let (_, first) = &stores[0];
+            let started = Instant::now();
+            changes::change_one_percent(first, &sim, self.size).await.context("changing the simulated tenant")?;
+            let tenant_changes_s = Some(measure::seconds(started.elapsed()));
+            for (kind, database) in &stores {
+                let report = Report::new(Scenario::Delta1, *kind, self.size, measure::spawn(database, &sim).await?);
+                Report { tenant_changes_s, ..report }.print()?;
+            }
+        }
+        for (_, database) in stores {
+            database.remove().await?;
+        }
+        sim.stop().await
+    }
+
+    /// The first sync on a fresh store per backend, against a tenant that answers every Graph
+    /// request after a delay.
+    async fn latency(&self) -> anyhow::Result<()> {
+        let sim = SimProcess::start(&self.roster, self.size, self.options.seed, self.options.latency_ms).await?;
+        for &kind in &self.options.stores {
+            let database = FreshDatabase::create(kind, &self.options.postgres, &sim).await?;
+            Report::new(Scenario::Latency, kind, self.size, measure::spawn(&database, &sim).await?).print()?;
+            database.remove().await?;
+        }
+        sim.stop().await
+    }
+}
