@@ -10,7 +10,6 @@
 //!   at most once.
 //! - [`SyncEngine::run_automatic`] (the schedule) does all three without review, within the
 //!   *how to sync* switches, holding removals over the deletion limit.
-//!
 //! - [`decide`] tells a scheduler when a connection's automatic run is due.
 //!
 //! Every operation is recorded as a run; one run per account at a time, across processes, is

@@ -51,7 +51,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use roster_domain::{
-        AccountId, ClientId, Cloud, ConnectionSettings, DeletionLimit, TechContact, TenantRef,
+        AccountId, ClientId, Cloud, ConnectionSettings, TechContact, TenantRef,
     };
 
     use super::*;
@@ -72,15 +72,12 @@ mod tests {
         DirectoryConnection {
             account_id: account.id,
             settings: ConnectionSettings {
-                tenant: "contoso.com".parse::<TenantRef>().unwrap(),
-                client_id: "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d".parse::<ClientId>().unwrap(),
-                cloud: Cloud::Global,
-                default_role: Default::default(),
-                scope: Default::default(),
-                actions: Default::default(),
                 frequency,
-                deletion_limit: DeletionLimit::default(),
-                include_sign_in_blocked: false,
+                ..ConnectionSettings::new(
+                    "contoso.com".parse::<TenantRef>().unwrap(),
+                    "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d".parse::<ClientId>().unwrap(),
+                    Cloud::Global,
+                )
             },
             secret_set_at: saved,
             updated_at: saved,
