@@ -10,7 +10,7 @@
 //!   at most once.
 //! - [`SyncEngine::run_automatic`] (the schedule) does all three without review, within the
 //!   *how to sync* switches, holding removals over the deletion limit.
-//! - [`decide`] tells a scheduler when a connection's automatic run is due.
+//! - [`SyncEngine::run_due`] runs the automatic syncs that are due; [`decide`] is its pure rule.
 //!
 //! Every operation is recorded as a run; one run per account at a time, across processes, is
 //! enforced by the store.
@@ -25,4 +25,4 @@ pub use engine::{ApplyOutcome, ApplyRequest, PreviewOutcome, SyncEngine};
 pub use error::SyncError;
 pub use progress::{NoProgress, Progress};
 pub use refresh::{ReadKind, RefreshOutcome, refresh};
-pub use schedule::{ScheduleDecision, decide};
+pub use schedule::{ScheduleDecision, SchedulePolicy, ScheduleReport, decide};

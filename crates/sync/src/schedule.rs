@@ -1,7 +1,19 @@
-//! When automatic sync runs (product.md §6): the schedule's decisions, as a pure function.
+//! When automatic sync runs (product.md §6): the schedule's decisions, as a pure function, and
+//! the scheduler that acts on them.
 
-use roster_domain::{Account, DirectoryConnection, Frequency};
+use std::sync::Arc;
+
+use roster_domain::run::Trigger;
+use roster_domain::{Account, AccountEventKind, AccountId, ConnectionSettings, DirectoryConnection, Frequency};
+use roster_store::{AccountRef, StoreError};
 use time::{Duration, OffsetDateTime};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::{NoProgress, SyncEngine, SyncError};
+
+/// Who the scheduler is in run records.
+const SCHEDULER: &str = "scheduler";
 
 /// What the scheduler should do about one connection now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +57,105 @@ pub fn decide(
     } else {
         let next = frequency.next_slot(account.id, now).unwrap_or(slot);
         ScheduleDecision::Wait { next }
+    }
+}
+
+
+/// How the scheduler behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulePolicy {
+    /// How long an account may go without a tech contact before its automatic sync is turned
+    /// off (product.md §6; 7 days by default).
+    pub tech_contact_grace: Duration,
+    /// Accounts synced at the same time.
+    pub concurrency: usize,
+}
+
+impl Default for SchedulePolicy {
+    fn default() -> Self {
+        Self { tech_contact_grace: Duration::days(7), concurrency: 4 }
+    }
+}
+
+/// What one look at the schedule did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduleReport {
+    /// Automatic runs that finished (succeeded, partial or held).
+    pub ran: Vec<AccountId>,
+    /// Automatic runs that failed as a whole; each is recorded with its error.
+    pub failed: Vec<AccountId>,
+    /// Accounts whose automatic sync was turned off for want of a tech contact.
+    pub turned_off: Vec<AccountId>,
+}
+
+impl SyncEngine {
+    /// Looks at every connection once, as of `now`, and syncs the due ones, `concurrency` at a
+    /// time. One account's failure never stops the others; an account another worker is
+    /// already syncing is left to it.
+    pub async fn run_due(&self, now: OffsetDateTime, policy: SchedulePolicy) -> Result<ScheduleReport, SyncError> {
+        let store = self.store();
+        let mut report = ScheduleReport::default();
+        let slots = Arc::new(Semaphore::new(policy.concurrency.max(1)));
+        let mut syncs = JoinSet::new();
+        for connection in store.list_connections().await? {
+            let account = store.account(&AccountRef::Id(connection.account_id)).await?;
+            let last = store.last_run_started(account.id, Trigger::Automatic).await?;
+            let missing_since = store.tech_contact_missing_since(account.id).await?;
+            match decide(&account, &connection, last, missing_since, policy.tech_contact_grace, now) {
+                ScheduleDecision::Off | ScheduleDecision::Wait { .. } => {}
+                ScheduleDecision::TurnOff => {
+                    self.turn_off(account.id, connection.settings, policy.tech_contact_grace).await?;
+                    report.turned_off.push(account.id);
+                }
+                ScheduleDecision::RunNow => {
+                    let engine = self.clone();
+                    // The semaphore is never closed, so acquiring fails only if the runtime is going away.
+                    let slot = Arc::clone(&slots).acquire_owned().await.map_err(|_| SyncError::SchedulerStopped)?;
+                    syncs.spawn(async move {
+                        let outcome = engine.run_automatic(account.id, SCHEDULER, &NoProgress).await;
+                        drop(slot);
+                        (account.id, outcome)
+                    });
+                }
+            }
+        }
+        while let Some(joined) = syncs.join_next().await {
+            let (account_id, outcome) = match joined {
+                Ok(done) => done,
+                // A sync task that panicked or was cancelled leaves its run to be taken over.
+                Err(error) => {
+                    tracing::error!(%error, "an automatic sync task stopped");
+                    continue;
+                }
+            };
+            match outcome {
+                Ok(outcome) => {
+                    tracing::info!(%account_id, run = %outcome.run.id, status = ?outcome.run.status, "automatic sync finished");
+                    report.ran.push(account_id);
+                }
+                Err(SyncError::Store(StoreError::SyncAlreadyRunning { .. })) => {}
+                Err(error) => {
+                    tracing::warn!(%account_id, %error, "automatic sync failed");
+                    report.failed.push(account_id);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sets the frequency to never and records why, for the console, the history and the
+    /// tech contact (none, here: the event says who would have been told).
+    async fn turn_off(&self, account_id: AccountId, mut settings: ConnectionSettings, grace: Duration) -> Result<(), SyncError> {
+        settings.frequency = Frequency::Never;
+        self.store().set_connection(account_id, settings, None).await?;
+        let message = format!(
+            "Automatic sync was set to never: the account has had no tech contact for more than {} days, so nobody \
+             would hear of a failing or held sync. Set a tech contact, then choose a frequency again.",
+            grace.whole_days()
+        );
+        self.store().record_event(account_id, AccountEventKind::AutomaticSyncTurnedOff, &message, None).await?;
+        tracing::warn!(%account_id, "automatic sync turned off: no tech contact");
+        Ok(())
     }
 }
 

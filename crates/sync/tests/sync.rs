@@ -12,6 +12,8 @@ mod review;
 mod runs;
 #[path = "sync/safety.rs"]
 mod safety;
+#[path = "sync/schedule.rs"]
+mod schedule;
 #[path = "sync/support.rs"]
 mod support;
 #[path = "sync/users.rs"]
