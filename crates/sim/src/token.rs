@@ -468,19 +468,46 @@ struct InstanceDiscoveryQuery {
     authorization_endpoint: Option<String>,
 }
 
-/// MSAL's instance discovery: tells the client that this host is a valid authority.
+/// MSAL's instance discovery: is the authority in `authorization_endpoint` one this login host
+/// serves, and where is its tenant's OpenID configuration?
+///
+/// As at Entra, the tenant is the first path segment and only the host is compared: MSAL
+/// Python sends the authority's host without its port (`https://127.0.0.1/{tenant}/oauth2/…`),
+/// and a host that is not this one is AADSTS50049 `invalid_instance`.
 async fn instance_discovery(
     State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
     Query(query): Query<InstanceDiscoveryQuery>,
 ) -> Response {
     let login = &shared.urls.login;
-    let tenant = query
-        .authorization_endpoint
-        .as_deref()
-        .and_then(|endpoint| endpoint.strip_prefix(login.as_str()))
-        .and_then(|rest| rest.trim_start_matches('/').split('/').next())
-        .unwrap_or("common")
-        .to_owned();
+    let login_host = url::Url::parse(login)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned));
+    let tenant = match query.authorization_endpoint.as_deref() {
+        None => "common".to_owned(),
+        Some(endpoint) => match url::Url::parse(endpoint) {
+            Ok(endpoint)
+                if endpoint.host_str().is_some()
+                    && endpoint.host_str() == login_host.as_deref() =>
+            {
+                endpoint
+                    .path_segments()
+                    .and_then(|mut segments| segments.next())
+                    .filter(|segment| !segment.is_empty())
+                    .unwrap_or("common")
+                    .to_owned()
+            }
+            _ => {
+                return AadError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_instance",
+                    50049,
+                    "Unknown or invalid instance.",
+                )
+                .into_response(correlation_id(&headers));
+            }
+        },
+    };
     let host = login
         .trim_start_matches("http://")
         .trim_start_matches("https://");

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{Harness, JsonBody, Reply, jwt_payload};
+use crate::support::{Harness, JsonBody, Reply, jwt_payload, read};
 
 fn credentials_form<'a>(
     client_id: &'a str,
@@ -348,4 +348,53 @@ async fn the_openid_configuration_points_at_the_simulator() {
                 .contains(&"client_secret_basic".into())
         );
     }
+}
+
+/// MSAL Python validates a non-Microsoft authority through instance discovery and sends the
+/// authority's host without its port; the tenant comes from the path, as at Entra.
+#[tokio::test]
+async fn instance_discovery_takes_the_tenant_from_the_path_and_refuses_other_hosts() {
+    let harness = Harness::small().await;
+    let tenant = harness.tenant().clone();
+    let discovery = format!("{}/common/discovery/instance", tenant.login_url);
+    let without_port = tenant.login_url.rsplit_once(':').unwrap().0;
+    for authority in [&tenant.login_url, &without_port.to_owned()] {
+        let endpoint = format!("{authority}/{}/oauth2/v2.0/authorize", tenant.tenant_id);
+        let response = harness
+            .http
+            .get(&discovery)
+            .query(&[
+                ("api-version", "1.0"),
+                ("authorization_endpoint", &endpoint),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let document: Value = response.json().await.unwrap();
+        assert_eq!(
+            document["tenant_discovery_endpoint"],
+            format!(
+                "{}/{}/v2.0/.well-known/openid-configuration",
+                tenant.login_url, tenant.tenant_id
+            )
+        );
+    }
+
+    let elsewhere = format!(
+        "https://login.example.net/{}/oauth2/v2.0/authorize",
+        tenant.tenant_id
+    );
+    let response = harness
+        .http
+        .get(&discovery)
+        .query(&[
+            ("api-version", "1.0"),
+            ("authorization_endpoint", &elsewhere),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let reply = read(response).await;
+    assert_aad_error(&reply, StatusCode::BAD_REQUEST, "invalid_instance", 50049);
 }
