@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use roster_domain::plan::{AttributeValue, Change, Plan};
 use roster_domain::{
-    Account, Cloud, ConnectionSettings, DeletionLimit, ExternalId, Frequency, Group, TechContact, User,
+    Account, Cloud, ConnectionSettings, ExternalId, Frequency, Group, TechContact, User,
 };
 use roster_graph::{ClientOptions, Priority, RetryPolicy};
 use roster_sim::{ControlClient, RunningSim, SimConfig, Simulator};
@@ -91,15 +91,12 @@ impl TestApp {
             .await
             .expect("the account is created");
         let settings = ConnectionSettings {
-            tenant: tenant.tenant.parse().unwrap(),
-            client_id: tenant.client_id.parse().unwrap(),
-            cloud: Cloud::custom(&tenant.login_url, &tenant.graph_url).unwrap(),
-            default_role: Default::default(),
-            scope: Default::default(),
-            actions: Default::default(),
             frequency: Frequency::Hours(24),
-            deletion_limit: DeletionLimit::default(),
-            include_sign_in_blocked: false,
+            ..ConnectionSettings::new(
+                tenant.tenant.parse().unwrap(),
+                tenant.client_id.parse().unwrap(),
+                Cloud::custom(&tenant.login_url, &tenant.graph_url).unwrap(),
+            )
         };
         store
             .set_connection(account.id, settings, Some(SecretString::from(tenant.client_secret.clone())))
