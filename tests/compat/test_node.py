@@ -22,7 +22,8 @@ def check_names():
 
 
 @pytest.mark.parametrize("name", check_names())
-def test_node(sim, name):
+def test_node(sim, control, name):
+    """`control` puts back whatever a check changed through the control API."""
     environment = {**os.environ, "ROSTER_SIM": json.dumps(asdict(sim))}
     result = subprocess.run(
         ["node", CHECKS, name], env=environment, capture_output=True, text=True, timeout=120

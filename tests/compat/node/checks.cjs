@@ -7,6 +7,10 @@
 const assert = require("node:assert/strict");
 const msal = require("@azure/msal-node");
 const graph = require("@microsoft/microsoft-graph-client");
+const { ClientSecretCredential } = require("@azure/identity");
+const {
+  TokenCredentialAuthenticationProvider,
+} = require("@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials");
 
 // Absent when only listing the checks.
 const sim = JSON.parse(process.env.ROSTER_SIM ?? "null");
@@ -59,11 +63,57 @@ const checks = {
     assert.ok(claims.roles.includes("Directory.Read.All"));
   },
 
+  // msal-node can also take the instance discovery answer as configuration instead of asking
+  // login.microsoftonline.com: here it is the simulator's own answer for this authority.
+  async cloudDiscoveryMetadata() {
+    const authority = `${sim.login_url}/${sim.tenant_id}`;
+    const discovery = new URL(`${sim.login_url}/common/discovery/instance`);
+    discovery.searchParams.set("api-version", "1.1");
+    discovery.searchParams.set("authorization_endpoint", `${authority}/oauth2/v2.0/authorize`);
+    const metadata = await fetch(discovery);
+    assert.equal(metadata.status, 200);
+    const app = new msal.ConfidentialClientApplication({
+      auth: {
+        clientId: sim.client_id,
+        authority,
+        clientSecret: sim.client_secret,
+        cloudDiscoveryMetadata: await metadata.text(),
+      },
+    });
+    const result = await app.acquireTokenByClientCredential({ scopes: [GRAPH_SCOPE] });
+    assert.ok(result.accessToken);
+  },
+
   async wrongSecret() {
     await assert.rejects(
       confidentialApp("not-the-secret").acquireTokenByClientCredential({ scopes: [GRAPH_SCOPE] }),
       (error) => error.errorCode === "invalid_client" && /AADSTS7000215/.test(error.errorMessage),
     );
+  },
+
+  // @azure/identity's credential with the Graph client's token-credential provider, the
+  // pairing Microsoft documents for app-only Graph in JavaScript. Like its Python sibling it
+  // needs the authority host and instance discovery off for a host Microsoft does not know.
+  async azureIdentityDomains() {
+    const credential = new ClientSecretCredential(sim.tenant_id, sim.client_id, sim.client_secret, {
+      authorityHost: sim.login_url,
+      disableInstanceDiscovery: true,
+    });
+    const client = graph.Client.initWithMiddleware({
+      authProvider: new TokenCredentialAuthenticationProvider(credential, { scopes: [GRAPH_SCOPE] }),
+      baseUrl: `${sim.graph_url}/`,
+      customHosts: new Set([new URL(sim.graph_url).hostname]),
+    });
+    const domains = (await client.api("/domains").get()).value;
+    assert.ok(domains.some((domain) => domain.id === sim.tenant && domain.isDefault));
+  },
+
+  async azureIdentityWrongSecret() {
+    const credential = new ClientSecretCredential(sim.tenant_id, sim.client_id, "not-the-secret", {
+      authorityHost: sim.login_url,
+      disableInstanceDiscovery: true,
+    });
+    await assert.rejects(credential.getToken(GRAPH_SCOPE), /AADSTS7000215/);
   },
 
   async usersPageIterator() {
@@ -109,6 +159,35 @@ const checks = {
       assert.equal(item.status, 200);
       assert.equal((await item.json()).id, user.id);
     }
+  },
+
+  // Spends the app+tenant budget with batches, then lists users: the client's RetryHandler must
+  // wait out the 429's fractional Retry-After. test_node.py turns throttling off afterwards.
+  async retryAfterThrottling() {
+    const settings = await fetch(`${sim.control_url}/settings`, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ throttle: true }),
+    });
+    assert.equal(settings.status, 200);
+    const client = graphClient();
+    const groups = (await client.api("/groups").select("id").get()).value;
+    const requests = groups.slice(0, 20).map((group, i) => ({
+      id: String(i + 1),
+      method: "GET",
+      url: `/groups/${group.id}/transitiveMembers`,
+    }));
+    let throttled = false;
+    for (let i = 0; i < 100 && !throttled; i++) {
+      const { responses } = await client.api("/$batch").post({ requests });
+      throttled = responses.some((item) => item.status === 429);
+    }
+    assert.ok(throttled, "100 batches of 20 spend the budget of a 300-user tenant");
+    await fetch(`${sim.control_url}/requests`, { method: "DELETE" });
+    const users = await client.api("/users").select("id").top(999).get();
+    assert.ok(users.value.length > 200);
+    const counts = await (await fetch(`${sim.control_url}/requests`)).json();
+    assert.ok(counts.byEndpoint["GET /v1.0/users"] >= 2, "the first attempt was throttled and retried");
   },
 
   async notFound() {
