@@ -97,6 +97,16 @@ def test_msal_refuses_an_unknown_tenant_at_discovery(sim):
     assert "AADSTS90002: Tenant 'unknown-tenant.example' not found" in causes(raised.value)
 
 
+def test_msal_with_the_common_authority_surfaces_aadsts9001023(sim):
+    # /common has a discovery document, so the app is built; MSAL warns, and the token endpoint
+    # then refuses client credentials there.
+    app = confidential_app(sim, tenant="common")
+    with pytest.warns(DeprecationWarning, match="/common or /organizations"):
+        result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
+    assert result["error"] == "invalid_request"
+    assert result["error_codes"] == [9001023]
+
+
 def test_msal_surfaces_a_bad_scope_as_invalid_scope(sim):
     result = confidential_app(sim).acquire_token_for_client(
         scopes=["https://outlook.office365.com/.default"]

@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::clock;
@@ -213,12 +213,17 @@ fn is_tenant_shaped(name: &str) -> bool {
         })
 }
 
+/// `/common`, `/organizations` and `/consumers` (canonical spelling): authorities that stand for
+/// many tenants. They have discovery documents, but client credentials cannot use them.
+fn multi_tenant_alias(name: &str) -> Option<&'static str> {
+    ["common", "organizations", "consumers"]
+        .into_iter()
+        .find(|alias| alias.eq_ignore_ascii_case(name))
+}
+
 /// Resolves the `{tenant}` path segment, with Entra's errors for the ways it can be wrong.
 fn resolve_tenant<'a>(shared: &'a Shared, name: &str) -> Result<&'a Arc<Tenant>, AadError> {
-    if ["common", "organizations", "consumers"]
-        .iter()
-        .any(|n| n.eq_ignore_ascii_case(name))
-    {
+    if multi_tenant_alias(name).is_some() {
         return Err(AadError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -420,15 +425,21 @@ async fn openid_configuration(
     Path(tenant_name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let tenant = match resolve_tenant(&shared, &tenant_name) {
-        Ok(tenant) => tenant,
-        // The multi-tenant aliases have discovery documents even though client credentials
-        // cannot use them; this simulator only serves tenant-specific authorities.
-        Err(error) => return error.into_response(correlation_id(&headers)),
+    // As at Entra, a multi-tenant alias has a document whose endpoints keep the alias and whose
+    // issuer is the template `{tenantid}`; MSAL reads it before any token request, so a client
+    // configured with `/common` learns of AADSTS9001023 from the token endpoint, not here.
+    let (id, issuer_tenant, region) = match multi_tenant_alias(&tenant_name) {
+        Some(alias) => (alias.to_owned(), "{tenantid}".to_owned(), Value::Null),
+        None => match resolve_tenant(&shared, &tenant_name) {
+            Ok(tenant) => {
+                tenant.count_request("GET /v2.0/.well-known/openid-configuration");
+                let id = tenant.tenant_id.clone();
+                (id.clone(), id, json!("NA"))
+            }
+            Err(error) => return error.into_response(correlation_id(&headers)),
+        },
     };
-    tenant.count_request("GET /v2.0/.well-known/openid-configuration");
     let login = &shared.urls.login;
-    let id = &tenant.tenant_id;
     axum::Json(json!({
         "token_endpoint": format!("{login}/{id}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -438,7 +449,7 @@ async fn openid_configuration(
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "issuer": format!("{login}/{id}/v2.0"),
+        "issuer": format!("{login}/{issuer_tenant}/v2.0"),
         "request_uri_parameter_supported": false,
         "userinfo_endpoint": format!("{}/oidc/userinfo", shared.urls.graph),
         "authorization_endpoint": format!("{login}/{id}/oauth2/v2.0/authorize"),
@@ -448,7 +459,7 @@ async fn openid_configuration(
         "end_session_endpoint": format!("{login}/{id}/oauth2/v2.0/logout"),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
         "kerberos_endpoint": format!("{login}/{id}/kerberos"),
-        "tenant_region_scope": "NA",
+        "tenant_region_scope": region,
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": shared.urls.graph_host(),

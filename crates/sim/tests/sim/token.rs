@@ -350,6 +350,37 @@ async fn the_openid_configuration_points_at_the_simulator() {
     }
 }
 
+/// MSAL reads the discovery document before its first token request, so a client configured
+/// with `/common` must get the document (issuer templated, as at Entra) and then AADSTS9001023
+/// from the token endpoint.
+#[tokio::test]
+async fn multi_tenant_aliases_have_discovery_documents_but_issue_no_tokens() {
+    let harness = Harness::small().await;
+    let tenant = harness.tenant().clone();
+    for alias in ["common", "organizations", "Consumers"] {
+        let canonical = alias.to_ascii_lowercase();
+        let url = format!(
+            "{}/{alias}/v2.0/.well-known/openid-configuration",
+            tenant.login_url
+        );
+        let document: Value = harness.http.get(url).json_body().await;
+        assert_eq!(
+            document["token_endpoint"],
+            format!("{}/{canonical}/oauth2/v2.0/token", tenant.login_url)
+        );
+        assert_eq!(
+            document["issuer"],
+            format!("{}/{{tenantid}}/v2.0", tenant.login_url)
+        );
+        assert_eq!(document["tenant_region_scope"], Value::Null);
+
+        let scope = harness.scope();
+        let form = credentials_form(&tenant.client_id, &tenant.client_secret, &scope);
+        let reply = harness.token_request(alias, &form).await;
+        assert_aad_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", 9001023);
+    }
+}
+
 /// MSAL Python validates a non-Microsoft authority through instance discovery and sends the
 /// authority's host without its port; the tenant comes from the path, as at Entra.
 #[tokio::test]
