@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use roster_domain::run::RunStatus;
-use roster_domain::{Cloud, ConnectionSettings, DeletionLimit, Frequency};
+use roster_domain::{Cloud, ConnectionSettings};
 use roster_sim::TenantCredentials;
 use roster_sync::{NoProgress, SyncEngine};
 use secrecy::SecretString;
@@ -107,17 +107,8 @@ fn init_tracing() {
 
 /// The connection the benchmark's account syncs with: the defaults an admin starts from.
 fn settings(tenant: &TenantCredentials) -> anyhow::Result<ConnectionSettings> {
-    Ok(ConnectionSettings {
-        tenant: tenant.tenant.parse()?,
-        client_id: tenant.client_id.parse()?,
-        cloud: Cloud::custom(&tenant.login_url, &tenant.graph_url)?,
-        default_role: Default::default(),
-        scope: Default::default(),
-        actions: Default::default(),
-        frequency: Frequency::Hours(24),
-        deletion_limit: DeletionLimit::default(),
-        include_sign_in_blocked: false,
-    })
+    let cloud = Cloud::custom(&tenant.login_url, &tenant.graph_url)?;
+    Ok(ConnectionSettings::new(tenant.tenant.parse()?, tenant.client_id.parse()?, cloud))
 }
 
 /// Seconds, to the millisecond.
