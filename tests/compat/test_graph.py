@@ -65,6 +65,20 @@ async def delta_round(builder, first_request):
     return objects, page.odata_delta_link, pages
 
 
+def eventual_consistency() -> HeadersCollection:
+    """The header that advanced queries (`$count`, `$search`, `endswith` …) need."""
+    headers = HeadersCollection()
+    headers.add("ConsistencyLevel", "eventual")
+    return headers
+
+
+async def refused_as_unsupported_query(request):
+    with pytest.raises(ODataError) as raised:
+        await request
+    assert raised.value.response_status_code == 400
+    assert raised.value.error.code == "Request_UnsupportedQuery"
+
+
 def batch_item(graph, request_information) -> BatchRequestItem:
     """A batch item for a request built by the SDK, with the URL Graph requires.
 
@@ -86,9 +100,7 @@ async def test_users_page_with_select_and_top_through_the_page_iterator(graph):
 
     users = await every_item(graph, first)
 
-    headers = HeadersCollection()
-    headers.add("ConsistencyLevel", "eventual")
-    count = await graph.users.count.get(RequestConfiguration(headers=headers))
+    count = await graph.users.count.get(RequestConfiguration(headers=eventual_consistency()))
     assert len(users) == count > 200
     assert len({user.id for user in users}) == len(users)
     assert all(isinstance(user, User) for user in users)
@@ -364,15 +376,14 @@ async def test_filters_graph_serves_and_the_advanced_ones_it_refuses(sim, graph)
     ends_with = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
         filter=f"endswith(mail,'@{sim.tenant}')"
     )
-    with pytest.raises(ODataError) as raised:
-        await graph.users.get(RequestConfiguration(query_parameters=ends_with))
-    assert raised.value.response_status_code == 400
-    assert raised.value.error.code == "Request_UnsupportedQuery"
+    await refused_as_unsupported_query(
+        graph.users.get(RequestConfiguration(query_parameters=ends_with))
+    )
 
-    advanced = HeadersCollection()
-    advanced.add("ConsistencyLevel", "eventual")
     ends_with.count = True
-    page = await graph.users.get(RequestConfiguration(headers=advanced, query_parameters=ends_with))
+    page = await graph.users.get(
+        RequestConfiguration(headers=eventual_consistency(), query_parameters=ends_with)
+    )
     assert page.value and all(user.mail.endswith(f"@{sim.tenant}") for user in page.value)
     assert page.odata_count >= len(page.value)
 
@@ -416,3 +427,18 @@ async def test_delta_from_latest_sees_only_later_changes_including_removals(grap
     assert [(g.id, g.additional_data["@removed"]) for g in round_three] == [
         (group["id"], {"reason": "deleted"})
     ]
+
+
+async def test_search_needs_the_eventual_consistency_header(graph, control):
+    user = control.call("POST", "/users", {"displayName": "Compat Searchable", "mailNickname": "compat.searchable"})
+    search = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+        search='"displayName:Searchable"', select=["id", "displayName"]
+    )
+    await refused_as_unsupported_query(
+        graph.users.get(RequestConfiguration(query_parameters=search))
+    )
+
+    found = await graph.users.get(
+        RequestConfiguration(headers=eventual_consistency(), query_parameters=search)
+    )
+    assert user["id"] in {u.id for u in found.value}
