@@ -28,6 +28,8 @@ use crate::{Store, StoreError};
 const BATCH_CHANGES: usize = 500;
 /// Group members per transaction, so that batches of large groups stay small too.
 const BATCH_MEMBERS: usize = 50_000;
+/// Rows written before the database's statistics are first refreshed; each refresh doubles it.
+const ROWS_BEFORE_STATISTICS: usize = 2_000;
 
 /// Why one change was not applied. The others still apply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -233,6 +235,8 @@ struct Batch<'a> {
     /// Addresses held by anyone, as the batch's accepted changes leave them.
     held: HashMap<String, AddressOwner>,
     existing: HashMap<OwnedBy, Existing>,
+    /// The version of each existing object as loaded: writes require the row still to have it.
+    loaded_versions: HashMap<OwnedBy, i64>,
     /// Which objects hold the directory ids the batch adds or links.
     present: DirectoryIds,
     /// Every directory id of the account, for resolving group members; loaded only for
@@ -243,7 +247,7 @@ struct Batch<'a> {
     updated_users: HashMap<UserId, ObjectWrite<UserFields>>,
     new_groups: Vec<(GroupId, ObjectWrite<GroupFields>)>,
     updated_groups: HashMap<GroupId, ObjectWrite<GroupFields>>,
-    removed: Vec<(OwnedBy, i64)>,
+    removed: Vec<OwnedBy>,
 }
 
 fn user_addresses(owner: OwnedBy, fields: &UserFields) -> Vec<NewAddress> {
@@ -397,15 +401,18 @@ impl Batch<'_> {
 
     fn remove(&mut self, object: OwnedBy, expected_version: i64) -> ChangeOutcome {
         let current = self.existing(object, expected_version)?;
-        let (old, external_id, version) = (current.addresses.clone(), current.external_id.clone(), current.version);
+        let (old, external_id) = (current.addresses.clone(), current.external_id.clone());
         self.readdress(object, &old, &[]);
         self.existing.remove(&object);
-        // The row is deleted at the version it had when the batch loaded it.
-        self.removed.push((object, version));
+        self.removed.push(object);
         if let Some(external_id) = external_id {
             self.id_changes.of_mut(Kind::of(object)).insert(external_id, None);
         }
         Ok(())
+    }
+
+    fn loaded_version(&self, object: OwnedBy) -> i64 {
+        self.loaded_versions.get(&object).copied().expect("only loaded objects are updated or removed")
     }
 
     /// Writes every accepted change of the batch.
@@ -421,12 +428,12 @@ impl Batch<'_> {
         execute_in(conn, "DELETE FROM addresses WHERE account_id = $1 AND group_id IN ({list})", &[account.into()], readdressed_groups)
             .await?;
 
-        for (object, version) in &self.removed {
+        for object in &self.removed {
             let (statement, id) = match object {
                 OwnedBy::User(id) => ("DELETE FROM users WHERE id = $1 AND version = $2", id.as_uuid()),
                 OwnedBy::Group(id) => ("DELETE FROM groups WHERE id = $1 AND version = $2", id.as_uuid()),
             };
-            if sql(statement).bind(id).bind(*version).execute(conn).await? != 1 {
+            if sql(statement).bind(id).bind(self.loaded_version(*object)).execute(conn).await? != 1 {
                 return Err(BatchError::Conflict);
             }
         }
@@ -469,7 +476,7 @@ impl Batch<'_> {
             .bind(Source::Directory.as_str())
             .bind(user.external_id.as_str())
             .bind(user.version)
-            .bind(user.version - 1)
+            .bind(self.loaded_version(OwnedBy::User(*id)))
             .execute(conn)
             .await?;
             if updated != 1 {
@@ -505,7 +512,7 @@ impl Batch<'_> {
             .bind(Source::Directory.as_str())
             .bind(group.external_id.as_str())
             .bind(group.version)
-            .bind(group.version - 1)
+            .bind(self.loaded_version(OwnedBy::Group(*id)))
             .execute(conn)
             .await?;
             if updated != 1 {
@@ -674,7 +681,13 @@ impl Store {
         // Loaded at the first batch with group members, then kept current batch by batch.
         let mut members = None;
         let mut outcomes = Vec::with_capacity(changes.len());
+        let (mut written, mut refresh_statistics_at) = (0, ROWS_BEFORE_STATISTICS);
         for batch in batches(changes) {
+            written += batch.iter().map(weight).sum::<usize>();
+            if written >= refresh_statistics_at {
+                self.db.refresh_statistics().await?;
+                refresh_statistics_at *= 2;
+            }
             match self.apply_batch(&account, batch, &mut members).await {
                 Ok(results) => outcomes.extend(results),
                 Err(BatchError::Store(e)) => return Err(e),
@@ -743,11 +756,13 @@ impl Store {
                 held.insert(address.clone(), account.of(*object));
             }
         }
+        let loaded_versions = existing.iter().map(|(object, current)| (*object, current.version)).collect();
         let mut batch = Batch {
             account: account.clone(),
             domains,
             held,
             existing,
+            loaded_versions,
             present,
             members: members.as_ref(),
             id_changes: DirectoryIdChanges::default(),

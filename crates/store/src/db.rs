@@ -119,6 +119,21 @@ impl Db {
         })
     }
 
+    /// Refreshes PostgreSQL's statistics of the tables that hold an account's users and groups.
+    /// Tables that grew from nearly empty within one bulk write still have the plans made when
+    /// they were small, foreign-key checks included, and those scan whole tables: each write then
+    /// costs more than the last. New statistics replace those plans. SQLite plans each statement
+    /// afresh and needs nothing.
+    pub(crate) async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        if let Self::Postgres(pool) = self {
+            sqlx::query("ANALYZE users, groups, addresses, group_user_members, group_group_members")
+                .execute(pool)
+                .await
+                .map_err(DbError::from)?;
+        }
+        Ok(())
+    }
+
     /// A read-only transaction that sees one snapshot across all its statements.
     pub(crate) async fn begin_read(&self) -> Result<Tx, StoreError> {
         Ok(match self {
