@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs Microsoft's own client libraries (MSAL, azure-identity, the Graph SDK) against
-# `roster sim --tls`, the way the outside compatibility check will.
+# Runs Microsoft's own client libraries (MSAL, azure-identity and the Graph SDK for Python;
+# msal-node, @azure/identity and the Graph client for JavaScript) against `roster sim --tls`,
+# the way the outside compatibility check will. See README.md beside this file.
 #
 #   bash tests/compat/run.sh [PATH_TO_ROSTER_BINARY] [pytest arguments…]
 #
@@ -60,9 +61,8 @@ export NODE_PATH="$node_dir/node_modules"
 cert="$repo/crates/sim/tls/loopback-cert.pem"
 export REQUESTS_CA_BUNDLE="$cert" SSL_CERT_FILE="$cert" NODE_EXTRA_CA_CERTS="$cert"
 export ROSTER_BIN="$roster_bin"
-# Nothing here may leave the machine: a library that tried would hang on DNS or connect instead
-# of failing fast, so proxies are cleared and loopback is marked direct.
-unset HTTPS_PROXY HTTP_PROXY https_proxy http_proxy ALL_PROXY all_proxy
+# The tests talk to the simulator on loopback only; a proxy the machine sets for the package
+# installs above must not carry that traffic.
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 export PYTHONDONTWRITEBYTECODE=1
 
