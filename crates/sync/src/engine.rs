@@ -5,9 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roster_domain::plan::{Category, Change, Plan};
+use roster_domain::plan::{Category, Change, ChangeAction, GroupFields, Plan};
 use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
-use roster_domain::{Account, AccountEventKind, AccountId, ChangeId, DirectoryConnection, PlanId, RunId};
+use roster_domain::{Account, AccountEventKind, AccountId, ChangeId, DirectoryConnection, ExternalId, Group, GroupId, PlanId, RunId};
 use roster_graph::{ClientOptions, GraphClient, Priority};
 use roster_plan::{Mirror as PlanMirror, MirrorRead, PlanInput};
 use roster_store::{ChangeFailure, NewRun, Store};
@@ -306,7 +306,8 @@ impl SyncEngine {
         run.plan_id = Some(plan.id);
         run.counts = planned_counts(plan);
         progress.applying(to_apply.len() as u64);
-        self.apply_in_passes(run, to_apply, progress).await?;
+        let applied = self.apply_in_passes(run, to_apply, progress).await?;
+        self.settle_nested_groups(run, &applied).await?;
         run.status = if !run.failures.is_empty() {
             RunStatus::Partial
         } else if held > 0 {
@@ -325,8 +326,14 @@ impl SyncEngine {
     /// Applies `changes` in chunks, recording each outcome in the run. A change may claim an
     /// address that a later change of the plan releases (an alias moving between users): such a
     /// change is tried again after the others, for as long as a pass applies something.
-    async fn apply_in_passes(&self, run: &mut Run, changes: Vec<&Change>, progress: &dyn Progress) -> Result<(), SyncError> {
+    async fn apply_in_passes<'p>(
+        &self,
+        run: &mut Run,
+        changes: Vec<&'p Change>,
+        progress: &dyn Progress,
+    ) -> Result<Vec<&'p Change>, SyncError> {
         let mut pending = changes;
+        let mut applied_changes = Vec::new();
         loop {
             let mut address_taken = Vec::new();
             let mut applied = false;
@@ -340,6 +347,7 @@ impl SyncEngine {
                             run.counts.entry(change.category).or_default().applied += 1;
                             applied = true;
                             settled += 1;
+                            applied_changes.push(change);
                         }
                         Err(failure @ ChangeFailure::AddressTaken { .. }) => address_taken.push((change, failure)),
                         Err(failure) => {
@@ -362,6 +370,56 @@ impl SyncEngine {
             }
             pending = address_taken.into_iter().map(|(change, _)| change).collect();
         }
+        Ok(applied_changes)
+    }
+
+    /// A group's member groups are resolved when the group is written, so a member group that
+    /// the same apply adds later (groups nest in any order, cycles included) is missing from it.
+    /// This pass writes such groups once more, now that every group of the apply exists, so one
+    /// apply converges instead of leaving the difference to the next sync.
+    async fn settle_nested_groups(&self, run: &mut Run, applied: &[&Change]) -> Result<(), SyncError> {
+        let nested: Vec<(&Change, &GroupFields)> = applied
+            .iter()
+            .filter_map(|change| match &change.action {
+                ChangeAction::AddGroup { fields, .. }
+                | ChangeAction::LinkGroup { fields, .. }
+                | ChangeAction::UpdateGroup { fields, .. }
+                    if !fields.member_groups.is_empty() =>
+                {
+                    Some((*change, fields))
+                }
+                _ => None,
+            })
+            .collect();
+        if nested.is_empty() {
+            return Ok(());
+        }
+        let groups = self.store.list_groups(run.account_id).await?;
+        let by_external_id: HashMap<&ExternalId, &Group> =
+            groups.iter().filter_map(|g| Some((g.external_id.as_ref()?, g))).collect();
+        let mut rewrites = Vec::new();
+        for (change, fields) in nested {
+            let Some(group) = by_external_id.get(&change.external_id) else { continue };
+            let wanted: HashSet<GroupId> =
+                fields.member_groups.iter().filter_map(|id| by_external_id.get(id).map(|g| g.id)).collect();
+            let held: HashSet<GroupId> = group.member_groups.iter().copied().collect();
+            if wanted != held {
+                let action =
+                    ChangeAction::UpdateGroup { group_id: group.id, expected_version: group.version, fields: fields.clone() };
+                rewrites.push((change, action));
+            }
+        }
+        if rewrites.is_empty() {
+            return Ok(());
+        }
+        let actions: Vec<ChangeAction> = rewrites.iter().map(|(_, action)| action.clone()).collect();
+        let outcomes = self.store.apply_changes(run.account_id, &actions).await?;
+        for ((change, _), outcome) in rewrites.iter().zip(outcomes) {
+            if let Err(failure) = outcome {
+                run.failures.push(failed(change, &failure));
+            }
+        }
+        *run = self.store.update_run(run).await?;
         Ok(())
     }
 }

@@ -4,6 +4,8 @@
 
 #[path = "sync/groups.rs"]
 mod groups;
+#[path = "sync/nesting.rs"]
+mod nesting;
 #[path = "sync/protections.rs"]
 mod protections;
 #[path = "sync/review.rs"]
