@@ -3,6 +3,8 @@
 
 #[path = "cli/connection.rs"]
 mod connection;
+#[path = "cli/crash.rs"]
+mod crash;
 #[path = "cli/directory.rs"]
 mod directory;
 #[path = "cli/support.rs"]

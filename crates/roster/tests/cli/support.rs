@@ -39,6 +39,17 @@ impl Roster {
         Self { data: temporary(), files: temporary(), printed: RefCell::default() }
     }
 
+    /// Another deployment starting from a copy of this one's database and key (no command of
+    /// this one may be running).
+    pub fn copy(&self) -> Self {
+        let copy = Self::new();
+        for entry in std::fs::read_dir(self.data.path()).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), copy.data.path().join(entry.file_name())).unwrap();
+        }
+        copy
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.data.path()
     }
@@ -221,6 +232,12 @@ impl Holdings {
         Self { users, groups }
     }
 
+    /// Every address, as many times as it is held.
+    pub fn addresses(&self) -> Vec<&str> {
+        let users = self.users.iter().flat_map(|u| std::iter::once(&u.primary_address).chain(&u.aliases));
+        let groups = self.groups.iter().flat_map(|g| g.address.iter().chain(&g.aliases));
+        users.chain(groups).map(String::as_str).collect()
+    }
 }
 
 /// `roster sim` in a child process, stopped when dropped.
