@@ -13,7 +13,7 @@ mod measure;
 mod sim;
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
@@ -113,6 +113,9 @@ struct Report {
     peak_rss_mb: f64,
     /// CPU time of the syncing process (see [`Measurement::cpu_s`]).
     cpu_s: f64,
+    /// CPU time of the simulator meanwhile: on a machine with few cores, it competes with the
+    /// sync for them.
+    sim_cpu_s: f64,
     /// Changes the sync applied: shows that it did the work the scenario is about.
     changes_applied: usize,
     /// Time spent changing the tenant through the simulator before a delta sync; not part of
@@ -122,7 +125,7 @@ struct Report {
 }
 
 impl Report {
-    fn new(scenario: Scenario, store: StoreKind, size: TenantSize, measured: Measurement) -> Self {
+    fn new(scenario: Scenario, store: StoreKind, size: TenantSize, (measured, sim_cpu): (Measurement, Duration)) -> Self {
         Self {
             scenario: scenario.name(),
             store: store.name(),
@@ -133,6 +136,7 @@ impl Report {
             wall_s: measured.wall_s,
             peak_rss_mb: measured.peak_rss_mb,
             cpu_s: measured.cpu_s,
+            sim_cpu_s: measure::seconds(sim_cpu),
             changes_applied: measured.changes_applied,
             tenant_changes_s: None,
         }

@@ -37,8 +37,15 @@ pub struct Measurement {
     pub changes_applied: usize,
 }
 
-/// Runs one sync of `database` against `sim` in a child process and returns its measurement.
-pub async fn spawn(database: &FreshDatabase, sim: &SimProcess) -> anyhow::Result<Measurement> {
+/// Runs one sync of `database` against `sim` in a child process and returns its measurement,
+/// with the simulator's CPU time meanwhile.
+pub async fn spawn(database: &FreshDatabase, sim: &SimProcess) -> anyhow::Result<(Measurement, Duration)> {
+    let sim_cpu_before = sim.cpu_time()?;
+    let measurement = spawn_child(database, sim).await?;
+    Ok((measurement, sim.cpu_time()? - sim_cpu_before))
+}
+
+async fn spawn_child(database: &FreshDatabase, sim: &SimProcess) -> anyhow::Result<Measurement> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(["measure", "--database", &database.url])
         .stdin(Stdio::piped())
@@ -74,11 +81,11 @@ pub async fn run(args: MeasureArgs) -> anyhow::Result<()> {
     let engine = SyncEngine::new(store);
 
     reset_peak_rss()?;
-    let cpu_before = cpu_time()?;
+    let cpu_before = cpu_time("/proc/self/stat")?;
     let started = Instant::now();
     let outcome = engine.run_automatic(account_id, "bench", &NoProgress).await?;
     let wall = started.elapsed();
-    let cpu = cpu_time()? - cpu_before;
+    let cpu = cpu_time("/proc/self/stat")? - cpu_before;
     let peak_rss_mb = peak_rss_mb()?;
 
     let run = outcome.run;
@@ -116,18 +123,18 @@ pub fn seconds(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
-/// The process's CPU time so far, user and system, from `/proc/self/stat` (in clock ticks of
-/// 1/100 s, which Linux fixes for user space).
-fn cpu_time() -> anyhow::Result<Duration> {
+/// The CPU time so far, user and system, of the process whose `/proc/<pid>/stat` is at `path`
+/// (in clock ticks of 1/100 s, which Linux fixes for user space).
+pub fn cpu_time(path: &str) -> anyhow::Result<Duration> {
     const TICKS_PER_SECOND: u64 = 100;
-    let stat = std::fs::read_to_string("/proc/self/stat").context("cannot read /proc/self/stat (Linux only)")?;
+    let stat = std::fs::read_to_string(path).with_context(|| format!("cannot read {path} (Linux only)"))?;
     // The command name, in parentheses, may hold spaces; the fields after it do not. utime
     // and stime are the 14th and 15th fields, the 12th and 13th after the name.
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).context("/proc/self/stat has no command name")?;
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).with_context(|| format!("{path} has no command name"))?;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     let ticks = |index: usize| fields.get(index).and_then(|field| field.parse::<u64>().ok());
     let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
-        bail!("/proc/self/stat has no utime and stime");
+        bail!("{path} has no utime and stime");
     };
     Ok(Duration::from_millis((user + system) * 1000 / TICKS_PER_SECOND))
 }

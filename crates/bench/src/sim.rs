@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use roster_sim::{ControlClient, TenantCredentials};
@@ -68,6 +68,12 @@ impl SimProcess {
             started.elapsed().as_secs_f64()
         );
         Ok(Self { child, announcement, credentials })
+    }
+
+    /// The simulator's CPU time so far: how much of the machine serving Graph took.
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let pid = self.child.id().context("the simulator has exited")?;
+        crate::measure::cpu_time(&format!("/proc/{pid}/stat"))
     }
 
     pub fn control(&self) -> ControlClient {
