@@ -215,7 +215,7 @@ pub enum AdminCommand {
 #[derive(Debug, Subcommand)]
 pub enum ConnectionCommand {
     /// Create or change the directory connection. Flags left out keep their saved value.
-    Set(ConnectionSetArgs),
+    Set(Box<ConnectionSetArgs>),
     /// Show the connection's settings (the secret only as "set on <date>").
     Show {
         account: String,

@@ -269,6 +269,8 @@ async fn over_https_the_client_trusts_an_extra_root_certificate_and_refuses_an_u
 fn extra_root_certificates_that_are_not_pem_are_a_setup_error() {
     let settings = connection_settings("contoso.com", "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", "https://127.0.0.1:1", "https://127.0.0.1:2");
     let options = ClientOptions { extra_root_certificates_pem: b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".to_vec(), ..patient() };
-    let error = GraphClient::new(&settings, SecretString::from("s"), options).err().expect("refused");
+    let Err(error) = GraphClient::new(&settings, SecretString::from("s"), options) else {
+        panic!("a bundle that is not PEM is refused");
+    };
     assert!(error.to_string().contains("not valid PEM"), "{error}");
 }
