@@ -172,9 +172,9 @@ pub fn ok(body: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(body)
 }
 
-/// A verbatim sample from the shared Graph samples.
+/// A verbatim sample of Microsoft's documentation (testdata/graph-samples).
 pub fn sample(name: &str) -> String {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/graph-samples");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/graph-samples");
     std::fs::read_to_string(format!("{dir}/{name}.json")).unwrap_or_else(|e| panic!("sample {name}: {e}"))
 }
 

@@ -12,7 +12,7 @@ use crate::support::{Harness, Reply};
 
 fn sample<T: DeserializeOwned>(name: &str) -> T {
     let path = format!(
-        "{}/tests/graph-samples/{name}.json",
+        "{}/../../testdata/graph-samples/{name}.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
