@@ -1,12 +1,21 @@
 //! Stored plans, applied at most once.
+//!
+//! A plan is a row of `plans` (the plan without its changes, and when it was applied) and a row
+//! of `plan_changes` per change. A first sync of a large tenant plans hundreds of thousands of
+//! changes: written as one value, the plan would be copied whole by the driver and the database
+//! while stored, and rewritten whole when marked applied.
 
 use roster_domain::PlanId;
-use roster_domain::plan::Plan;
+use roster_domain::plan::{Change, Plan};
 use time::OffsetDateTime;
 
-use crate::db::{Constraint, DbError, sql};
+use crate::db::{Constraint, DbError, Value, insert_rows, sql};
 use crate::rows::{now, stored_json, to_json};
 use crate::{Store, StoreError};
+
+/// Changes serialized and written at a time, so that memory holds a few hundred changes' JSON,
+/// not the whole plan's.
+const CHANGES_PER_WRITE: usize = 500;
 
 /// A plan as stored, with when it was applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,15 +30,33 @@ struct PlanRow {
     applied_at: Option<OffsetDateTime>,
 }
 
+#[derive(sqlx::FromRow)]
+struct ChangeRow {
+    body: String,
+}
+
+/// The plan as `plans.body` holds it: everything but its changes.
+fn without_changes(plan: &Plan) -> Plan {
+    Plan {
+        id: plan.id,
+        account_id: plan.account_id,
+        run_id: plan.run_id,
+        created_at: plan.created_at,
+        changes: Vec::new(),
+        skipped: plan.skipped.clone(),
+        deletion_check: plan.deletion_check,
+        inactive_not_imported: plan.inactive_not_imported,
+    }
+}
+
 impl Store {
     /// Stores a plan built by Search Now.
     pub async fn save_plan(&self, plan: &Plan) -> Result<(), StoreError> {
-        let body = to_json(plan);
         let mut tx = self.db.begin_write().await?;
         sql("INSERT INTO plans (id, account_id, body, created_at, applied_at) VALUES ($1, $2, $3, $4, NULL)")
             .bind(plan.id.as_uuid())
             .bind(plan.account_id.as_uuid())
-            .bind(body)
+            .bind(to_json(&without_changes(plan)))
             .bind(plan.created_at)
             .execute(&mut tx.conn())
             .await
@@ -37,6 +64,14 @@ impl Store {
                 DbError::Violation(Constraint::ForeignKey) => StoreError::AccountNotFound(plan.account_id.to_string()),
                 e => e.into(),
             })?;
+        for (chunk, changes) in plan.changes.chunks(CHANGES_PER_WRITE).enumerate() {
+            let mut rows = Vec::with_capacity(changes.len() * 3);
+            for (offset, change) in changes.iter().enumerate() {
+                let position = i64::try_from(chunk * CHANGES_PER_WRITE + offset).unwrap_or(i64::MAX);
+                rows.extend([Value::from(plan.id.as_uuid()), Value::from(position), Value::from(to_json(change))]);
+            }
+            insert_rows(&mut tx.conn(), "plan_changes (plan_id, position, body)", "", 3, rows).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -48,7 +83,17 @@ impl Store {
             .fetch_optional(&mut tx.conn())
             .await?
             .ok_or(StoreError::PlanNotFound(plan_id))?;
-        Ok(StoredPlan { plan: stored_json("plan", row.body.as_bytes())?, applied_at: row.applied_at })
+        let changes: Vec<ChangeRow> = sql("SELECT body FROM plan_changes WHERE plan_id = $1 ORDER BY position")
+            .bind(plan_id.as_uuid())
+            .fetch_all(&mut tx.conn())
+            .await?;
+        let mut plan: Plan = stored_json("plan", row.body.as_bytes())?;
+        // Plans stored before `plan_changes` existed hold their changes in the plan row.
+        if !changes.is_empty() {
+            plan.changes =
+                changes.iter().map(|c| stored_json::<Change>("plan change", c.body.as_bytes())).collect::<Result<_, _>>()?;
+        }
+        Ok(StoredPlan { plan, applied_at: row.applied_at })
     }
 
     /// Marks the plan applied, once: of two processes applying the same plan, exactly one

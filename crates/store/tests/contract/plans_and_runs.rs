@@ -1,6 +1,6 @@
-use roster_domain::plan::{Category, DeletionCheck, Plan};
+use roster_domain::plan::{AttributeChange, AttributeValue, Category, Change, ChangeAction, DeletionCheck, Plan};
 use roster_domain::run::{CategoryCount, RunFailure, RunStatus, Trigger};
-use roster_domain::{PlanId, RunId};
+use roster_domain::{ChangeId, PlanId, RunId, UserId};
 use roster_store::{NewRun, StoreError};
 use time::OffsetDateTime;
 
@@ -37,6 +37,37 @@ contract_test!(a_plan_is_stored_and_applied_at_most_once, |db| {
     assert!(matches!(third, Err(StoreError::PlanAlreadyApplied { plan_id, .. }) if plan_id == plan.id));
     assert!(db.store.plan(plan.id).await.unwrap().applied_at.is_some());
     assert!(matches!(db.store.mark_plan_applied(PlanId::new()).await, Err(StoreError::PlanNotFound(_))));
+});
+
+/// A plan of `count` removals, each with an attribute change: enough to span several writes.
+fn plan_with_changes(account_id: roster_domain::AccountId, count: usize) -> Plan {
+    let changes = (0..count)
+        .map(|n| Change {
+            id: ChangeId::new(),
+            category: Category::UsersToRemove,
+            external_id: format!("u-{n}").parse().unwrap(),
+            summary: format!("Remove user{n}@contoso.com"),
+            reason: "deleted in the directory".into(),
+            attributes: vec![AttributeChange {
+                attribute: "primary_address".into(),
+                before: AttributeValue::Text(format!("user{n}@contoso.com")),
+                after: AttributeValue::None,
+            }],
+            action: ChangeAction::RemoveUser { user_id: UserId::new(), expected_version: 1 },
+            allowed_by_settings: n % 2 == 0,
+        })
+        .collect();
+    Plan { changes, ..empty_plan(account_id) }
+}
+
+contract_test!(a_large_plan_keeps_every_change_in_order, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let plan = plan_with_changes(contoso.id, 1_234);
+    db.store.save_plan(&plan).await.unwrap();
+    db.store.mark_plan_applied(plan.id).await.unwrap();
+    let stored = db.store.plan(plan.id).await.unwrap();
+    assert!(stored.applied_at.is_some());
+    assert_eq!(stored.plan, plan);
 });
 
 contract_test!(one_sync_runs_per_account_at_a_time, |db| {
