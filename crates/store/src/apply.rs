@@ -203,6 +203,7 @@ impl DirectoryIdKeys {
 }
 
 /// An existing user or group as the batch sees it.
+#[derive(Clone)]
 struct Existing {
     version: i64,
     external_id: Option<ExternalId>,
@@ -238,7 +239,7 @@ struct Batch<'a> {
     /// The version of each existing object as loaded: writes require the row still to have it.
     loaded_versions: HashMap<OwnedBy, i64>,
     /// Which objects hold the directory ids the batch adds or links.
-    present: DirectoryIds,
+    present: &'a DirectoryIds,
     /// Every directory id of the account, for resolving group members; loaded only for
     /// batches with members.
     members: Option<&'a DirectoryIds>,
@@ -301,6 +302,33 @@ impl Batch<'_> {
             return Err(stale(format!("{object} changed since the plan was built")));
         }
         Ok(existing)
+    }
+
+    /// Frees, before any change is checked, the addresses of the objects that the batch's
+    /// updates and removals rewrite, except those of the changes in `keep`: changes can then
+    /// trade addresses (two users swapping them, an alias moving to a user checked before the
+    /// one giving it up), as the write, which deletes old addresses before inserting new ones,
+    /// allows. Returns the changes whose addresses were freed; if one of them then fails, it
+    /// keeps its addresses, and the batch is checked again with it in `keep`.
+    fn release_ahead(&mut self, changes: &[ChangeAction], keep: &HashSet<usize>) -> Vec<usize> {
+        let mut released = Vec::new();
+        for (index, change) in changes.iter().enumerate().filter(|(index, _)| !keep.contains(index)) {
+            let (object, expected_version) = match change {
+                ChangeAction::LinkUser { user_id, expected_version, .. }
+                | ChangeAction::UpdateUser { user_id, expected_version, .. }
+                | ChangeAction::RemoveUser { user_id, expected_version } => (OwnedBy::User(*user_id), *expected_version),
+                ChangeAction::LinkGroup { group_id, expected_version, .. }
+                | ChangeAction::UpdateGroup { group_id, expected_version, .. }
+                | ChangeAction::RemoveGroup { group_id, expected_version } => (OwnedBy::Group(*group_id), *expected_version),
+                ChangeAction::AddUser { .. } | ChangeAction::AddGroup { .. } => continue,
+            };
+            let Ok(current) = self.existing(object, expected_version) else { continue };
+            for address in current.addresses.clone() {
+                self.held.remove(&address);
+            }
+            released.push(index);
+        }
+        released
     }
 
     fn check(&mut self, change: &ChangeAction) -> ChangeOutcome {
@@ -522,9 +550,10 @@ impl Batch<'_> {
         }
         insert_addresses(conn, self.account.id, &addresses).await?;
 
-        let remembered = self.updated_groups.keys().map(|id| Value::from(id.as_uuid())).collect::<Vec<_>>();
-        execute_in(conn, "DELETE FROM group_user_members WHERE group_id IN ({list})", &[], remembered.clone()).await?;
-        execute_in(conn, "DELETE FROM group_group_members WHERE group_id IN ({list})", &[], remembered).await?;
+        // An updated group's members are written as the difference from the stored ones: a
+        // delta round that moves one member of a large group touches one row, not all of them.
+        let updated = self.updated_groups.keys().map(|id| Value::from(id.as_uuid())).collect();
+        let mut stored = StoredMembers::load(conn, updated).await?;
         let mut user_members = Vec::new();
         let mut group_members = Vec::new();
         let written = self.new_groups.iter().map(|(id, g)| (id, g)).chain(self.updated_groups.iter());
@@ -548,16 +577,63 @@ impl Batch<'_> {
                     _ => None,
                 })
                 .collect();
-            for user in users {
+            let stored_users = stored.users.remove(id).unwrap_or_default();
+            let stored_groups = stored.groups.remove(id).unwrap_or_default();
+            let group_key = [Value::from(id.as_uuid())];
+            let left: Vec<Value> = stored_users.difference(&users).map(|user| Value::from(user.as_uuid())).collect();
+            execute_in(conn, "DELETE FROM group_user_members WHERE group_id = $1 AND user_id IN ({list})", &group_key, left).await?;
+            let left: Vec<Value> = stored_groups.difference(&groups).map(|member| Value::from(member.as_uuid())).collect();
+            execute_in(conn, "DELETE FROM group_group_members WHERE group_id = $1 AND member_group_id IN ({list})", &group_key, left)
+                .await?;
+            for user in users.difference(&stored_users) {
                 user_members.extend([Value::from(id.as_uuid()), Value::from(user.as_uuid())]);
             }
-            for member in groups {
+            for member in groups.difference(&stored_groups) {
                 group_members.extend([Value::from(id.as_uuid()), Value::from(member.as_uuid())]);
             }
         }
         insert_rows(conn, "group_user_members (group_id, user_id)", "", 2, user_members).await?;
         insert_rows(conn, "group_group_members (group_id, member_group_id)", "", 2, group_members).await?;
         Ok(self.id_changes)
+    }
+}
+
+/// The direct members the database holds for some groups.
+#[derive(Default)]
+struct StoredMembers {
+    users: HashMap<GroupId, BTreeSet<UserId>>,
+    groups: HashMap<GroupId, BTreeSet<GroupId>>,
+}
+
+impl StoredMembers {
+    async fn load(conn: &mut Conn<'_>, groups: Vec<Value>) -> Result<Self, DbError> {
+        #[derive(sqlx::FromRow)]
+        struct MemberRow {
+            group_id: Uuid,
+            member_id: Uuid,
+        }
+        let users: Vec<MemberRow> = fetch_in(
+            conn,
+            "SELECT group_id, user_id AS member_id FROM group_user_members WHERE group_id IN ({list})",
+            &[],
+            groups.clone(),
+        )
+        .await?;
+        let member_groups: Vec<MemberRow> = fetch_in(
+            conn,
+            "SELECT group_id, member_group_id AS member_id FROM group_group_members WHERE group_id IN ({list})",
+            &[],
+            groups,
+        )
+        .await?;
+        let mut stored = Self::default();
+        for row in users {
+            stored.users.entry(GroupId::from_uuid(row.group_id)).or_default().insert(UserId::from_uuid(row.member_id));
+        }
+        for row in member_groups {
+            stored.groups.entry(GroupId::from_uuid(row.group_id)).or_default().insert(GroupId::from_uuid(row.member_id));
+        }
+        Ok(stored)
     }
 }
 
@@ -757,22 +833,33 @@ impl Store {
             }
         }
         let loaded_versions = existing.iter().map(|(object, current)| (*object, current.version)).collect();
-        let mut batch = Batch {
-            account: account.clone(),
-            domains,
-            held,
-            existing,
-            loaded_versions,
-            present,
-            members: members.as_ref(),
-            id_changes: DirectoryIdChanges::default(),
-            new_users: Vec::new(),
-            updated_users: HashMap::new(),
-            new_groups: Vec::new(),
-            updated_groups: HashMap::new(),
-            removed: Vec::new(),
+        // Checked again, keeping more addresses in place, until no change whose addresses were
+        // freed ahead fails: at most once per such change, usually never.
+        let mut keep = HashSet::new();
+        let (batch, outcomes) = loop {
+            let mut batch = Batch {
+                account: account.clone(),
+                domains: domains.clone(),
+                held: held.clone(),
+                existing: existing.clone(),
+                loaded_versions: HashMap::clone(&loaded_versions),
+                present: &present,
+                members: members.as_ref(),
+                id_changes: DirectoryIdChanges::default(),
+                new_users: Vec::new(),
+                updated_users: HashMap::new(),
+                new_groups: Vec::new(),
+                updated_groups: HashMap::new(),
+                removed: Vec::new(),
+            };
+            let released = batch.release_ahead(changes, &keep);
+            let outcomes: Vec<ChangeOutcome> = changes.iter().map(|change| batch.check(change)).collect();
+            let failed: Vec<usize> = released.into_iter().filter(|&index| outcomes[index].is_err()).collect();
+            if failed.is_empty() {
+                break (batch, outcomes);
+            }
+            keep.extend(failed);
         };
-        let outcomes: Vec<ChangeOutcome> = changes.iter().map(|change| batch.check(change)).collect();
         let id_changes = batch.write(&mut tx).await?;
         tx.commit().await?;
         if let Some(members) = members {

@@ -231,3 +231,74 @@ contract_test!(bulk_applies_and_mirror_loads_hold_every_object, |db| {
     assert_eq!(mirror.groups.iter().map(|g| g.members.len()).sum::<usize>(), groups * members);
     eprintln!("{:?}: mirror written in {written:?} and loaded in {loaded:?}", db.backend());
 });
+
+contract_test!(a_group_update_keeps_added_and_drops_left_members_only, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let changes = [
+        add_user("u-1", "ann@contoso.com", &[]),
+        add_user("u-2", "bob@contoso.com", &[]),
+        add_user("u-3", "cy@contoso.com", &[]),
+        ChangeAction::AddGroup { external_id: external("g-2"), fields: group_fields("Team", None, &[], &[]) },
+        ChangeAction::AddGroup { external_id: external("g-3"), fields: group_fields("Crew", None, &[], &[]) },
+        ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("All", None, &["u-1", "u-2"], &["g-2"]) },
+    ];
+    let outcomes = db.store.apply_changes(contoso.id, &changes).await.unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let all = group_named(&db, contoso.id, "All").await;
+
+    // Ann and Team leave, Bob stays, Cy and Crew join.
+    let fields = group_fields("All", None, &["u-2", "u-3"], &["g-3"]);
+    let update = ChangeAction::UpdateGroup { group_id: all.id, expected_version: all.version, fields };
+    assert_eq!(db.store.apply_changes(contoso.id, &[update]).await.unwrap(), vec![Ok(())]);
+
+    let all = group_named(&db, contoso.id, "All").await;
+    let bob = user_by_address(&db, contoso.id, "bob@contoso.com").await;
+    let cy = user_by_address(&db, contoso.id, "cy@contoso.com").await;
+    let mut members = vec![bob.id, cy.id];
+    members.sort();
+    assert_eq!(all.member_users, members);
+    assert_eq!(all.member_groups, vec![group_named(&db, contoso.id, "Crew").await.id]);
+});
+
+contract_test!(changes_of_one_call_can_trade_addresses, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let added = [add_user("u-1", "ann@contoso.com", &["team@contoso.com"]), add_user("u-2", "bob@contoso.com", &[])];
+    db.store.apply_changes(contoso.id, &added).await.unwrap();
+    let ann = user_by_address(&db, contoso.id, "ann@contoso.com").await;
+    let bob = user_by_address(&db, contoso.id, "bob@contoso.com").await;
+    let update = |user: &User, primary, aliases| ChangeAction::UpdateUser {
+        user_id: user.id,
+        expected_version: user.version,
+        fields: user_fields(primary, aliases),
+    };
+
+    // The primaries swap, and Bob claims Ann's alias before Ann's change gives it up.
+    let swap = [update(&bob, "ann@contoso.com", &["team@contoso.com"]), update(&ann, "bob@contoso.com", &[])];
+    let outcomes = db.store.apply_changes(contoso.id, &swap).await.unwrap();
+
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let now_ann = db.store.user(ann.id).await.unwrap();
+    let now_bob = db.store.user(bob.id).await.unwrap();
+    assert_eq!((now_ann.primary_address, now_ann.aliases), (address("bob@contoso.com"), vec![]));
+    assert_eq!((now_bob.primary_address, now_bob.aliases), (address("ann@contoso.com"), vec![address("team@contoso.com")]));
+});
+
+contract_test!(a_change_that_fails_keeps_the_addresses_another_change_wanted, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let added = [add_user("u-1", "ann@contoso.com", &[]), add_user("u-2", "bob@contoso.com", &[])];
+    db.store.apply_changes(contoso.id, &added).await.unwrap();
+    let ann = user_by_address(&db, contoso.id, "ann@contoso.com").await;
+    let bob = user_by_address(&db, contoso.id, "bob@contoso.com").await;
+
+    // Bob wants Ann's address; Ann's change, which would give it up, is stale.
+    let changes = [
+        ChangeAction::UpdateUser { user_id: bob.id, expected_version: bob.version, fields: user_fields("ann@contoso.com", &[]) },
+        ChangeAction::UpdateUser { user_id: ann.id, expected_version: ann.version, fields: user_fields("ann@fabrikam.com", &[]) },
+    ];
+    let outcomes = db.store.apply_changes(contoso.id, &changes).await.unwrap();
+
+    assert!(matches!(&outcomes[0], Err(ChangeFailure::AddressTaken { address: taken, .. }) if *taken == address("ann@contoso.com")), "{outcomes:?}");
+    assert!(matches!(&outcomes[1], Err(ChangeFailure::AddressOutsideDomains { .. })), "{outcomes:?}");
+    assert_eq!(db.store.user(ann.id).await.unwrap().primary_address, address("ann@contoso.com"));
+    assert_eq!(db.store.user(bob.id).await.unwrap().primary_address, address("bob@contoso.com"));
+});
