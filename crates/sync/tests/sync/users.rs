@@ -308,3 +308,22 @@ async fn one_bad_directory_object_is_skipped_and_never_fails_the_sync() {
     assert!(skipped[0].starts_with(&format!("{broken} invalid_address: primary address \"broken@@contoso.com\" is not a valid address")), "{}", skipped[0]);
     assert_eq!(app.apply(&plan).await.run.status, RunStatus::Succeeded);
 }
+
+#[tokio::test]
+async fn two_users_swapping_primary_addresses_swap_in_one_sync() {
+    let app = TestApp::synced().await;
+    let d = &app.directory;
+    app.control.set_proxy_addresses(&d.ada, &["SMTP:grace@contoso.com", "smtp:countess@contoso.com"]).await.unwrap();
+    app.control.set_proxy_addresses(&d.grace, &["SMTP:ada@contoso.com"]).await.unwrap();
+
+    let plan = app.preview().await;
+
+    assert_eq!(described(&plan), [
+        format!("users_to_update {}: changed in the directory: primary_address [primary_address: grace@contoso.com → ada@contoso.com]", d.grace),
+        format!("users_to_update {}: changed in the directory: primary_address [primary_address: ada@contoso.com → grace@contoso.com]", d.ada),
+    ]);
+    let outcome = app.apply(&plan).await;
+    assert_eq!(outcome.run.status, RunStatus::Succeeded, "{:?}", outcome.run.failures);
+    assert_eq!(app.user(&d.ada).await.unwrap().primary_address.as_str(), "grace@contoso.com");
+    assert_eq!(app.user(&d.grace).await.unwrap().primary_address.as_str(), "ada@contoso.com");
+}
