@@ -40,6 +40,9 @@ async fn losing_half_the_users_holds_the_removals_on_automatic_sync_and_applies_
     assert!(app.user(&newcomer).await.is_some(), "the other changes are applied");
     assert_eq!(app.users().await.len(), 3 + 21 + 1, "nobody is removed");
     assert_eq!(app.store.run(outcome.run.id).await.unwrap().status, RunStatus::Held);
+    let told = &app.store.list_events(app.account.id, 1).await.unwrap()[0];
+    assert_eq!((told.kind, told.run_id), (roster_domain::AccountEventKind::AutomaticRunHeld, Some(outcome.run.id)));
+    assert_eq!(told.notify.as_ref().map(|a| a.as_str()), Some("it@contoso.com"), "the tech contact is told");
 }
 
 #[tokio::test]
