@@ -115,17 +115,17 @@ impl Store {
     }
 
     /// Commits one delta round: upserts, removals and new delta links, all or nothing.
-    pub async fn commit_mirror_delta(&self, account_id: AccountId, refresh: MirrorRefresh) -> Result<(), StoreError> {
+    pub async fn commit_mirror_delta(&self, account_id: AccountId, refresh: &MirrorRefresh) -> Result<(), StoreError> {
         self.write_mirror(account_id, refresh, false).await
     }
 
     /// Replaces the whole mirror after a full read, with its new delta links, all or nothing.
     /// The refresh's removals are ignored: whatever it does not hold is gone.
-    pub async fn replace_mirror(&self, account_id: AccountId, full: MirrorRefresh) -> Result<(), StoreError> {
+    pub async fn replace_mirror(&self, account_id: AccountId, full: &MirrorRefresh) -> Result<(), StoreError> {
         self.write_mirror(account_id, full, true).await
     }
 
-    async fn write_mirror(&self, account_id: AccountId, refresh: MirrorRefresh, replace: bool) -> Result<(), StoreError> {
+    async fn write_mirror(&self, account_id: AccountId, refresh: &MirrorRefresh, replace: bool) -> Result<(), StoreError> {
         // Serializing before the transaction keeps the write lock short.
         let users: Vec<_> = refresh.upsert_users.iter().map(|u| (&u.id, encode(u))).collect();
         let groups: Vec<_> = refresh.upsert_groups.iter().map(|g| (&g.id, encode(g))).collect();

@@ -174,7 +174,7 @@ impl WorkingMirror {
             users_delta_link: Some(links.users.to_string()),
             groups_delta_link: Some(links.groups.to_string()),
         };
-        store.commit_mirror_delta(account_id, refresh).await?;
+        store.commit_mirror_delta(account_id, &refresh).await?;
         Ok(self.into_outcome(ReadKind::Delta))
     }
 
@@ -185,16 +185,19 @@ impl WorkingMirror {
         links: DeltaLinks,
         kind: ReadKind,
     ) -> Result<RefreshOutcome, SyncError> {
-        let outcome = self.into_outcome(kind);
+        // The mirror moves into the refresh for the write and back out for the planner: a
+        // whole tenant is never held twice.
+        let RefreshOutcome { mirror, kind, objects_read } = self.into_outcome(kind);
         let full = MirrorRefresh {
-            upsert_users: outcome.mirror.users.clone(),
-            upsert_groups: outcome.mirror.groups.clone(),
+            upsert_users: mirror.users,
+            upsert_groups: mirror.groups,
             users_delta_link: Some(links.users.to_string()),
             groups_delta_link: Some(links.groups.to_string()),
             ..MirrorRefresh::default()
         };
-        store.replace_mirror(account_id, full).await?;
-        Ok(outcome)
+        store.replace_mirror(account_id, &full).await?;
+        let mirror = Mirror { users: full.upsert_users, groups: full.upsert_groups, delta_links: mirror.delta_links };
+        Ok(RefreshOutcome { mirror, kind, objects_read })
     }
 
     /// The refreshed mirror in a stable order, so that plans built from it are too.

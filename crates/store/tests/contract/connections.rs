@@ -106,7 +106,7 @@ contract_test!(deleting_a_connection_deletes_its_mirror, |db| {
         users_delta_link: Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=a".into()),
         ..MirrorRefresh::default()
     };
-    db.store.commit_mirror_delta(contoso.id, refresh.clone()).await.unwrap();
+    db.store.commit_mirror_delta(contoso.id, &refresh).await.unwrap();
     db.store.delete_connection(contoso.id).await.unwrap();
     assert_eq!(db.store.connection(contoso.id).await.unwrap(), None);
     assert!(matches!(db.store.delete_connection(contoso.id).await, Err(StoreError::ConnectionNotFound(_))));
@@ -120,7 +120,7 @@ contract_test!(pointing_a_connection_at_another_tenant_discards_the_mirror, |db|
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     db.store.set_connection(contoso.id, settings("contoso.com"), Some(SECRET.into())).await.unwrap();
     let refresh = MirrorRefresh { upsert_users: vec![super::mirror::directory_user("u-1", "jane@contoso.com")], ..MirrorRefresh::default() };
-    db.store.commit_mirror_delta(contoso.id, refresh).await.unwrap();
+    db.store.commit_mirror_delta(contoso.id, &refresh).await.unwrap();
 
     db.store.set_connection(contoso.id, settings("contoso.com"), None).await.unwrap();
     assert_eq!(db.store.load_mirror(contoso.id).await.unwrap().users.len(), 1, "the same tenant keeps its mirror");

@@ -49,7 +49,7 @@ contract_test!(a_delta_round_upserts_removes_and_keeps_unnamed_objects, |db| {
         groups_delta_link: Some(GROUPS_LINK.into()),
         ..MirrorRefresh::default()
     };
-    db.store.replace_mirror(account, full).await.unwrap();
+    db.store.replace_mirror(account, &full).await.unwrap();
 
     let renamed = directory_user("u-2", "b.renamed@contoso.com");
     let delta = MirrorRefresh {
@@ -58,7 +58,7 @@ contract_test!(a_delta_round_upserts_removes_and_keeps_unnamed_objects, |db| {
         users_delta_link: Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=two".into()),
         ..MirrorRefresh::default()
     };
-    db.store.commit_mirror_delta(account, delta).await.unwrap();
+    db.store.commit_mirror_delta(account, &delta).await.unwrap();
 
     let mirror = db.store.load_mirror(account).await.unwrap();
     let mut users = mirror.users.clone();
@@ -72,13 +72,13 @@ contract_test!(a_delta_round_upserts_removes_and_keeps_unnamed_objects, |db| {
 contract_test!(a_full_read_replaces_the_whole_mirror, |db| {
     let account = connected(&db).await;
     let first = MirrorRefresh { upsert_users: vec![directory_user("u-1", "a@contoso.com")], ..MirrorRefresh::default() };
-    db.store.replace_mirror(account, first).await.unwrap();
+    db.store.replace_mirror(account, &first).await.unwrap();
     let second = MirrorRefresh {
         upsert_users: vec![directory_user("u-2", "b@contoso.com")],
         users_delta_link: Some(USERS_LINK.into()),
         ..MirrorRefresh::default()
     };
-    db.store.replace_mirror(account, second).await.unwrap();
+    db.store.replace_mirror(account, &second).await.unwrap();
     let mirror = db.store.load_mirror(account).await.unwrap();
     assert_eq!(mirror.users, vec![directory_user("u-2", "b@contoso.com")]);
     assert!(mirror.delta_links.groups.is_none());
@@ -91,7 +91,7 @@ contract_test!(a_failed_refresh_changes_neither_the_mirror_nor_the_delta_links, 
         users_delta_link: Some(USERS_LINK.into()),
         ..MirrorRefresh::default()
     };
-    db.store.replace_mirror(account, before).await.unwrap();
+    db.store.replace_mirror(account, &before).await.unwrap();
     let snapshot = db.store.load_mirror(account).await.unwrap();
 
     // Make the last write of a refresh, the delta links, fail inside the database.
@@ -115,14 +115,14 @@ contract_test!(a_failed_refresh_changes_neither_the_mirror_nor_the_delta_links, 
         users_delta_link: Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=two".into()),
         ..MirrorRefresh::default()
     };
-    assert!(db.store.commit_mirror_delta(account, failing.clone()).await.is_err());
-    assert!(db.store.replace_mirror(account, failing).await.is_err());
+    assert!(db.store.commit_mirror_delta(account, &failing).await.is_err());
+    assert!(db.store.replace_mirror(account, &failing).await.is_err());
     assert_eq!(db.store.load_mirror(account).await.unwrap(), snapshot);
 });
 
 contract_test!(a_mirror_needs_a_connection, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let refresh = MirrorRefresh { upsert_users: vec![directory_user("u-1", "a@contoso.com")], ..MirrorRefresh::default() };
-    let committed = db.store.commit_mirror_delta(contoso.id, refresh).await;
+    let committed = db.store.commit_mirror_delta(contoso.id, &refresh).await;
     assert!(matches!(committed, Err(StoreError::ConnectionNotFound(_))), "{committed:?}");
 });
