@@ -2,6 +2,11 @@
 //! First the initial sync of an empty account, then a re-sync after 1% of the directory changed.
 //!
 //! Run with `cargo run --release -p roster-plan --example plan_bench`.
+//!
+//! `PLAN_BENCH_USERS` sets a smaller tenant (groups stay a tenth of the users, with a hundred
+//! members each), for runs under a profiler that would take minutes at full size:
+//! `PLAN_BENCH_USERS=20000 valgrind --tool=callgrind --toggle-collect='roster_plan::planner::plan'
+//! target/release/examples/plan_bench` counts the instructions of the planner alone.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -17,11 +22,18 @@ use roster_plan::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-const USERS: usize = 100_000;
-const GROUPS: usize = 10_000;
+const DEFAULT_USERS: usize = 100_000;
 const MEMBERS_PER_GROUP: usize = 100;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let users = match std::env::var("PLAN_BENCH_USERS") {
+        Ok(count) => count.parse()?,
+        Err(_) => DEFAULT_USERS,
+    };
+    let size = Size {
+        users,
+        groups: users / 10,
+    };
     let account = Account {
         id: AccountId::from_uuid(Uuid::from_u128(1)),
         name: "Contoso".to_owned(),
@@ -40,12 +52,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         deletion_limit: DeletionLimit::default(),
         include_sign_in_blocked: false,
     };
-    let mut directory_users: Vec<DirectoryUser> =
-        (0..USERS).map(directory_user).collect::<Result<_, _>>()?;
-    let directory_groups: Vec<DirectoryGroup> =
-        (0..GROUPS).map(directory_group).collect::<Result<_, _>>()?;
+    let mut directory_users: Vec<DirectoryUser> = (0..size.users)
+        .map(directory_user)
+        .collect::<Result<_, _>>()?;
+    let directory_groups: Vec<DirectoryGroup> = (0..size.groups)
+        .map(|n| directory_group(size, n))
+        .collect::<Result<_, _>>()?;
     let memberships: usize = directory_groups.iter().map(|g| g.members.len()).sum();
-    println!("directory: {USERS} users, {GROUPS} groups, {memberships} memberships");
+    println!(
+        "directory: {} users, {} groups, {memberships} memberships",
+        size.users, size.groups
+    );
 
     let mut snapshot = AccountSnapshot {
         account_id: account.id,
@@ -90,6 +107,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &directory_groups,
     )?;
     Ok(())
+}
+
+/// How many users and groups the simulated directory holds.
+#[derive(Clone, Copy)]
+struct Size {
+    users: usize,
+    groups: usize,
 }
 
 struct Bench<'a> {
@@ -171,9 +195,9 @@ fn directory_user(n: usize) -> Result<DirectoryUser, roster_domain::ParseError> 
 }
 
 /// Group `n` holds a hundred users spread over the tenant; every tenth group also nests the next.
-fn directory_group(n: usize) -> Result<DirectoryGroup, roster_domain::ParseError> {
+fn directory_group(size: Size, n: usize) -> Result<DirectoryGroup, roster_domain::ParseError> {
     let users = (0..MEMBERS_PER_GROUP)
-        .map(|k| (n * 7 + k * 997) % USERS)
+        .map(|k| (n * 7 + k * 997) % size.users)
         .map(|u| {
             Ok(DirectoryMember {
                 id: format!("user-{u:06}").parse()?,
@@ -182,7 +206,7 @@ fn directory_group(n: usize) -> Result<DirectoryGroup, roster_domain::ParseError
         });
     let nested = n.is_multiple_of(10).then(|| {
         Ok(DirectoryMember {
-            id: format!("group-{:05}", (n + 1) % GROUPS).parse()?,
+            id: format!("group-{:05}", (n + 1) % size.groups).parse()?,
             kind: MemberType::Group,
         })
     });
