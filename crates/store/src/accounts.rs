@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::{Conn, Constraint, DbError, Tx, sql};
+use crate::revision;
 use crate::rows::{now, stored};
 use crate::{Store, StoreError};
 
@@ -222,6 +223,8 @@ impl Store {
         if changed == 0 {
             return Err(StoreError::AccountNotFound(account_id.to_string()));
         }
+        // Sync never removes the tech contact, so who it is shapes the plan.
+        revision::bump(&mut tx.conn(), account_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -241,6 +244,7 @@ impl Store {
         let mut tx = self.db.begin_write().await?;
         require_account(&mut tx.conn(), account_id).await?;
         insert_domain(&mut tx, account_id, &domain).await?;
+        revision::bump(&mut tx.conn(), account_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -276,7 +280,22 @@ impl Store {
                 DbError::Violation(Constraint::ForeignKey) => StoreError::DomainInUse { domain: domain.clone(), addresses: 1 },
                 e => e.into(),
             })?;
+        revision::bump(&mut tx.conn(), account_id).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// How many synced users and groups the account holds.
+    pub async fn synced_counts(&self, account_id: AccountId) -> Result<(usize, usize), StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let mut counts = [0; 2];
+        for (count, statement) in counts.iter_mut().zip([
+            "SELECT COUNT(*) AS count FROM users WHERE account_id = $1 AND external_id IS NOT NULL",
+            "SELECT COUNT(*) AS count FROM groups WHERE account_id = $1 AND external_id IS NOT NULL",
+        ]) {
+            let row: Option<Count> = sql(statement).bind(account_id.as_uuid()).fetch_optional(&mut tx.conn()).await?;
+            *count = row.map_or(0, |r| usize::try_from(r.count).unwrap_or(0));
+        }
+        Ok((counts[0], counts[1]))
     }
 }

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::addresses::{AddressOwner, NewAddress, OwnedBy, account_domains, insert_addresses, object_addresses, owners};
 use crate::db::{Conn, DbError, Tx, Value, built_sql, execute_in, fetch_in, insert_rows, sql};
+use crate::revision::{self, Revision};
 use crate::rows::stored;
 use crate::{Store, StoreError};
 
@@ -736,14 +737,24 @@ fn batches(changes: &[ChangeAction]) -> Vec<&[ChangeAction]> {
     batches
 }
 
+/// Applies one plan's changes to an account, call after call.
+///
+/// Between calls it keeps the account's directory ids (loading them takes seconds on a large
+/// account) and follows the account's [`Revision`], so that the caller learns whether another
+/// writer touched the account while the plan was applied.
+pub struct Applier<'s> {
+    store: &'s Store,
+    account: AccountOwner,
+    /// Loaded at the first batch with group members, then kept current batch by batch.
+    members: Option<DirectoryIds>,
+    /// The revision this applier's last write left, while no other writer came between.
+    revision: Option<Revision>,
+}
+
 impl Store {
-    /// Applies `changes` to the account, each atomically, and reports each one's outcome in
-    /// order. A change fails alone — stale, or for an address conflict — and the others apply.
-    /// Adding or linking sets the object's source to directory and its external id; every write
-    /// bumps the object's version. Group members are named by directory id and resolved to the
-    /// account's users and groups when the change applies, including objects added earlier in
-    /// the same call; members Roster does not hold are left out.
-    pub async fn apply_changes(&self, account_id: AccountId, changes: &[ChangeAction]) -> Result<Vec<ChangeOutcome>, StoreError> {
+    /// An applier for the account whose plan was computed at revision `planned_at`; `None` for
+    /// a plan computed at an unknown revision (stored before revisions were kept).
+    pub async fn applier(&self, account_id: AccountId, planned_at: Option<Revision>) -> Result<Applier<'_>, StoreError> {
         #[derive(sqlx::FromRow)]
         struct Name {
             name: String,
@@ -753,23 +764,38 @@ impl Store {
             sql("SELECT name FROM accounts WHERE id = $1").bind(account_id.as_uuid()).fetch_optional(&mut tx.conn()).await?
         };
         let name = name.ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))?.name;
-        let account = AccountOwner { id: account_id, name };
-        // Loaded at the first batch with group members, then kept current batch by batch.
-        let mut members = None;
+        Ok(Applier { store: self, account: AccountOwner { id: account_id, name }, members: None, revision: planned_at })
+    }
+
+    /// Applies `changes` to the account with a new [`Applier`]; see [`Applier::apply`].
+    pub async fn apply_changes(&self, account_id: AccountId, changes: &[ChangeAction]) -> Result<Vec<ChangeOutcome>, StoreError> {
+        let revision = self.revision(account_id).await?;
+        self.applier(account_id, Some(revision)).await?.apply(changes).await
+    }
+}
+
+impl Applier<'_> {
+    /// Applies `changes` to the account, each atomically, and reports each one's outcome in
+    /// order. A change fails alone — stale, or for an address conflict — and the others apply.
+    /// Adding or linking sets the object's source to directory and its external id; every write
+    /// bumps the object's version. Group members are named by directory id and resolved to the
+    /// account's users and groups when the change applies, including objects added earlier by
+    /// this applier; members Roster does not hold are left out.
+    pub async fn apply(&mut self, changes: &[ChangeAction]) -> Result<Vec<ChangeOutcome>, StoreError> {
         let mut outcomes = Vec::with_capacity(changes.len());
         let (mut written, mut refresh_statistics_at) = (0, ROWS_BEFORE_STATISTICS);
         for batch in batches(changes) {
             written += batch.iter().map(weight).sum::<usize>();
             if written >= refresh_statistics_at {
-                self.db.refresh_statistics().await?;
+                self.store.db.refresh_statistics().await?;
                 refresh_statistics_at *= 2;
             }
-            match self.apply_batch(&account, batch, &mut members).await {
+            match self.apply_batch(batch).await {
                 Ok(results) => outcomes.extend(results),
                 Err(BatchError::Store(e)) => return Err(e),
                 Err(BatchError::Conflict) => {
                     for change in batch {
-                        match self.apply_batch(&account, std::slice::from_ref(change), &mut members).await {
+                        match self.apply_batch(std::slice::from_ref(change)).await {
                             Ok(results) => outcomes.extend(results),
                             Err(BatchError::Conflict) => outcomes.push(Err(stale(
                                 "another process changed the same objects or addresses at the same moment",
@@ -783,12 +809,26 @@ impl Store {
         Ok(outcomes)
     }
 
-    async fn apply_batch(
-        &self,
-        account: &AccountOwner,
-        changes: &[ChangeAction],
-        members: &mut Option<DirectoryIds>,
-    ) -> Result<Vec<ChangeOutcome>, BatchError> {
+    /// The revision the account is at after this applier's writes, if no other writer touched
+    /// the account since the plan was computed.
+    pub fn undisturbed_revision(&self) -> Option<Revision> {
+        self.revision
+    }
+
+    /// Notes the revision a batch's write left. Another writer in between breaks the chain, and
+    /// the kept directory ids may then be out of date: they are loaded again.
+    fn follow(&mut self, written: Option<Revision>) {
+        match (self.revision, written) {
+            (Some(before), Some(after)) if after == before.next() => self.revision = Some(after),
+            _ => {
+                self.revision = None;
+                self.members = None;
+            }
+        }
+    }
+
+    async fn apply_batch(&mut self, changes: &[ChangeAction]) -> Result<Vec<ChangeOutcome>, BatchError> {
+        let account = self.account.clone();
         let mut users = Vec::new();
         let mut groups = Vec::new();
         let mut directory_ids = DirectoryIdKeys::default();
@@ -817,9 +857,9 @@ impl Store {
                 ChangeAction::AddUser { .. } | ChangeAction::AddGroup { .. } => {}
             }
         }
-        let mut tx = self.db.begin_write().await?;
-        if has_members && members.is_none() {
-            *members = Some(DirectoryIds::load(&mut tx.conn(), account.id, None).await?);
+        let mut tx = self.store.db.begin_write().await?;
+        if has_members && self.members.is_none() {
+            self.members = Some(DirectoryIds::load(&mut tx.conn(), account.id, None).await?);
         }
         let present = DirectoryIds::load(&mut tx.conn(), account.id, Some(&directory_ids)).await?;
         let domains = account_domains(&mut tx.conn(), account.id).await?;
@@ -844,7 +884,7 @@ impl Store {
                 existing: existing.clone(),
                 loaded_versions: HashMap::clone(&loaded_versions),
                 present: &present,
-                members: members.as_ref(),
+                members: self.members.as_ref(),
                 id_changes: DirectoryIdChanges::default(),
                 new_users: Vec::new(),
                 updated_users: HashMap::new(),
@@ -861,10 +901,12 @@ impl Store {
             keep.extend(failed);
         };
         let id_changes = batch.write(&mut tx).await?;
+        let written = revision::bump(&mut tx.conn(), account.id).await?;
         tx.commit().await?;
-        if let Some(members) = members {
+        if let Some(members) = &mut self.members {
             members.merge(&id_changes);
         }
+        self.follow(written);
         Ok(outcomes)
     }
 }

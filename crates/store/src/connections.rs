@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::accounts::require_account;
 use crate::db::{Conn, sql};
+use crate::revision;
 use crate::rows::{now, stored_json, to_json};
 use crate::secret::{Binding, SealedSecret};
 use crate::{Store, StoreError};
@@ -88,7 +89,7 @@ impl Store {
                     .await?;
             }
         }
-        if previous.is_some_and(|p| p.settings.tenant != settings.tenant || p.settings.cloud != settings.cloud) {
+        if previous.as_ref().is_some_and(|p| p.settings.tenant != settings.tenant || p.settings.cloud != settings.cloud) {
             for statement in [
                 "DELETE FROM mirror_users WHERE account_id = $1",
                 "DELETE FROM mirror_groups WHERE account_id = $1",
@@ -98,6 +99,10 @@ impl Store {
             }
         }
         let saved = load(&mut tx.conn(), account_id).await?.ok_or(StoreError::ConnectionNotFound(account_id))?;
+        // A new client secret alone changes no plan; new settings may.
+        if previous.as_ref().is_none_or(|p| p.settings != saved.settings) {
+            revision::bump(&mut tx.conn(), account_id).await?;
+        }
         tx.commit().await?;
         Ok(saved)
     }
@@ -139,6 +144,7 @@ impl Store {
         if deleted == 0 {
             return Err(StoreError::ConnectionNotFound(account_id));
         }
+        revision::bump(&mut tx.conn(), account_id).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::accounts::require_account;
 use crate::db::{Constraint, DbError, sql};
+use crate::revision;
 use crate::rows::{now, stored};
 use crate::{Store, StoreError};
 
@@ -34,6 +35,7 @@ impl Store {
                 DbError::Violation(Constraint::Exemption) => StoreError::AlreadyExempt(external_id.clone()),
                 e => e.into(),
             })?;
+        revision::bump(&mut tx.conn(), account_id).await?;
         tx.commit().await?;
         Ok(Exemption { account_id, external_id, actor: actor.to_owned(), created_at })
     }
@@ -46,6 +48,9 @@ impl Store {
             .bind(external_id.as_str())
             .execute(&mut tx.conn())
             .await?;
+        if removed > 0 {
+            revision::bump(&mut tx.conn(), account_id).await?;
+        }
         tx.commit().await?;
         Ok(removed > 0)
     }

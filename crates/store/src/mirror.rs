@@ -5,6 +5,7 @@ use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId};
 use time::OffsetDateTime;
 
 use crate::db::{Conn, Constraint, DbError, Tx, Value, execute_in, insert_rows, sql};
+use crate::revision;
 use crate::rows::{now, stored_json};
 use crate::{Store, StoreError};
 
@@ -41,6 +42,13 @@ pub struct MirrorRefresh {
     pub remove_groups: Vec<ExternalId>,
     pub users_delta_link: Option<String>,
     pub groups_delta_link: Option<String>,
+}
+
+impl MirrorRefresh {
+    /// Whether the refresh adds, changes or removes no object: only its links are new.
+    pub fn brings_nothing(&self) -> bool {
+        self.upsert_users.is_empty() && self.remove_users.is_empty() && self.upsert_groups.is_empty() && self.remove_groups.is_empty()
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -88,6 +96,7 @@ impl Store {
     /// The connection's whole mirror and delta links, read from one snapshot.
     pub async fn load_mirror(&self, account_id: AccountId) -> Result<Mirror, StoreError> {
         let mut tx = self.db.begin_read().await?;
+        let delta_links = load_delta_links(&mut tx.conn(), account_id).await?;
         let users: Vec<RecordRow> = sql("SELECT record FROM mirror_users WHERE account_id = $1")
             .bind(account_id.as_uuid())
             .fetch_all(&mut tx.conn())
@@ -96,22 +105,18 @@ impl Store {
             .bind(account_id.as_uuid())
             .fetch_all(&mut tx.conn())
             .await?;
-        let links: Option<DeltaLinksRow> = sql(
-            "SELECT users_link, users_saved_at, groups_link, groups_saved_at FROM delta_links WHERE account_id = $1",
-        )
-        .bind(account_id.as_uuid())
-        .fetch_optional(&mut tx.conn())
-        .await?;
         drop(tx);
-        let delta_links = links.map_or_else(DeltaLinks::default, |l| DeltaLinks {
-            users: link(l.users_link, l.users_saved_at),
-            groups: link(l.groups_link, l.groups_saved_at),
-        });
         Ok(Mirror {
             users: users.iter().map(|r| stored_json("mirrored user", &r.record)).collect::<Result<_, _>>()?,
             groups: groups.iter().map(|r| stored_json("mirrored group", &r.record)).collect::<Result<_, _>>()?,
             delta_links,
         })
+    }
+
+    /// The mirror's delta links alone: what a delta round starts from, without the objects.
+    pub async fn delta_links(&self, account_id: AccountId) -> Result<DeltaLinks, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        Ok(load_delta_links(&mut tx.conn(), account_id).await?)
     }
 
     /// Commits one delta round: upserts, removals and new delta links, all or nothing.
@@ -168,9 +173,25 @@ impl Store {
             .execute(&mut tx.conn())
             .await
             .map_err(missing_connection)?;
+        // A round that brought no object leaves the plan as it was; only its links moved on.
+        if replace || !refresh.brings_nothing() {
+            revision::bump(&mut tx.conn(), account_id).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
+}
+
+async fn load_delta_links(conn: &mut Conn<'_>, account_id: AccountId) -> Result<DeltaLinks, DbError> {
+    let links: Option<DeltaLinksRow> =
+        sql("SELECT users_link, users_saved_at, groups_link, groups_saved_at FROM delta_links WHERE account_id = $1")
+            .bind(account_id.as_uuid())
+            .fetch_optional(conn)
+            .await?;
+    Ok(links.map_or_else(DeltaLinks::default, |l| DeltaLinks {
+        users: link(l.users_link, l.users_saved_at),
+        groups: link(l.groups_link, l.groups_saved_at),
+    }))
 }
 
 async fn remove_records(tx: &mut Tx, table: &str, account_id: AccountId, ids: &[ExternalId]) -> Result<(), DbError> {

@@ -9,7 +9,8 @@ use roster_domain::PlanId;
 use roster_domain::plan::{Change, Plan};
 use time::OffsetDateTime;
 
-use crate::db::{Constraint, DbError, Value, insert_rows, sql};
+use crate::db::{Conn, Constraint, DbError, Value, insert_rows, sql};
+use crate::revision::Revision;
 use crate::rows::{now, stored_json, to_json};
 use crate::{Store, StoreError};
 
@@ -21,12 +22,15 @@ const CHANGES_PER_WRITE: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPlan {
     pub plan: Plan,
+    /// The account's revision when the plan was computed.
+    pub planned_at: Option<Revision>,
     pub applied_at: Option<OffsetDateTime>,
 }
 
 #[derive(sqlx::FromRow)]
 struct PlanRow {
     body: String,
+    planned_at_revision: Option<i64>,
     applied_at: Option<OffsetDateTime>,
 }
 
@@ -50,14 +54,16 @@ fn without_changes(plan: &Plan) -> Plan {
 }
 
 impl Store {
-    /// Stores a plan built by Search Now.
-    pub async fn save_plan(&self, plan: &Plan) -> Result<(), StoreError> {
+    /// Stores a plan computed when the account was at revision `planned_at`.
+    pub async fn save_plan(&self, plan: &Plan, planned_at: Revision) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
-        sql("INSERT INTO plans (id, account_id, body, created_at, applied_at) VALUES ($1, $2, $3, $4, NULL)")
+        sql("INSERT INTO plans (id, account_id, body, created_at, applied_at, planned_at_revision) \
+             VALUES ($1, $2, $3, $4, NULL, $5)")
             .bind(plan.id.as_uuid())
             .bind(plan.account_id.as_uuid())
             .bind(to_json(&without_changes(plan)))
             .bind(plan.created_at)
+            .bind(planned_at.as_i64())
             .execute(&mut tx.conn())
             .await
             .map_err(|e| match e {
@@ -78,22 +84,25 @@ impl Store {
 
     pub async fn plan(&self, plan_id: PlanId) -> Result<StoredPlan, StoreError> {
         let mut tx = self.db.begin_read().await?;
-        let row: PlanRow = sql("SELECT body, applied_at FROM plans WHERE id = $1")
-            .bind(plan_id.as_uuid())
-            .fetch_optional(&mut tx.conn())
-            .await?
-            .ok_or(StoreError::PlanNotFound(plan_id))?;
+        let mut stored = load_without_changes(&mut tx.conn(), plan_id).await?;
         let changes: Vec<ChangeRow> = sql("SELECT body FROM plan_changes WHERE plan_id = $1 ORDER BY position")
             .bind(plan_id.as_uuid())
             .fetch_all(&mut tx.conn())
             .await?;
-        let mut plan: Plan = stored_json("plan", row.body.as_bytes())?;
         // Plans stored before `plan_changes` existed hold their changes in the plan row.
         if !changes.is_empty() {
-            plan.changes =
+            stored.plan.changes =
                 changes.iter().map(|c| stored_json::<Change>("plan change", c.body.as_bytes())).collect::<Result<_, _>>()?;
         }
-        Ok(StoredPlan { plan, applied_at: row.applied_at })
+        Ok(stored)
+    }
+
+    /// The plan without its changes: what it skipped and counted. Cheap whatever the plan's size.
+    pub async fn plan_without_changes(&self, plan_id: PlanId) -> Result<Plan, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let mut stored = load_without_changes(&mut tx.conn(), plan_id).await?;
+        stored.plan.changes.clear();
+        Ok(stored.plan)
     }
 
     /// Marks the plan applied, once: of two processes applying the same plan, exactly one
@@ -110,7 +119,7 @@ impl Store {
             tx.commit().await?;
             return Ok(now);
         }
-        let row: PlanRow = sql("SELECT body, applied_at FROM plans WHERE id = $1")
+        let row: PlanRow = sql("SELECT body, planned_at_revision, applied_at FROM plans WHERE id = $1")
             .bind(plan_id.as_uuid())
             .fetch_optional(&mut tx.conn())
             .await?
@@ -118,4 +127,15 @@ impl Store {
         let applied_at = row.applied_at.unwrap_or(now);
         Err(StoreError::PlanAlreadyApplied { plan_id, applied_at })
     }
+}
+
+/// The plan's row: the plan without the changes kept in `plan_changes`.
+async fn load_without_changes(conn: &mut Conn<'_>, plan_id: PlanId) -> Result<StoredPlan, StoreError> {
+    let row: PlanRow = sql("SELECT body, planned_at_revision, applied_at FROM plans WHERE id = $1")
+        .bind(plan_id.as_uuid())
+        .fetch_optional(conn)
+        .await?
+        .ok_or(StoreError::PlanNotFound(plan_id))?;
+    let plan = stored_json("plan", row.body.as_bytes())?;
+    Ok(StoredPlan { plan, planned_at: row.planned_at_revision.map(Revision::from_i64), applied_at: row.applied_at })
 }

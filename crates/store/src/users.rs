@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::accounts::require_account;
 use crate::addresses::{OwnedBy, claim_addresses, object_addresses};
 use crate::db::sql;
+use crate::revision;
 use crate::rows::{UserAddressRow, users_from_rows};
 use crate::{Store, StoreError};
 
@@ -127,6 +128,7 @@ impl Store {
         .execute(&mut tx.conn())
         .await?;
         claim_addresses(&mut tx.conn(), account_id, &addresses).await?;
+        revision::bump(&mut tx.conn(), account_id).await?;
         tx.commit().await?;
         Ok(User {
             id,
@@ -177,11 +179,17 @@ impl Store {
 
     /// Removes a user with its addresses and group memberships.
     pub async fn remove_user(&self, user_id: UserId) -> Result<(), StoreError> {
-        let mut tx = self.db.begin_write().await?;
-        let removed = sql("DELETE FROM users WHERE id = $1").bind(user_id.as_uuid()).execute(&mut tx.conn()).await?;
-        if removed == 0 {
-            return Err(StoreError::UserNotFound(user_id));
+        #[derive(sqlx::FromRow)]
+        struct Removed {
+            account_id: uuid::Uuid,
         }
+        let mut tx = self.db.begin_write().await?;
+        let removed: Removed = sql("DELETE FROM users WHERE id = $1 RETURNING account_id")
+            .bind(user_id.as_uuid())
+            .fetch_optional(&mut tx.conn())
+            .await?
+            .ok_or(StoreError::UserNotFound(user_id))?;
+        revision::bump(&mut tx.conn(), AccountId::from_uuid(removed.account_id)).await?;
         tx.commit().await?;
         Ok(())
     }

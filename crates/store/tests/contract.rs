@@ -9,6 +9,7 @@ mod contract {
     mod connections;
     mod mirror;
     mod plans_and_runs;
+    mod revisions;
     mod schedule;
     mod users;
 }

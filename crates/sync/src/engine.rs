@@ -5,12 +5,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roster_domain::plan::{Category, Change, ChangeAction, GroupFields, Plan};
+use roster_domain::plan::{Category, Change, ChangeAction, DeletionCheck, GroupFields, Plan, SkipReason};
 use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
 use roster_domain::{Account, AccountEventKind, AccountId, ChangeId, DirectoryConnection, ExternalId, Group, GroupId, PlanId, RunId};
 use roster_graph::{ClientOptions, GraphClient, Priority};
 use roster_plan::{Mirror as PlanMirror, MirrorRead, PlanInput};
-use roster_store::{ChangeFailure, NewRun, Store};
+use roster_store::{Applier, ChangeFailure, NewRun, Revision, Store};
 use time::OffsetDateTime;
 
 use crate::refresh::{ReadKind, refresh};
@@ -33,12 +33,24 @@ pub struct SyncEngine {
     heartbeat: Duration,
 }
 
+/// A plan with the account revision it was computed at.
+#[derive(Debug)]
+struct RevisedPlan {
+    plan: Plan,
+    revision: Revision,
+    /// Whether the account was in step with its mirror, so that nothing had to be planned.
+    in_step: bool,
+}
+
 /// What Search Now produced.
 #[derive(Debug)]
 pub struct PreviewOutcome {
     pub run: Run,
     pub plan: Plan,
     pub read: ReadKind,
+    /// The delta round brought nothing and the account was still in step with its mirror, so
+    /// the empty plan was known without planning.
+    pub in_step: bool,
 }
 
 /// Which changes of a stored plan to apply.
@@ -101,10 +113,10 @@ impl SyncEngine {
         let mut run = self.start(account_id, Trigger::Preview, actor).await?;
         let result = self.refresh_and_plan(&mut run, full, Priority::High, progress).await;
         match result {
-            Ok((plan, read)) => {
+            Ok((RevisedPlan { plan, in_step, .. }, read)) => {
                 run.status = RunStatus::Succeeded;
                 let run = self.finish(run).await?;
-                Ok(PreviewOutcome { run, plan, read })
+                Ok(PreviewOutcome { run, plan, read, in_step })
             }
             Err(e) => Err(self.fail(run, e).await),
         }
@@ -132,7 +144,8 @@ impl SyncEngine {
         let result = async {
             self.store.mark_plan_applied(plan_id).await?;
             let hold_removals = stored.plan.deletion_check.exceeded && !request.confirm_removals;
-            self.apply_plan(&mut run, &stored.plan, |c| !request.skip.contains(&c.id), hold_removals, progress).await
+            let selected = |c: &Change| !request.skip.contains(&c.id);
+            self.apply_plan(&mut run, &stored.plan, stored.planned_at, selected, hold_removals, progress).await
         }
         .await;
         match result {
@@ -149,10 +162,10 @@ impl SyncEngine {
     pub async fn run_automatic(&self, account_id: AccountId, actor: &str, progress: &dyn Progress) -> Result<ApplyOutcome, SyncError> {
         let mut run = self.start(account_id, Trigger::Automatic, actor).await?;
         let result = async {
-            let (plan, _) = self.refresh_and_plan(&mut run, false, Priority::Low, progress).await?;
+            let (RevisedPlan { plan, revision, .. }, _) = self.refresh_and_plan(&mut run, false, Priority::Low, progress).await?;
             self.store.mark_plan_applied(plan.id).await?;
             let hold_removals = plan.deletion_check.exceeded;
-            self.apply_plan(&mut run, &plan, |_| true, hold_removals, progress).await
+            self.apply_plan(&mut run, &plan, Some(revision), |_| true, hold_removals, progress).await
         }
         .await;
         let run_id = run.id;
@@ -220,17 +233,23 @@ impl SyncEngine {
         full: bool,
         priority: Priority,
         progress: &dyn Progress,
-    ) -> Result<(Plan, ReadKind), SyncError> {
+    ) -> Result<(RevisedPlan, ReadKind), SyncError> {
         let account_id = run.account_id;
         let (connection, client) = self.graph_client(account_id, priority).await?;
+        let started = std::time::Instant::now();
         let refreshed = self.beating(run, refresh(&self.store, account_id, &client, full, progress)).await;
         run.graph_requests = client.stats().graph_requests + client.stats().token_requests;
         let refreshed = refreshed?;
-        let plan = self.plan(run.id, account_id, &connection, &refreshed.mirror).await?;
-        self.store.save_plan(&plan).await?;
-        run.plan_id = Some(plan.id);
-        run.skipped = plan.skipped.len();
-        run.counts = planned_counts(&plan);
+        tracing::info!(run = %run.id, read = ?refreshed.kind, objects = refreshed.objects_read, elapsed = ?started.elapsed(), "directory refreshed");
+        let started = std::time::Instant::now();
+        let plan = self.plan(run.id, account_id, &connection, refreshed.mirror).await?;
+        tracing::info!(run = %run.id, changes = plan.plan.changes.len(), in_step = plan.in_step, elapsed = ?started.elapsed(), "planned");
+        let started = std::time::Instant::now();
+        self.store.save_plan(&plan.plan, plan.revision).await?;
+        tracing::info!(run = %run.id, elapsed = ?started.elapsed(), "plan saved");
+        run.plan_id = Some(plan.plan.id);
+        run.skipped = plan.plan.skipped.len();
+        run.counts = planned_counts(&plan.plan);
         *run = self.store.update_run(run).await?;
         Ok((plan, refreshed.kind))
     }
@@ -253,19 +272,35 @@ impl SyncEngine {
         }
     }
 
+    /// Plans from the refreshed mirror, or, when the round brought nothing (`mirror` is
+    /// `None`), from the stored one. An account still in step with its mirror needs no planning:
+    /// its plan is empty, and skips and counts what the plan that brought it in step did.
     async fn plan(
         &self,
         run_id: RunId,
         account_id: AccountId,
         connection: &DirectoryConnection,
-        mirror: &roster_store::Mirror,
-    ) -> Result<Plan, SyncError> {
+        mirror: Option<roster_store::Mirror>,
+    ) -> Result<RevisedPlan, SyncError> {
+        let revision = self.store.revision(account_id).await?;
+        let mirror = match mirror {
+            Some(mirror) => mirror,
+            None => {
+                if let Some(in_step) = self.store.in_step_plan(account_id).await? {
+                    let plan = self.plan_in_step(run_id, account_id, in_step).await?;
+                    return Ok(RevisedPlan { plan, revision, in_step: true });
+                }
+                self.store.load_mirror(account_id).await?
+            }
+        };
+        let loading = std::time::Instant::now();
         let account: Account = self.store.account(&roster_store::AccountRef::Id(account_id)).await?;
         let users = self.store.list_users(account_id).await?;
         let groups = self.store.list_groups(account_id).await?;
         let exemptions = self.store.list_exemptions(account_id).await?.into_iter().map(|e| e.external_id).collect();
         let candidates: Vec<_> = roster_plan::candidate_addresses(&account, &mirror.users, &mirror.groups).into_iter().collect();
         let held: HashMap<_, _> = self.store.addresses_owned_elsewhere(account_id, &candidates).await?.into_iter().collect();
+        tracing::debug!(%run_id, users = users.len(), groups = groups.len(), elapsed = ?loading.elapsed(), "account loaded for planning");
         let input = PlanInput {
             plan_id: PlanId::new(),
             run_id,
@@ -278,15 +313,37 @@ impl SyncEngine {
             exemptions: &exemptions,
             held_by_other_accounts: &held,
         };
-        Ok(roster_plan::plan(&input)?)
+        Ok(RevisedPlan { plan: roster_plan::plan(&input)?, revision, in_step: false })
+    }
+
+    /// The plan of an account in step with its mirror: no change, and what the plan that
+    /// brought it in step skipped and left out.
+    async fn plan_in_step(&self, run_id: RunId, account_id: AccountId, in_step: PlanId) -> Result<Plan, SyncError> {
+        let previous = self.store.plan_without_changes(in_step).await?;
+        let (synced_users, synced_groups) = self.store.synced_counts(account_id).await?;
+        Ok(Plan {
+            id: PlanId::new(),
+            account_id,
+            run_id,
+            created_at: OffsetDateTime::now_utc(),
+            changes: Vec::new(),
+            skipped: previous.skipped,
+            deletion_check: DeletionCheck { user_removals: 0, synced_users, group_removals: 0, synced_groups, exceeded: false },
+            inactive_not_imported: previous.inactive_not_imported,
+        })
     }
 
     /// Applies the plan's changes that `selected` keeps, within the settings and the deletion
     /// limit. Returns (held removals, changes the settings leave out).
+    ///
+    /// A plan computed at revision `planned_at` and applied whole, with nothing else writing the
+    /// account meanwhile, leaves the account in step with its mirror; that is recorded, so that
+    /// the next sync whose delta round brings nothing knows its plan is empty.
     async fn apply_plan(
         &self,
         run: &mut Run,
         plan: &Plan,
+        planned_at: Option<Revision>,
         selected: impl Fn(&Change) -> bool,
         hold_removals: bool,
         progress: &dyn Progress,
@@ -306,8 +363,16 @@ impl SyncEngine {
         run.plan_id = Some(plan.id);
         run.counts = planned_counts(plan);
         progress.applying(to_apply.len() as u64);
-        let applied = self.apply_in_passes(run, to_apply, progress).await?;
-        self.settle_nested_groups(run, &applied).await?;
+        let started = std::time::Instant::now();
+        let whole_plan = to_apply.len() == plan.changes.len();
+        let mut applier = self.store.applier(run.account_id, planned_at).await?;
+        let applied = self.apply_in_passes(&mut applier, run, to_apply, progress).await?;
+        self.settle_nested_groups(&mut applier, run, &applied).await?;
+        tracing::info!(run = %run.id, applied = applied.len(), elapsed = ?started.elapsed(), "applied");
+        let in_step = whole_plan && run.failures.is_empty() && !depends_on_other_accounts(plan);
+        if let Some(revision) = applier.undisturbed_revision().filter(|_| in_step) {
+            self.store.record_in_step(run.account_id, revision, plan.id).await?;
+        }
         run.status = if !run.failures.is_empty() {
             RunStatus::Partial
         } else if held > 0 {
@@ -328,6 +393,7 @@ impl SyncEngine {
     /// change is tried again after the others, for as long as a pass applies something.
     async fn apply_in_passes<'p>(
         &self,
+        applier: &mut Applier<'_>,
         run: &mut Run,
         changes: Vec<&'p Change>,
         progress: &dyn Progress,
@@ -339,7 +405,7 @@ impl SyncEngine {
             let mut applied = false;
             for chunk in pending.chunks(APPLY_CHUNK) {
                 let actions: Vec<_> = chunk.iter().map(|c| c.action.clone()).collect();
-                let outcomes = self.store.apply_changes(run.account_id, &actions).await?;
+                let outcomes = applier.apply(&actions).await?;
                 let mut settled = 0;
                 for (&change, outcome) in chunk.iter().zip(outcomes) {
                     match outcome {
@@ -377,7 +443,7 @@ impl SyncEngine {
     /// the same apply adds later (groups nest in any order, cycles included) is missing from it.
     /// This pass writes such groups once more, now that every group of the apply exists, so one
     /// apply converges instead of leaving the difference to the next sync.
-    async fn settle_nested_groups(&self, run: &mut Run, applied: &[&Change]) -> Result<(), SyncError> {
+    async fn settle_nested_groups(&self, applier: &mut Applier<'_>, run: &mut Run, applied: &[&Change]) -> Result<(), SyncError> {
         let nested: Vec<(&Change, &GroupFields)> = applied
             .iter()
             .filter_map(|change| match &change.action {
@@ -413,7 +479,7 @@ impl SyncEngine {
             return Ok(());
         }
         let actions: Vec<ChangeAction> = rewrites.iter().map(|(_, action)| action.clone()).collect();
-        let outcomes = self.store.apply_changes(run.account_id, &actions).await?;
+        let outcomes = applier.apply(&actions).await?;
         for ((change, _), outcome) in rewrites.iter().zip(outcomes) {
             if let Err(failure) = outcome {
                 run.failures.push(failed(change, &failure));
@@ -422,6 +488,12 @@ impl SyncEngine {
         *run = self.store.update_run(run).await?;
         Ok(())
     }
+}
+
+/// Whether the plan left something out because another account holds an address: that account
+/// may let it go at any time, without this account's revision moving.
+fn depends_on_other_accounts(plan: &Plan) -> bool {
+    plan.skipped.iter().any(|skipped| skipped.reason == SkipReason::OwnedByAnotherAccount)
 }
 
 fn failed(change: &Change, failure: &ChangeFailure) -> RunFailure {

@@ -4,6 +4,9 @@
 //! of the mirror, and only a finished read is committed, objects and delta links in one
 //! transaction. A read that fails halfway therefore changes nothing — and, since no plan is
 //! built from it, removes nothing.
+//!
+//! A delta round is read before the stored mirror is loaded: a round that brought nothing, the
+//! usual case for a scheduled sync, then costs two requests and one small write.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -35,7 +38,9 @@ pub enum ReadKind {
 /// A refreshed mirror, committed.
 #[derive(Debug)]
 pub struct RefreshOutcome {
-    pub mirror: Mirror,
+    /// The refreshed mirror; `None` when a delta round brought no object, so that the stored
+    /// mirror is as it was and was not loaded.
+    pub mirror: Option<Mirror>,
     pub kind: ReadKind,
     /// Directory objects (and removal notices) the read returned.
     pub objects_read: u64,
@@ -49,18 +54,13 @@ pub async fn refresh(
     full: bool,
     progress: &dyn Progress,
 ) -> Result<RefreshOutcome, SyncError> {
-    let stored = store.load_mirror(account_id).await?;
     let kind = if full {
         ReadKind::FullRequested
     } else {
-        match usable_links(&stored, OffsetDateTime::now_utc()) {
+        match usable_links(&store.delta_links(account_id).await?, OffsetDateTime::now_utc()) {
             Usable::Yes(links) => {
-                let mut working = WorkingMirror::from(stored);
-                match working.read(client.read_changes(&links), progress).await {
-                    Ok(new_links) => {
-                        let outcome = working.commit_delta(store, account_id, new_links).await?;
-                        return Ok(outcome);
-                    }
+                match DeltaRound::read(client.read_changes(&links), progress).await {
+                    Ok(round) => return round.commit(store, account_id).await,
                     Err(SyncError::Graph { error }) if error.needs_full_read() => {
                         tracing::info!(%account_id, "delta link expired; reading the whole directory");
                         ReadKind::FullDeltaExpired
@@ -83,8 +83,8 @@ enum Usable {
     Expired,
 }
 
-fn usable_links(mirror: &Mirror, now: OffsetDateTime) -> Usable {
-    let (Some(users), Some(groups)) = (&mirror.delta_links.users, &mirror.delta_links.groups) else {
+fn usable_links(links: &roster_store::DeltaLinks, now: OffsetDateTime) -> Usable {
+    let (Some(users), Some(groups)) = (&links.users, &links.groups) else {
         return Usable::NoLinks;
     };
     if now - users.saved_at.min(groups.saved_at) >= DELTA_LINK_LIFETIME {
@@ -94,6 +94,45 @@ fn usable_links(mirror: &Mirror, now: OffsetDateTime) -> Usable {
     match (users.url.parse::<DeltaLink>(), groups.url.parse::<DeltaLink>()) {
         (Ok(users), Ok(groups)) => Usable::Yes(DeltaLinks { users, groups }),
         _ => Usable::NoLinks,
+    }
+}
+
+/// A delta round, read to the end but not yet merged.
+struct DeltaRound {
+    events: Vec<DirectoryEvent>,
+    links: DeltaLinks,
+}
+
+impl DeltaRound {
+    async fn read(mut read: DirectoryRead, progress: &dyn Progress) -> Result<Self, SyncError> {
+        let mut events = Vec::new();
+        loop {
+            match read.next().await? {
+                ReadStep::Page(page) => {
+                    progress.objects_read(page.len() as u64);
+                    events.extend(page);
+                }
+                ReadStep::Finished(links) => return Ok(Self { events, links }),
+            }
+        }
+    }
+
+    /// Merges the round into the stored mirror and commits it. A round that brought nothing
+    /// only moves the delta links on, without loading the mirror.
+    async fn commit(self, store: &Store, account_id: AccountId) -> Result<RefreshOutcome, SyncError> {
+        if self.events.is_empty() {
+            let links_only = MirrorRefresh {
+                users_delta_link: Some(self.links.users.to_string()),
+                groups_delta_link: Some(self.links.groups.to_string()),
+                ..MirrorRefresh::default()
+            };
+            store.commit_mirror_delta(account_id, &links_only).await?;
+            return Ok(RefreshOutcome { mirror: None, kind: ReadKind::Delta, objects_read: 0 });
+        }
+        let mut working = WorkingMirror::from(store.load_mirror(account_id).await?);
+        working.objects_read = self.events.len() as u64;
+        self.events.into_iter().for_each(|event| working.merge(event));
+        working.commit_delta(store, account_id, self.links).await
     }
 }
 
@@ -175,7 +214,8 @@ impl WorkingMirror {
             groups_delta_link: Some(links.groups.to_string()),
         };
         store.commit_mirror_delta(account_id, &refresh).await?;
-        Ok(self.into_outcome(ReadKind::Delta))
+        let objects_read = self.objects_read;
+        Ok(RefreshOutcome { mirror: Some(self.into_mirror()), kind: ReadKind::Delta, objects_read })
     }
 
     async fn commit_full(
@@ -187,7 +227,8 @@ impl WorkingMirror {
     ) -> Result<RefreshOutcome, SyncError> {
         // The mirror moves into the refresh for the write and back out for the planner: a
         // whole tenant is never held twice.
-        let RefreshOutcome { mirror, kind, objects_read } = self.into_outcome(kind);
+        let objects_read = self.objects_read;
+        let mirror = self.into_mirror();
         let full = MirrorRefresh {
             upsert_users: mirror.users,
             upsert_groups: mirror.groups,
@@ -197,19 +238,15 @@ impl WorkingMirror {
         };
         store.replace_mirror(account_id, &full).await?;
         let mirror = Mirror { users: full.upsert_users, groups: full.upsert_groups, delta_links: mirror.delta_links };
-        Ok(RefreshOutcome { mirror, kind, objects_read })
+        Ok(RefreshOutcome { mirror: Some(mirror), kind, objects_read })
     }
 
     /// The refreshed mirror in a stable order, so that plans built from it are too.
-    fn into_outcome(self, kind: ReadKind) -> RefreshOutcome {
+    fn into_mirror(self) -> Mirror {
         let mut users: Vec<DirectoryUser> = self.users.into_values().collect();
         users.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let mut groups: Vec<DirectoryGroup> = self.groups.into_values().collect();
         groups.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        RefreshOutcome {
-            mirror: Mirror { users, groups, delta_links: Default::default() },
-            kind,
-            objects_read: self.objects_read,
-        }
+        Mirror { users, groups, delta_links: Default::default() }
     }
 }

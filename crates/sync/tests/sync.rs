@@ -4,6 +4,8 @@
 
 #[path = "sync/groups.rs"]
 mod groups;
+#[path = "sync/in_step.rs"]
+mod in_step;
 #[path = "sync/nesting.rs"]
 mod nesting;
 #[path = "sync/protections.rs"]

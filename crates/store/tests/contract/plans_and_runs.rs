@@ -10,7 +10,7 @@ fn new_run(account_id: roster_domain::AccountId) -> NewRun {
     NewRun { account_id, trigger: Trigger::Automatic, actor: "scheduler".into() }
 }
 
-fn empty_plan(account_id: roster_domain::AccountId) -> Plan {
+pub fn empty_plan(account_id: roster_domain::AccountId) -> Plan {
     Plan {
         id: PlanId::new(),
         account_id,
@@ -26,9 +26,10 @@ fn empty_plan(account_id: roster_domain::AccountId) -> Plan {
 contract_test!(a_plan_is_stored_and_applied_at_most_once, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let plan = empty_plan(contoso.id);
-    db.store.save_plan(&plan).await.unwrap();
+    let revision = db.store.revision(contoso.id).await.unwrap();
+    db.store.save_plan(&plan, revision).await.unwrap();
     let stored = db.store.plan(plan.id).await.unwrap();
-    assert_eq!((stored.plan, stored.applied_at), (plan.clone(), None));
+    assert_eq!((stored.plan, stored.planned_at, stored.applied_at), (plan.clone(), Some(revision), None));
 
     let (first, second) = tokio::join!(db.store.mark_plan_applied(plan.id), db.store.mark_plan_applied(plan.id));
     let applied = [&first, &second].iter().filter(|r| r.is_ok()).count();
@@ -63,7 +64,7 @@ fn plan_with_changes(account_id: roster_domain::AccountId, count: usize) -> Plan
 contract_test!(a_large_plan_keeps_every_change_in_order, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let plan = plan_with_changes(contoso.id, 1_234);
-    db.store.save_plan(&plan).await.unwrap();
+    db.store.save_plan(&plan, db.store.revision(contoso.id).await.unwrap()).await.unwrap();
     db.store.mark_plan_applied(plan.id).await.unwrap();
     let stored = db.store.plan(plan.id).await.unwrap();
     assert!(stored.applied_at.is_some());

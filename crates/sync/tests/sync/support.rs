@@ -8,7 +8,7 @@ use roster_domain::{
     Account, Cloud, ConnectionSettings, ExternalId, Frequency, Group, TechContact, User,
 };
 use roster_graph::{ClientOptions, Priority, RetryPolicy};
-use roster_sim::{ControlClient, RunningSim, SimConfig, Simulator};
+use roster_sim::{ControlClient, RunningSim, SimConfig, Simulator, TenantCredentials};
 use roster_store::{MasterKey, Mirror, NewAccount, Store};
 use roster_sync::{ApplyOutcome, ApplyRequest, NoProgress, PreviewOutcome, SyncEngine, SyncError};
 use secrecy::SecretString;
@@ -55,6 +55,8 @@ pub struct TestApp {
     pub directory: Directory,
     /// The SQLite database, for reaching behind the store where a test must fake time.
     pub database_url: String,
+    /// The simulated tenant's credentials, as the connection holds them.
+    pub tenant: TenantCredentials,
     _sim: RunningSim,
     _data: TempDir,
 }
@@ -104,7 +106,7 @@ impl TestApp {
             .expect("the connection is saved");
         let directory = Directory::create(&control).await;
         let engine = SyncEngine::new(store.clone()).with_graph_options(quick_retries);
-        Self { engine, store, control, account, directory, database_url: url, _sim: sim, _data: data }
+        Self { engine, store, control, account, directory, database_url: url, tenant, _sim: sim, _data: data }
     }
 
     /// Changes the saved connection settings.

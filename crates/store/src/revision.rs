@@ -1,0 +1,97 @@
+//! The account's revision: a counter every write to what its plan is computed from bumps, in
+//! the same transaction as the write (its users, groups and addresses, its domains and tech
+//! contact, its exemptions, its connection's settings and its directory mirror).
+//!
+//! An apply that carried out a whole plan, with no other writer in between, records the revision
+//! it left the account at. While the revision stays there the account is *in step* with its
+//! mirror: planning again would propose nothing, so a sync whose delta round brought nothing
+//! need not load and plan the whole tenant to find that out.
+
+use std::fmt;
+
+use roster_domain::{AccountId, PlanId};
+use uuid::Uuid;
+
+use crate::db::{Conn, DbError, sql};
+use crate::{Store, StoreError};
+
+/// One state of an account's contents, as the counter numbers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Revision(i64);
+
+impl Revision {
+    pub(crate) fn from_i64(revision: i64) -> Self {
+        Self(revision)
+    }
+
+    pub(crate) fn as_i64(self) -> i64 {
+        self.0
+    }
+
+    /// The revision one write after this one.
+    pub fn next(self) -> Self {
+        Self(self.0 + 1)
+    }
+}
+
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RevisionRow {
+    revision: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct InStepRow {
+    in_step_plan_id: Option<Uuid>,
+}
+
+/// Bumps the account's revision inside the caller's transaction and returns the new one. The
+/// update also locks the account's row until the transaction ends, so two writers' revisions
+/// never interleave.
+pub(crate) async fn bump(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Option<Revision>, DbError> {
+    let row: Option<RevisionRow> = sql("UPDATE accounts SET revision = revision + 1 WHERE id = $1 RETURNING revision")
+        .bind(account_id.as_uuid())
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| Revision(r.revision)))
+}
+
+impl Store {
+    /// The account's current revision.
+    pub async fn revision(&self, account_id: AccountId) -> Result<Revision, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let row: Option<RevisionRow> =
+            sql("SELECT revision FROM accounts WHERE id = $1").bind(account_id.as_uuid()).fetch_optional(&mut tx.conn()).await?;
+        row.map(|r| Revision(r.revision)).ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))
+    }
+
+    /// Records that `plan`, fully applied, left the account in step with its mirror at
+    /// `revision`. Nothing is recorded, and `false` returned, if the account has moved on since.
+    pub async fn record_in_step(&self, account_id: AccountId, revision: Revision, plan_id: PlanId) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let recorded = sql("UPDATE accounts SET in_step_revision = $2, in_step_plan_id = $3 WHERE id = $1 AND revision = $2")
+            .bind(account_id.as_uuid())
+            .bind(revision.0)
+            .bind(plan_id.as_uuid())
+            .execute(&mut tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(recorded == 1)
+    }
+
+    /// The plan that left the account in step with its mirror, if nothing has changed since.
+    pub async fn in_step_plan(&self, account_id: AccountId) -> Result<Option<PlanId>, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let row: Option<InStepRow> =
+            sql("SELECT in_step_plan_id FROM accounts WHERE id = $1 AND in_step_revision = revision")
+                .bind(account_id.as_uuid())
+                .fetch_optional(&mut tx.conn())
+                .await?;
+        Ok(row.and_then(|r| r.in_step_plan_id).map(PlanId::from_uuid))
+    }
+}
