@@ -1,8 +1,8 @@
 //! The account's current users and groups, indexed for the planner's look-ups.
 
-use std::collections::HashMap;
-
 use roster_domain::{EmailAddress, ExternalId, Group, GroupId, Source, User, UserId};
+
+use crate::HashMap;
 
 /// One of the account's current objects, by its position in the planner's input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,7 +40,7 @@ impl<'a> AccountIndex<'a> {
             groups,
             synced_users,
             synced_groups,
-            holders: HashMap::new(),
+            holders: HashMap::default(),
             users_by_id: users.iter().enumerate().map(|(i, u)| (u.id, i)).collect(),
             groups_by_id: groups.iter().enumerate().map(|(i, g)| (g.id, i)).collect(),
         };

@@ -3,20 +3,19 @@
 //! other directory objects, the account's manual objects and whatever the plan leaves in place.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 
 use roster_domain::plan::{SkipReason, Skipped};
 use roster_domain::{DirectoryGroup, DirectoryUser, EmailAddress, ExternalId, GroupKind};
 
 use crate::account::{AccountIndex, Holder};
+use crate::directory;
+use crate::{HashMap, HashSet};
 
 /// A directory object that the account should hold: active, in scope, not exempt, with its
 /// addresses already limited to the account's domains and to addresses no other account owns.
 #[derive(Debug)]
 pub(crate) struct Candidate<'a> {
     pub object: DirectoryObject<'a>,
-    /// How the object is named in *Skipped*.
-    pub label: String,
     pub aliases: Vec<EmailAddress>,
     /// The account's object this one becomes: the synced object with its directory id, or the
     /// manual object it is linked to.
@@ -41,7 +40,23 @@ pub(crate) enum DirectoryObject<'a> {
     },
 }
 
-impl Candidate<'_> {
+impl<'a> Candidate<'a> {
+    /// A candidate that becomes `current`, the synced object with its directory id, if the
+    /// account holds one.
+    pub fn new(
+        object: DirectoryObject<'a>,
+        aliases: Vec<EmailAddress>,
+        current: Option<Holder>,
+    ) -> Self {
+        Self {
+            object,
+            aliases,
+            current,
+            linked: false,
+            skipped: false,
+        }
+    }
+
     pub fn external_id(&self) -> &ExternalId {
         match &self.object {
             DirectoryObject::User { user, .. } => &user.id,
@@ -54,6 +69,16 @@ impl Candidate<'_> {
             DirectoryObject::User { primary, .. } => Some(primary),
             DirectoryObject::Group { address, .. } => address.as_ref(),
         }
+    }
+
+    /// How the object is named in *Skipped*. It is worked out for the few candidates that are
+    /// skipped, rather than kept for every one.
+    pub fn label(&self) -> String {
+        let (display_name, id) = match &self.object {
+            DirectoryObject::User { user, .. } => (user.display_name.as_deref(), &user.id),
+            DirectoryObject::Group { group, .. } => (group.display_name.as_deref(), &group.id),
+        };
+        directory::object_label(display_name, self.primary().map(EmailAddress::as_str), id)
     }
 
     fn addresses(&self) -> impl Iterator<Item = (&EmailAddress, bool)> {
@@ -72,7 +97,7 @@ impl Candidate<'_> {
     fn skip(&self, reason: SkipReason, detail: String) -> Skipped {
         Skipped {
             external_id: self.external_id().clone(),
-            summary: self.label.clone(),
+            summary: self.label(),
             reason,
             detail,
         }
@@ -90,8 +115,8 @@ pub(crate) fn resolve_duplicates(
     account: &AccountIndex,
     skipped: &mut Vec<Skipped>,
 ) {
-    let mut first_claims: HashMap<&EmailAddress, (usize, bool)> = HashMap::new();
-    let mut contested: HashMap<&EmailAddress, Vec<(usize, bool)>> = HashMap::new();
+    let mut first_claims: HashMap<&EmailAddress, (usize, bool)> = HashMap::default();
+    let mut contested: HashMap<&EmailAddress, Vec<(usize, bool)>> = HashMap::default();
     for (index, candidate) in candidates.iter().enumerate() {
         for (address, is_primary) in candidate.addresses() {
             match first_claims.entry(address) {
@@ -125,15 +150,15 @@ pub(crate) fn resolve_duplicates(
             .find(|&index| holds_now(index))
             .or(only_primary);
         for &(index, is_primary) in claims.iter().filter(|(index, _)| Some(*index) != keeper) {
-            let mut others: Vec<&str> = claims
+            let mut others: Vec<String> = claims
                 .iter()
                 .filter(|(other, _)| *other != index)
-                .map(|(other, _)| candidates[*other].label.as_str())
+                .map(|(other, _)| candidates[*other].label())
                 .collect();
             others.sort_unstable();
             others.dedup();
             let kept = match keeper {
-                Some(keeper) => format!("it stays with {}", candidates[keeper].label),
+                Some(keeper) => format!("it stays with {}", candidates[keeper].label()),
                 None => "no object gets it until the directory is corrected".to_owned(),
             };
             let what = if is_primary {
@@ -169,7 +194,7 @@ pub(crate) fn resolve_duplicates(
 /// duplicated. A manual object is linked to at most one directory object: the one whose primary
 /// is its primary, else the one with the lowest address.
 pub(crate) fn link_manual_objects(candidates: &mut [Candidate], account: &AccountIndex) {
-    let mut links: HashMap<Holder, usize> = HashMap::new();
+    let mut links: HashMap<Holder, usize> = HashMap::default();
     for (index, candidate) in candidates.iter().enumerate() {
         if candidate.skipped || candidate.current.is_some() {
             continue;
@@ -213,14 +238,11 @@ pub(crate) fn settle_with_account(
     released: &mut HashSet<Holder>,
     skipped: &mut Vec<Skipped>,
 ) {
-    let mut claimants: HashMap<&EmailAddress, usize> = HashMap::new();
-    for (index, candidate) in candidates.iter().enumerate().filter(|(_, c)| !c.skipped) {
-        for (address, _) in candidate.addresses() {
-            claimants.insert(address, index);
-        }
-    }
+    // Which candidate claims each address. Only a skipped candidate that keeps its current
+    // addresses needs it, which is rare, so the map is built when that first happens.
+    let mut claimants: Option<HashMap<&EmailAddress, usize>> = None;
     let mut skipped_now = vec![false; candidates.len()];
-    let mut lost_aliases: HashMap<(usize, &EmailAddress), Holder> = HashMap::new();
+    let mut lost_aliases: HashMap<(usize, &EmailAddress), Holder> = HashMap::default();
     let mut work: Vec<usize> = (0..candidates.len())
         .filter(|&i| !candidates[i].skipped)
         .collect();
@@ -244,6 +266,7 @@ pub(crate) fn settle_with_account(
             );
             skipped.push(candidate.skip(SkipReason::ConflictsWithExisting, detail));
             if let Some(kept) = candidate.current.filter(|kept| released.remove(kept)) {
+                let claimants = claimants.get_or_insert_with(|| claimants_by_address(candidates));
                 let now_blocked = account
                     .addresses(kept)
                     .filter_map(|address| claimants.get(address));
@@ -274,4 +297,16 @@ pub(crate) fn settle_with_account(
     for (candidate, skipped_now) in candidates.iter_mut().zip(skipped_now) {
         candidate.skipped |= skipped_now;
     }
+}
+
+/// The candidate that claims each address, among those not skipped: the last one, when several
+/// do.
+fn claimants_by_address<'c>(candidates: &'c [Candidate]) -> HashMap<&'c EmailAddress, usize> {
+    let mut claimants = HashMap::default();
+    for (index, candidate) in candidates.iter().enumerate().filter(|(_, c)| !c.skipped) {
+        for (address, _) in candidate.addresses() {
+            claimants.insert(address, index);
+        }
+    }
+    claimants
 }

@@ -2,7 +2,7 @@
 //! stable id.
 
 use roster_domain::plan::{AttributeChange, AttributeValue, Category, GroupFields, UserFields};
-use roster_domain::{ChangeId, EmailAddress, ExternalId, Group, PlanId, User};
+use roster_domain::{ChangeId, EmailAddress, ExternalId, Group, GroupKind, PlanId, User};
 use sha2::{Digest, Sha256};
 use uuid::Builder;
 
@@ -94,8 +94,56 @@ fn text_value(value: Option<&str>) -> AttributeValue {
     })
 }
 
+/// The fields sync sets on a user, borrowed from the directory. Most users of a re-sync have not
+/// changed, so they are compared before anything is copied into [`UserFields`].
+pub(crate) struct WantedUser<'w> {
+    pub primary_address: &'w EmailAddress,
+    pub aliases: &'w [EmailAddress],
+    pub first_name: Option<&'w str>,
+    pub last_name: Option<&'w str>,
+    pub display_name: Option<&'w str>,
+}
+
+impl WantedUser<'_> {
+    pub fn to_fields(&self) -> UserFields {
+        UserFields {
+            primary_address: self.primary_address.clone(),
+            aliases: self.aliases.to_vec(),
+            first_name: self.first_name.map(str::to_owned),
+            last_name: self.last_name.map(str::to_owned),
+            display_name: self.display_name.map(str::to_owned),
+        }
+    }
+}
+
+/// The fields sync sets on a group, members aside, borrowed from the directory: see
+/// [`WantedUser`].
+pub(crate) struct WantedGroup<'w> {
+    pub name: &'w str,
+    pub kind: GroupKind,
+    pub address: Option<&'w EmailAddress>,
+    pub aliases: &'w [EmailAddress],
+}
+
+impl WantedGroup<'_> {
+    pub fn to_fields(
+        &self,
+        member_users: Vec<ExternalId>,
+        member_groups: Vec<ExternalId>,
+    ) -> GroupFields {
+        GroupFields {
+            name: self.name.to_owned(),
+            kind: self.kind,
+            address: self.address.cloned(),
+            aliases: self.aliases.to_vec(),
+            member_users,
+            member_groups,
+        }
+    }
+}
+
 /// What sync would change on `before` (nothing yet, for a new user) to make it `after`.
-pub(crate) fn user_diff(before: Option<&User>, after: &UserFields) -> AttributeDiff {
+pub(crate) fn user_diff(before: Option<&User>, after: &WantedUser) -> AttributeDiff {
     let mut diff = AttributeDiff::default();
     let primary = before.map(|user| user.primary_address.as_str());
     diff.text(
@@ -106,35 +154,31 @@ pub(crate) fn user_diff(before: Option<&User>, after: &UserFields) -> AttributeD
     diff.addresses(
         "aliases",
         before.map_or(&[], |user| &user.aliases),
-        &after.aliases,
+        after.aliases,
     );
     diff.text(
         "first_name",
         before.and_then(|u| u.first_name.as_deref()),
-        after.first_name.as_deref(),
+        after.first_name,
     );
     diff.text(
         "last_name",
         before.and_then(|u| u.last_name.as_deref()),
-        after.last_name.as_deref(),
+        after.last_name,
     );
     diff.text(
         "display_name",
         before.and_then(|u| u.display_name.as_deref()),
-        after.display_name.as_deref(),
+        after.display_name,
     );
     diff
 }
 
 /// What sync would change on `before` to make it `after`, members aside (they are compared by
 /// directory id, which the caller resolves).
-pub(crate) fn group_diff(before: Option<&Group>, after: &GroupFields) -> AttributeDiff {
+pub(crate) fn group_diff(before: Option<&Group>, after: &WantedGroup) -> AttributeDiff {
     let mut diff = AttributeDiff::default();
-    diff.text(
-        "name",
-        before.map(|g| g.name.as_str()),
-        Some(after.name.as_str()),
-    );
+    diff.text("name", before.map(|g| g.name.as_str()), Some(after.name));
     diff.text(
         "kind",
         before.map(|g| g.kind.as_str()),
@@ -146,12 +190,12 @@ pub(crate) fn group_diff(before: Option<&Group>, after: &GroupFields) -> Attribu
     diff.text(
         "address",
         before_address,
-        after.address.as_ref().map(EmailAddress::as_str),
+        after.address.map(EmailAddress::as_str),
     );
     diff.addresses(
         "aliases",
         before.map_or(&[], |group| &group.aliases),
-        &after.aliases,
+        after.aliases,
     );
     diff
 }

@@ -2,7 +2,7 @@
 //! active, which addresses an object carries, and what kind a group is.
 
 use roster_domain::{
-    DirectoryGroup, DirectoryUser, EmailAddress, GroupKind, ParseError, SyncScope,
+    DirectoryGroup, DirectoryUser, EmailAddress, ExternalId, GroupKind, ParseError, SyncScope,
 };
 
 /// The mail addresses of a directory object, read from `proxyAddresses` and `mail`.
@@ -53,6 +53,15 @@ impl DirectoryAddresses {
             primary,
             aliases,
             invalid_aliases,
+        }
+    }
+
+    /// The primary address as the directory wrote it, valid or not: how the object is named.
+    pub fn primary_text(&self) -> Option<&str> {
+        match &self.primary {
+            Some(Ok(address)) => Some(address.as_str()),
+            Some(Err(invalid)) => Some(invalid.value.as_str()),
+            None => None,
         }
     }
 
@@ -135,8 +144,20 @@ pub(crate) fn unselected_group_kind(scope: &SyncScope, kind: GroupKind) -> Optio
 }
 
 /// A name that is empty or only white space is no name.
-pub(crate) fn clean_name(name: Option<&str>) -> Option<String> {
-    name.map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned)
+pub(crate) fn clean_name(name: Option<&str>) -> Option<&str> {
+    name.map(str::trim).filter(|n| !n.is_empty())
+}
+
+/// How a directory object is named in *Skipped*: "Jane Doe <jane@contoso.com>".
+pub(crate) fn object_label(
+    display_name: Option<&str>,
+    address: Option<&str>,
+    id: &ExternalId,
+) -> String {
+    match (clean_name(display_name), address) {
+        (Some(name), Some(address)) => format!("{name} <{address}>"),
+        (Some(name), None) => name.to_owned(),
+        (None, Some(address)) => address.to_owned(),
+        (None, None) => format!("directory object {id}"),
+    }
 }

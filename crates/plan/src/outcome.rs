@@ -3,61 +3,69 @@
 //! each member is looked up once and compared as a number, not as text.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::hash::Hash;
 
 use roster_domain::{DirectoryMember, ExternalId, MemberType};
 
+use crate::HashMap;
+
+/// One object the account will hold: its directory id, its id in the account if it has one
+/// already, and the name it will show.
+pub(crate) struct HeldObject<'o, K> {
+    pub external_id: &'o ExternalId,
+    pub account_id: Option<K>,
+    pub label: Cow<'o, str>,
+}
+
 /// The objects of one type (users or groups) the account will hold, numbered in directory-id
 /// order, so that sorting the numbers sorts the ids.
 ///
-/// Ids and names are copied here, one after another, rather than borrowed from records spread
-/// over the heap: a million look-ups then stay within a few megabytes of memory, which is what
-/// makes them fast.
-pub(crate) struct Held<K> {
-    ids: Vec<ExternalId>,
-    labels: Vec<String>,
+/// The look-up by directory id holds its own copies of the ids, one after another, rather than
+/// references to records spread over the heap: a million look-ups then stay within a few
+/// megabytes of memory, which is what makes them fast. The names are borrowed.
+pub(crate) struct Held<'o, K> {
+    labels: Vec<Cow<'o, str>>,
     by_external_id: HashMap<ExternalId, usize>,
     /// The number of each object the account holds today, by its id in the account.
     by_account_id: HashMap<K, usize>,
 }
 
-impl<K: Copy + Eq + Hash> Held<K> {
-    /// `objects` maps each directory id to the object's id in the account, if it has one
-    /// already, and to the name it will show.
-    pub fn new(objects: HashMap<&ExternalId, (Option<K>, Cow<str>)>) -> Self {
-        let mut objects: Vec<_> = objects.into_iter().collect();
-        objects.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let ids: Vec<ExternalId> = objects.iter().map(|(id, _)| (*id).clone()).collect();
-        let labels = objects
-            .iter()
-            .map(|(_, (_, label))| label.to_string())
-            .collect();
-        let by_external_id = ids.iter().cloned().zip(0..).collect();
-        let by_account_id = objects
-            .iter()
+impl<'o, K: Copy + Eq + Hash> Held<'o, K> {
+    /// Of several objects with the same directory id, the last one listed is held, as when the
+    /// objects are inserted one by one into a map.
+    pub fn new(mut objects: Vec<HeldObject<'o, K>>) -> Self {
+        // Reversed, a stable sort puts the last listed first among equal ids, and `dedup_by`
+        // keeps the first.
+        objects.reverse();
+        objects.sort_by(|a, b| a.external_id.cmp(b.external_id));
+        objects.dedup_by(|later, kept| later.external_id == kept.external_id);
+        let by_external_id = (objects.iter())
             .enumerate()
-            .filter_map(|(n, (_, (account_id, _)))| Some(((*account_id)?, n)))
+            .map(|(n, object)| (object.external_id.clone(), n))
             .collect();
+        let by_account_id = (objects.iter())
+            .enumerate()
+            .filter_map(|(n, object)| Some((object.account_id?, n)))
+            .collect();
+        let labels = objects.into_iter().map(|object| object.label).collect();
         Self {
-            ids,
             labels,
             by_external_id,
             by_account_id,
         }
     }
 
-    /// The numbers of a directory group's direct members of `kind` that will be held, sorted,
-    /// without repeats.
-    pub fn wanted(&self, members: &[DirectoryMember], kind: MemberType) -> Vec<usize> {
-        let mut wanted: Vec<usize> = members
+    /// A directory group's direct members of `kind` that will be held.
+    pub fn wanted<'m>(&self, members: &'m [DirectoryMember], kind: MemberType) -> Wanted<'m> {
+        let mut wanted: Vec<(usize, &ExternalId)> = members
             .iter()
             .filter(|member| member.kind == kind)
-            .filter_map(|member| self.by_external_id.get(&member.id).copied())
+            .filter_map(|member| Some((*self.by_external_id.get(&member.id)?, &member.id)))
             .collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        wanted
+        wanted.sort_unstable_by_key(|&(number, _)| number);
+        wanted.dedup_by_key(|&mut (number, _)| number);
+        let (numbers, ids) = wanted.into_iter().unzip();
+        Wanted { numbers, ids }
     }
 
     /// How a group's current members (by their ids in the account) differ from the wanted
@@ -89,12 +97,23 @@ impl<K: Copy + Eq + Hash> Held<K> {
         }
     }
 
-    pub fn external_ids(&self, numbers: &[usize]) -> Vec<ExternalId> {
-        numbers.iter().map(|&n| self.ids[n].clone()).collect()
-    }
-
     pub fn labels(&self, numbers: &[usize]) -> impl Iterator<Item = &str> {
-        numbers.iter().map(|&n| self.labels[n].as_str())
+        numbers.iter().map(|&n| self.labels[n].as_ref())
+    }
+}
+
+/// A group's wanted members of one type: their numbers, sorted, without repeats, and their
+/// directory ids in the same order. The ids are the group's own: copied into the plan from its
+/// member list, which lies close together in memory, rather than from objects spread over the
+/// heap.
+pub(crate) struct Wanted<'m> {
+    pub numbers: Vec<usize>,
+    pub ids: Vec<&'m ExternalId>,
+}
+
+impl Wanted<'_> {
+    pub fn external_ids(&self) -> Vec<ExternalId> {
+        self.ids.iter().map(|&id| id.clone()).collect()
     }
 }
 

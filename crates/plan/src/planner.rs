@@ -2,7 +2,6 @@
 //! it contains (product.md §2, §3 and §5).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 
 use roster_domain::plan::{
     AttributeValue, Category, Change, ChangeAction, DeletionCheck, GroupFields, InactiveCounts,
@@ -10,15 +9,16 @@ use roster_domain::plan::{
 };
 use roster_domain::{
     DirectoryGroup, DirectoryUser, EmailAddress, ExternalId, Group, GroupId, MemberType, Role,
-    UserId,
+    User, UserId,
 };
 
 use crate::account::{AccountIndex, Holder, group_label};
 use crate::allocation::{self, Candidate, DirectoryObject};
-use crate::changes::{AttributeDiff, change_id, group_diff, user_diff};
+use crate::changes::{AttributeDiff, WantedGroup, WantedUser, change_id, group_diff, user_diff};
 use crate::directory::{self, DirectoryAddresses, Inactivity};
 use crate::input::{MirrorRead, PlanInput};
-use crate::outcome::Held;
+use crate::outcome::{Held, HeldObject, Wanted};
+use crate::{HashMap, HashSet};
 
 /// Why no plan could be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,17 +45,25 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
         active_users_read: 0,
     };
     let mut candidates = Vec::new();
-    let user_verdicts = planner.interpret_all(
+    let mut verdicts = HashMap::default();
+    planner.interpret_all(
         input.mirror.users,
-        |user| &user.id,
+        |account, user| account.synced_users.get(&user.id).map(|&i| Holder::User(i)),
         Planner::interpret_user,
         &mut candidates,
+        &mut verdicts,
     );
-    let group_verdicts = planner.interpret_all(
+    planner.interpret_all(
         input.mirror.groups,
-        |group| &group.id,
+        |account, group| {
+            account
+                .synced_groups
+                .get(&group.id)
+                .map(|&i| Holder::Group(i))
+        },
         Planner::interpret_group,
         &mut candidates,
+        &mut verdicts,
     );
     if input.settings.scope.users
         && planner.active_users_read == 0
@@ -67,7 +75,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
     }
     allocation::resolve_duplicates(&mut candidates, &planner.account, &mut planner.skipped);
     allocation::link_manual_objects(&mut candidates, &planner.account);
-    let removals = planner.removals(&user_verdicts, &group_verdicts);
+    let removals = planner.removals(&verdicts);
     // The objects whose addresses this plan frees: those it removes and those it rewrites. Every
     // other object of the account keeps its addresses, and no directory claim may take them.
     let mut released: HashSet<Holder> = removals
@@ -98,6 +106,9 @@ struct Planner<'a> {
     /// Active users in the whole read, in any domain or scope: the failed-read check.
     active_users_read: usize,
 }
+
+/// What the mirror says about one directory record: a candidate, or why it is none.
+type Interpreted<'a> = Result<Candidate<'a>, Verdict>;
 
 /// What the mirror says about one directory object.
 enum Verdict {
@@ -142,37 +153,33 @@ struct Removal<'r> {
 
 impl<'a> Planner<'a> {
     /// Reads every record of one kind, collecting the candidates and what the mirror says about
-    /// each directory id.
+    /// each synced object of the account (`synced` finds a record's). Only those verdicts are
+    /// kept: removals need no others.
     fn interpret_all<T>(
         &mut self,
         records: &'a [T],
-        id: fn(&T) -> &ExternalId,
-        interpret: fn(&mut Self, &'a T) -> Result<Candidate<'a>, Verdict>,
+        synced: fn(&AccountIndex<'a>, &T) -> Option<Holder>,
+        interpret: fn(&mut Self, &'a T, Option<Holder>) -> Interpreted<'a>,
         candidates: &mut Vec<Candidate<'a>>,
-    ) -> HashMap<&'a ExternalId, Verdict> {
-        records
-            .iter()
-            .map(|record| {
-                let verdict = match interpret(self, record) {
-                    Ok(candidate) => {
-                        candidates.push(candidate);
-                        Verdict::Candidate
-                    }
-                    Err(verdict) => verdict,
-                };
-                (id(record), verdict)
-            })
-            .collect()
+        verdicts: &mut HashMap<Holder, Verdict>,
+    ) {
+        for record in records {
+            let held = synced(&self.account, record);
+            let verdict = match interpret(self, record, held) {
+                Ok(candidate) => {
+                    candidates.push(candidate);
+                    Verdict::Candidate
+                }
+                Err(verdict) => verdict,
+            };
+            if let Some(holder) = held {
+                verdicts.insert(holder, verdict);
+            }
+        }
     }
 
-    fn interpret_user(&mut self, user: &'a DirectoryUser) -> Result<Candidate<'a>, Verdict> {
+    fn interpret_user(&mut self, user: &'a DirectoryUser, held: Option<Holder>) -> Interpreted<'a> {
         let addresses = DirectoryAddresses::of_user(user);
-        let held = self
-            .account
-            .synced_users
-            .get(&user.id)
-            .map(|&i| Holder::User(i));
-        let label = directory_label(user.display_name.as_deref(), &addresses, &user.id);
         let include_blocked = self.input.settings.include_sign_in_blocked;
         if let Some(inactivity) =
             directory::inactivity(user, addresses.primary.is_some(), include_blocked)
@@ -183,13 +190,9 @@ impl<'a> Planner<'a> {
             return Err(Verdict::Absent(Absence::Inactive(inactivity)));
         }
         self.active_users_read += 1;
-        if self.input.exemptions.contains(&user.id) {
-            self.skip(
-                &user.id,
-                &label,
-                SkipReason::Exempted,
-                "exempt from sync: no change is proposed".to_owned(),
-            );
+        let display_name = user.display_name.as_deref();
+        let label = || directory::object_label(display_name, addresses.primary_text(), &user.id);
+        if self.exempt(&user.id, label) {
             return Err(Verdict::Exempt);
         }
         if !self.input.settings.scope.users {
@@ -197,43 +200,30 @@ impl<'a> Planner<'a> {
                 "users are not selected in What to Sync".to_owned(),
             )));
         }
-        let (primary, aliases) = self.screen(addresses, &user.id, &label)?;
+        let (primary, aliases) = self.screen(addresses, &user.id, display_name)?;
         let Some(primary) = primary else {
             return Err(Verdict::Absent(Absence::Inactive(Inactivity::NoMailbox)));
         };
         let object = DirectoryObject::User { user, primary };
-        Ok(Candidate {
-            object,
-            label,
-            aliases,
-            current: held,
-            linked: false,
-            skipped: false,
-        })
+        Ok(Candidate::new(object, aliases, held))
     }
 
-    fn interpret_group(&mut self, group: &'a DirectoryGroup) -> Result<Candidate<'a>, Verdict> {
+    fn interpret_group(
+        &mut self,
+        group: &'a DirectoryGroup,
+        held: Option<Holder>,
+    ) -> Interpreted<'a> {
         let addresses = DirectoryAddresses::of_group(group);
-        let held = self
-            .account
-            .synced_groups
-            .get(&group.id)
-            .map(|&i| Holder::Group(i));
-        let label = directory_label(group.display_name.as_deref(), &addresses, &group.id);
-        if self.input.exemptions.contains(&group.id) {
-            self.skip(
-                &group.id,
-                &label,
-                SkipReason::Exempted,
-                "exempt from sync: no change is proposed".to_owned(),
-            );
+        let display_name = group.display_name.as_deref();
+        let label = || directory::object_label(display_name, addresses.primary_text(), &group.id);
+        if self.exempt(&group.id, label) {
             return Err(Verdict::Exempt);
         }
         let Some(kind) = directory::group_kind(group) else {
             let why = "the group is neither mail-enabled nor security-enabled";
             self.skip(
                 &group.id,
-                &label,
+                &label(),
                 SkipReason::UnknownGroupKind,
                 format!("{why}, so Roster cannot hold it"),
             );
@@ -242,20 +232,24 @@ impl<'a> Planner<'a> {
         if let Some(why) = directory::unselected_group_kind(&self.input.settings.scope, kind) {
             return Err(Verdict::Absent(Absence::OutOfScope(why.to_owned())));
         }
-        let (address, aliases) = self.screen(addresses, &group.id, &label)?;
+        let (address, aliases) = self.screen(addresses, &group.id, display_name)?;
         let object = DirectoryObject::Group {
             group,
             kind,
             address,
         };
-        Ok(Candidate {
-            object,
-            label,
-            aliases,
-            current: held,
-            linked: false,
-            skipped: false,
-        })
+        Ok(Candidate::new(object, aliases, held))
+    }
+
+    /// Whether the object is exempt from sync. An exempt object is listed in *Skipped*, named by
+    /// `label`.
+    fn exempt(&mut self, id: &ExternalId, label: impl FnOnce() -> String) -> bool {
+        if !self.input.exemptions.contains(id) {
+            return false;
+        }
+        let detail = "exempt from sync: no change is proposed".to_owned();
+        self.skip(id, &label(), SkipReason::Exempted, detail);
+        true
     }
 
     /// Keeps the addresses the account may hold: valid, in its domains, owned by no other
@@ -264,8 +258,10 @@ impl<'a> Planner<'a> {
         &mut self,
         addresses: DirectoryAddresses,
         id: &ExternalId,
-        label: &str,
+        display_name: Option<&str>,
     ) -> Result<(Option<EmailAddress>, Vec<EmailAddress>), Verdict> {
+        // The object's name in *Skipped*, by the primary address as the directory wrote it.
+        let label = |address: Option<&str>| directory::object_label(display_name, address, id);
         let primary = match addresses.primary {
             None => None,
             Some(Err(invalid)) => {
@@ -273,14 +269,16 @@ impl<'a> Planner<'a> {
                     "primary address {:?} is not a valid address: {}",
                     invalid.value, invalid.why
                 );
-                self.skip(id, label, SkipReason::InvalidAddress, detail);
+                let label = label(Some(&invalid.value));
+                self.skip(id, &label, SkipReason::InvalidAddress, detail);
                 return Err(Verdict::Unresolved);
             }
             Some(Ok(primary)) => {
                 if !self.input.account.owns_address(&primary) {
                     let detail =
                         format!("primary address {primary} is in none of the account's domains");
-                    self.skip(id, label, SkipReason::OutOfDomain, detail);
+                    let label = label(Some(primary.as_str()));
+                    self.skip(id, &label, SkipReason::OutOfDomain, detail);
                     let why =
                         format!("its primary address {primary} is outside the account's domains");
                     return Err(Verdict::Absent(Absence::OutOfScope(why)));
@@ -288,18 +286,20 @@ impl<'a> Planner<'a> {
                 if let Some(owner) = self.input.held_by_other_accounts.get(&primary) {
                     let detail =
                         format!("primary address {primary} belongs to the account {owner}");
-                    self.skip(id, label, SkipReason::OwnedByAnotherAccount, detail);
+                    let label = label(Some(primary.as_str()));
+                    self.skip(id, &label, SkipReason::OwnedByAnotherAccount, detail);
                     return Err(Verdict::Unresolved);
                 }
                 Some(primary)
             }
         };
+        let primary_text = primary.as_ref().map(EmailAddress::as_str);
         for invalid in &addresses.invalid_aliases {
             let detail = format!(
                 "alias {:?} is not a valid address ({}); it is dropped",
                 invalid.value, invalid.why
             );
-            self.skip(id, label, SkipReason::InvalidAddress, detail);
+            self.skip(id, &label(primary_text), SkipReason::InvalidAddress, detail);
         }
         let mut aliases = addresses.aliases;
         aliases.retain(|alias| {
@@ -319,7 +319,12 @@ impl<'a> Planner<'a> {
             let Some((reason, detail)) = problem else {
                 return true;
             };
-            self.skip(id, label, reason, format!("{detail}; it is dropped"));
+            self.skip(
+                id,
+                &label(primary_text),
+                reason,
+                format!("{detail}; it is dropped"),
+            );
             false
         });
         Ok((primary, aliases))
@@ -345,25 +350,21 @@ impl<'a> Planner<'a> {
 
     /// The synced objects the account should no longer hold, except those sync never removes:
     /// exempt objects, organization admins and the tech contact. A partial read removes nothing.
-    fn removals(
-        &mut self,
-        user_verdicts: &HashMap<&ExternalId, Verdict>,
-        group_verdicts: &HashMap<&ExternalId, Verdict>,
-    ) -> Vec<Removal<'a>> {
+    fn removals(&mut self, verdicts: &HashMap<Holder, Verdict>) -> Vec<Removal<'a>> {
         let synced_users = self
             .account
             .synced_users
             .iter()
-            .map(|(&id, &i)| (id, Holder::User(i), user_verdicts));
+            .map(|(&id, &i)| (id, Holder::User(i)));
         let synced_groups = self
             .account
             .synced_groups
             .iter()
-            .map(|(&id, &i)| (id, Holder::Group(i), group_verdicts));
+            .map(|(&id, &i)| (id, Holder::Group(i)));
         let synced: Vec<_> = synced_users.chain(synced_groups).collect();
         let mut removals = Vec::new();
-        for (external_id, holder, verdicts) in synced {
-            let absence = match verdicts.get(external_id) {
+        for (external_id, holder) in synced {
+            let absence = match verdicts.get(&holder) {
                 None => Absence::Deleted,
                 Some(Verdict::Absent(absence)) => absence.clone(),
                 Some(Verdict::Candidate | Verdict::Unresolved | Verdict::Exempt) => continue,
@@ -429,7 +430,7 @@ impl<'a> Planner<'a> {
 
     fn finish(mut self, candidates: &[Candidate], removals: &[Removal]) -> Plan {
         let outcome = self.outcome(candidates, removals);
-        let changes: Vec<(String, Change)> = candidates
+        let changes: Vec<(Cow<str>, Change)> = candidates
             .iter()
             .filter(|candidate| !candidate.skipped)
             .filter_map(|candidate| self.candidate_change(candidate, &outcome))
@@ -471,52 +472,50 @@ impl<'a> Planner<'a> {
     /// The synced users and groups the account will hold once the plan's allowed changes are
     /// applied, with the names they will have: a group's members are those of its directory
     /// members that are among them.
-    fn outcome(&self, candidates: &[Candidate], removals: &[Removal]) -> Outcome {
+    fn outcome<'o>(&self, candidates: &'o [Candidate<'a>], removals: &[Removal]) -> Outcome<'o>
+    where
+        'a: 'o,
+    {
+        // The directory ids the plan removes: neither kind holds an object with one of them.
+        let removed: HashSet<&ExternalId> = (removals.iter())
+            .filter(|removal| removal.allowed)
+            .map(|removal| removal.external_id)
+            .collect();
         let users = self.input.users;
-        let mut held_users: HashMap<&ExternalId, (Option<UserId>, Cow<str>)> =
-            (self.account.synced_users.iter())
-                .map(|(&id, &i)| {
-                    (
-                        id,
-                        (
-                            Some(users[i].id),
-                            Cow::Borrowed(users[i].primary_address.as_str()),
-                        ),
-                    )
-                })
-                .collect();
-        let mut held_groups: HashMap<&ExternalId, (Option<GroupId>, Cow<str>)> =
-            (self.account.synced_groups.iter())
-                .map(|(&id, &i)| {
-                    (
-                        id,
-                        (
-                            Some(self.input.groups[i].id),
-                            Cow::Owned(self.account.label(Holder::Group(i))),
-                        ),
-                    )
-                })
-                .collect();
-        for removal in removals.iter().filter(|removal| removal.allowed) {
-            held_users.remove(removal.external_id);
-            held_groups.remove(removal.external_id);
-        }
+        let mut held_users: Vec<HeldObject<UserId>> = (self.account.synced_users.iter())
+            .filter(|(id, _)| !removed.contains(*id))
+            .map(|(&external_id, &i)| HeldObject {
+                external_id,
+                account_id: Some(users[i].id),
+                label: Cow::Borrowed(users[i].primary_address.as_str()),
+            })
+            .collect();
+        let mut held_groups: Vec<HeldObject<GroupId>> = (self.account.synced_groups.iter())
+            .filter(|(id, _)| !removed.contains(*id))
+            .map(|(&external_id, &i)| HeldObject {
+                external_id,
+                account_id: Some(self.input.groups[i].id),
+                label: Cow::Owned(self.account.label(Holder::Group(i))),
+            })
+            .collect();
         for candidate in candidates.iter().filter(|c| !c.skipped && self.applies(c)) {
             match &candidate.object {
-                DirectoryObject::User { user, primary } => {
-                    let account_id = candidate
-                        .current
+                DirectoryObject::User { user, primary } => held_users.push(HeldObject {
+                    external_id: &user.id,
+                    account_id: (candidate.current)
                         .and_then(|h| self.account.user(h))
-                        .map(|u| u.id);
-                    held_users.insert(&user.id, (account_id, Cow::Borrowed(primary.as_str())));
-                }
+                        .map(|u| u.id),
+                    label: Cow::Borrowed(primary.as_str()),
+                }),
                 DirectoryObject::Group { group, address, .. } => {
-                    let account_id = candidate
-                        .current
-                        .and_then(|h| self.account.group(h))
-                        .map(|g| g.id);
-                    let label = group_label(&group_name(group, address.as_ref()), address.as_ref());
-                    held_groups.insert(&group.id, (account_id, Cow::Owned(label)));
+                    let name = group_name(group, address.as_ref());
+                    held_groups.push(HeldObject {
+                        external_id: &group.id,
+                        account_id: (candidate.current)
+                            .and_then(|h| self.account.group(h))
+                            .map(|g| g.id),
+                        label: Cow::Owned(group_label(&name, address.as_ref())),
+                    });
                 }
             }
         }
@@ -528,18 +527,18 @@ impl<'a> Planner<'a> {
 }
 
 impl Planner<'_> {
-    fn candidate_change(
+    /// The change a candidate asks for, with the key it sorts by within its category: `None`
+    /// when the account's object is already in step.
+    fn candidate_change<'o>(
         &self,
-        candidate: &Candidate,
+        candidate: &'o Candidate,
         outcome: &Outcome,
-    ) -> Option<(String, Change)> {
-        let category = candidate_category(candidate);
-        let external_id = candidate.external_id().clone();
+    ) -> Option<(Cow<'o, str>, Change)> {
         match &candidate.object {
             DirectoryObject::User { user, primary } => {
-                let fields = UserFields {
-                    primary_address: primary.clone(),
-                    aliases: candidate.aliases.clone(),
+                let wanted = WantedUser {
+                    primary_address: primary,
+                    aliases: &candidate.aliases,
                     first_name: directory::clean_name(user.given_name.as_deref()),
                     last_name: directory::clean_name(user.surname.as_deref()),
                     display_name: directory::clean_name(user.display_name.as_deref()),
@@ -547,137 +546,107 @@ impl Planner<'_> {
                 let current = candidate
                     .current
                     .and_then(|holder| self.account.user(holder));
-                let mut diff = user_diff(current, &fields);
-                let sort_key = primary.to_string();
-                let (summary, reason, action) = match current {
-                    None => {
-                        let role = self.input.settings.default_role;
-                        diff.push(
-                            "role",
-                            AttributeValue::None,
-                            AttributeValue::Text(Role::from(role).to_string()),
-                        );
-                        let name = fields
-                            .display_name
-                            .as_deref()
-                            .map(|n| format!(" ({n})"))
-                            .unwrap_or_default();
-                        let summary = format!("Add user {primary}{name}");
-                        (
-                            summary,
-                            "new in the directory".to_owned(),
-                            ChangeAction::AddUser {
-                                external_id: external_id.clone(),
-                                fields,
-                                role,
-                            },
-                        )
-                    }
-                    Some(user) if candidate.linked => {
-                        push_link(&mut diff);
-                        let summary = format!(
-                            "Link existing user {} to the directory",
-                            user.primary_address
-                        );
-                        let action = ChangeAction::LinkUser {
-                            user_id: user.id,
-                            expected_version: user.version,
-                            external_id: external_id.clone(),
-                            fields,
-                        };
-                        (summary, LINK_REASON.to_owned(), action)
-                    }
-                    Some(user) => {
-                        if diff.is_empty() {
-                            return None;
-                        }
-                        let summary = format!("Update user {}", user.primary_address);
-                        let action = ChangeAction::UpdateUser {
-                            user_id: user.id,
-                            expected_version: user.version,
-                            fields,
-                        };
-                        (summary, update_reason(&diff), action)
-                    }
+                let mut diff = user_diff(current, &wanted);
+                let role = self.input.settings.default_role;
+                if current.is_none() {
+                    diff.push(
+                        "role",
+                        AttributeValue::None,
+                        AttributeValue::Text(Role::from(role).to_string()),
+                    );
+                }
+                let added = |fields: UserFields| {
+                    let name = (wanted.display_name)
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default();
+                    let action = ChangeAction::AddUser {
+                        external_id: user.id.clone(),
+                        fields,
+                        role,
+                    };
+                    (format!("Add user {primary}{name}"), action)
                 };
-                Some((
-                    sort_key,
-                    self.change(category, external_id, summary, reason, diff, action),
-                ))
+                let change =
+                    self.object_change(candidate, current, diff, || wanted.to_fields(), added)?;
+                Some((Cow::Borrowed(primary.as_str()), change))
             }
             DirectoryObject::Group {
                 group,
                 kind,
                 address,
             } => {
+                let name = group_name(group, address.as_ref());
+                let wanted = WantedGroup {
+                    name: &name,
+                    kind: *kind,
+                    address: address.as_ref(),
+                    aliases: &candidate.aliases,
+                };
                 let members = Members {
                     users: outcome.users.wanted(&group.members, MemberType::User),
                     groups: outcome.groups.wanted(&group.members, MemberType::Group),
                 };
-                let fields = GroupFields {
-                    name: group_name(group, address.as_ref()),
-                    kind: *kind,
-                    address: address.clone(),
-                    aliases: candidate.aliases.clone(),
-                    member_users: outcome.users.external_ids(&members.users),
-                    member_groups: outcome.groups.external_ids(&members.groups),
-                };
                 let current = candidate
                     .current
                     .and_then(|holder| self.account.group(holder));
-                let mut diff = group_diff(current, &fields);
+                let mut diff = group_diff(current, &wanted);
                 if let Some(names) = self.member_change(current, &members, outcome) {
                     diff.members(names.joining, names.leaving);
                 }
-                let label = group_label(&fields.name, fields.address.as_ref());
-                let (summary, reason, action) = match current {
-                    None => {
-                        let summary = format!("Add group {label}");
-                        (
-                            summary,
-                            "new in the directory".to_owned(),
-                            ChangeAction::AddGroup {
-                                external_id: external_id.clone(),
-                                fields,
-                            },
-                        )
-                    }
-                    Some(group) if candidate.linked => {
-                        push_link(&mut diff);
-                        let summary = format!(
-                            "Link existing group {} to the directory",
-                            group_label(&group.name, group.address.as_ref())
-                        );
-                        let action = ChangeAction::LinkGroup {
-                            group_id: group.id,
-                            expected_version: group.version,
-                            external_id: external_id.clone(),
-                            fields,
-                        };
-                        (summary, LINK_REASON.to_owned(), action)
-                    }
-                    Some(group) => {
-                        if diff.is_empty() {
-                            return None;
-                        }
-                        let summary = format!(
-                            "Update group {}",
-                            group_label(&group.name, group.address.as_ref())
-                        );
-                        let action = ChangeAction::UpdateGroup {
-                            group_id: group.id,
-                            expected_version: group.version,
-                            fields,
-                        };
-                        (summary, update_reason(&diff), action)
-                    }
+                let label = group_label(&name, address.as_ref());
+                let fields = || {
+                    wanted.to_fields(members.users.external_ids(), members.groups.external_ids())
                 };
-                Some((
-                    label,
-                    self.change(category, external_id, summary, reason, diff, action),
-                ))
+                let added = |fields: GroupFields| {
+                    let action = ChangeAction::AddGroup {
+                        external_id: group.id.clone(),
+                        fields,
+                    };
+                    (format!("Add group {label}"), action)
+                };
+                let change = self.object_change(candidate, current, diff, fields, added)?;
+                Some((Cow::Owned(label), change))
             }
         }
+    }
+
+    /// The change that makes the account's object (`current`, none for a new one) what the
+    /// candidate says, or `None` when it already is. `added` words and builds the change of a
+    /// new object. The fields are built only for a change: most objects of a re-sync have not
+    /// changed, and theirs would be copied for nothing.
+    fn object_change<O: AccountObject>(
+        &self,
+        candidate: &Candidate,
+        current: Option<&O>,
+        mut diff: AttributeDiff,
+        fields: impl FnOnce() -> O::Fields,
+        added: impl FnOnce(O::Fields) -> (String, ChangeAction),
+    ) -> Option<Change> {
+        let external_id = candidate.external_id();
+        let (summary, reason, action) = match current {
+            None => {
+                let (summary, action) = added(fields());
+                (summary, "new in the directory".to_owned(), action)
+            }
+            Some(object) if candidate.linked => {
+                push_link(&mut diff);
+                let summary = format!(
+                    "Link existing {} {} to the directory",
+                    O::NOUN,
+                    object.label()
+                );
+                let action = object.link(external_id.clone(), fields());
+                (summary, LINK_REASON.to_owned(), action)
+            }
+            Some(_) if diff.is_empty() => return None,
+            Some(object) => {
+                let summary = format!("Update {} {}", O::NOUN, object.label());
+                (summary, update_reason(&diff), object.update(fields()))
+            }
+        };
+        let category = candidate_category(candidate);
+        let change = self.change(category, external_id.clone(), summary, reason, diff, action);
+        Some(change)
     }
 
     /// The names of the members that join and of those that leave, when the membership
@@ -689,12 +658,14 @@ impl Planner<'_> {
         wanted: &Members,
         outcome: &Outcome,
     ) -> Option<MemberNames> {
-        let users = outcome
-            .users
-            .diff(current.map_or(&[], |g| &g.member_users), &wanted.users);
-        let groups = outcome
-            .groups
-            .diff(current.map_or(&[], |g| &g.member_groups), &wanted.groups);
+        let users = outcome.users.diff(
+            current.map_or(&[], |g| &g.member_users),
+            &wanted.users.numbers,
+        );
+        let groups = outcome.groups.diff(
+            current.map_or(&[], |g| &g.member_groups),
+            &wanted.groups.numbers,
+        );
         if users.is_empty() && groups.is_empty() {
             return None;
         }
@@ -729,7 +700,7 @@ impl Planner<'_> {
         Some(MemberNames { joining, leaving })
     }
 
-    fn removal_change(&self, removal: &Removal) -> (String, Change) {
+    fn removal_change(&self, removal: &Removal) -> (Cow<'static, str>, Change) {
         let label = self.account.label(removal.holder);
         let (category, noun, action) = match removal.holder {
             Holder::User(i) => {
@@ -764,7 +735,7 @@ impl Planner<'_> {
             diff,
             action,
         );
-        (label, change)
+        (Cow::Owned(label), change)
     }
 
     fn change(
@@ -806,7 +777,7 @@ fn update_reason(diff: &AttributeDiff) -> String {
 
 /// Orders changes by category, then by the object's address or name. A change is large, so the
 /// order is worked out on indices and each change moved once.
-fn sorted(keyed: Vec<(String, Change)>) -> Vec<Change> {
+fn sorted(keyed: Vec<(Cow<str>, Change)>) -> Vec<Change> {
     let mut order: Vec<usize> = (0..keyed.len()).collect();
     order.sort_unstable_by_key(|&i| (keyed[i].1.category, &keyed[i].0, &keyed[i].1.external_id));
     let mut slots: Vec<Option<Change>> =
@@ -826,15 +797,77 @@ struct MemberNames {
 }
 
 /// A group's wanted members, by their numbers in the [`Outcome`].
-struct Members {
-    users: Vec<usize>,
-    groups: Vec<usize>,
+struct Members<'m> {
+    users: Wanted<'m>,
+    groups: Wanted<'m>,
 }
 
 /// The account's synced objects after the plan.
-struct Outcome {
-    users: Held<UserId>,
-    groups: Held<GroupId>,
+struct Outcome<'o> {
+    users: Held<'o, UserId>,
+    groups: Held<'o, GroupId>,
+}
+
+/// The account's objects a candidate can become, as its change names and sets them.
+trait AccountObject {
+    type Fields;
+    /// The kind, as a change's summary names it.
+    const NOUN: &'static str;
+    fn label(&self) -> Cow<'_, str>;
+    fn link(&self, external_id: ExternalId, fields: Self::Fields) -> ChangeAction;
+    fn update(&self, fields: Self::Fields) -> ChangeAction;
+}
+
+impl AccountObject for User {
+    type Fields = UserFields;
+    const NOUN: &'static str = "user";
+
+    fn label(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.primary_address.as_str())
+    }
+
+    fn link(&self, external_id: ExternalId, fields: UserFields) -> ChangeAction {
+        ChangeAction::LinkUser {
+            user_id: self.id,
+            expected_version: self.version,
+            external_id,
+            fields,
+        }
+    }
+
+    fn update(&self, fields: UserFields) -> ChangeAction {
+        ChangeAction::UpdateUser {
+            user_id: self.id,
+            expected_version: self.version,
+            fields,
+        }
+    }
+}
+
+impl AccountObject for Group {
+    type Fields = GroupFields;
+    const NOUN: &'static str = "group";
+
+    fn label(&self) -> Cow<'_, str> {
+        Cow::Owned(group_label(&self.name, self.address.as_ref()))
+    }
+
+    fn link(&self, external_id: ExternalId, fields: GroupFields) -> ChangeAction {
+        ChangeAction::LinkGroup {
+            group_id: self.id,
+            expected_version: self.version,
+            external_id,
+            fields,
+        }
+    }
+
+    fn update(&self, fields: GroupFields) -> ChangeAction {
+        ChangeAction::UpdateGroup {
+            group_id: self.id,
+            expected_version: self.version,
+            fields,
+        }
+    }
 }
 
 fn candidate_category(candidate: &Candidate) -> Category {
@@ -846,28 +879,10 @@ fn candidate_category(candidate: &Candidate) -> Category {
     }
 }
 
-/// How a directory object is named in *Skipped*: "Jane Doe <jane@contoso.com>".
-fn directory_label(
-    display_name: Option<&str>,
-    addresses: &DirectoryAddresses,
-    id: &ExternalId,
-) -> String {
-    let address = match &addresses.primary {
-        Some(Ok(address)) => Some(address.as_str()),
-        Some(Err(invalid)) => Some(invalid.value.as_str()),
-        None => None,
-    };
-    match (directory::clean_name(display_name), address) {
-        (Some(name), Some(address)) => format!("{name} <{address}>"),
-        (Some(name), None) => name,
-        (None, Some(address)) => address.to_owned(),
-        (None, None) => format!("directory object {id}"),
-    }
-}
-
 /// A group's name: its display name, else its address, else its directory id.
-fn group_name(group: &DirectoryGroup, address: Option<&EmailAddress>) -> String {
-    directory::clean_name(group.display_name.as_deref())
-        .or_else(|| address.map(ToString::to_string))
-        .unwrap_or_else(|| group.id.to_string())
+fn group_name<'g>(group: &'g DirectoryGroup, address: Option<&EmailAddress>) -> Cow<'g, str> {
+    match directory::clean_name(group.display_name.as_deref()) {
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(address.map_or_else(|| group.id.to_string(), ToString::to_string)),
+    }
 }
