@@ -165,9 +165,10 @@ pub struct Skipped {
     pub detail: String,
 }
 
-/// Directory users that Roster does not hold and does not import because they are not active.
+/// Directory users the account will not hold, once the plan's allowed changes are applied,
+/// because they are not active: those it does not import and those the plan removes for it.
 /// They are counted rather than listed, so that *Skipped* is not drowned in guests and disabled
-/// accounts.
+/// accounts; and counted the same before and after the plan is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct InactiveCounts {
     pub guests: usize,

@@ -387,11 +387,16 @@ impl<'a> Planner<'a> {
                 Holder::User(_) => Category::UsersToRemove,
                 Holder::Group(_) => Category::GroupsToRemove,
             };
+            let allowed = self.allowed(category);
+            // Once removed, the user is one more the account does not hold for being inactive.
+            if let (true, Absence::Inactive(inactivity)) = (allowed, &absence) {
+                self.count_inactive(*inactivity);
+            }
             removals.push(Removal {
                 holder,
                 external_id,
                 absence,
-                allowed: self.allowed(category),
+                allowed,
             });
         }
         removals

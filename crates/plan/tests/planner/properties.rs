@@ -221,10 +221,10 @@ proptest! {
     }
 
     /// What lets a sync skip planning an account in step with its mirror: the plan it would
-    /// compute, once a whole plan has been applied, skips what that plan skipped. Addresses held
-    /// by other accounts are left out: they may be released at any time.
+    /// compute, once a whole plan has been applied, skips and counts what that plan did.
+    /// Addresses held by other accounts are left out: they may be released at any time.
     #[test]
-    fn once_a_whole_plan_is_applied_planning_again_skips_what_it_did(mut world in world()) {
+    fn once_a_whole_plan_is_applied_planning_again_skips_and_counts_what_it_did(mut world in world()) {
         world.settings.actions = SyncActions::default();
         world.read = MirrorRead::Complete;
         world.other_accounts.clear();
@@ -234,6 +234,7 @@ proptest! {
         world.groups = snapshot.groups;
         let again = world.plan();
         prop_assert_eq!(&again.skipped, &plan.skipped);
+        prop_assert_eq!(again.inactive_not_imported, plan.inactive_not_imported);
     }
 
     #[test]
