@@ -108,8 +108,9 @@ impl MemberFetcher {
         reply: Reply,
     ) -> Result<Vec<DirectoryEvent>, GraphError> {
         let batch_path = client.api_url("/$batch").path().to_owned();
-        let items = match parse::batch_response(&reply.body) {
-            Ok(items) => items,
+        let mut items = match parse::member_batch(&reply.body) {
+            // Each item is taken by the request it answers, so that its page moves out.
+            Ok(items) => items.into_iter().map(Some).collect::<Vec<_>>(),
             // A 424 envelope need not carry the items: retry them all.
             Err(_) if reply.status == 424 => {
                 for request in sent {
@@ -123,14 +124,17 @@ impl MemberFetcher {
         for (index, request) in sent.into_iter().enumerate() {
             let id = (index + 1).to_string();
             // The envelope's status says nothing about its items, and an item may be missing.
-            let Some((position, item)) = items.iter().enumerate().find(|(_, item)| item.id.eq_ignore_ascii_case(&id)) else {
+            let answer = items.iter_mut().enumerate().find_map(|(position, slot)| {
+                slot.take_if(|item| item.id.eq_ignore_ascii_case(&id)).map(|item| (position, item))
+            });
+            let Some((position, item)) = answer else {
                 self.retry_later(client, request, None, reply.status)?;
                 continue;
             };
             let item_path = client.api_url(&request.path).path().to_owned();
             match item.status {
                 200 => {
-                    let page = parse::batch_member_page(position, &item.body).map_err(|e| wire_error(&batch_path, e))?;
+                    let page = item.body.members(position).map_err(|e| wire_error(&batch_path, e))?;
                     if let Some(next) = page.next_link {
                         let location = format!("responses[{position}].body.@odata.nextLink");
                         self.queue_next_page(client, &request, &next, &batch_path, &location)?;
@@ -148,7 +152,7 @@ impl MemberFetcher {
                 424 | 500 | 502 | 503 | 504 => self.retry_later(client, request, item.retry_after, item.status)?,
                 403 => return Err(denied(&*client.token().await?, &item_path)),
                 status => {
-                    let error = parse::error_body_value(&item.body).unwrap_or_default();
+                    let error = item.body.error().unwrap_or_default();
                     return Err(rejected(&item_path, status, error));
                 }
             }

@@ -13,6 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::events::{DirectoryEvent, GroupPatch, Patch, Removal, RemovalReason, UserPatch};
 
+mod fast;
+
 /// The longest property value accepted; Entra's own limits are far below it.
 pub const MAX_TEXT_CHARS: usize = 4096;
 /// The longest nextLink or deltaLink accepted; skip tokens run to a few kilobytes.
@@ -278,17 +280,17 @@ fn group_event(map: &Map<String, Value>, loc: &Loc) -> Result<DirectoryEvent, Wi
 
 /// A page of `/users` or `/users/delta`.
 pub fn user_page(body: &[u8]) -> Result<Page<DirectoryEvent>, WireError> {
-    page_at(&parse_json(body)?, &Loc::Root, user_event)
+    fast::user_page(body).map_or_else(|| page_at(&parse_json(body)?, &Loc::Root, user_event), Ok)
 }
 
 /// A page of `/groups` or `/groups/delta` (with `members@delta`).
 pub fn group_page(body: &[u8]) -> Result<Page<DirectoryEvent>, WireError> {
-    page_at(&parse_json(body)?, &Loc::Root, group_event)
+    fast::group_page(body).map_or_else(|| page_at(&parse_json(body)?, &Loc::Root, group_event), Ok)
 }
 
 /// A page of `/groups/{id}/members`.
 pub fn member_page(body: &[u8]) -> Result<Page<DirectoryMember>, WireError> {
-    page_at(&parse_json(body)?, &Loc::Root, member)
+    fast::member_page(body).map_or_else(|| page_at(&parse_json(body)?, &Loc::Root, member), Ok)
 }
 
 /// A verified or unverified domain of the tenant, from `/domains`.
@@ -364,14 +366,7 @@ pub fn batch_response(body: &[u8]) -> Result<Vec<BatchItemReply>, WireError> {
         let headers_loc = Loc::Key(&item_loc, "headers");
         let retry_after = match item.get("headers") {
             None | Some(Value::Null) => None,
-            Some(Value::Object(headers)) => headers
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
-                .and_then(|(_, value)| match value {
-                    Value::String(s) => retry_after(s, SystemTime::now()),
-                    Value::Number(n) => n.as_f64().and_then(seconds),
-                    _ => None,
-                }),
+            Some(Value::Object(headers)) => retry_after_header(headers),
             Some(other) => return Err(headers_loc.expected("an object", other)),
         };
         let body = item.remove("body").unwrap_or(Value::Null);
@@ -380,12 +375,75 @@ pub fn batch_response(body: &[u8]) -> Result<Vec<BatchItemReply>, WireError> {
     Ok(items)
 }
 
+/// The `Retry-After` among a batch item's `headers`, whose names are case-insensitive.
+fn retry_after_header(headers: &Map<String, Value>) -> Option<Duration> {
+    headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("retry-after")).and_then(|(_, value)| match value {
+        Value::String(s) => retry_after(s, SystemTime::now()),
+        Value::Number(n) => n.as_f64().and_then(seconds),
+        _ => None,
+    })
+}
+
 /// The body of a batch item, read as a page of a group's members. `item` is the item's index
 /// in the envelope, so errors point into the envelope.
 pub fn batch_member_page(item: usize, body: &Value) -> Result<Page<DirectoryMember>, WireError> {
     let responses = Loc::Key(&Loc::Root, "responses");
     let entry = Loc::Index(&responses, item);
     page_at(body, &Loc::Key(&entry, "body"), member)
+}
+
+/// One item of a `$batch` of group member pages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberBatchItem {
+    pub id: String,
+    pub status: u16,
+    /// The item's own `Retry-After`, read from its `headers`.
+    pub retry_after: Option<Duration>,
+    pub body: MemberBatchBody,
+}
+
+/// The body of one item of a `$batch` of group member pages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberBatchBody {
+    /// The page of members, already read with the envelope.
+    Members(Page<DirectoryMember>),
+    /// A body still to be read: as a page of members if the item succeeded, as a Graph error
+    /// if it did not. Its problems are reported only if the item is used.
+    Json(Value),
+}
+
+impl MemberBatchBody {
+    /// The page of members of the item at `index` in the envelope.
+    pub fn members(self, index: usize) -> Result<Page<DirectoryMember>, WireError> {
+        match self {
+            Self::Members(page) => Ok(page),
+            Self::Json(body) => batch_member_page(index, &body),
+        }
+    }
+
+    /// The Graph error the body holds, if it holds one.
+    pub fn error(&self) -> Option<ErrorBody> {
+        match self {
+            Self::Members(_) => None,
+            Self::Json(body) => error_body_value(body),
+        }
+    }
+}
+
+/// A `$batch` response to requests for group member pages. When every item is a page of
+/// members, as when nothing fails, the pages are read with the envelope and without a `Value`
+/// tree; otherwise the envelope is read as [`batch_response`] reads it.
+pub fn member_batch(body: &[u8]) -> Result<Vec<MemberBatchItem>, WireError> {
+    if let Some(items) = fast::member_batch(body) {
+        return Ok(items);
+    }
+    let items = batch_response(body)?.into_iter().map(|item| MemberBatchItem {
+        id: item.id,
+        status: item.status,
+        retry_after: item.retry_after,
+        body: MemberBatchBody::Json(item.body),
+    });
+    Ok(items.collect())
 }
 
 /// A successful token response.

@@ -29,6 +29,12 @@ fuzz_target!(|body: &[u8]| {
             let _ = parse::batch_member_page(index, &item.body);
         }
     }
+    if let Ok(items) = parse::member_batch(body) {
+        for (index, item) in items.into_iter().enumerate() {
+            let _ = item.body.error();
+            let _ = item.body.members(index);
+        }
+    }
     if let Ok(text) = std::str::from_utf8(body) {
         let _ = parse::retry_after(text, SystemTime::UNIX_EPOCH);
     }
