@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use roster_domain::plan::{Category, Change, ChangeAction, DeletionCheck, GroupFields, Plan, SkipReason};
 use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
-use roster_domain::{Account, AccountEventKind, AccountId, ChangeId, DirectoryConnection, ExternalId, Group, GroupId, PlanId, RunId};
+use roster_domain::{AccountEventKind, AccountId, ChangeId, DirectoryConnection, ExternalId, Group, GroupId, PlanId, RunId};
 use roster_graph::{ClientOptions, GraphClient, Priority};
 use roster_plan::{Mirror as PlanMirror, MirrorRead, PlanInput};
-use roster_store::{Applier, ChangeFailure, NewRun, Revision, Store};
+use roster_store::{Applier, ChangeFailure, NewRun, Revision, Store, StoreError};
 use time::OffsetDateTime;
 
 use crate::refresh::{ReadKind, refresh};
@@ -283,21 +283,29 @@ impl SyncEngine {
         mirror: Option<roster_store::Mirror>,
     ) -> Result<RevisedPlan, SyncError> {
         let revision = self.store.revision(account_id).await?;
-        let mirror = match mirror {
-            Some(mirror) => mirror,
-            None => {
-                if let Some(in_step) = self.store.in_step_plan(account_id).await? {
-                    let plan = self.plan_in_step(run_id, account_id, in_step).await?;
-                    return Ok(RevisedPlan { plan, revision, in_step: true });
-                }
-                self.store.load_mirror(account_id).await?
+        if mirror.is_none() {
+            if let Some(in_step) = self.store.in_step_plan(account_id).await? {
+                let plan = self.plan_in_step(run_id, account_id, in_step).await?;
+                return Ok(RevisedPlan { plan, revision, in_step: true });
             }
-        };
+        }
+        // The loads run on separate worker threads: on a large account each takes seconds,
+        // mostly decoding rows.
         let loading = std::time::Instant::now();
-        let account: Account = self.store.account(&roster_store::AccountRef::Id(account_id)).await?;
-        let users = self.store.list_users(account_id).await?;
-        let groups = self.store.list_groups(account_id).await?;
-        let exemptions = self.store.list_exemptions(account_id).await?.into_iter().map(|e| e.external_id).collect();
+        let store = &self.store;
+        let (mirror, account, users, groups, exemptions) = tokio::try_join!(
+            in_parallel(store, |store| async move {
+                match mirror {
+                    Some(mirror) => Ok(mirror),
+                    None => store.load_mirror(account_id).await,
+                }
+            }),
+            in_parallel(store, move |store| async move { store.account(&roster_store::AccountRef::Id(account_id)).await }),
+            in_parallel(store, move |store| async move { store.list_users(account_id).await }),
+            in_parallel(store, move |store| async move { store.list_groups(account_id).await }),
+            store.list_exemptions(account_id),
+        )?;
+        let exemptions = exemptions.into_iter().map(|e| e.external_id).collect();
         let candidates: Vec<_> = roster_plan::candidate_addresses(&account, &mirror.users, &mirror.groups).into_iter().collect();
         let held: HashMap<_, _> = self.store.addresses_owned_elsewhere(account_id, &candidates).await?.into_iter().collect();
         tracing::debug!(%run_id, users = users.len(), groups = groups.len(), elapsed = ?loading.elapsed(), "account loaded for planning");
@@ -487,6 +495,19 @@ impl SyncEngine {
         }
         *run = self.store.update_run(run).await?;
         Ok(())
+    }
+}
+
+/// Runs a store load as its own task, so that several loads decode rows on different threads.
+async fn in_parallel<T, Load>(store: &Store, load: impl FnOnce(Store) -> Load) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    Load: Future<Output = Result<T, StoreError>> + Send + 'static,
+{
+    match tokio::spawn(load(store.clone())).await {
+        Ok(loaded) => loaded,
+        // The load panicked: the panic goes on in the caller, as if the load had run there.
+        Err(failed) => std::panic::resume_unwind(failed.into_panic()),
     }
 }
 
