@@ -4,7 +4,7 @@
 use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId};
 use time::OffsetDateTime;
 
-use crate::db::{Conn, Constraint, DbError, Tx, Value, execute_in, insert_rows, sql};
+use crate::db::{Conn, Constraint, DbError, Tx, Value, execute_in, fetch_in, insert_rows, sql};
 use crate::revision;
 use crate::rows::{now, stored_json};
 use crate::{Store, StoreError};
@@ -111,6 +111,30 @@ impl Store {
             groups: groups.iter().map(|r| stored_json("mirrored group", &r.record)).collect::<Result<_, _>>()?,
             delta_links,
         })
+    }
+
+    /// The mirrored objects with these directory ids, as stored: what a delta round's patches
+    /// apply to. Ids the mirror does not hold are left out.
+    pub async fn mirror_objects(
+        &self,
+        account_id: AccountId,
+        users: &[ExternalId],
+        groups: &[ExternalId],
+    ) -> Result<(Vec<DirectoryUser>, Vec<DirectoryGroup>), StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let account = [Value::from(account_id.as_uuid())];
+        let keys = |ids: &[ExternalId]| ids.iter().map(|id| Value::from(id.as_str())).collect();
+        let users: Vec<RecordRow> =
+            fetch_in(&mut tx.conn(), "SELECT record FROM mirror_users WHERE account_id = $1 AND external_id IN ({list})", &account, keys(users))
+                .await?;
+        let groups: Vec<RecordRow> =
+            fetch_in(&mut tx.conn(), "SELECT record FROM mirror_groups WHERE account_id = $1 AND external_id IN ({list})", &account, keys(groups))
+                .await?;
+        drop(tx);
+        Ok((
+            users.iter().map(|r| stored_json("mirrored user", &r.record)).collect::<Result<_, _>>()?,
+            groups.iter().map(|r| stored_json("mirrored group", &r.record)).collect::<Result<_, _>>()?,
+        ))
     }
 
     /// The mirror's delta links alone: what a delta round starts from, without the objects.

@@ -272,9 +272,10 @@ impl SyncEngine {
         }
     }
 
-    /// Plans from the refreshed mirror, or, when the round brought nothing (`mirror` is
-    /// `None`), from the stored one. An account still in step with its mirror needs no planning:
-    /// its plan is empty, and skips and counts what the plan that brought it in step did.
+    /// Plans from the mirror a full read returned, or after a delta round (`mirror` is `None`)
+    /// from the stored one. An account still in step with its mirror (the round brought nothing
+    /// and nothing else changed it) needs no planning: its plan is empty, and skips and counts
+    /// what the plan that brought it in step did.
     async fn plan(
         &self,
         run_id: RunId,

@@ -5,8 +5,10 @@
 //! transaction. A read that fails halfway therefore changes nothing — and, since no plan is
 //! built from it, removes nothing.
 //!
-//! A delta round is read before the stored mirror is loaded: a round that brought nothing, the
-//! usual case for a scheduled sync, then costs two requests and one small write.
+//! A delta round is read before anything is loaded, and merged into the stored records of the
+//! objects it names only: a round that brought nothing, the usual case for a scheduled sync,
+//! costs two requests and one small write, and a round of a few changes does not load the
+//! whole tenant to merge them.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -38,8 +40,8 @@ pub enum ReadKind {
 /// A refreshed mirror, committed.
 #[derive(Debug)]
 pub struct RefreshOutcome {
-    /// The refreshed mirror; `None` when a delta round brought no object, so that the stored
-    /// mirror is as it was and was not loaded.
+    /// The whole refreshed mirror after a full read; `None` after a delta round, which merges
+    /// into the stored mirror without loading all of it.
     pub mirror: Option<Mirror>,
     pub kind: ReadKind,
     /// Directory objects (and removal notices) the read returned.
@@ -117,19 +119,19 @@ impl DeltaRound {
         }
     }
 
-    /// Merges the round into the stored mirror and commits it. A round that brought nothing
-    /// only moves the delta links on, without loading the mirror.
+    /// Merges the round into the stored records of the objects it patches and commits it, with
+    /// the new delta links.
     async fn commit(self, store: &Store, account_id: AccountId) -> Result<RefreshOutcome, SyncError> {
-        if self.events.is_empty() {
-            let links_only = MirrorRefresh {
-                users_delta_link: Some(self.links.users.to_string()),
-                groups_delta_link: Some(self.links.groups.to_string()),
-                ..MirrorRefresh::default()
-            };
-            store.commit_mirror_delta(account_id, &links_only).await?;
-            return Ok(RefreshOutcome { mirror: None, kind: ReadKind::Delta, objects_read: 0 });
+        let (mut users, mut groups) = (Vec::new(), Vec::new());
+        for event in &self.events {
+            match event {
+                DirectoryEvent::User(patch) => users.push(patch.id.clone()),
+                DirectoryEvent::Group(patch) => groups.push(patch.id.clone()),
+                DirectoryEvent::UserRemoved(_) | DirectoryEvent::GroupRemoved(_) => {}
+            }
         }
-        let mut working = WorkingMirror::from(store.load_mirror(account_id).await?);
+        let (users, groups) = store.mirror_objects(account_id, &users, &groups).await?;
+        let mut working = WorkingMirror::from(Mirror { users, groups, delta_links: Default::default() });
         working.objects_read = self.events.len() as u64;
         self.events.into_iter().for_each(|event| working.merge(event));
         working.commit_delta(store, account_id, self.links).await
@@ -214,8 +216,7 @@ impl WorkingMirror {
             groups_delta_link: Some(links.groups.to_string()),
         };
         store.commit_mirror_delta(account_id, &refresh).await?;
-        let objects_read = self.objects_read;
-        Ok(RefreshOutcome { mirror: Some(self.into_mirror()), kind: ReadKind::Delta, objects_read })
+        Ok(RefreshOutcome { mirror: None, kind: ReadKind::Delta, objects_read: self.objects_read })
     }
 
     async fn commit_full(

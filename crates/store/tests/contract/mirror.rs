@@ -69,6 +69,26 @@ contract_test!(a_delta_round_upserts_removes_and_keeps_unnamed_objects, |db| {
     assert_eq!(mirror.delta_links.groups.unwrap().url, GROUPS_LINK, "a link not given is kept");
 });
 
+contract_test!(mirrored_objects_are_read_back_by_directory_id_and_their_delta_links_alone, |db| {
+    let account = connected(&db).await;
+    let full = MirrorRefresh {
+        upsert_users: vec![directory_user("u-1", "a@contoso.com"), directory_user("u-2", "b@contoso.com")],
+        upsert_groups: vec![directory_group("g-1", &["u-1"]), directory_group("g-2", &["u-2"])],
+        users_delta_link: Some(USERS_LINK.into()),
+        groups_delta_link: Some(GROUPS_LINK.into()),
+        ..MirrorRefresh::default()
+    };
+    db.store.replace_mirror(account, &full).await.unwrap();
+
+    let (users, groups) = db.store.mirror_objects(account, &[external("u-2"), external("u-9")], &[external("g-1")]).await.unwrap();
+
+    assert_eq!(users, vec![directory_user("u-2", "b@contoso.com")], "an id the mirror does not hold is left out");
+    assert_eq!(groups, vec![directory_group("g-1", &["u-1"])]);
+    assert_eq!(db.store.mirror_objects(account, &[], &[]).await.unwrap(), (Vec::new(), Vec::new()));
+    let links = db.store.delta_links(account).await.unwrap();
+    assert_eq!((links.users.unwrap().url, links.groups.unwrap().url), (USERS_LINK.to_owned(), GROUPS_LINK.to_owned()));
+});
+
 contract_test!(a_full_read_replaces_the_whole_mirror, |db| {
     let account = connected(&db).await;
     let first = MirrorRefresh { upsert_users: vec![directory_user("u-1", "a@contoso.com")], ..MirrorRefresh::default() };
