@@ -30,11 +30,10 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// than the indexes of a large account, and bulk writes then spend their time re-reading pages.
 const SQLITE_CACHE_SIZE: &str = "-65536";
 
-/// How many parameters one statement binds on PostgreSQL, and on SQLite when they are numbered.
-/// Both databases allow tens of thousands, but numbered parameters cost more per parameter the
-/// more a statement has (SQLite looks each name up in a list; PostgreSQL plans a large statement
-/// slowly): measured here, statements of about a hundred parameters were fastest.
-const NUMBERED_PARAMS_PER_STATEMENT: usize = 120;
+/// How many parameters one statement binds on SQLite when they are numbered. SQLite allows tens
+/// of thousands, but numbered parameters cost more per parameter the more a statement has (it
+/// looks each name up in a list): measured here, statements of about a hundred were fastest.
+const SQLITE_NUMBERED_PARAMS_PER_STATEMENT: usize = 120;
 
 /// Rows per multi-row insert on SQLite, whose anonymous `?` parameters bind in constant time:
 /// beyond about a hundred rows the statement overhead no longer shows.
@@ -42,6 +41,12 @@ const SQLITE_ROWS_PER_INSERT: usize = 500;
 
 /// SQLite's limit on the parameters of one statement.
 const SQLITE_MAX_PARAMS: usize = 32_766;
+
+/// Rows per insert on PostgreSQL, which binds each column as one array. Every statement costs a
+/// round trip, and over TCP sqlx 0.9.0 adds a ~40 ms Nagle stall to many of them
+/// (transact-rs/sqlx#4335), so statements are as large as memory comfortably allows: the
+/// encoded arrays are one more copy of the rows.
+const POSTGRES_ROWS_PER_INSERT: usize = 20_000;
 
 /// Which database a [`Store`](crate::Store) runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,9 +320,10 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Runs `INSERT INTO {head} VALUES (…), (…) {tail}` for many rows of `width` values each, in as
-/// few statements as is fast. Chunks have a fixed size so that every full chunk reuses one
-/// prepared statement.
+/// Runs `INSERT INTO {head} … {tail}` for many rows of `width` values each, in as few
+/// statements as is fast. On SQLite the rows go into multi-row `VALUES` lists, chunks of a fixed
+/// size so that every full chunk reuses one prepared statement; on PostgreSQL each column is
+/// bound as one array and the rows are `SELECT * FROM UNNEST(…)` of those arrays.
 pub(crate) async fn insert_rows(
     conn: &mut Conn<'_>,
     head: &str,
@@ -326,42 +332,60 @@ pub(crate) async fn insert_rows(
     values: Vec<Value>,
 ) -> Result<(), DbError> {
     debug_assert_eq!(values.len() % width, 0, "every row has `width` values");
-    let sqlite = matches!(conn, Conn::Sqlite(_));
-    let rows_per_chunk = if sqlite {
-        SQLITE_ROWS_PER_INSERT.min(SQLITE_MAX_PARAMS / width)
-    } else {
-        (NUMBERED_PARAMS_PER_STATEMENT / width).max(1)
-    };
     let mut values = values.into_iter();
-    loop {
-        let chunk: Vec<Value> = values.by_ref().take(rows_per_chunk * width).collect();
-        if chunk.is_empty() {
-            return Ok(());
+    match conn {
+        Conn::Sqlite(_) => {
+            let rows_per_chunk = SQLITE_ROWS_PER_INSERT.min(SQLITE_MAX_PARAMS / width);
+            let row = format!("({})", vec!["?"; width].join(", "));
+            loop {
+                let chunk: Vec<Value> = values.by_ref().take(rows_per_chunk * width).collect();
+                if chunk.is_empty() {
+                    return Ok(());
+                }
+                let rows = vec![row.as_str(); chunk.len() / width].join(", ");
+                built_sql(format!("INSERT INTO {head} VALUES {rows} {tail}"), chunk).execute(conn).await?;
+            }
         }
-        let anonymous_row = format!("({})", vec!["?"; width].join(", "));
-        let rows = (0..chunk.len() / width)
-            .map(|row| if sqlite { anonymous_row.clone() } else { format!("({})", placeholders(row * width + 1, width)) })
-            .collect::<Vec<_>>()
-            .join(", ");
-        built_sql(format!("INSERT INTO {head} VALUES {rows} {tail}"), chunk).execute(conn).await?;
+        Conn::Postgres(c) => loop {
+            let chunk: Vec<Value> = values.by_ref().take(POSTGRES_ROWS_PER_INSERT * width).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let columns = Column::split(chunk, width);
+            let arrays = columns.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.array_type()));
+            let statement = format!("INSERT INTO {head} SELECT * FROM UNNEST({}) {tail}", arrays.collect::<Vec<_>>().join(", "));
+            with_columns!(sqlx::query(AssertSqlSafe(statement)), columns).execute(&mut **c).await?;
+        },
     }
 }
 
-/// Runs a statement of the form `… IN ({list}) …` once per chunk of `keys`, where `{list}` is
-/// replaced by placeholders following the `fixed` leading parameters, and collects the rows.
+/// Runs a statement of the form `… IN ({list}) …`, where `{list}` stands for `keys` and
+/// follows the `fixed` leading parameters, and collects the rows. On SQLite the keys are bound
+/// as numbered parameters, a chunk of them per statement; on PostgreSQL the statement runs once,
+/// with `= ANY($n)` over an array of all the keys.
 pub(crate) async fn fetch_in<T: Row>(
     conn: &mut Conn<'_>,
     template: &str,
     fixed: &[Value],
     keys: Vec<Value>,
 ) -> Result<Vec<T>, DbError> {
-    let mut rows = Vec::new();
-    for chunk in keys.chunks(NUMBERED_PARAMS_PER_STATEMENT) {
-        let list = placeholders(fixed.len() + 1, chunk.len());
-        let params = fixed.iter().cloned().chain(chunk.iter().cloned()).collect();
-        rows.extend(built_sql(template.replace("{list}", &list), params).fetch_all::<T>(conn).await?);
+    if keys.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(rows)
+    match conn {
+        Conn::Sqlite(_) => {
+            let mut rows = Vec::new();
+            for (statement, params) in sqlite_in_chunks(template, fixed, &keys) {
+                rows.extend(built_sql(statement, params).fetch_all::<T>(conn).await?);
+            }
+            Ok(rows)
+        }
+        Conn::Postgres(c) => {
+            let statement = postgres_any(template, fixed.len());
+            let query = with_params!(sqlx::query_as::<_, T>(AssertSqlSafe(statement)), fixed.iter().cloned());
+            Ok(with_columns!(query, [Column::of(keys)]).fetch_all(&mut **c).await?)
+        }
+    }
 }
 
 /// Like [`fetch_in`], for statements that change rows; returns how many changed.
@@ -371,14 +395,131 @@ pub(crate) async fn execute_in(
     fixed: &[Value],
     keys: Vec<Value>,
 ) -> Result<u64, DbError> {
-    let mut changed = 0;
-    for chunk in keys.chunks(NUMBERED_PARAMS_PER_STATEMENT) {
-        let list = placeholders(fixed.len() + 1, chunk.len());
-        let params = fixed.iter().cloned().chain(chunk.iter().cloned()).collect();
-        changed += built_sql(template.replace("{list}", &list), params).execute(conn).await?;
+    if keys.is_empty() {
+        return Ok(0);
     }
-    Ok(changed)
+    match conn {
+        Conn::Sqlite(_) => {
+            let mut changed = 0;
+            for (statement, params) in sqlite_in_chunks(template, fixed, &keys) {
+                changed += built_sql(statement, params).execute(conn).await?;
+            }
+            Ok(changed)
+        }
+        Conn::Postgres(c) => {
+            let statement = postgres_any(template, fixed.len());
+            let query = with_params!(sqlx::query(AssertSqlSafe(statement)), fixed.iter().cloned());
+            Ok(with_columns!(query, [Column::of(keys)]).execute(&mut **c).await?.rows_affected())
+        }
+    }
 }
+
+/// The statements of an `IN ({list})` template on SQLite, each with its parameters.
+fn sqlite_in_chunks<'a>(
+    template: &'a str,
+    fixed: &'a [Value],
+    keys: &'a [Value],
+) -> impl Iterator<Item = (String, Vec<Value>)> + 'a {
+    keys.chunks(SQLITE_NUMBERED_PARAMS_PER_STATEMENT).map(move |chunk| {
+        let list = placeholders(fixed.len() + 1, chunk.len());
+        (template.replace("{list}", &list), fixed.iter().chain(chunk).cloned().collect())
+    })
+}
+
+/// An `IN ({list})` template with the list as one PostgreSQL array parameter after `fixed`.
+fn postgres_any(template: &str, fixed: usize) -> String {
+    debug_assert!(template.contains(" IN ({list})"), "the key list is written `IN ({{list}})`");
+    template.replace(" IN ({list})", &format!(" = ANY(${})", fixed + 1))
+}
+
+/// One column of many rows, bound on PostgreSQL as one array. Its type is that of the values,
+/// whose typed nulls make it known even for a column of nulls.
+enum Column {
+    Uuids(Vec<Option<Uuid>>),
+    Texts(Vec<Option<String>>),
+    Ints(Vec<i64>),
+    Bools(Vec<bool>),
+    Times(Vec<Option<OffsetDateTime>>),
+    Bytes(Vec<Vec<u8>>),
+}
+
+impl Column {
+    /// The values of one column.
+    fn of(values: Vec<Value>) -> Self {
+        let mut values = values.into_iter().peekable();
+        let mut column = values.peek().map_or(Self::Texts(Vec::new()), Self::like);
+        for value in values {
+            column.push(value);
+        }
+        column
+    }
+
+    /// Row-major `values`, `width` to a row, as columns.
+    fn split(values: Vec<Value>, width: usize) -> Vec<Self> {
+        let mut columns: Vec<Self> = values[..width].iter().map(Self::like).collect();
+        for (index, value) in values.into_iter().enumerate() {
+            columns[index % width].push(value);
+        }
+        columns
+    }
+
+    /// An empty column for values like `value`.
+    fn like(value: &Value) -> Self {
+        match value {
+            Value::Uuid(_) | Value::NullUuid => Self::Uuids(Vec::new()),
+            Value::Text(_) | Value::NullText => Self::Texts(Vec::new()),
+            Value::Int(_) => Self::Ints(Vec::new()),
+            Value::Bool(_) => Self::Bools(Vec::new()),
+            Value::Time(_) | Value::NullTime => Self::Times(Vec::new()),
+            Value::Bytes(_) => Self::Bytes(Vec::new()),
+        }
+    }
+
+    /// Appends a value. A value of another type is a mistake in the statement's caller.
+    fn push(&mut self, value: Value) {
+        match (self, value) {
+            (Self::Uuids(c), Value::Uuid(v)) => c.push(Some(v)),
+            (Self::Uuids(c), Value::NullUuid) => c.push(None),
+            (Self::Texts(c), Value::Text(v)) => c.push(Some(v)),
+            (Self::Texts(c), Value::NullText) => c.push(None),
+            (Self::Ints(c), Value::Int(v)) => c.push(v),
+            (Self::Bools(c), Value::Bool(v)) => c.push(v),
+            (Self::Times(c), Value::Time(v)) => c.push(Some(v)),
+            (Self::Times(c), Value::NullTime) => c.push(None),
+            (Self::Bytes(c), Value::Bytes(v)) => c.push(v),
+            (column, _) => panic!("a value of another type in a column of {}", column.array_type()),
+        }
+    }
+
+    fn array_type(&self) -> &'static str {
+        match self {
+            Self::Uuids(_) => "uuid[]",
+            Self::Texts(_) => "text[]",
+            Self::Ints(_) => "int8[]",
+            Self::Bools(_) => "bool[]",
+            Self::Times(_) => "timestamptz[]",
+            Self::Bytes(_) => "bytea[]",
+        }
+    }
+}
+
+macro_rules! with_columns {
+    ($query:expr, $columns:expr) => {{
+        let mut query = $query;
+        for column in $columns {
+            query = match column {
+                Column::Uuids(v) => query.bind(v),
+                Column::Texts(v) => query.bind(v),
+                Column::Ints(v) => query.bind(v),
+                Column::Bools(v) => query.bind(v),
+                Column::Times(v) => query.bind(v),
+                Column::Bytes(v) => query.bind(v),
+            };
+        }
+        query
+    }};
+}
+use with_columns;
 
 /// A constraint of the schema, recognised from either backend's error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! The directory mirror: Roster's copy of what the tenant returned, one row per object, and the
 //! delta links that continue it. Refreshes commit objects and links together.
 
+use std::collections::HashMap;
+
 use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId};
 use time::OffsetDateTime;
 
@@ -74,8 +76,18 @@ async fn upsert_records(
     account_id: AccountId,
     records: impl Iterator<Item = (&ExternalId, Vec<u8>)>,
 ) -> Result<(), DbError> {
-    let mut values = Vec::new();
+    // A directory id given twice keeps its last record, as one upsert after the other would. On
+    // PostgreSQL one statement may not upsert a row twice, and a statement holds many records.
+    let mut latest: HashMap<&ExternalId, Vec<u8>> = HashMap::new();
+    let mut order = Vec::new();
     for (id, record) in records {
+        if latest.insert(id, record).is_none() {
+            order.push(id);
+        }
+    }
+    let mut values = Vec::with_capacity(order.len() * 3);
+    for id in order {
+        let record = latest.remove(id).expect("every id in the order has a record");
         values.extend([Value::from(account_id.as_uuid()), Value::from(id.as_str()), Value::from(record)]);
     }
     insert_rows(
