@@ -37,6 +37,9 @@ pub struct Measurement {
     pub changes_applied: usize,
 }
 
+/// An environment variable naming a profiler to run each measured sync under.
+const PROFILER_VARIABLE: &str = "ROSTER_BENCH_PROFILER";
+
 /// Runs one sync of `database` against `sim` in a child process and returns its measurement,
 /// with the simulator's CPU time meanwhile.
 pub async fn spawn(database: &FreshDatabase, sim: &SimProcess) -> anyhow::Result<(Measurement, Duration)> {
@@ -46,7 +49,19 @@ pub async fn spawn(database: &FreshDatabase, sim: &SimProcess) -> anyhow::Result
 }
 
 async fn spawn_child(database: &FreshDatabase, sim: &SimProcess) -> anyhow::Result<Measurement> {
-    let mut child = Command::new(std::env::current_exe()?)
+    let program = std::env::current_exe()?;
+    let mut command = match std::env::var(PROFILER_VARIABLE) {
+        // A profiler that runs a program given after its own arguments, e.g. `heaptrack -o
+        // /tmp/sync`: only the measured sync is profiled, not the simulator or this program.
+        Ok(profiler) if !profiler.trim().is_empty() => {
+            let mut words = profiler.split_whitespace();
+            let mut command = Command::new(words.next().unwrap_or_default());
+            command.args(words).arg(program);
+            command
+        }
+        _ => Command::new(program),
+    };
+    let mut child = command
         .args(["measure", "--database", &database.url])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -63,8 +78,9 @@ async fn spawn_child(database: &FreshDatabase, sim: &SimProcess) -> anyhow::Resu
         bail!("the measured sync failed ({})", output.status);
     }
     let stdout = String::from_utf8(output.stdout)?;
-    let last_line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last_line).with_context(|| format!("unexpected measurement: {stdout}"))
+    // A profiler may print after the measured sync: the measurement is its last JSON line.
+    let measurement = stdout.lines().rev().find_map(|line| serde_json::from_str(line).ok());
+    measurement.with_context(|| format!("unexpected measurement: {stdout}"))
 }
 
 /// The child's side: sets the connection up (not measured), then runs and measures the sync.

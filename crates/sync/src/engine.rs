@@ -469,7 +469,15 @@ impl SyncEngine {
         if nested.is_empty() {
             return Ok(());
         }
-        let groups = self.store.list_groups(run.account_id).await?;
+        // Only the nested groups and their member groups are read back, not the whole account.
+        let involved: Vec<ExternalId> = nested
+            .iter()
+            .flat_map(|(change, fields)| std::iter::once(&change.external_id).chain(&fields.member_groups))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .cloned()
+            .collect();
+        let groups = self.store.groups_by_external_id(run.account_id, &involved).await?;
         let by_external_id: HashMap<&ExternalId, &Group> =
             groups.iter().filter_map(|g| Some((g.external_id.as_ref()?, g))).collect();
         let mut rewrites = Vec::new();

@@ -25,6 +25,24 @@ async fn group_named(db: &TestDb, account: roster_domain::AccountId, name: &str)
     groups.into_iter().find(|g| g.name == name).unwrap_or_else(|| panic!("no group {name}"))
 }
 
+contract_test!(groups_are_read_back_by_directory_id_as_the_listing_has_them, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let changes = [
+        add_user("u-1", "ann@contoso.com", &[]),
+        ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("All", Some("all@contoso.com"), &["u-1"], &["g-2"]) },
+        ChangeAction::AddGroup { external_id: external("g-2"), fields: group_fields("Team", None, &["u-1"], &[]) },
+        ChangeAction::AddGroup { external_id: external("g-3"), fields: group_fields("Other", None, &[], &[]) },
+    ];
+    db.store.apply_changes(contoso.id, &changes).await.unwrap();
+    let listed = db.store.list_groups(contoso.id).await.unwrap();
+
+    let read = db.store.groups_by_external_id(contoso.id, &[external("g-2"), external("g-1"), external("g-9")]).await.unwrap();
+
+    let expected: Vec<_> = listed.into_iter().filter(|g| g.name != "Other").collect();
+    assert_eq!(read, expected, "by name, with addresses and members; an id the account does not hold is left out");
+    assert_eq!(db.store.groups_by_external_id(contoso.id, &[]).await.unwrap(), Vec::new());
+});
+
 contract_test!(adds_create_directory_objects_and_resolve_members_by_directory_id, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let changes = [
