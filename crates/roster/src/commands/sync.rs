@@ -122,6 +122,9 @@ pub async fn run(ctx: &Context, command: SyncCommand) -> anyhow::Result<ExitCode
                 print_json(&plan_json(&outcome.plan))?;
             } else {
                 print_plan(&outcome.plan, 10);
+                if outcome.in_step {
+                    println!("\nNothing changed in the directory or in the account since the last complete sync.");
+                }
                 println!(
                     "\nApply it with: roster sync apply {} --plan {} [--skip CHANGE_ID ...]",
                     account.name, outcome.plan.id

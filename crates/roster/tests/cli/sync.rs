@@ -105,6 +105,17 @@ fn sync_run_applies_what_the_settings_allow_and_history_records_every_run() {
 }
 
 #[test]
+fn search_now_after_a_complete_sync_of_an_unchanged_directory_says_nothing_changed() {
+    let sim = Sim::start(20, 3, 2);
+    let roster = Roster::connected_to(&sim);
+    roster.json(&["sync", "run", ACCOUNT]);
+
+    let text = roster.ok(&["sync", "preview", ACCOUNT]);
+
+    assert!(text.contains("Nothing changed in the directory or in the account since the last complete sync."), "{text}");
+}
+
+#[test]
 fn an_exempted_directory_object_is_left_out_of_the_plan_until_the_exemption_is_lifted() {
     let sim = Sim::start(60, 8, 3);
     let roster = Roster::connected_to(&sim);
