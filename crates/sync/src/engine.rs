@@ -18,7 +18,7 @@ use crate::{Progress, SyncError};
 
 /// Changes handed to the store at a time: the run's heartbeat and the progress bar advance
 /// between chunks.
-const APPLY_CHUNK: usize = 2_000;
+const APPLY_CHUNK: usize = 5_000;
 
 /// How often a sync reading the directory tells the store it is alive. The store takes a run
 /// silent for 15 minutes as abandoned, and a full read of a large, throttled tenant can take
