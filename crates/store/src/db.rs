@@ -281,6 +281,24 @@ macro_rules! with_params {
     }};
 }
 
+/// Binds each column of a multi-row statement as one PostgreSQL array.
+macro_rules! with_columns {
+    ($query:expr, $columns:expr) => {{
+        let mut query = $query;
+        for column in $columns {
+            query = match column {
+                Column::Uuids(v) => query.bind(v),
+                Column::Texts(v) => query.bind(v),
+                Column::Ints(v) => query.bind(v),
+                Column::Bools(v) => query.bind(v),
+                Column::Times(v) => query.bind(v),
+                Column::Bytes(v) => query.bind(v),
+            };
+        }
+        query
+    }};
+}
+
 impl Statement {
     pub(crate) fn bind(mut self, value: impl Into<Value>) -> Self {
         self.params.push(value.into());
@@ -502,24 +520,6 @@ impl Column {
         }
     }
 }
-
-macro_rules! with_columns {
-    ($query:expr, $columns:expr) => {{
-        let mut query = $query;
-        for column in $columns {
-            query = match column {
-                Column::Uuids(v) => query.bind(v),
-                Column::Texts(v) => query.bind(v),
-                Column::Ints(v) => query.bind(v),
-                Column::Bools(v) => query.bind(v),
-                Column::Times(v) => query.bind(v),
-                Column::Bytes(v) => query.bind(v),
-            };
-        }
-        query
-    }};
-}
-use with_columns;
 
 /// A constraint of the schema, recognised from either backend's error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -121,7 +121,11 @@ impl Store {
             tx.commit().await?;
             return Ok(now);
         }
-        let row: PlanRow = sql("SELECT body, planned_at_revision, applied_at FROM plans WHERE id = $1")
+        #[derive(sqlx::FromRow)]
+        struct AppliedRow {
+            applied_at: Option<OffsetDateTime>,
+        }
+        let row: AppliedRow = sql("SELECT applied_at FROM plans WHERE id = $1")
             .bind(plan_id.as_uuid())
             .fetch_optional(&mut tx.conn())
             .await?

@@ -131,7 +131,7 @@ impl DeltaRound {
             }
         }
         let (users, groups) = store.mirror_objects(account_id, &users, &groups).await?;
-        let mut working = WorkingMirror::from(Mirror { users, groups, delta_links: Default::default() });
+        let mut working = WorkingMirror::of(users, groups);
         working.objects_read = self.events.len() as u64;
         self.events.into_iter().for_each(|event| working.merge(event));
         working.commit_delta(store, account_id, self.links).await
@@ -150,17 +150,16 @@ struct WorkingMirror {
     objects_read: u64,
 }
 
-impl From<Mirror> for WorkingMirror {
-    fn from(mirror: Mirror) -> Self {
+impl WorkingMirror {
+    /// A working copy of these stored records, which the round's patches apply to.
+    fn of(users: Vec<DirectoryUser>, groups: Vec<DirectoryGroup>) -> Self {
         Self {
-            users: mirror.users.into_iter().map(|u| (u.id.clone(), u)).collect(),
-            groups: mirror.groups.into_iter().map(|g| (g.id.clone(), g)).collect(),
+            users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
+            groups: groups.into_iter().map(|g| (g.id.clone(), g)).collect(),
             ..Self::default()
         }
     }
-}
 
-impl WorkingMirror {
     /// Reads to the end, merging every page; returns the links of the next round.
     async fn read(&mut self, mut read: DirectoryRead, progress: &dyn Progress) -> Result<DeltaLinks, SyncError> {
         loop {
