@@ -6,7 +6,7 @@ use roster_domain::{AccountId, EmailAddress, ExternalId, Group, GroupId, GroupKi
 use uuid::Uuid;
 
 use crate::db::{Value, built_sql, fetch_in, sql};
-use crate::rows::stored;
+use crate::rows::{hex_ids, stored};
 use crate::{Store, StoreError};
 
 #[derive(sqlx::FromRow)]
@@ -17,7 +17,20 @@ struct GroupRow {
     source: String,
     external_id: Option<String>,
     version: i64,
+    /// The direct members' ids, aggregated as [`hex_ids`] reads them.
+    member_users: Option<String>,
+    member_groups: Option<String>,
 }
+
+/// Selects [`GroupRow`]s from `groups g`, to be followed by a `WHERE` clause on `g`.
+///
+/// Each group's members come aggregated into one column rather than one row per member: a
+/// large account has a million memberships, and reading rows costs more per value than
+/// anything else in a load.
+const GROUP_COLUMNS: &str = "SELECT g.id, g.name, g.kind, g.source, g.external_id, g.version, \
+     (SELECT string_agg(hex(m.user_id), '') FROM group_user_members m WHERE m.group_id = g.id) AS member_users, \
+     (SELECT string_agg(hex(m.member_group_id), '') FROM group_group_members m WHERE m.group_id = g.id) AS member_groups \
+     FROM groups g";
 
 #[derive(sqlx::FromRow)]
 struct GroupAddressRow {
@@ -26,23 +39,14 @@ struct GroupAddressRow {
     is_primary: bool,
 }
 
-#[derive(sqlx::FromRow)]
-struct MemberRow {
-    group_id: Uuid,
-    member_id: Uuid,
-}
-
 impl Store {
     /// The account's groups, by name, each with its addresses and direct members.
     pub async fn list_groups(&self, account_id: AccountId) -> Result<Vec<Group>, StoreError> {
         let mut tx = self.db.begin_read().await?;
-        let account = Value::from(account_id.as_uuid());
-        let rows: Vec<GroupRow> = sql(
-            "SELECT id, name, kind, source, external_id, version FROM groups WHERE account_id = $1 ORDER BY name, id",
-        )
-        .bind(account_id.as_uuid())
-        .fetch_all(&mut tx.conn())
-        .await?;
+        let rows: Vec<GroupRow> =
+            built_sql(format!("{GROUP_COLUMNS} WHERE g.account_id = $1 ORDER BY g.name, g.id"), vec![account_id.as_uuid().into()])
+                .fetch_all(&mut tx.conn())
+                .await?;
         let addresses: Vec<GroupAddressRow> = sql(
             "SELECT group_id, address, is_primary FROM addresses \
              WHERE account_id = $1 AND group_id IS NOT NULL ORDER BY is_primary DESC, address",
@@ -50,10 +54,7 @@ impl Store {
         .bind(account_id.as_uuid())
         .fetch_all(&mut tx.conn())
         .await?;
-        let in_account = |statement: &str| built_sql(format!("{statement} WHERE g.account_id = $1"), vec![account.clone()]);
-        let user_members = in_account(USER_MEMBERS).fetch_all(&mut tx.conn()).await?;
-        let group_members = in_account(GROUP_MEMBERS).fetch_all(&mut tx.conn()).await?;
-        assemble(account_id, rows, addresses, user_members, group_members)
+        assemble(account_id, rows, addresses)
     }
 
     /// The account's groups with these directory ids, by name, each with its addresses and
@@ -64,7 +65,7 @@ impl Store {
         let wanted = external_ids.iter().map(|id| Value::from(id.as_str())).collect();
         let mut rows: Vec<GroupRow> = fetch_in(
             &mut tx.conn(),
-            "SELECT id, name, kind, source, external_id, version FROM groups WHERE account_id = $1 AND external_id IN ({list})",
+            &format!("{GROUP_COLUMNS} WHERE g.account_id = $1 AND g.external_id IN ({{list}})"),
             &account,
             wanted,
         )
@@ -74,25 +75,15 @@ impl Store {
         let mut addresses: Vec<GroupAddressRow> =
             fetch_in(&mut tx.conn(), "SELECT group_id, address, is_primary FROM addresses WHERE group_id IN ({list})", &[], ids()).await?;
         addresses.sort_by(|a, b| (!a.is_primary, &a.address).cmp(&(!b.is_primary, &b.address)));
-        let of_these = |statement: &str| format!("{statement} WHERE m.group_id IN ({{list}})");
-        let user_members = fetch_in(&mut tx.conn(), &of_these(USER_MEMBERS), &[], ids()).await?;
-        let group_members = fetch_in(&mut tx.conn(), &of_these(GROUP_MEMBERS), &[], ids()).await?;
-        assemble(account_id, rows, addresses, user_members, group_members)
+        assemble(account_id, rows, addresses)
     }
 }
-
-/// A group's user members and its group members, each row naming the group and the member.
-const USER_MEMBERS: &str = "SELECT m.group_id, m.user_id AS member_id FROM group_user_members m JOIN groups g ON g.id = m.group_id";
-const GROUP_MEMBERS: &str =
-    "SELECT m.group_id, m.member_group_id AS member_id FROM group_group_members m JOIN groups g ON g.id = m.group_id";
 
 /// Groups from their rows, in the rows' order.
 fn assemble(
     account_id: AccountId,
     rows: Vec<GroupRow>,
     addresses: Vec<GroupAddressRow>,
-    user_members: Vec<MemberRow>,
-    group_members: Vec<MemberRow>,
 ) -> Result<Vec<Group>, StoreError> {
     let mut groups = Vec::with_capacity(rows.len());
     let mut index = HashMap::with_capacity(rows.len());
@@ -107,8 +98,8 @@ fn assemble(
             aliases: Vec::new(),
             source: stored::<Source>("group source", &row.source)?,
             external_id: row.external_id.as_deref().map(|id| stored::<ExternalId>("external id", id)).transpose()?,
-            member_users: Vec::new(),
-            member_groups: Vec::new(),
+            member_users: sorted_ids(&row.member_users, UserId::from_uuid)?,
+            member_groups: sorted_ids(&row.member_groups, GroupId::from_uuid)?,
             version: row.version,
         });
     }
@@ -122,19 +113,12 @@ fn assemble(
             groups[i].aliases.push(address);
         }
     }
-    for row in user_members {
-        if let Some(i) = group_of(row.group_id) {
-            groups[i].member_users.push(UserId::from_uuid(row.member_id));
-        }
-    }
-    for row in group_members {
-        if let Some(i) = group_of(row.group_id) {
-            groups[i].member_groups.push(GroupId::from_uuid(row.member_id));
-        }
-    }
-    for group in &mut groups {
-        group.member_users.sort();
-        group.member_groups.sort();
-    }
     Ok(groups)
+}
+
+/// A group's members from their aggregated column, in id order.
+fn sorted_ids<Id: Ord>(hex: &Option<String>, id: impl Fn(Uuid) -> Id) -> Result<Vec<Id>, StoreError> {
+    let mut ids: Vec<Id> = hex_ids("group member", hex.as_deref())?.into_iter().map(id).collect();
+    ids.sort_unstable();
+    Ok(ids)
 }

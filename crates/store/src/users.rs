@@ -10,9 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::accounts::require_account;
 use crate::addresses::{OwnedBy, claim_addresses, object_addresses};
-use crate::db::sql;
+use crate::db::{built_sql, sql};
 use crate::revision;
-use crate::rows::{UserAddressRow, users_from_rows};
+use crate::rows::{UserRow, user_rows};
 use crate::{Store, StoreError};
 
 /// The shortest password an organization admin may have.
@@ -149,32 +149,18 @@ impl Store {
     /// The account's users, by primary address.
     pub async fn list_users(&self, account_id: AccountId) -> Result<Vec<User>, StoreError> {
         let mut tx = self.db.begin_read().await?;
-        let rows: Vec<UserAddressRow> = sql(
-            "SELECT u.id, u.account_id, u.first_name, u.last_name, u.display_name, u.role, u.digests, u.source, \
-             u.external_id, u.version, a.address, a.is_primary \
-             FROM users u JOIN addresses a ON a.user_id = u.id \
-             WHERE u.account_id = $1 ORDER BY u.id, a.is_primary DESC, a.address",
-        )
-        .bind(account_id.as_uuid())
-        .fetch_all(&mut tx.conn())
-        .await?;
-        let mut users = users_from_rows(rows)?;
+        let statement = user_rows("u.account_id = $1", "account_id = $1");
+        let rows: Vec<UserRow> = built_sql(statement, vec![account_id.as_uuid().into()]).fetch_all(&mut tx.conn()).await?;
+        let mut users = rows.into_iter().map(UserRow::into_user).collect::<Result<Vec<_>, _>>()?;
         users.sort_by(|a, b| a.primary_address.cmp(&b.primary_address));
         Ok(users)
     }
 
     pub async fn user(&self, user_id: UserId) -> Result<User, StoreError> {
         let mut tx = self.db.begin_read().await?;
-        let rows: Vec<UserAddressRow> = sql(
-            "SELECT u.id, u.account_id, u.first_name, u.last_name, u.display_name, u.role, u.digests, u.source, \
-             u.external_id, u.version, a.address, a.is_primary \
-             FROM users u JOIN addresses a ON a.user_id = u.id \
-             WHERE u.id = $1 ORDER BY a.is_primary DESC, a.address",
-        )
-        .bind(user_id.as_uuid())
-        .fetch_all(&mut tx.conn())
-        .await?;
-        users_from_rows(rows)?.pop().ok_or(StoreError::UserNotFound(user_id))
+        let statement = user_rows("u.id = $1", "user_id = $1");
+        let row: Option<UserRow> = built_sql(statement, vec![user_id.as_uuid().into()]).fetch_optional(&mut tx.conn()).await?;
+        row.ok_or(StoreError::UserNotFound(user_id))?.into_user()
     }
 
     /// Removes a user with its addresses and group memberships.
