@@ -780,14 +780,25 @@ fn update_reason(diff: &AttributeDiff) -> String {
     format!("changed in the directory: {}", diff.names().join(", "))
 }
 
-/// Orders changes by category, then by the object's address or name. A change is large, so the
-/// order is worked out on indices and each change moved once.
-fn sorted(keyed: Vec<(Cow<str>, Change)>) -> Vec<Change> {
+/// Orders changes by category, then by the object's address or name. A change is large and a
+/// full sync has a hundred thousand: the order is worked out on indices, then each change is
+/// moved into place within the same vector, never into a second one.
+fn sorted(mut keyed: Vec<(Cow<str>, Change)>) -> Vec<Change> {
     let mut order: Vec<usize> = (0..keyed.len()).collect();
     order.sort_unstable_by_key(|&i| (keyed[i].1.category, &keyed[i].0, &keyed[i].1.external_id));
-    let mut slots: Vec<Option<Change>> =
-        keyed.into_iter().map(|(_, change)| Some(change)).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    // Position `i` is to receive the change now at `order[i]`. Following each cycle of that
+    // permutation puts every change in place with one swap; a done position points at itself.
+    for start in 0..order.len() {
+        let mut at = start;
+        while order[at] != start {
+            let next = order[at];
+            keyed.swap(at, next);
+            order[at] = at;
+            at = next;
+        }
+        order[at] = at;
+    }
+    keyed.into_iter().map(|(_, change)| change).collect()
 }
 
 /// How a nested group shows in a list of members.
