@@ -21,7 +21,8 @@ use uuid::Uuid;
 use crate::addresses::{AddressOwner, NewAddress, OwnedBy, account_domains, insert_addresses, object_addresses, owners};
 use crate::db::{Conn, DbError, Tx, Value, built_sql, execute_in, fetch_in, insert_rows, sql};
 use crate::revision::{self, Revision};
-use crate::rows::stored;
+use crate::groups::MEMBER_COLUMNS;
+use crate::rows::{hex_ids, stored};
 use crate::{Backend, Store, StoreError};
 
 /// How much one transaction takes: changes, and about how many group members, so that batches
@@ -622,32 +623,22 @@ struct StoredMembers {
 }
 
 impl StoredMembers {
-    async fn load(conn: &mut Conn<'_>, groups: Vec<Value>) -> Result<Self, DbError> {
+    async fn load(conn: &mut Conn<'_>, groups: Vec<Value>) -> Result<Self, StoreError> {
         #[derive(sqlx::FromRow)]
-        struct MemberRow {
+        struct MembersRow {
             group_id: Uuid,
-            member_id: Uuid,
+            member_users: Option<String>,
+            member_groups: Option<String>,
         }
-        let users: Vec<MemberRow> = fetch_in(
-            conn,
-            "SELECT group_id, user_id AS member_id FROM group_user_members WHERE group_id IN ({list})",
-            &[],
-            groups.clone(),
-        )
-        .await?;
-        let member_groups: Vec<MemberRow> = fetch_in(
-            conn,
-            "SELECT group_id, member_group_id AS member_id FROM group_group_members WHERE group_id IN ({list})",
-            &[],
-            groups,
-        )
-        .await?;
+        let statement = format!("SELECT g.id AS group_id, {MEMBER_COLUMNS} FROM groups g WHERE g.id IN ({{list}})");
+        let rows: Vec<MembersRow> = fetch_in(conn, &statement, &[], groups).await?;
         let mut stored = Self::default();
-        for row in users {
-            stored.users.entry(GroupId::from_uuid(row.group_id)).or_default().insert(UserId::from_uuid(row.member_id));
-        }
-        for row in member_groups {
-            stored.groups.entry(GroupId::from_uuid(row.group_id)).or_default().insert(GroupId::from_uuid(row.member_id));
+        for row in rows {
+            let group = GroupId::from_uuid(row.group_id);
+            let users = hex_ids("group member", row.member_users.as_deref())?;
+            stored.users.insert(group, users.into_iter().map(UserId::from_uuid).collect());
+            let groups = hex_ids("group member", row.member_groups.as_deref())?;
+            stored.groups.insert(group, groups.into_iter().map(GroupId::from_uuid).collect());
         }
         Ok(stored)
     }

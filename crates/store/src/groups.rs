@@ -17,20 +17,22 @@ struct GroupRow {
     source: String,
     external_id: Option<String>,
     version: i64,
-    /// The direct members' ids, aggregated as [`hex_ids`] reads them.
+    /// The direct members, as [`MEMBER_COLUMNS`] selects them.
     member_users: Option<String>,
     member_groups: Option<String>,
 }
 
-/// Selects [`GroupRow`]s from `groups g`, to be followed by a `WHERE` clause on `g`.
-///
-/// Each group's members come aggregated into one column rather than one row per member: a
-/// large account has a million memberships, and reading rows costs more per value than
-/// anything else in a load.
-const GROUP_COLUMNS: &str = "SELECT g.id, g.name, g.kind, g.source, g.external_id, g.version, \
+/// The direct members of the group `g`, each kind aggregated into one column of ids as
+/// [`hex_ids`] reads them. A large account has a million memberships, and reading a row per
+/// membership would cost more than anything else in a load.
+pub(crate) const MEMBER_COLUMNS: &str = "\
      (SELECT string_agg(hex(m.user_id), '') FROM group_user_members m WHERE m.group_id = g.id) AS member_users, \
-     (SELECT string_agg(hex(m.member_group_id), '') FROM group_group_members m WHERE m.group_id = g.id) AS member_groups \
-     FROM groups g";
+     (SELECT string_agg(hex(m.member_group_id), '') FROM group_group_members m WHERE m.group_id = g.id) AS member_groups";
+
+/// Selects [`GroupRow`]s from `groups g` where `condition` holds.
+fn group_rows(condition: &str) -> String {
+    format!("SELECT g.id, g.name, g.kind, g.source, g.external_id, g.version, {MEMBER_COLUMNS} FROM groups g WHERE {condition}")
+}
 
 #[derive(sqlx::FromRow)]
 struct GroupAddressRow {
@@ -44,7 +46,7 @@ impl Store {
     pub async fn list_groups(&self, account_id: AccountId) -> Result<Vec<Group>, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let rows: Vec<GroupRow> =
-            built_sql(format!("{GROUP_COLUMNS} WHERE g.account_id = $1 ORDER BY g.name, g.id"), vec![account_id.as_uuid().into()])
+            built_sql(group_rows("g.account_id = $1 ORDER BY g.name, g.id"), vec![account_id.as_uuid().into()])
                 .fetch_all(&mut tx.conn())
                 .await?;
         let addresses: Vec<GroupAddressRow> = sql(
@@ -65,7 +67,7 @@ impl Store {
         let wanted = external_ids.iter().map(|id| Value::from(id.as_str())).collect();
         let mut rows: Vec<GroupRow> = fetch_in(
             &mut tx.conn(),
-            &format!("{GROUP_COLUMNS} WHERE g.account_id = $1 AND g.external_id IN ({{list}})"),
+            &group_rows("g.account_id = $1 AND g.external_id IN ({list})"),
             &account,
             wanted,
         )
