@@ -148,9 +148,14 @@ impl Report {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let (scenarios, options) = match Cli::parse() {
+fn main() -> anyhow::Result<()> {
+    // The measured sync runs in this program: its allocator is set up as `roster`'s is.
+    roster_sync::use_one_allocator_arena();
+    tokio::runtime::Runtime::new()?.block_on(run(Cli::parse()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (scenarios, options) = match cli {
         Cli::All(options) => (vec![Scenario::Full, Scenario::Noop, Scenario::Delta1, Scenario::Latency], options),
         Cli::Full(options) => (vec![Scenario::Full], options),
         Cli::Noop(options) => (vec![Scenario::Noop], options),

@@ -12,6 +12,7 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    roster_sync::use_one_allocator_arena();
     restore_default_sigpipe();
     let cli = Cli::parse();
     init_tracing();

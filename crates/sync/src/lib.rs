@@ -15,12 +15,14 @@
 //! Every operation is recorded as a run; one run per account at a time, across processes, is
 //! enforced by the store.
 
+mod allocator;
 mod engine;
 mod error;
 mod progress;
 mod refresh;
 mod schedule;
 
+pub use allocator::use_one_allocator_arena;
 pub use engine::{ApplyOutcome, ApplyRequest, PreviewOutcome, SyncEngine};
 pub use error::SyncError;
 pub use progress::{NoProgress, Progress};
