@@ -139,6 +139,20 @@ impl Db {
         Ok(())
     }
 
+    /// Frees the page cache of the pool's idle SQLite connections. Each connection keeps up to
+    /// [`SQLITE_CACHE_SIZE`] of pages; a write as large as a full mirror fills its connection's
+    /// cache, which then sits idle while the sync plans, at its peak memory. The next statements
+    /// read their pages again, from the operating system's cache. PostgreSQL keeps its cache in
+    /// the server: nothing to do.
+    pub(crate) async fn release_idle_cache(&self) -> Result<(), StoreError> {
+        let Self::Sqlite(pool) = self else { return Ok(()) };
+        let idle: Vec<_> = std::iter::from_fn(|| pool.try_acquire()).take(pool.num_idle()).collect();
+        for mut connection in idle {
+            sqlx::query("PRAGMA shrink_memory").execute(&mut *connection).await.map_err(DbError::from)?;
+        }
+        Ok(())
+    }
+
     /// A read-only transaction that sees one snapshot across all its statements.
     pub(crate) async fn begin_read(&self) -> Result<Tx, StoreError> {
         Ok(match self {

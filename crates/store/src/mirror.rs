@@ -214,6 +214,9 @@ impl Store {
             revision::bump(&mut tx.conn(), account_id).await?;
         }
         tx.commit().await?;
+        if replace {
+            self.db.release_idle_cache().await?;
+        }
         Ok(())
     }
 }
