@@ -30,6 +30,12 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// than the indexes of a large account, and bulk writes then spend their time re-reading pages.
 const SQLITE_CACHE_SIZE: &str = "-65536";
 
+/// Pages the write-ahead log grows to before SQLite copies it back into the database (default
+/// 1,000). A large apply rewrites the same index pages over and over; at the default each copy
+/// carried them again, and a full sync of 100,000 users spent a tenth of its database time in
+/// checkpoints. 10,000 pages (40 MB at 4 KiB) copies them back about a tenth as often.
+const SQLITE_WAL_AUTOCHECKPOINT: &str = "10000";
+
 /// How many parameters one statement binds on SQLite when they are numbered. SQLite allows tens
 /// of thousands, but numbered parameters cost more per parameter the more a statement has (it
 /// looks each name up in a list): measured here, statements of about a hundred were fastest.
@@ -90,7 +96,8 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
-            .pragma("cache_size", SQLITE_CACHE_SIZE);
+            .pragma("cache_size", SQLITE_CACHE_SIZE)
+            .pragma("wal_autocheckpoint", SQLITE_WAL_AUTOCHECKPOINT);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
