@@ -68,7 +68,7 @@ impl UserRow {
             return Err(StoreError::Corrupt { what: "user", reason: format!("the user {} has no single primary address", self.id) });
         }
         let mut addresses = self.addresses.as_deref().unwrap_or_default().split(' ').map(|a| stored::<EmailAddress>("user address", a));
-        let primary_address = addresses.next().expect("a user with a primary address has an address")?;
+        let primary_address = addresses.next().expect("splitting a text yields at least one piece")?;
         Ok(User {
             id: UserId::from_uuid(self.id),
             account_id: roster_domain::AccountId::from_uuid(self.account_id),
