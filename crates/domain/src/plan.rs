@@ -84,16 +84,48 @@ pub struct UserFields {
     pub display_name: Option<String>,
 }
 
-/// The group a directory object should become. Members are named by their directory ids, since
-/// a member may be added by the same plan; apply resolves them to Roster's objects.
+/// The group a directory object should become, members aside: every other field sync owns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupFields {
     pub name: String,
     pub kind: GroupKind,
     pub address: Option<EmailAddress>,
     pub aliases: Vec<EmailAddress>,
-    pub member_users: Vec<ExternalId>,
-    pub member_groups: Vec<ExternalId>,
+}
+
+/// A group's whole membership, as a group that sync adds or links gets it. Members are named
+/// by their directory ids, since a member may be added by the same plan; apply resolves them to
+/// Roster's objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMembers {
+    pub users: Vec<ExternalId>,
+    pub groups: Vec<ExternalId>,
+}
+
+/// How a synced group's membership changes: only the members that join and those that leave,
+/// so that a group of thousands that gains one member carries that one member through the plan
+/// and the apply. Joining members are named by directory id (the same plan may add them);
+/// leaving ones by their ids in the account, which they have already.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberChanges {
+    pub joining_users: Vec<ExternalId>,
+    pub joining_groups: Vec<ExternalId>,
+    pub leaving_users: Vec<UserId>,
+    pub leaving_groups: Vec<GroupId>,
+}
+
+impl MemberChanges {
+    pub fn is_empty(&self) -> bool {
+        self.joining_users.is_empty()
+            && self.joining_groups.is_empty()
+            && self.leaving_users.is_empty()
+            && self.leaving_groups.is_empty()
+    }
+
+    /// How many members join or leave.
+    pub fn len(&self) -> usize {
+        self.joining_users.len() + self.joining_groups.len() + self.leaving_users.len() + self.leaving_groups.len()
+    }
 }
 
 /// What applying a change does. Every variant that touches an existing object carries the
@@ -106,10 +138,11 @@ pub enum ChangeAction {
     LinkUser { user_id: UserId, expected_version: i64, external_id: ExternalId, fields: UserFields },
     UpdateUser { user_id: UserId, expected_version: i64, fields: UserFields },
     RemoveUser { user_id: UserId, expected_version: i64 },
-    AddGroup { external_id: ExternalId, fields: GroupFields },
-    /// Link a manual group whose address matches to its directory object, then update it.
-    LinkGroup { group_id: GroupId, expected_version: i64, external_id: ExternalId, fields: GroupFields },
-    UpdateGroup { group_id: GroupId, expected_version: i64, fields: GroupFields },
+    AddGroup { external_id: ExternalId, fields: GroupFields, members: GroupMembers },
+    /// Link a manual group whose address matches to its directory object, then update it: its
+    /// members become the directory group's.
+    LinkGroup { group_id: GroupId, expected_version: i64, external_id: ExternalId, fields: GroupFields, members: GroupMembers },
+    UpdateGroup { group_id: GroupId, expected_version: i64, fields: GroupFields, members: MemberChanges },
     RemoveGroup { group_id: GroupId, expected_version: i64 },
 }
 

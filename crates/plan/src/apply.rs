@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use roster_domain::plan::{Change, ChangeAction, GroupFields, UserFields};
+use roster_domain::plan::{
+    Change, ChangeAction, GroupFields, GroupMembers, MemberChanges, UserFields,
+};
 use roster_domain::{AccountId, ChangeId, ExternalId, Group, GroupId, Role, Source, User, UserId};
 
 /// An account's users and groups.
@@ -74,26 +76,57 @@ pub fn apply_to_snapshot<'c>(
         .collect();
     let resolved: Vec<_> = memberships
         .into_iter()
-        .map(|(change, (group, fields))| {
-            let users = resolve(change, &fields.member_users, &user_ids);
-            let groups = resolve(change, &fields.member_groups, &group_ids);
-            (group, users.and_then(|users| Ok((users, groups?))))
+        .map(|(change, (group, membership))| {
+            let (users, groups) = match membership {
+                Membership::Whole(members) => (&members.users, &members.groups),
+                Membership::Changes(changes) => (&changes.joining_users, &changes.joining_groups),
+            };
+            let users = resolve(change, users, &user_ids);
+            let groups = resolve(change, groups, &group_ids);
+            (
+                group,
+                membership,
+                users.and_then(|users| Ok((users, groups?))),
+            )
         })
         .collect();
-    for (id, members) in resolved {
+    for (id, membership, members) in resolved {
         match (
             members,
             snapshot.groups.iter_mut().find(|group| group.id == id),
         ) {
-            (Ok((users, groups)), Some(group)) => {
-                group.member_users = users;
-                group.member_groups = groups;
-            }
+            (Ok((users, groups)), Some(group)) => match membership {
+                Membership::Whole(_) => {
+                    group.member_users = users;
+                    group.member_groups = groups;
+                }
+                Membership::Changes(changes) => {
+                    change_members(&mut group.member_users, &changes.leaving_users, users);
+                    change_members(&mut group.member_groups, &changes.leaving_groups, groups);
+                }
+            },
             (Ok(_), None) => {}
             (Err(failure), _) => failures.push(failure),
         }
     }
     failures
+}
+
+/// What a group's members become: all of them, or a change to the current ones.
+#[derive(Clone, Copy)]
+enum Membership<'c> {
+    Whole(&'c GroupMembers),
+    Changes(&'c MemberChanges),
+}
+
+/// Takes the leaving members out of `members` and adds the joining ones it lacks.
+fn change_members<Id: Copy + PartialEq>(members: &mut Vec<Id>, leaving: &[Id], joining: Vec<Id>) {
+    members.retain(|member| !leaving.contains(member));
+    for member in joining {
+        if !members.contains(&member) {
+            members.push(member);
+        }
+    }
 }
 
 /// The account's ids of the members a change names by directory id.
@@ -113,11 +146,11 @@ fn resolve<Id: Copy>(
     wanted.iter().map(resolve_one).collect()
 }
 
-/// Applies one change; for a group, returns the fields whose members are still to be resolved.
+/// Applies one change; for a group, returns the membership still to be resolved.
 fn apply_change<'c>(
     snapshot: &mut AccountSnapshot,
     change: &'c Change,
-) -> Result<Option<(GroupId, &'c GroupFields)>, ApplyError> {
+) -> Result<Option<(GroupId, Membership<'c>)>, ApplyError> {
     match &change.action {
         ChangeAction::AddUser {
             external_id,
@@ -181,6 +214,7 @@ fn apply_change<'c>(
         ChangeAction::AddGroup {
             external_id,
             fields,
+            members,
         } => {
             let id = GroupId::from_uuid(change.id.as_uuid());
             snapshot.groups.push(Group {
@@ -196,13 +230,14 @@ fn apply_change<'c>(
                 member_groups: Vec::new(),
                 version: 1,
             });
-            Ok(Some((id, fields)))
+            Ok(Some((id, Membership::Whole(members))))
         }
         ChangeAction::LinkGroup {
             group_id,
             expected_version,
             external_id,
             fields,
+            members,
         } => {
             let group = find(
                 &mut snapshot.groups,
@@ -213,12 +248,13 @@ fn apply_change<'c>(
             group.source = Source::Directory;
             group.external_id = Some(external_id.clone());
             set_group_fields(group, fields);
-            Ok(Some((*group_id, fields)))
+            Ok(Some((*group_id, Membership::Whole(members))))
         }
         ChangeAction::UpdateGroup {
             group_id,
             expected_version,
             fields,
+            members,
         } => {
             set_group_fields(
                 find(
@@ -229,7 +265,7 @@ fn apply_change<'c>(
                 )?,
                 fields,
             );
-            Ok(Some((*group_id, fields)))
+            Ok(Some((*group_id, Membership::Changes(members))))
         }
         ChangeAction::RemoveGroup {
             group_id,

@@ -126,18 +126,12 @@ pub(crate) struct WantedGroup<'w> {
 }
 
 impl WantedGroup<'_> {
-    pub fn to_fields(
-        &self,
-        member_users: Vec<ExternalId>,
-        member_groups: Vec<ExternalId>,
-    ) -> GroupFields {
+    pub fn to_fields(&self) -> GroupFields {
         GroupFields {
             name: self.name.to_owned(),
             kind: self.kind,
             address: self.address.cloned(),
             aliases: self.aliases.to_vec(),
-            member_users,
-            member_groups,
         }
     }
 }

@@ -69,28 +69,28 @@ impl<'o, K: Copy + Eq + Hash> Held<'o, K> {
     }
 
     /// How a group's current members (by their ids in the account) differ from the wanted
-    /// ones (by number).
-    pub fn diff(&self, current: &[K], wanted: &[usize]) -> MemberDiff<K> {
+    /// ones.
+    pub fn diff<'m>(&self, current: &[K], wanted: &Wanted<'m>) -> MemberDiff<'m, K> {
         let mut held = Vec::with_capacity(current.len());
         let mut not_held = Vec::new();
-        for id in current {
-            match self.by_account_id.get(id) {
-                Some(&number) => held.push(number),
-                None => not_held.push(*id),
+        for &id in current {
+            match self.by_account_id.get(&id) {
+                Some(&number) => held.push((number, id)),
+                None => not_held.push(id),
             }
         }
-        held.sort_unstable();
-        held.dedup();
-        let missing_from = |list: &[usize], number: &&usize| list.binary_search(number).is_err();
+        held.sort_unstable_by_key(|&(number, _)| number);
+        held.dedup_by_key(|&mut (number, _)| number);
+        let is_held = |number: &usize| held.binary_search_by_key(number, |&(n, _)| n).is_ok();
+        let is_wanted = |number: &usize| wanted.numbers.binary_search(number).is_ok();
         MemberDiff {
-            joining: wanted
-                .iter()
-                .filter(|n| missing_from(&held, n))
-                .copied()
+            joining: (wanted.numbers.iter().zip(&wanted.ids))
+                .filter(|(number, _)| !is_held(number))
+                .map(|(&number, &id)| (number, id))
                 .collect(),
             leaving: held
                 .iter()
-                .filter(|n| missing_from(wanted, n))
+                .filter(|(number, _)| !is_wanted(number))
                 .copied()
                 .collect(),
             leaving_not_held: not_held,
@@ -118,18 +118,37 @@ impl Wanted<'_> {
 }
 
 /// The members that join a group and those that leave it.
-pub(crate) struct MemberDiff<K> {
-    /// By number.
-    pub joining: Vec<usize>,
-    /// By number: members that stay synced objects but leave this group.
-    pub leaving: Vec<usize>,
+pub(crate) struct MemberDiff<'m, K> {
+    /// By number, with their directory ids.
+    pub joining: Vec<(usize, &'m ExternalId)>,
+    /// By number, with their ids in the account: members that stay synced objects but leave
+    /// this group.
+    pub leaving: Vec<(usize, K)>,
     /// By id in the account: members that will not be synced objects (manual objects, or ones
     /// this plan removes), which a synced group cannot keep.
     pub leaving_not_held: Vec<K>,
 }
 
-impl<K> MemberDiff<K> {
+impl<K: Copy> MemberDiff<'_, K> {
     pub fn is_empty(&self) -> bool {
         self.joining.is_empty() && self.leaving.is_empty() && self.leaving_not_held.is_empty()
+    }
+
+    pub fn joining_numbers(&self) -> Vec<usize> {
+        self.joining.iter().map(|&(number, _)| number).collect()
+    }
+
+    pub fn leaving_numbers(&self) -> Vec<usize> {
+        self.leaving.iter().map(|&(number, _)| number).collect()
+    }
+
+    pub fn joining_ids(&self) -> Vec<ExternalId> {
+        self.joining.iter().map(|&(_, id)| id.clone()).collect()
+    }
+
+    /// Every leaving member by its id in the account, held or not.
+    pub fn leaving_ids(&self) -> Vec<K> {
+        let held = self.leaving.iter().map(|&(_, id)| id);
+        held.chain(self.leaving_not_held.iter().copied()).collect()
     }
 }

@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 
 use roster_domain::plan::{
-    AttributeValue, Category, Change, ChangeAction, DeletionCheck, GroupFields, InactiveCounts,
-    Plan, SkipReason, Skipped, UserFields,
+    AttributeValue, Category, Change, ChangeAction, DeletionCheck, GroupFields, GroupMembers,
+    InactiveCounts, MemberChanges, Plan, SkipReason, Skipped, UserFields,
 };
 use roster_domain::{
     DirectoryGroup, DirectoryUser, EmailAddress, ExternalId, Group, GroupId, MemberType, Role,
@@ -17,7 +17,7 @@ use crate::allocation::{self, Candidate, DirectoryObject};
 use crate::changes::{AttributeDiff, WantedGroup, WantedUser, change_id, group_diff, user_diff};
 use crate::directory::{self, DirectoryAddresses, Inactivity};
 use crate::input::{MirrorRead, PlanInput};
-use crate::outcome::{Held, HeldObject, Wanted};
+use crate::outcome::{Held, HeldObject, MemberDiff, Wanted};
 use crate::{HashMap, HashSet};
 
 /// Why no plan could be made.
@@ -571,8 +571,8 @@ impl Planner<'_> {
                     };
                     (format!("Add user {primary}{name}"), action)
                 };
-                let change =
-                    self.object_change(candidate, current, diff, || wanted.to_fields(), added)?;
+                let fields = || wanted.to_fields();
+                let change = self.object_change(candidate, current, diff, fields, fields, added)?;
                 Some((Cow::Borrowed(primary.as_str()), change))
             }
             DirectoryObject::Group {
@@ -595,21 +595,40 @@ impl Planner<'_> {
                     .current
                     .and_then(|holder| self.account.group(holder));
                 let mut diff = group_diff(current, &wanted);
-                if let Some(names) = self.member_change(current, &members, outcome) {
+                let users =
+                    (outcome.users).diff(current.map_or(&[], |g| &g.member_users), &members.users);
+                let groups = (outcome.groups)
+                    .diff(current.map_or(&[], |g| &g.member_groups), &members.groups);
+                if !users.is_empty() || !groups.is_empty() {
+                    let names = self.member_names(&users, &groups, outcome);
                     diff.members(names.joining, names.leaving);
                 }
                 let label = group_label(&name, address.as_ref());
-                let fields = || {
-                    wanted.to_fields(members.users.external_ids(), members.groups.external_ids())
+                let whole = || {
+                    let members = GroupMembers {
+                        users: members.users.external_ids(),
+                        groups: members.groups.external_ids(),
+                    };
+                    (wanted.to_fields(), members)
                 };
-                let added = |fields: GroupFields| {
+                let changed = || {
+                    let changes = MemberChanges {
+                        joining_users: users.joining_ids(),
+                        joining_groups: groups.joining_ids(),
+                        leaving_users: users.leaving_ids(),
+                        leaving_groups: groups.leaving_ids(),
+                    };
+                    (wanted.to_fields(), changes)
+                };
+                let added = |(fields, members)| {
                     let action = ChangeAction::AddGroup {
                         external_id: group.id.clone(),
                         fields,
+                        members,
                     };
                     (format!("Add group {label}"), action)
                 };
-                let change = self.object_change(candidate, current, diff, fields, added)?;
+                let change = self.object_change(candidate, current, diff, whole, changed, added)?;
                 Some((Cow::Owned(label), change))
             }
         }
@@ -617,20 +636,22 @@ impl Planner<'_> {
 
     /// The change that makes the account's object (`current`, none for a new one) what the
     /// candidate says, or `None` when it already is. `added` words and builds the change of a
-    /// new object. The fields are built only for a change: most objects of a re-sync have not
-    /// changed, and theirs would be copied for nothing.
+    /// new object. `whole` builds what an added or linked object gets, `update` what an
+    /// updated one changes. Both are built only for a change: most objects of a re-sync have
+    /// not changed, and theirs would be copied for nothing.
     fn object_change<O: AccountObject>(
         &self,
         candidate: &Candidate,
         current: Option<&O>,
         mut diff: AttributeDiff,
-        fields: impl FnOnce() -> O::Fields,
-        added: impl FnOnce(O::Fields) -> (String, ChangeAction),
+        whole: impl FnOnce() -> O::Whole,
+        update: impl FnOnce() -> O::Update,
+        added: impl FnOnce(O::Whole) -> (String, ChangeAction),
     ) -> Option<Change> {
         let external_id = candidate.external_id();
         let (summary, reason, action) = match current {
             None => {
-                let (summary, action) = added(fields());
+                let (summary, action) = added(whole());
                 (summary, "new in the directory".to_owned(), action)
             }
             Some(object) if candidate.linked => {
@@ -640,13 +661,13 @@ impl Planner<'_> {
                     O::NOUN,
                     object.label()
                 );
-                let action = object.link(external_id.clone(), fields());
+                let action = object.link(external_id.clone(), whole());
                 (summary, LINK_REASON.to_owned(), action)
             }
             Some(_) if diff.is_empty() => return None,
             Some(object) => {
                 let summary = format!("Update {} {}", O::NOUN, object.label());
-                (summary, update_reason(&diff), object.update(fields()))
+                (summary, update_reason(&diff), object.update(update()))
             }
         };
         let category = candidate_category(candidate);
@@ -654,26 +675,14 @@ impl Planner<'_> {
         Some(change)
     }
 
-    /// The names of the members that join and of those that leave, when the membership
-    /// changes. Only the difference is listed: a group of thousands that gains one member shows
-    /// that one member.
-    fn member_change(
+    /// The names of the members that join and of those that leave. Only the difference is
+    /// listed: a group of thousands that gains one member shows that one member.
+    fn member_names(
         &self,
-        current: Option<&Group>,
-        wanted: &Members,
+        users: &MemberDiff<UserId>,
+        groups: &MemberDiff<GroupId>,
         outcome: &Outcome,
-    ) -> Option<MemberNames> {
-        let users = outcome.users.diff(
-            current.map_or(&[], |g| &g.member_users),
-            &wanted.users.numbers,
-        );
-        let groups = outcome.groups.diff(
-            current.map_or(&[], |g| &g.member_groups),
-            &wanted.groups.numbers,
-        );
-        if users.is_empty() && groups.is_empty() {
-            return None;
-        }
+    ) -> MemberNames {
         let unheld_user = |id: UserId| match self.account.user_by_id(id) {
             Some(user) => user.primary_address.to_string(),
             None => format!("user {id}"),
@@ -682,27 +691,29 @@ impl Planner<'_> {
             Some(group) => group_member_label(&group_label(&group.name, group.address.as_ref())),
             None => format!("group {id}"),
         };
-        let mut joining: Vec<String> = (outcome.users.labels(&users.joining).map(str::to_owned))
+        let (users_joining, groups_joining) = (users.joining_numbers(), groups.joining_numbers());
+        let (users_leaving, groups_leaving) = (users.leaving_numbers(), groups.leaving_numbers());
+        let mut joining: Vec<String> = (outcome.users.labels(&users_joining).map(str::to_owned))
             .chain(
                 outcome
                     .groups
-                    .labels(&groups.joining)
+                    .labels(&groups_joining)
                     .map(group_member_label),
             )
             .collect();
-        let mut leaving: Vec<String> = (outcome.users.labels(&users.leaving).map(str::to_owned))
-            .chain(users.leaving_not_held.into_iter().map(unheld_user))
+        let mut leaving: Vec<String> = (outcome.users.labels(&users_leaving).map(str::to_owned))
+            .chain(users.leaving_not_held.iter().copied().map(unheld_user))
             .chain(
                 outcome
                     .groups
-                    .labels(&groups.leaving)
+                    .labels(&groups_leaving)
                     .map(group_member_label),
             )
-            .chain(groups.leaving_not_held.into_iter().map(unheld_group))
+            .chain(groups.leaving_not_held.iter().copied().map(unheld_group))
             .collect();
         joining.sort_unstable();
         leaving.sort_unstable();
-        Some(MemberNames { joining, leaving })
+        MemberNames { joining, leaving }
     }
 
     fn removal_change(&self, removal: &Removal) -> (Cow<'static, str>, Change) {
@@ -826,16 +837,20 @@ struct Outcome<'o> {
 
 /// The account's objects a candidate can become, as its change names and sets them.
 trait AccountObject {
-    type Fields;
+    /// What an added or linked object is set to.
+    type Whole;
+    /// What an update changes.
+    type Update;
     /// The kind, as a change's summary names it.
     const NOUN: &'static str;
     fn label(&self) -> Cow<'_, str>;
-    fn link(&self, external_id: ExternalId, fields: Self::Fields) -> ChangeAction;
-    fn update(&self, fields: Self::Fields) -> ChangeAction;
+    fn link(&self, external_id: ExternalId, whole: Self::Whole) -> ChangeAction;
+    fn update(&self, update: Self::Update) -> ChangeAction;
 }
 
 impl AccountObject for User {
-    type Fields = UserFields;
+    type Whole = UserFields;
+    type Update = UserFields;
     const NOUN: &'static str = "user";
 
     fn label(&self) -> Cow<'_, str> {
@@ -861,27 +876,30 @@ impl AccountObject for User {
 }
 
 impl AccountObject for Group {
-    type Fields = GroupFields;
+    type Whole = (GroupFields, GroupMembers);
+    type Update = (GroupFields, MemberChanges);
     const NOUN: &'static str = "group";
 
     fn label(&self) -> Cow<'_, str> {
         Cow::Owned(group_label(&self.name, self.address.as_ref()))
     }
 
-    fn link(&self, external_id: ExternalId, fields: GroupFields) -> ChangeAction {
+    fn link(&self, external_id: ExternalId, (fields, members): Self::Whole) -> ChangeAction {
         ChangeAction::LinkGroup {
             group_id: self.id,
             expected_version: self.version,
             external_id,
             fields,
+            members,
         }
     }
 
-    fn update(&self, fields: GroupFields) -> ChangeAction {
+    fn update(&self, (fields, members): Self::Update) -> ChangeAction {
         ChangeAction::UpdateGroup {
             group_id: self.id,
             expected_version: self.version,
             fields,
+            members,
         }
     }
 }

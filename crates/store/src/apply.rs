@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use roster_domain::plan::{ChangeAction, GroupFields, UserFields};
+use roster_domain::plan::{ChangeAction, GroupFields, GroupMembers, MemberChanges, UserFields};
 use roster_domain::{AccountId, EmailAddress, ExternalId, GroupId, Role, Source, UserId};
 use uuid::Uuid;
 
@@ -234,6 +234,13 @@ struct ObjectWrite<F> {
     version: i64,
 }
 
+/// What a batch writes of a group's members: all of them (a group added or linked), or the
+/// members that join and leave (a group updated).
+enum MemberWrite {
+    Whole(GroupMembers),
+    Changes(MemberChanges),
+}
+
 #[derive(Clone)]
 struct AccountOwner {
     id: AccountId,
@@ -255,16 +262,17 @@ struct Batch<'a> {
     existing: HashMap<OwnedBy, Existing>,
     /// The version of each existing object as loaded: writes require the row still to have it.
     loaded_versions: HashMap<OwnedBy, i64>,
-    /// Which objects hold the directory ids the batch adds or links.
+    /// Which objects hold the directory ids the batch adds or links, and those of the members
+    /// its group updates add.
     present: &'a DirectoryIds,
-    /// Every directory id of the account, for resolving group members; loaded only for
-    /// batches with members.
+    /// Every directory id of the account, for resolving the members of groups added or linked;
+    /// loaded only once a batch has some.
     members: Option<&'a DirectoryIds>,
     id_changes: DirectoryIdChanges,
     new_users: Vec<(UserId, ObjectWrite<UserFields>, Role)>,
     updated_users: HashMap<UserId, ObjectWrite<UserFields>>,
-    new_groups: Vec<(GroupId, ObjectWrite<GroupFields>)>,
-    updated_groups: HashMap<GroupId, ObjectWrite<GroupFields>>,
+    new_groups: Vec<(GroupId, ObjectWrite<GroupFields>, MemberWrite)>,
+    updated_groups: HashMap<GroupId, (ObjectWrite<GroupFields>, MemberWrite)>,
     removed: Vec<OwnedBy>,
 }
 
@@ -308,9 +316,10 @@ impl Batch<'_> {
 
     /// The object a group member's directory id names, if Roster holds it.
     fn member(&self, kind: Kind, external_id: &ExternalId) -> Option<OwnedBy> {
-        self.id_changes
-            .get(kind, external_id)
-            .unwrap_or_else(|| self.members.and_then(|ids| ids.of(kind).get(external_id).copied()))
+        self.id_changes.get(kind, external_id).unwrap_or_else(|| {
+            let known = self.members.unwrap_or(self.present);
+            known.of(kind).get(external_id).copied()
+        })
     }
 
     fn existing(&self, object: OwnedBy, expected_version: i64) -> Result<&Existing, ChangeFailure> {
@@ -366,17 +375,19 @@ impl Batch<'_> {
                 self.remove(OwnedBy::User(*user_id), *expected_version)?;
                 self.updated_users.remove(user_id);
             }
-            ChangeAction::AddGroup { external_id, fields } => {
+            ChangeAction::AddGroup { external_id, fields, members } => {
                 let id = GroupId::new();
                 self.add(external_id, OwnedBy::Group(id), &group_addresses(OwnedBy::Group(id), fields))?;
                 let write = ObjectWrite { external_id: external_id.clone(), fields: fields.clone(), version: 1 };
-                self.new_groups.push((id, write));
+                self.new_groups.push((id, write, MemberWrite::Whole(members.clone())));
             }
-            ChangeAction::LinkGroup { group_id, expected_version, external_id, fields } => {
-                self.update_group(*group_id, *expected_version, Some(external_id), fields)?;
+            ChangeAction::LinkGroup { group_id, expected_version, external_id, fields, members } => {
+                let members = MemberWrite::Whole(members.clone());
+                self.update_group(*group_id, *expected_version, Some(external_id), fields, members)?;
             }
-            ChangeAction::UpdateGroup { group_id, expected_version, fields } => {
-                self.update_group(*group_id, *expected_version, None, fields)?;
+            ChangeAction::UpdateGroup { group_id, expected_version, fields, members } => {
+                let members = MemberWrite::Changes(members.clone());
+                self.update_group(*group_id, *expected_version, None, fields, members)?;
             }
             ChangeAction::RemoveGroup { group_id, expected_version } => {
                 self.remove(OwnedBy::Group(*group_id), *expected_version)?;
@@ -437,10 +448,17 @@ impl Batch<'_> {
         Ok(())
     }
 
-    fn update_group(&mut self, group_id: GroupId, expected_version: i64, link_to: Option<&ExternalId>, fields: &GroupFields) -> ChangeOutcome {
+    fn update_group(
+        &mut self,
+        group_id: GroupId,
+        expected_version: i64,
+        link_to: Option<&ExternalId>,
+        fields: &GroupFields,
+        members: MemberWrite,
+    ) -> ChangeOutcome {
         let object = OwnedBy::Group(group_id);
         let (external_id, version) = self.update(object, expected_version, link_to, &group_addresses(object, fields))?;
-        self.updated_groups.insert(group_id, ObjectWrite { external_id, fields: fields.clone(), version });
+        self.updated_groups.insert(group_id, (ObjectWrite { external_id, fields: fields.clone(), version }, members));
         Ok(())
     }
 
@@ -531,7 +549,7 @@ impl Batch<'_> {
         }
 
         let mut group_rows = Vec::new();
-        for (id, group) in &self.new_groups {
+        for (id, group, _) in &self.new_groups {
             let f = &group.fields;
             group_rows.extend([
                 Value::from(id.as_uuid()),
@@ -545,7 +563,7 @@ impl Batch<'_> {
             addresses.extend(object_addresses(OwnedBy::Group(*id), f.address.as_ref(), &f.aliases));
         }
         insert_rows(conn, "groups (id, account_id, name, kind, source, external_id, version)", "", 7, group_rows).await?;
-        for (id, group) in &self.updated_groups {
+        for (id, (group, _)) in &self.updated_groups {
             let f = &group.fields;
             let updated = sql(
                 "UPDATE groups SET name = $2, kind = $3, source = $4, external_id = $5, version = $6 \
@@ -567,51 +585,83 @@ impl Batch<'_> {
         }
         insert_addresses(conn, self.account.id, &addresses).await?;
 
-        // An updated group's members are written as the difference from the stored ones: a
-        // delta round that moves one member of a large group touches one row, not all of them.
-        let updated = self.updated_groups.keys().map(|id| Value::from(id.as_uuid())).collect();
-        let mut stored = StoredMembers::load(conn, updated).await?;
+        self.write_members(conn).await?;
+        Ok(self.id_changes)
+    }
+
+    /// Writes the members of the groups the batch adds and changes. A linked group's members
+    /// are written as the difference from the ones it held, so that a member that stays keeps
+    /// its row; an updated group's come as a difference already.
+    async fn write_members(&self, conn: &mut Conn<'_>) -> Result<(), BatchError> {
+        let linked = (self.updated_groups.iter())
+            .filter(|(_, (_, members))| matches!(members, MemberWrite::Whole(_)))
+            .map(|(id, _)| Value::from(id.as_uuid()))
+            .collect();
+        let mut stored = StoredMembers::load(conn, linked).await?;
+        let written = (self.new_groups.iter().map(|(id, _, members)| (id, members)))
+            .chain(self.updated_groups.iter().map(|(id, (_, members))| (id, members)));
         let mut user_members = Vec::new();
         let mut group_members = Vec::new();
-        let written = self.new_groups.iter().map(|(id, g)| (id, g)).chain(self.updated_groups.iter());
-        for (id, group) in written {
-            // Members Roster does not hold (out of scope, skipped, not yet added) are left out.
-            let users: BTreeSet<UserId> = group
-                .fields
-                .member_users
-                .iter()
-                .filter_map(|m| match self.member(Kind::User, m) {
-                    Some(OwnedBy::User(user)) => Some(user),
-                    _ => None,
-                })
-                .collect();
-            let groups: BTreeSet<GroupId> = group
-                .fields
-                .member_groups
-                .iter()
-                .filter_map(|m| match self.member(Kind::Group, m) {
-                    Some(OwnedBy::Group(member)) => Some(member),
-                    _ => None,
-                })
-                .collect();
-            let stored_users = stored.users.remove(id).unwrap_or_default();
-            let stored_groups = stored.groups.remove(id).unwrap_or_default();
+        for (id, members) in written {
+            let (users_left, groups_left, users_joining, groups_joining): (Vec<UserId>, Vec<GroupId>, Vec<UserId>, Vec<GroupId>) =
+                match members {
+                    MemberWrite::Whole(members) => {
+                        let users = self.resolve(Kind::User, &members.users, user_id);
+                        let groups = self.resolve(Kind::Group, &members.groups, group_id);
+                        let stored_users = stored.users.remove(id).unwrap_or_default();
+                        let stored_groups = stored.groups.remove(id).unwrap_or_default();
+                        (
+                            stored_users.difference(&users).copied().collect(),
+                            stored_groups.difference(&groups).copied().collect(),
+                            users.difference(&stored_users).copied().collect(),
+                            groups.difference(&stored_groups).copied().collect(),
+                        )
+                    }
+                    MemberWrite::Changes(changes) => (
+                        changes.leaving_users.clone(),
+                        changes.leaving_groups.clone(),
+                        self.resolve(Kind::User, &changes.joining_users, user_id).into_iter().collect(),
+                        self.resolve(Kind::Group, &changes.joining_groups, group_id).into_iter().collect(),
+                    ),
+                };
             let group_key = [Value::from(id.as_uuid())];
-            let left: Vec<Value> = stored_users.difference(&users).map(|user| Value::from(user.as_uuid())).collect();
+            let left: Vec<Value> = users_left.iter().map(|user| Value::from(user.as_uuid())).collect();
             execute_in(conn, "DELETE FROM group_user_members WHERE group_id = $1 AND user_id IN ({list})", &group_key, left).await?;
-            let left: Vec<Value> = stored_groups.difference(&groups).map(|member| Value::from(member.as_uuid())).collect();
+            let left: Vec<Value> = groups_left.iter().map(|member| Value::from(member.as_uuid())).collect();
             execute_in(conn, "DELETE FROM group_group_members WHERE group_id = $1 AND member_group_id IN ({list})", &group_key, left)
                 .await?;
-            for user in users.difference(&stored_users) {
+            for user in users_joining {
                 user_members.extend([Value::from(id.as_uuid()), Value::from(user.as_uuid())]);
             }
-            for member in groups.difference(&stored_groups) {
+            for member in groups_joining {
                 group_members.extend([Value::from(id.as_uuid()), Value::from(member.as_uuid())]);
             }
         }
-        insert_rows(conn, "group_user_members (group_id, user_id)", "", 2, user_members).await?;
-        insert_rows(conn, "group_group_members (group_id, member_group_id)", "", 2, group_members).await?;
-        Ok(self.id_changes)
+        // A member that joins may have joined already, by another writer since the plan: it stays.
+        let tail = "ON CONFLICT DO NOTHING";
+        insert_rows(conn, "group_user_members (group_id, user_id)", tail, 2, user_members).await?;
+        insert_rows(conn, "group_group_members (group_id, member_group_id)", tail, 2, group_members).await?;
+        Ok(())
+    }
+
+    /// The objects of `kind` among `members` that Roster holds, by the id `id_of` takes from
+    /// each; others (out of scope, skipped, not yet added) are left out.
+    fn resolve<Id: Ord>(&self, kind: Kind, members: &[ExternalId], id_of: fn(OwnedBy) -> Option<Id>) -> BTreeSet<Id> {
+        members.iter().filter_map(|member| self.member(kind, member).and_then(id_of)).collect()
+    }
+}
+
+fn user_id(object: OwnedBy) -> Option<UserId> {
+    match object {
+        OwnedBy::User(id) => Some(id),
+        OwnedBy::Group(_) => None,
+    }
+}
+
+fn group_id(object: OwnedBy) -> Option<GroupId> {
+    match object {
+        OwnedBy::Group(id) => Some(id),
+        OwnedBy::User(_) => None,
     }
 }
 
@@ -714,12 +764,13 @@ fn addresses_of(change: &ChangeAction) -> Vec<&EmailAddress> {
     }
 }
 
-/// How much of a batch a change takes: one, plus its group members.
+/// How much of a batch a change takes: one, plus the group members it writes.
 fn weight(change: &ChangeAction) -> usize {
     match change {
-        ChangeAction::AddGroup { fields, .. }
-        | ChangeAction::LinkGroup { fields, .. }
-        | ChangeAction::UpdateGroup { fields, .. } => 1 + fields.member_users.len() + fields.member_groups.len(),
+        ChangeAction::AddGroup { members, .. } | ChangeAction::LinkGroup { members, .. } => {
+            1 + members.users.len() + members.groups.len()
+        }
+        ChangeAction::UpdateGroup { members, .. } => 1 + members.len(),
         _ => 1,
     }
 }
@@ -845,12 +896,14 @@ impl Applier<'_> {
                 ChangeAction::AddUser { external_id, .. } | ChangeAction::LinkUser { external_id, .. } => {
                     directory_ids.users.insert(external_id.clone());
                 }
-                ChangeAction::AddGroup { external_id, fields } | ChangeAction::LinkGroup { external_id, fields, .. } => {
+                ChangeAction::AddGroup { external_id, members, .. } | ChangeAction::LinkGroup { external_id, members, .. } => {
                     directory_ids.groups.insert(external_id.clone());
-                    has_members |= !fields.member_users.is_empty() || !fields.member_groups.is_empty();
+                    has_members |= !members.users.is_empty() || !members.groups.is_empty();
                 }
-                ChangeAction::UpdateGroup { fields, .. } => {
-                    has_members |= !fields.member_users.is_empty() || !fields.member_groups.is_empty();
+                // Only the members that join need resolving: looked up with the batch's own ids.
+                ChangeAction::UpdateGroup { members, .. } => {
+                    directory_ids.users.extend(members.joining_users.iter().cloned());
+                    directory_ids.groups.extend(members.joining_groups.iter().cloned());
                 }
                 ChangeAction::UpdateUser { .. } | ChangeAction::RemoveUser { .. } | ChangeAction::RemoveGroup { .. } => {}
             }

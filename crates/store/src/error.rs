@@ -94,6 +94,11 @@ pub enum StoreError {
     #[error("the plan {plan_id} was already applied at {applied_at}; run Search Now to build a new plan")]
     PlanAlreadyApplied { plan_id: PlanId, applied_at: OffsetDateTime },
 
+    /// Plans are previews: one stored by an earlier version of Roster, whose changes this one
+    /// reads differently, is planned again rather than converted.
+    #[error("the plan {plan_id} cannot be read ({reason}): it was made by an earlier version of Roster; run Search Now to build a new plan")]
+    PlanFromEarlierVersion { plan_id: PlanId, reason: String },
+
     #[error("a sync of this account is already running (run {running}); wait for it to finish")]
     SyncAlreadyRunning { running: RunId },
 

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::db::{Conn, Constraint, DbError, Value, insert_rows, sql};
 use crate::revision::Revision;
-use crate::rows::{now, stored_json, to_json};
+use crate::rows::{now, to_json};
 use crate::{Store, StoreError};
 
 /// Changes serialized and written at a time, so that memory holds a few thousand changes' JSON
@@ -93,8 +93,11 @@ impl Store {
             .await?;
         // Plans stored before `plan_changes` existed hold their changes in the plan row.
         if !changes.is_empty() {
-            stored.plan.changes =
-                changes.iter().map(|c| stored_json::<Change>("plan change", c.body.as_bytes())).collect::<Result<_, _>>()?;
+            let read = |row: &ChangeRow| {
+                serde_json::from_str::<Change>(&row.body)
+                    .map_err(|e| StoreError::PlanFromEarlierVersion { plan_id, reason: e.to_string() })
+            };
+            stored.plan.changes = changes.iter().map(read).collect::<Result<_, _>>()?;
         }
         Ok(stored)
     }
@@ -142,6 +145,6 @@ async fn load_without_changes(conn: &mut Conn<'_>, plan_id: PlanId) -> Result<St
         .fetch_optional(conn)
         .await?
         .ok_or(StoreError::PlanNotFound(plan_id))?;
-    let plan = stored_json("plan", row.body.as_bytes())?;
+    let plan = serde_json::from_str(&row.body).map_err(|e| StoreError::PlanFromEarlierVersion { plan_id, reason: e.to_string() })?;
     Ok(StoredPlan { plan, planned_at: row.planned_at_revision.map(Revision::from_i64), applied_at: row.applied_at })
 }

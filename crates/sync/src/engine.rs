@@ -5,9 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roster_domain::plan::{Category, Change, ChangeAction, DeletionCheck, GroupFields, Plan, SkipReason};
+use roster_domain::plan::{Category, Change, ChangeAction, DeletionCheck, GroupFields, MemberChanges, Plan, SkipReason};
 use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
-use roster_domain::{AccountEventKind, AccountId, ChangeId, DirectoryConnection, ExternalId, Group, GroupId, PlanId, RunId};
+use roster_domain::{AccountEventKind, AccountId, ChangeId, DirectoryConnection, ExternalId, Group, PlanId, RunId};
 use roster_graph::{ClientOptions, GraphClient, Priority};
 use roster_plan::{Mirror as PlanMirror, MirrorRead, PlanInput};
 use roster_store::{Applier, ChangeFailure, NewRun, Revision, Store};
@@ -450,15 +450,16 @@ impl SyncEngine {
     /// This pass writes such groups once more, now that every group of the apply exists, so one
     /// apply converges instead of leaving the difference to the next sync.
     async fn settle_nested_groups(&self, applier: &mut Applier<'_>, run: &mut Run, applied: &[&Change]) -> Result<(), SyncError> {
-        let nested: Vec<(&Change, &GroupFields)> = applied
+        let nested: Vec<(&Change, &GroupFields, &[ExternalId])> = applied
             .iter()
             .filter_map(|change| match &change.action {
-                ChangeAction::AddGroup { fields, .. }
-                | ChangeAction::LinkGroup { fields, .. }
-                | ChangeAction::UpdateGroup { fields, .. }
-                    if !fields.member_groups.is_empty() =>
+                ChangeAction::AddGroup { fields, members, .. } | ChangeAction::LinkGroup { fields, members, .. }
+                    if !members.groups.is_empty() =>
                 {
-                    Some((*change, fields))
+                    Some((*change, fields, members.groups.as_slice()))
+                }
+                ChangeAction::UpdateGroup { fields, members, .. } if !members.joining_groups.is_empty() => {
+                    Some((*change, fields, members.joining_groups.as_slice()))
                 }
                 _ => None,
             })
@@ -469,7 +470,7 @@ impl SyncEngine {
         // Only the nested groups and their member groups are read back, not the whole account.
         let involved: Vec<ExternalId> = nested
             .iter()
-            .flat_map(|(change, fields)| std::iter::once(&change.external_id).chain(&fields.member_groups))
+            .flat_map(|(change, _, member_groups)| std::iter::once(&change.external_id).chain(member_groups.iter()))
             .collect::<HashSet<_>>()
             .into_iter()
             .cloned()
@@ -478,14 +479,17 @@ impl SyncEngine {
         let by_external_id: HashMap<&ExternalId, &Group> =
             groups.iter().filter_map(|g| Some((g.external_id.as_ref()?, g))).collect();
         let mut rewrites = Vec::new();
-        for (change, fields) in nested {
+        for (change, fields, member_groups) in nested {
             let Some(group) = by_external_id.get(&change.external_id) else { continue };
-            let wanted: HashSet<GroupId> =
-                fields.member_groups.iter().filter_map(|id| by_external_id.get(id).map(|g| g.id)).collect();
-            let held: HashSet<GroupId> = group.member_groups.iter().copied().collect();
-            if wanted != held {
+            let missing: Vec<ExternalId> = member_groups
+                .iter()
+                .filter(|id| by_external_id.get(id).is_some_and(|member| !group.member_groups.contains(&member.id)))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                let members = MemberChanges { joining_groups: missing, ..MemberChanges::default() };
                 let action =
-                    ChangeAction::UpdateGroup { group_id: group.id, expected_version: group.version, fields: fields.clone() };
+                    ChangeAction::UpdateGroup { group_id: group.id, expected_version: group.version, fields: fields.clone(), members };
                 rewrites.push((change, action));
             }
         }

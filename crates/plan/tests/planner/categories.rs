@@ -264,6 +264,38 @@ fn group_name_kind_address_aliases_and_members_are_updated() {
 }
 
 #[test]
+fn a_group_update_carries_only_the_members_that_join_and_leave() {
+    let mut world = World::contoso();
+    let names = ["ann", "bob", "cat", "dan"];
+    for name in names {
+        let address = format!("{name}@contoso.com");
+        world.users.push(synced_user(name, &address));
+        world.directory_users.push(entra_user(name, &address));
+    }
+    let mut group = synced_group("g1", "Sales", GroupKind::Security, None);
+    // Ann and Bob stay, Cat leaves, Dan joins.
+    group.member_users = world.users[..3].iter().map(|user| user.id).collect();
+    let cat = world.users[2].id;
+    world.groups.push(group);
+    world.directory_groups.push(roster_domain::DirectoryGroup {
+        members: ["ann", "bob", "dan"]
+            .map(|name| member(name, MemberType::User))
+            .to_vec(),
+        ..entra_group("g1", "Sales", GroupKind::Security, None)
+    });
+    let plan = world.plan();
+    let changes = member_changes(&plan, "g1");
+    assert_eq!(changes.joining_users, [ext("dan")]);
+    assert_eq!(changes.leaving_users, [cat]);
+    assert!(changes.joining_groups.is_empty() && changes.leaving_groups.is_empty());
+    world.apply(&plan.changes);
+    assert!(
+        world.plan().is_empty(),
+        "applied, the change leaves the group in step"
+    );
+}
+
+#[test]
 fn a_synced_user_deleted_in_the_directory_is_removed() {
     let mut world = World::contoso();
     world.users.push(synced_user("u1", "jane@contoso.com"));

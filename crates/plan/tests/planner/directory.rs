@@ -300,7 +300,7 @@ fn groups_are_classified_by_unified_then_by_mail_and_security_flags() {
         flagged("neither", false, false, &[]),
     ]);
     let plan = world.plan();
-    let kind = |id: &str| added_group(&plan, id).kind;
+    let kind = |id: &str| added_group(&plan, id).0.kind;
     assert_eq!(kind("m365"), GroupKind::Microsoft365);
     assert_eq!(kind("m365-security"), GroupKind::Microsoft365);
     assert_eq!(kind("distribution"), GroupKind::Distribution);
@@ -373,7 +373,7 @@ fn a_security_group_without_an_address_is_held_without_one() {
         .directory_groups
         .push(entra_group("sec", "Admins", GroupKind::Security, None));
     let plan = world.plan();
-    let fields = added_group(&plan, "sec");
+    let (fields, _) = added_group(&plan, "sec");
     assert_eq!(
         (fields.name.as_str(), fields.address.as_ref()),
         ("Admins", None)
@@ -411,9 +411,9 @@ fn a_groups_members_are_its_direct_members_that_roster_holds_after_the_plan() {
         ],
     ));
     let plan = world.plan();
-    let fields = added_group(&plan, "sales");
-    assert_eq!(fields.member_users, [ext("bob"), ext("jane")]);
-    assert_eq!(fields.member_groups, [ext("inner")]);
+    let (_, members) = added_group(&plan, "sales");
+    assert_eq!(members.users, [ext("bob"), ext("jane")]);
+    assert_eq!(members.groups, [ext("inner")]);
     let members = attribute(change_for(&plan, "sales"), "members_added").unwrap();
     assert_eq!(
         members.1,
@@ -433,8 +433,8 @@ fn nested_groups_that_form_a_cycle_are_planned_and_kept() {
         .extend([nesting("a", "b"), nesting("b", "a")]);
     let plan = world.plan();
     for (id, inner) in [("a", "b"), ("b", "a")] {
-        let fields = added_group(&plan, id);
-        assert_eq!(fields.member_groups, [ext(inner)]);
+        let (_, members) = added_group(&plan, id);
+        assert_eq!(members.groups, [ext(inner)]);
     }
     world.apply(&plan.changes);
     assert!(world.plan().is_empty());

@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use roster_domain::plan::{
-    Category, Change, ChangeAction, GroupFields, Plan, SkipReason, UserFields,
+    Category, Change, ChangeAction, GroupFields, GroupMembers, MemberChanges, Plan, SkipReason,
+    UserFields,
 };
 use roster_domain::{
     Account, AccountId, Cloud, ConnectionSettings, DeletionLimit, DirectoryGroup, DirectoryMember,
@@ -257,11 +258,21 @@ pub fn added_user(plan: &Plan, id: &str) -> UserFields {
     }
 }
 
-/// The fields of the group the plan adds for a directory object.
-pub fn added_group(plan: &Plan, id: &str) -> GroupFields {
+/// The fields and members of the group the plan adds for a directory object.
+pub fn added_group(plan: &Plan, id: &str) -> (GroupFields, GroupMembers) {
     match &change_for(plan, id).action {
-        ChangeAction::AddGroup { fields, .. } => fields.clone(),
+        ChangeAction::AddGroup {
+            fields, members, ..
+        } => (fields.clone(), members.clone()),
         other => panic!("expected {id} to be added as a group, got {other:?}"),
+    }
+}
+
+/// How the plan changes the members of a group the account holds.
+pub fn member_changes(plan: &Plan, id: &str) -> MemberChanges {
+    match &change_for(plan, id).action {
+        ChangeAction::UpdateGroup { members, .. } => members.clone(),
+        other => panic!("expected {id} to be updated as a group, got {other:?}"),
     }
 }
 

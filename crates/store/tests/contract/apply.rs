@@ -1,13 +1,13 @@
 use std::time::Instant;
 
-use roster_domain::plan::ChangeAction;
+use roster_domain::plan::{ChangeAction, MemberChanges};
 use roster_domain::{Group, NewUserRole, Role, Source, User};
 use roster_store::{ChangeFailure, OwnedBy};
 
 use roster_store::MirrorRefresh;
 
 use super::connections::{SECRET, settings};
-use super::harness::{TestDb, address, contract_test, external, group_fields, user_fields};
+use super::harness::{TestDb, add_group, address, contract_test, external, group_fields, user_fields};
 use super::mirror::{directory_group, directory_user};
 use super::users::manual_user;
 
@@ -29,9 +29,9 @@ contract_test!(groups_are_read_back_by_directory_id_as_the_listing_has_them, |db
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let changes = [
         add_user("u-1", "ann@contoso.com", &[]),
-        ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("All", Some("all@contoso.com"), &["u-1"], &["g-2"]) },
-        ChangeAction::AddGroup { external_id: external("g-2"), fields: group_fields("Team", None, &["u-1"], &[]) },
-        ChangeAction::AddGroup { external_id: external("g-3"), fields: group_fields("Other", None, &[], &[]) },
+        add_group("g-1", "All", Some("all@contoso.com"), &["u-1"], &["g-2"]),
+        add_group("g-2", "Team", None, &["u-1"], &[]),
+        add_group("g-3", "Other", None, &[], &[]),
     ];
     db.store.apply_changes(contoso.id, &changes).await.unwrap();
     let listed = db.store.list_groups(contoso.id).await.unwrap();
@@ -49,8 +49,8 @@ contract_test!(adds_create_directory_objects_and_resolve_members_by_directory_id
         add_user("u-1", "ann@contoso.com", &["a@contoso.com"]),
         add_user("u-2", "bob@contoso.com", &[]),
         // The nested group comes later in the same call; "u-9" is not held by Roster.
-        ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("All", Some("all@contoso.com"), &["u-1", "u-9"], &["g-2"]) },
-        ChangeAction::AddGroup { external_id: external("g-2"), fields: group_fields("Team", None, &["u-2"], &[]) },
+        add_group("g-1", "All", Some("all@contoso.com"), &["u-1", "u-9"], &["g-2"]),
+        add_group("g-2", "Team", None, &["u-2"], &[]),
     ];
     let outcomes = db.store.apply_changes(contoso.id, &changes).await.unwrap();
     assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
@@ -122,7 +122,7 @@ contract_test!(re_applying_the_same_changes_converges_and_changes_nothing, |db| 
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let changes = [
         add_user("u-1", "ann@contoso.com", &[]),
-        ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("All", Some("all@contoso.com"), &["u-1"], &[]) },
+        add_group("g-1", "All", Some("all@contoso.com"), &["u-1"], &[]),
     ];
     db.store.apply_changes(contoso.id, &changes).await.unwrap();
     let users = db.store.list_users(contoso.id).await.unwrap();
@@ -151,20 +151,25 @@ contract_test!(linking_adopts_a_manual_object_and_every_write_bumps_its_version,
     // The dropped alias is free again.
     db.store.add_user(contoso.id, manual_user("old@contoso.com", &[])).await.unwrap();
 
-    let group = ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("All", None, &["u-jane"], &[]) };
+    let group = add_group("g-1", "All", None, &["u-jane"], &[]);
     db.store.apply_changes(contoso.id, &[group]).await.unwrap();
     let all = group_named(&db, contoso.id, "All").await;
-    let rename = ChangeAction::UpdateGroup { group_id: all.id, expected_version: all.version, fields: group_fields("Everyone", None, &[], &[]) };
+    let rename = ChangeAction::UpdateGroup {
+        group_id: all.id,
+        expected_version: all.version,
+        fields: group_fields("Everyone", None),
+        members: MemberChanges::default(),
+    };
     db.store.apply_changes(contoso.id, &[rename]).await.unwrap();
     let everyone = group_named(&db, contoso.id, "Everyone").await;
-    assert_eq!((everyone.version, everyone.member_users.len()), (2, 0));
+    assert_eq!((everyone.version, everyone.member_users.len()), (2, 1), "a rename keeps the members");
 });
 
 contract_test!(removing_objects_frees_their_addresses_and_memberships, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let changes = [
         add_user("u-1", "ann@contoso.com", &["sales@contoso.com"]),
-        ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("All", Some("all@contoso.com"), &["u-1"], &[]) },
+        add_group("g-1", "All", Some("all@contoso.com"), &["u-1"], &[]),
     ];
     db.store.apply_changes(contoso.id, &changes).await.unwrap();
     let ann = user_by_address(&db, contoso.id, "ann@contoso.com").await;
@@ -174,7 +179,7 @@ contract_test!(removing_objects_frees_their_addresses_and_memberships, |db| {
         ChangeAction::RemoveUser { user_id: ann.id, expected_version: ann.version },
         ChangeAction::RemoveGroup { group_id: all.id, expected_version: all.version },
         // The freed addresses can be taken by a change later in the same call.
-        ChangeAction::AddGroup { external_id: external("g-2"), fields: group_fields("Sales", Some("sales@contoso.com"), &["u-1"], &[]) },
+        add_group("g-2", "Sales", Some("sales@contoso.com"), &["u-1"], &[]),
     ];
     let outcomes = db.store.apply_changes(contoso.id, &removals).await.unwrap();
     assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
@@ -191,7 +196,7 @@ contract_test!(a_group_address_conflicting_with_a_user_of_the_account_names_the_
         .store
         .apply_changes(contoso.id, &[
             add_user("u-1", "ann@contoso.com", &[]),
-            ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("Ann", Some("ann@contoso.com"), &[], &[]) },
+            add_group("g-1", "Ann", Some("ann@contoso.com"), &[], &[]),
         ])
         .await
         .unwrap();
@@ -215,8 +220,7 @@ contract_test!(bulk_applies_and_mirror_loads_hold_every_object, |db| {
     for g in 0..groups {
         let member_ids: Vec<String> = (0..members).map(|m| format!("u-{}", (g * 7 + m * 13) % users)).collect();
         let member_refs: Vec<&str> = member_ids.iter().map(String::as_str).collect();
-        let fields = group_fields(&format!("Group {g}"), Some(&format!("group{g}@contoso.com")), &member_refs, &[]);
-        changes.push(ChangeAction::AddGroup { external_id: external(&format!("g-{g}")), fields });
+        changes.push(add_group(&format!("g-{g}"), &format!("Group {g}"), Some(&format!("group{g}@contoso.com")), &member_refs, &[]));
     }
     let started = Instant::now();
     let outcomes = db.store.apply_changes(contoso.id, &changes).await.unwrap();
@@ -256,17 +260,23 @@ contract_test!(a_group_update_keeps_added_and_drops_left_members_only, |db| {
         add_user("u-1", "ann@contoso.com", &[]),
         add_user("u-2", "bob@contoso.com", &[]),
         add_user("u-3", "cy@contoso.com", &[]),
-        ChangeAction::AddGroup { external_id: external("g-2"), fields: group_fields("Team", None, &[], &[]) },
-        ChangeAction::AddGroup { external_id: external("g-3"), fields: group_fields("Crew", None, &[], &[]) },
-        ChangeAction::AddGroup { external_id: external("g-1"), fields: group_fields("All", None, &["u-1", "u-2"], &["g-2"]) },
+        add_group("g-2", "Team", None, &[], &[]),
+        add_group("g-3", "Crew", None, &[], &[]),
+        add_group("g-1", "All", None, &["u-1", "u-2"], &["g-2"]),
     ];
     let outcomes = db.store.apply_changes(contoso.id, &changes).await.unwrap();
     assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
     let all = group_named(&db, contoso.id, "All").await;
 
     // Ann and Team leave, Bob stays, Cy and Crew join.
-    let fields = group_fields("All", None, &["u-2", "u-3"], &["g-3"]);
-    let update = ChangeAction::UpdateGroup { group_id: all.id, expected_version: all.version, fields };
+    let ann = user_by_address(&db, contoso.id, "ann@contoso.com").await;
+    let members = MemberChanges {
+        joining_users: vec![external("u-3")],
+        joining_groups: vec![external("g-3")],
+        leaving_users: vec![ann.id],
+        leaving_groups: vec![group_named(&db, contoso.id, "Team").await.id],
+    };
+    let update = ChangeAction::UpdateGroup { group_id: all.id, expected_version: all.version, fields: group_fields("All", None), members };
     assert_eq!(db.store.apply_changes(contoso.id, &[update]).await.unwrap(), vec![Ok(())]);
 
     let all = group_named(&db, contoso.id, "All").await;

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use roster_domain::plan::{GroupFields, UserFields};
+use roster_domain::plan::{ChangeAction, GroupFields, GroupMembers, UserFields};
 use roster_domain::{Account, AccountId, DomainName, EmailAddress, ExternalId, GroupKind, UserId};
 use roster_store::{Backend, MasterKey, NewAccount, Store};
 use sqlx::{Connection, Executor};
@@ -113,15 +113,17 @@ pub fn user_fields(primary: &str, aliases: &[&str]) -> UserFields {
     }
 }
 
-pub fn group_fields(name: &str, address_text: Option<&str>, users: &[&str], groups: &[&str]) -> GroupFields {
-    GroupFields {
-        name: name.to_owned(),
-        kind: GroupKind::Distribution,
-        address: address_text.map(address),
-        aliases: Vec::new(),
-        member_users: users.iter().map(|u| external(u)).collect(),
-        member_groups: groups.iter().map(|g| external(g)).collect(),
-    }
+pub fn group_fields(name: &str, address_text: Option<&str>) -> GroupFields {
+    GroupFields { name: name.to_owned(), kind: GroupKind::Distribution, address: address_text.map(address), aliases: Vec::new() }
+}
+
+/// The change adding directory group `id`, its members named by directory id.
+pub fn add_group(id: &str, name: &str, address_text: Option<&str>, users: &[&str], groups: &[&str]) -> ChangeAction {
+    let members = GroupMembers {
+        users: users.iter().map(|u| external(u)).collect(),
+        groups: groups.iter().map(|g| external(g)).collect(),
+    };
+    ChangeAction::AddGroup { external_id: external(id), fields: group_fields(name, address_text), members }
 }
 
 async fn sqlite_db() -> (TestDb, tempfile::TempDir) {

@@ -40,6 +40,23 @@ contract_test!(a_plan_is_stored_and_applied_at_most_once, |db| {
     assert!(matches!(db.store.mark_plan_applied(PlanId::new()).await, Err(StoreError::PlanNotFound(_))));
 });
 
+contract_test!(a_plan_made_by_an_earlier_version_is_refused_with_the_fix, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let plan = plan_with_changes(contoso.id, 1);
+    db.store.save_plan(&plan, db.store.revision(contoso.id).await.unwrap()).await.unwrap();
+    // A group update as plans carried it before updates named only the members that change.
+    let earlier = r#"{"id":"01900000-0000-7000-8000-000000000001","category":"groups_to_update","external_id":"g-1",
+        "summary":"Update group All","reason":"changed in the directory: members_added","attributes":[],
+        "action":{"op":"update_group","group_id":"01900000-0000-7000-8000-000000000002","expected_version":1,
+        "fields":{"name":"All","kind":"security","address":null,"aliases":[],"member_users":["u-1"],"member_groups":[]}},
+        "allowed_by_settings":true}"#;
+    let rewritten = db.raw("UPDATE plan_changes SET body = $1 WHERE plan_id = $2", vec![Raw::Text(earlier), Raw::Uuid(plan.id.as_uuid())]).await;
+    assert_eq!(rewritten, Ok(1));
+    let error = db.store.plan(plan.id).await.unwrap_err();
+    assert!(matches!(&error, StoreError::PlanFromEarlierVersion { plan_id, .. } if *plan_id == plan.id), "{error:?}");
+    assert!(error.to_string().contains("run Search Now to build a new plan"), "{error}");
+});
+
 /// A plan of `count` removals, each with an attribute change: enough to span several writes.
 fn plan_with_changes(account_id: roster_domain::AccountId, count: usize) -> Plan {
     let changes = (0..count)

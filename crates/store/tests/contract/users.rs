@@ -3,7 +3,7 @@ use roster_domain::{NewUserRole, Role, Source};
 use roster_store::{ChangeFailure, NewAdmin, NewUser, OwnedBy, StoreError};
 use secrecy::SecretString;
 
-use super::harness::{assert_refused, address, contract_test, external, group_fields, user_fields};
+use super::harness::{add_group, assert_refused, address, contract_test, external, user_fields};
 
 pub fn manual_user(primary: &str, aliases: &[&str]) -> NewUser {
     NewUser {
@@ -70,7 +70,7 @@ contract_test!(an_address_belongs_to_one_object_within_an_account, |db| {
     let raw = db.raw_alias("sales@contoso.com", contoso.id, "contoso.com", joe.id).await;
     assert_refused(raw, "the schema gave one address to two users");
 
-    let group = ChangeAction::AddGroup { external_id: external("g-sales"), fields: group_fields("Sales", Some("sales@contoso.com"), &[], &[]) };
+    let group = add_group("g-sales", "Sales", Some("sales@contoso.com"), &[], &[]);
     let outcome = db.store.apply_changes(contoso.id, &[group]).await.unwrap();
     assert!(
         matches!(&outcome[..], [Err(ChangeFailure::AddressTaken { owner, .. })] if owner.object == OwnedBy::User(jane.id)),
