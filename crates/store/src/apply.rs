@@ -225,6 +225,7 @@ struct Existing {
     version: i64,
     external_id: Option<ExternalId>,
     addresses: Vec<String>,
+    primary: Option<String>,
 }
 
 /// The final state a batch writes for one user or group.
@@ -274,6 +275,9 @@ struct Batch<'a> {
     new_groups: Vec<(GroupId, ObjectWrite<GroupFields>, MemberWrite)>,
     updated_groups: HashMap<GroupId, (ObjectWrite<GroupFields>, MemberWrite)>,
     removed: Vec<OwnedBy>,
+    /// The updated objects whose addresses change: only theirs are rewritten. Most updates of
+    /// a re-sync (a new name, members joining) leave them as they are.
+    readdressed: HashSet<OwnedBy>,
 }
 
 fn user_addresses(owner: OwnedBy, fields: &UserFields) -> Vec<NewAddress> {
@@ -432,6 +436,15 @@ impl Batch<'_> {
         }
         self.check_addresses(object, addresses)?;
         let current = self.existing.get_mut(&object).expect("checked above");
+        let primary = addresses.iter().find(|a| a.is_primary).map(|a| a.address.to_string());
+        // An object's addresses have no repeats, so the same count and each one held means the same set.
+        let same_addresses = current.primary == primary
+            && current.addresses.len() == addresses.len()
+            && addresses.iter().all(|a| current.addresses.iter().any(|held| held == a.address.as_str()));
+        if !same_addresses {
+            self.readdressed.insert(object);
+        }
+        current.primary = primary;
         let old = std::mem::replace(&mut current.addresses, addresses.iter().map(|a| a.address.to_string()).collect());
         current.version += 1;
         current.external_id = Some(external_id.clone());
@@ -484,10 +497,13 @@ impl Batch<'_> {
         let mut conn = tx.conn();
         let conn = &mut conn;
 
-        let readdressed_users = self.updated_users.keys().map(|id| Value::from(id.as_uuid())).collect();
+        let readdressed = |object: OwnedBy| self.readdressed.contains(&object);
+        let readdressed_users =
+            self.updated_users.keys().filter(|id| readdressed(OwnedBy::User(**id))).map(|id| Value::from(id.as_uuid())).collect();
         execute_in(conn, "DELETE FROM addresses WHERE account_id = $1 AND user_id IN ({list})", &[account.into()], readdressed_users)
             .await?;
-        let readdressed_groups = self.updated_groups.keys().map(|id| Value::from(id.as_uuid())).collect();
+        let readdressed_groups =
+            self.updated_groups.keys().filter(|id| readdressed(OwnedBy::Group(**id))).map(|id| Value::from(id.as_uuid())).collect();
         execute_in(conn, "DELETE FROM addresses WHERE account_id = $1 AND group_id IN ({list})", &[account.into()], readdressed_groups)
             .await?;
 
@@ -545,7 +561,9 @@ impl Batch<'_> {
             if updated != 1 {
                 return Err(BatchError::Conflict);
             }
-            addresses.extend(object_addresses(OwnedBy::User(*id), Some(&f.primary_address), &f.aliases));
+            if readdressed(OwnedBy::User(*id)) {
+                addresses.extend(object_addresses(OwnedBy::User(*id), Some(&f.primary_address), &f.aliases));
+            }
         }
 
         let mut group_rows = Vec::new();
@@ -581,7 +599,9 @@ impl Batch<'_> {
             if updated != 1 {
                 return Err(BatchError::Conflict);
             }
-            addresses.extend(object_addresses(OwnedBy::Group(*id), f.address.as_ref(), &f.aliases));
+            if readdressed(OwnedBy::Group(*id)) {
+                addresses.extend(object_addresses(OwnedBy::Group(*id), f.address.as_ref(), &f.aliases));
+            }
         }
         insert_addresses(conn, self.account.id, &addresses).await?;
 
@@ -711,6 +731,7 @@ async fn load_existing(
     struct AddressRow {
         owner: Uuid,
         address: String,
+        is_primary: bool,
     }
     let (table, owner_column) = match kind {
         Kind::User => ("users", "user_id"),
@@ -731,7 +752,7 @@ async fn load_existing(
     .await?;
     let addresses: Vec<AddressRow> = fetch_in(
         conn,
-        &format!("SELECT {owner_column} AS owner, address FROM addresses WHERE account_id = $1 AND {owner_column} IN ({{list}})"),
+        &format!("SELECT {owner_column} AS owner, address, is_primary FROM addresses WHERE account_id = $1 AND {owner_column} IN ({{list}})"),
         &account,
         keys,
     )
@@ -739,10 +760,13 @@ async fn load_existing(
     let mut existing = HashMap::with_capacity(rows.len());
     for row in rows {
         let external_id = row.external_id.as_deref().map(|id| stored::<ExternalId>("external id", id)).transpose()?;
-        existing.insert(object(row.id), Existing { version: row.version, external_id, addresses: Vec::new() });
+        existing.insert(object(row.id), Existing { version: row.version, external_id, addresses: Vec::new(), primary: None });
     }
     for row in addresses {
         if let Some(current) = existing.get_mut(&object(row.owner)) {
+            if row.is_primary {
+                current.primary = Some(row.address.clone());
+            }
             current.addresses.push(row.address);
         }
     }
@@ -951,6 +975,7 @@ impl Applier<'_> {
                 new_groups: Vec::new(),
                 updated_groups: HashMap::new(),
                 removed: Vec::new(),
+                readdressed: HashSet::new(),
             };
             let released = batch.release_ahead(changes, &keep);
             let outcomes: Vec<ChangeOutcome> = changes.iter().map(|change| batch.check(change)).collect();

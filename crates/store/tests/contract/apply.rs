@@ -1,6 +1,6 @@
 use std::time::Instant;
 
-use roster_domain::plan::{ChangeAction, MemberChanges};
+use roster_domain::plan::{ChangeAction, MemberChanges, UserFields};
 use roster_domain::{Group, NewUserRole, Role, Source, User};
 use roster_store::{ChangeFailure, OwnedBy};
 
@@ -329,4 +329,23 @@ contract_test!(a_change_that_fails_keeps_the_addresses_another_change_wanted, |d
     assert!(matches!(&outcomes[1], Err(ChangeFailure::AddressOutsideDomains { .. })), "{outcomes:?}");
     assert_eq!(db.store.user(ann.id).await.unwrap().primary_address, address("ann@contoso.com"));
     assert_eq!(db.store.user(bob.id).await.unwrap().primary_address, address("bob@contoso.com"));
+});
+
+contract_test!(an_update_rewrites_addresses_only_when_they_change_and_a_new_primary_is_a_change, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let added = db.store.apply_changes(contoso.id, &[add_user("u-1", "ann@contoso.com", &["a@contoso.com"])]).await.unwrap();
+    assert_eq!(added, vec![Ok(())]);
+    let ann = user_by_address(&db, contoso.id, "ann@contoso.com").await;
+
+    let renamed = UserFields { display_name: Some("Ann Renamed".into()), ..user_fields("ann@contoso.com", &["a@contoso.com"]) };
+    let rename = ChangeAction::UpdateUser { user_id: ann.id, expected_version: ann.version, fields: renamed };
+    assert_eq!(db.store.apply_changes(contoso.id, &[rename]).await.unwrap(), vec![Ok(())]);
+    let ann = user_by_address(&db, contoso.id, "ann@contoso.com").await;
+    assert_eq!((ann.display_name.as_deref(), ann.aliases.clone()), (Some("Ann Renamed"), vec![address("a@contoso.com")]));
+
+    // The same two addresses, the alias now primary.
+    let swapped = ChangeAction::UpdateUser { user_id: ann.id, expected_version: ann.version, fields: user_fields("a@contoso.com", &["ann@contoso.com"]) };
+    assert_eq!(db.store.apply_changes(contoso.id, &[swapped]).await.unwrap(), vec![Ok(())]);
+    let ann = user_by_address(&db, contoso.id, "a@contoso.com").await;
+    assert_eq!(ann.aliases, vec![address("ann@contoso.com")]);
 });
