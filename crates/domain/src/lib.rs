@@ -59,10 +59,29 @@ macro_rules! serde_via_str {
         }
         impl<'de> serde::Deserialize<'de> for $t {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                text.parse().map_err(serde::de::Error::custom)
+                d.deserialize_str($crate::ParseStr(std::marker::PhantomData))
             }
         }
     };
 }
 pub(crate) use serde_via_str;
+
+/// Parses a string value as it lies in the input, without copying it into a `String` first
+/// (serde's `Cow<str>` always does): a directory mirror holds a million ids.
+pub(crate) struct ParseStr<T>(pub(crate) std::marker::PhantomData<T>);
+
+impl<T> serde::de::Visitor<'_> for ParseStr<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        text.parse().map_err(E::custom)
+    }
+}

@@ -39,7 +39,9 @@ pub(crate) struct UserRow {
     pub(crate) source: String,
     pub(crate) external_id: Option<String>,
     pub(crate) version: i64,
-    /// The user's addresses, primary first, separated by spaces (which no address contains).
+    pub(crate) primary_address: Option<String>,
+    /// All the user's addresses, the primary among them, in no order, separated by spaces
+    /// (which no address contains).
     pub(crate) addresses: Option<String>,
     /// How many of them are marked primary: exactly one in a sound row.
     pub(crate) primaries: Option<i64>,
@@ -50,30 +52,36 @@ pub(crate) struct UserRow {
 ///
 /// Each user's addresses come aggregated into one column rather than one row per address: on a
 /// large account, reading rows costs more than anything else in a load, and joined rows would
-/// repeat every user column once per address. They are aggregated in one pass over the
-/// addresses rather than looked up user by user: for 82,000 users on SQLite, 1.2 s against 1.9 s.
+/// repeat every user column once per address. The users are found through their aggregated
+/// addresses, since every user has a primary one: SQLite then looks each user up by its key,
+/// where joining the aggregate to the users made it build an index of the aggregate first
+/// (for 82,000 users, 0.3 s against 0.86 s of SQL). The aggregate is unordered; sorting a few
+/// aliases per user is left to [`UserRow::into_user`]. A user without addresses, which only a
+/// damaged database holds, has no row: callers count the users to notice one.
 pub(crate) fn user_rows(users: &str, addresses: &str) -> String {
     format!(
         "SELECT u.id, u.account_id, u.first_name, u.last_name, u.display_name, u.role, u.digests, u.source, \
-         u.external_id, u.version, a.addresses, a.primaries FROM users u LEFT JOIN \
-         (SELECT user_id, string_agg(address, ' ' ORDER BY is_primary DESC, address) AS addresses, \
-         count(*) FILTER (WHERE is_primary) AS primaries FROM addresses WHERE user_id IS NOT NULL AND {addresses} \
-         GROUP BY user_id) a ON a.user_id = u.id WHERE {users}"
+         u.external_id, u.version, a.primary_address, a.addresses, a.primaries FROM \
+         (SELECT user_id, max(CASE WHEN is_primary THEN address END) AS primary_address, \
+         string_agg(address, ' ') AS addresses, count(*) FILTER (WHERE is_primary) AS primaries \
+         FROM addresses WHERE user_id IS NOT NULL AND {addresses} GROUP BY user_id) a \
+         CROSS JOIN users u WHERE u.id = a.user_id AND {users}"
     )
 }
 
 impl UserRow {
     pub(crate) fn into_user(self) -> Result<User, StoreError> {
-        if self.primaries != Some(1) {
+        let (Some(1), Some(primary)) = (self.primaries, self.primary_address.as_deref()) else {
             return Err(StoreError::Corrupt { what: "user", reason: format!("the user {} has no single primary address", self.id) });
-        }
-        let mut addresses = self.addresses.as_deref().unwrap_or_default().split(' ').map(|a| stored::<EmailAddress>("user address", a));
-        let primary_address = addresses.next().expect("splitting a text yields at least one piece")?;
+        };
+        let addresses = self.addresses.as_deref().unwrap_or_default().split(' ');
+        let mut aliases = addresses.filter(|a| *a != primary).map(|a| stored::<EmailAddress>("user address", a)).collect::<Result<Vec<_>, _>>()?;
+        aliases.sort_unstable();
         Ok(User {
             id: UserId::from_uuid(self.id),
             account_id: roster_domain::AccountId::from_uuid(self.account_id),
-            primary_address,
-            aliases: addresses.collect::<Result<_, _>>()?,
+            primary_address: stored::<EmailAddress>("user address", primary)?,
+            aliases,
             first_name: self.first_name,
             last_name: self.last_name,
             display_name: self.display_name,

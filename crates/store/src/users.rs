@@ -8,7 +8,7 @@ use argon2::Argon2;
 use roster_domain::{AccountId, EmailAddress, Role, Source, User, UserId};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::accounts::require_account;
+use crate::accounts::{Count, require_account};
 use crate::addresses::{OwnedBy, claim_addresses, object_addresses};
 use crate::db::{built_sql, sql};
 use crate::revision;
@@ -151,6 +151,14 @@ impl Store {
         let mut tx = self.db.begin_read().await?;
         let statement = user_rows("u.account_id = $1", "account_id = $1");
         let rows: Vec<UserRow> = built_sql(statement, vec![account_id.as_uuid().into()]).fetch_all(&mut tx.conn()).await?;
+        // Users are read through their addresses: one without any would be missing unnoticed.
+        let counted: Option<Count> =
+            sql("SELECT COUNT(*) AS count FROM users WHERE account_id = $1").bind(account_id.as_uuid()).fetch_optional(&mut tx.conn()).await?;
+        let counted = counted.map_or(0, |c| c.count);
+        if counted != rows.len() as i64 {
+            let reason = format!("{} of the account's users have no primary address", counted - rows.len() as i64);
+            return Err(StoreError::Corrupt { what: "user", reason });
+        }
         let mut users = rows.into_iter().map(UserRow::into_user).collect::<Result<Vec<_>, _>>()?;
         users.sort_by(|a, b| a.primary_address.cmp(&b.primary_address));
         Ok(users)
@@ -160,7 +168,17 @@ impl Store {
         let mut tx = self.db.begin_read().await?;
         let statement = user_rows("u.id = $1", "user_id = $1");
         let row: Option<UserRow> = built_sql(statement, vec![user_id.as_uuid().into()]).fetch_optional(&mut tx.conn()).await?;
-        row.ok_or(StoreError::UserNotFound(user_id))?.into_user()
+        match row {
+            Some(row) => row.into_user(),
+            None => {
+                let exists: Option<Count> =
+                    sql("SELECT COUNT(*) AS count FROM users WHERE id = $1").bind(user_id.as_uuid()).fetch_optional(&mut tx.conn()).await?;
+                match exists.filter(|c| c.count > 0) {
+                    Some(_) => Err(StoreError::Corrupt { what: "user", reason: format!("the user {user_id} has no primary address") }),
+                    None => Err(StoreError::UserNotFound(user_id)),
+                }
+            }
+        }
     }
 
     /// Removes a user with its addresses and group memberships.

@@ -3,7 +3,7 @@ use roster_domain::{NewUserRole, Role, Source};
 use roster_store::{ChangeFailure, NewAdmin, NewUser, OwnedBy, StoreError};
 use secrecy::SecretString;
 
-use super::harness::{add_group, assert_refused, address, contract_test, external, user_fields};
+use super::harness::{Raw, add_group, assert_refused, address, contract_test, external, user_fields};
 
 pub fn manual_user(primary: &str, aliases: &[&str]) -> NewUser {
     NewUser {
@@ -133,4 +133,18 @@ contract_test!(an_admin_logs_in_with_the_right_password_only, |db| {
     let shown = format!("{:?}", NewAdmin { address: address("a3@contoso.com"), display_name: None, password: password() });
     assert!(!shown.contains("horse"), "{shown}");
     assert!(!format!("{:?}", db.store.list_users(contoso.id).await.unwrap()).contains("argon2"));
+});
+
+contract_test!(a_user_left_without_addresses_is_reported_not_hidden, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let ann = db.store.add_user(contoso.id, manual_user("ann@contoso.com", &["a@contoso.com"])).await.unwrap();
+    db.store.add_user(contoso.id, manual_user("bob@contoso.com", &[])).await.unwrap();
+    // Only a damaged database holds such a user: the store never writes one.
+    let deleted = db.raw("DELETE FROM addresses WHERE user_id = $1", vec![Raw::Uuid(ann.id.as_uuid())]).await;
+    assert_eq!(deleted, Ok(2));
+    let listed = db.store.list_users(contoso.id).await;
+    assert!(matches!(&listed, Err(StoreError::Corrupt { what: "user", .. })), "{listed:?}");
+    let read = db.store.user(ann.id).await;
+    assert!(matches!(&read, Err(StoreError::Corrupt { what: "user", .. })), "{read:?}");
+    assert!(matches!(db.store.user(roster_domain::UserId::new()).await, Err(StoreError::UserNotFound(_))));
 });
