@@ -1,7 +1,8 @@
 //! Applying a plan's changes to an in-memory copy of an account: what apply does to storage,
 //! without storage. The sync engine's dry runs and the planner's tests share it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 
 use roster_domain::plan::{
     Change, ChangeAction, GroupFields, GroupMembers, MemberChanges, UserFields,
@@ -120,13 +121,11 @@ enum Membership<'c> {
 }
 
 /// Takes the leaving members out of `members` and adds the joining ones it lacks.
-fn change_members<Id: Copy + PartialEq>(members: &mut Vec<Id>, leaving: &[Id], joining: Vec<Id>) {
+fn change_members<Id: Copy + Eq + Hash>(members: &mut Vec<Id>, leaving: &[Id], joining: Vec<Id>) {
+    let leaving: HashSet<Id> = leaving.iter().copied().collect();
     members.retain(|member| !leaving.contains(member));
-    for member in joining {
-        if !members.contains(&member) {
-            members.push(member);
-        }
-    }
+    let mut held: HashSet<Id> = members.iter().copied().collect();
+    members.extend(joining.into_iter().filter(|member| held.insert(*member)));
 }
 
 /// The account's ids of the members a change names by directory id.
