@@ -830,6 +830,11 @@ pub struct Applier<'s> {
     members: Option<DirectoryIds>,
     /// The revision this applier's last write left, while no other writer came between.
     revision: Option<Revision>,
+    /// Rows written so far, over every call, and the count at which statistics are next
+    /// refreshed: the first refresh after [`ROWS_BEFORE_STATISTICS`], each later one after twice
+    /// as many.
+    written: usize,
+    refresh_statistics_at: usize,
 }
 
 impl Store {
@@ -845,7 +850,14 @@ impl Store {
             sql("SELECT name FROM accounts WHERE id = $1").bind(account_id.as_uuid()).fetch_optional(&mut tx.conn()).await?
         };
         let name = name.ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))?.name;
-        Ok(Applier { store: self, account: AccountOwner { id: account_id, name }, members: None, revision: planned_at })
+        Ok(Applier {
+            store: self,
+            account: AccountOwner { id: account_id, name },
+            members: None,
+            revision: planned_at,
+            written: 0,
+            refresh_statistics_at: ROWS_BEFORE_STATISTICS,
+        })
     }
 
     /// Applies `changes` to the account with a new [`Applier`]; see [`Applier::apply`].
@@ -864,13 +876,12 @@ impl Applier<'_> {
     /// this applier; members Roster does not hold are left out.
     pub async fn apply(&mut self, changes: &[ChangeAction]) -> Result<Vec<ChangeOutcome>, StoreError> {
         let mut outcomes = Vec::with_capacity(changes.len());
-        let (mut written, mut refresh_statistics_at) = (0, ROWS_BEFORE_STATISTICS);
         let size = BatchSize::for_backend(self.store.db.backend());
         for batch in batches(changes, &size) {
-            written += batch.iter().map(weight).sum::<usize>();
-            if written >= refresh_statistics_at {
+            self.written += batch.iter().map(weight).sum::<usize>();
+            if self.written >= self.refresh_statistics_at {
                 self.store.db.refresh_statistics().await?;
-                refresh_statistics_at *= 2;
+                self.refresh_statistics_at *= 2;
             }
             match self.apply_batch(batch).await {
                 Ok(results) => outcomes.extend(results),
