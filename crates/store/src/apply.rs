@@ -603,6 +603,8 @@ impl Batch<'_> {
                 addresses.extend(object_addresses(OwnedBy::Group(*id), f.address.as_ref(), &f.aliases));
             }
         }
+        // In the order of the table's key, for the same reason as memberships (see write_members).
+        addresses.sort_unstable_by(|a, b| a.address.cmp(&b.address));
         insert_addresses(conn, self.account.id, &addresses).await?;
 
         self.write_members(conn).await?;
