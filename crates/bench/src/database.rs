@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use roster_domain::{AccountId, DomainName, TechContact};
 use roster_store::{AccountRef, MasterKey, NewAccount, Store};
-use sqlx::{Connection as _, PgConnection};
+use sqlx::{Connection as _, PgConnection, SqliteConnection};
 use tempfile::TempDir;
 
 use crate::StoreKind;
@@ -65,6 +65,32 @@ impl FreshDatabase {
         let tech_contact = TechContact { name: "Bench Admin".to_owned(), email: format!("it@{}", summary.default_domain).parse()? };
         store.create_account(NewAccount { name: ACCOUNT.to_owned(), domains, tech_contact: Some(tech_contact) }).await?;
         Ok(database)
+    }
+
+    /// A new database holding what this one holds now, for measuring a sync again from the same
+    /// start. Nothing may be connected to this database meanwhile: a PostgreSQL template must be
+    /// idle.
+    pub async fn duplicate(&self) -> anyhow::Result<Self> {
+        match &self.lifetime {
+            Lifetime::Sqlite(_) => {
+                let dir = tempfile::Builder::new().prefix("roster-bench-").tempdir()?;
+                let path = dir.path().join("roster.db");
+                let url = format!("sqlite:{}", path.display());
+                // VACUUM INTO writes a consistent copy whatever the write-ahead log still holds.
+                let mut source = SqliteConnection::connect(&self.url).await?;
+                sqlx::query("VACUUM INTO $1").bind(path.display().to_string()).execute(&mut source).await?;
+                source.close().await?;
+                Ok(Self { url, lifetime: Lifetime::Sqlite(dir) })
+            }
+            Lifetime::Postgres { admin_url, name } => {
+                let copy = format!("roster_bench_{}", uuid::Uuid::now_v7().simple());
+                let mut admin = PgConnection::connect(admin_url).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {copy} TEMPLATE {name}"))).execute(&mut admin).await?;
+                let mut url = url::Url::parse(admin_url)?;
+                url.set_path(&copy);
+                Ok(Self { url: url.into(), lifetime: Lifetime::Postgres { admin_url: admin_url.clone(), name: copy } })
+            }
+        }
     }
 
     /// Deletes the database.

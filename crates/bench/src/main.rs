@@ -60,6 +60,11 @@ struct Options {
     /// Latency added to every Graph request in the latency scenario, in milliseconds.
     #[arg(long, default_value_t = 50)]
     latency_ms: u64,
+    /// Measures the delta sync this many times, each from a copy of the same database and
+    /// against the same changed tenant, and prints a line for each: to compare builds on a
+    /// noisy machine, or to see the spread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
     /// The `roster` binary that serves the simulated tenant. Default: next to this program
     /// (build both with `cargo build --release -p roster -p roster-bench`).
     #[arg(long, value_name = "PATH")]
@@ -122,6 +127,9 @@ struct Report {
     /// `wall_s`.
     #[serde(skip_serializing_if = "Option::is_none")]
     tenant_changes_s: Option<f64>,
+    /// Which of the `--repeat` measurements of the scenario this is, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<u32>,
 }
 
 impl Report {
@@ -139,6 +147,7 @@ impl Report {
             sim_cpu_s: measure::seconds(sim_cpu),
             changes_applied: measured.changes_applied,
             tenant_changes_s: None,
+            run: None,
         }
     }
 
@@ -221,9 +230,25 @@ impl Bench {
             let started = Instant::now();
             changes::change_one_percent(first, &sim, self.size).await.context("changing the simulated tenant")?;
             let tenant_changes_s = Some(measure::seconds(started.elapsed()));
+            let repeat = self.options.repeat;
             for (kind, database) in &stores {
-                let report = Report::new(Scenario::Delta1, *kind, self.size, measure::spawn(database, &sim).await?);
-                Report { tenant_changes_s, ..report }.print()?;
+                // Every measurement starts from the database as the changes left it.
+                let start = if repeat > 1 { Some(database.duplicate().await?) } else { None };
+                for run in 1..=repeat {
+                    let copy = match &start {
+                        Some(start) if run > 1 => Some(start.duplicate().await?),
+                        _ => None,
+                    };
+                    let measured = measure::spawn(copy.as_ref().unwrap_or(database), &sim).await?;
+                    let report = Report::new(Scenario::Delta1, *kind, self.size, measured);
+                    Report { tenant_changes_s, run: (repeat > 1).then_some(run), ..report }.print()?;
+                    if let Some(copy) = copy {
+                        copy.remove().await?;
+                    }
+                }
+                if let Some(start) = start {
+                    start.remove().await?;
+                }
             }
         }
         for (_, database) in stores {
