@@ -115,15 +115,8 @@ pub struct MemberChanges {
 }
 
 impl MemberChanges {
-    pub fn is_empty(&self) -> bool {
-        self.joining_users.is_empty()
-            && self.joining_groups.is_empty()
-            && self.leaving_users.is_empty()
-            && self.leaving_groups.is_empty()
-    }
-
     /// How many members join or leave.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.joining_users.len() + self.joining_groups.len() + self.leaving_users.len() + self.leaving_groups.len()
     }
 }

@@ -798,7 +798,7 @@ fn weight(change: &ChangeAction) -> usize {
         ChangeAction::AddGroup { members, .. } | ChangeAction::LinkGroup { members, .. } => {
             1 + members.users.len() + members.groups.len()
         }
-        ChangeAction::UpdateGroup { members, .. } => 1 + members.len(),
+        ChangeAction::UpdateGroup { members, .. } => 1 + members.count(),
         _ => 1,
     }
 }

@@ -98,7 +98,7 @@ impl UserRow {
 /// nothing between them. `NULL` (no rows to aggregate) is the empty list.
 pub(crate) fn hex_ids(what: &'static str, hex: Option<&str>) -> Result<Vec<Uuid>, StoreError> {
     let hex = hex.unwrap_or_default().as_bytes();
-    if hex.len() % 32 != 0 {
+    if !hex.len().is_multiple_of(32) {
         return Err(StoreError::Corrupt { what, reason: format!("an id list of {} digits is not a whole number of ids", hex.len()) });
     }
     hex.chunks_exact(32)

@@ -284,11 +284,11 @@ impl SyncEngine {
         mirror: Option<roster_store::Mirror>,
     ) -> Result<RevisedPlan, SyncError> {
         let revision = self.store.revision(account_id).await?;
-        if mirror.is_none() {
-            if let Some(in_step) = self.store.in_step_plan(account_id).await? {
-                let plan = self.plan_in_step(run_id, account_id, in_step).await?;
-                return Ok(RevisedPlan { plan, revision, in_step: true });
-            }
+        if mirror.is_none()
+            && let Some(in_step) = self.store.in_step_plan(account_id).await?
+        {
+            let plan = self.plan_in_step(run_id, account_id, in_step).await?;
+            return Ok(RevisedPlan { plan, revision, in_step: true });
         }
         // One load after another: run side by side, on this machine's two cores, they took longer
         // (7.4 s against 6.6 s for the whole 1% delta sync of 100,000 users, averaged over four
