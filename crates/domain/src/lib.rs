@@ -21,7 +21,9 @@ pub use connection::{
 pub use directory::{DirectoryGroup, DirectoryMember, DirectoryUser, MemberType};
 pub use event::{AccountEvent, AccountEventKind};
 pub use ids::{AccountId, ChangeId, ClientId, ExternalId, GroupId, PlanId, RunId, TenantRef, UserId};
-pub use model::{Account, Exemption, Group, GroupKind, NewUserRole, Role, Source, TechContact, User};
+pub use model::{
+    Account, Exemption, Group, GroupKind, NewUserRole, Role, Source, SyncedGroup, SyncedUser, TechContact, User,
+};
 
 /// Why a piece of input was rejected. The message names the value and says how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -244,6 +244,25 @@ pub struct Group {
     pub version: i64,
 }
 
+/// A user sync manages, as the member lists of groups name it: its directory id, its id in the
+/// account and its primary address. Planning part of an account names the synced users outside
+/// that part this way, rather than loading them whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncedUser {
+    pub external_id: ExternalId,
+    pub id: UserId,
+    pub primary_address: EmailAddress,
+}
+
+/// A group sync manages, as the member lists of groups name it (see [`SyncedUser`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncedGroup {
+    pub external_id: ExternalId,
+    pub id: GroupId,
+    pub name: String,
+    pub address: Option<EmailAddress>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -181,6 +181,14 @@ pub enum SkipReason {
     ProtectedFromRemoval,
 }
 
+impl SkipReason {
+    /// Whether the entry settles an address that two objects of the account's own directory and
+    /// account claim: such an entry depends on the other claimant too.
+    pub fn settles_an_address(self) -> bool {
+        matches!(self, Self::DuplicateInTenant | Self::ConflictsWithExisting)
+    }
+}
+
 /// An informational entry: an object (or an address of one) the plan leaves out, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {

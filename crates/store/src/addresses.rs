@@ -10,7 +10,7 @@ use crate::db::{Conn, Constraint, DbError, Value, fetch_in, insert_rows, sql};
 use crate::{Store, StoreError};
 
 /// The object an address routes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OwnedBy {
     User(UserId),
     Group(GroupId),

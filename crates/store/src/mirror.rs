@@ -1,13 +1,13 @@
 //! The directory mirror: Roster's copy of what the tenant returned, one row per object, and the
 //! delta links that continue it. Refreshes commit objects and links together.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId};
+use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId, PlanId};
 use time::OffsetDateTime;
 
-use crate::db::{Conn, Constraint, DbError, Tx, Value, execute_in, fetch_in, insert_rows, sql};
-use crate::revision;
+use crate::db::{Conn, Constraint, DbError, Tx, Value, built_sql, execute_in, fetch_in, insert_rows, sql};
+use crate::revision::{self, Revision};
 use crate::rows::{now, stored_json};
 use crate::{Store, StoreError};
 
@@ -51,6 +51,16 @@ impl MirrorRefresh {
     pub fn brings_nothing(&self) -> bool {
         self.upsert_users.is_empty() && self.remove_users.is_empty() && self.upsert_groups.is_empty() && self.remove_groups.is_empty()
     }
+}
+
+/// What committing a delta round found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeltaCommitted {
+    /// The plan that left the account in step with its mirror, if the account still was just
+    /// before this round: the round's changes are then all that separate the two.
+    pub in_step_before: Option<PlanId>,
+    /// The revision the round left the account at.
+    pub revision: Revision,
 }
 
 #[derive(sqlx::FromRow)]
@@ -126,7 +136,7 @@ impl Store {
     }
 
     /// The mirrored objects with these directory ids, as stored: what a delta round's patches
-    /// apply to. Ids the mirror does not hold are left out.
+    /// apply to. Ids the mirror does not hold are left out, and an id named twice is read once.
     pub async fn mirror_objects(
         &self,
         account_id: AccountId,
@@ -135,7 +145,8 @@ impl Store {
     ) -> Result<(Vec<DirectoryUser>, Vec<DirectoryGroup>), StoreError> {
         let mut tx = self.db.begin_read().await?;
         let account = [Value::from(account_id.as_uuid())];
-        let keys = |ids: &[ExternalId]| ids.iter().map(|id| Value::from(id.as_str())).collect();
+        // An id named twice is read once: the keys may be split over several statements.
+        let keys = |ids: &[ExternalId]| ids.iter().map(ExternalId::as_str).collect::<BTreeSet<_>>().into_iter().map(Value::from).collect();
         let users: Vec<RecordRow> =
             fetch_in(&mut tx.conn(), "SELECT record FROM mirror_users WHERE account_id = $1 AND external_id IN ({list})", &account, keys(users))
                 .await?;
@@ -149,6 +160,27 @@ impl Store {
         ))
     }
 
+    /// The mirrored groups whose records name any of these directory ids, as a member or
+    /// otherwise: the groups that may list them. Each record is searched as stored, without
+    /// reading the mirror into memory.
+    pub async fn mirror_groups_naming(&self, account_id: AccountId, ids: &[ExternalId]) -> Result<Vec<DirectoryGroup>, StoreError> {
+        // A statement searches for this many ids at once, each as one parameter.
+        const IDS_PER_STATEMENT: usize = 100;
+        let mut tx = self.db.begin_read().await?;
+        let mut records: Vec<RecordRow> = Vec::new();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let searches: Vec<String> = (0..chunk.len()).map(|i| format!("instr(record, ${}) > 0", i + 2)).collect();
+            let statement = format!("SELECT record FROM mirror_groups WHERE account_id = $1 AND ({})", searches.join(" OR "));
+            // An id is searched for as the JSON string it is stored as, quotes included, so
+            // that it matches no longer id containing it.
+            let needles = chunk.iter().map(|id| Value::from(encode(&id.as_str())));
+            let params = std::iter::once(Value::from(account_id.as_uuid())).chain(needles).collect();
+            records.extend(built_sql(statement, params).fetch_all::<RecordRow>(&mut tx.conn()).await?);
+        }
+        drop(tx);
+        records.iter().map(|r| stored_json("mirrored group", &r.record)).collect()
+    }
+
     /// The mirror's delta links alone: what a delta round starts from, without the objects.
     pub async fn delta_links(&self, account_id: AccountId) -> Result<DeltaLinks, StoreError> {
         let mut tx = self.db.begin_read().await?;
@@ -156,22 +188,23 @@ impl Store {
     }
 
     /// Commits one delta round: upserts, removals and new delta links, all or nothing.
-    pub async fn commit_mirror_delta(&self, account_id: AccountId, refresh: &MirrorRefresh) -> Result<(), StoreError> {
+    pub async fn commit_mirror_delta(&self, account_id: AccountId, refresh: &MirrorRefresh) -> Result<DeltaCommitted, StoreError> {
         self.write_mirror(account_id, refresh, false).await
     }
 
     /// Replaces the whole mirror after a full read, with its new delta links, all or nothing.
     /// The refresh's removals are ignored: whatever it does not hold is gone.
     pub async fn replace_mirror(&self, account_id: AccountId, full: &MirrorRefresh) -> Result<(), StoreError> {
-        self.write_mirror(account_id, full, true).await
+        self.write_mirror(account_id, full, true).await.map(|_| ())
     }
 
-    async fn write_mirror(&self, account_id: AccountId, refresh: &MirrorRefresh, replace: bool) -> Result<(), StoreError> {
+    async fn write_mirror(&self, account_id: AccountId, refresh: &MirrorRefresh, replace: bool) -> Result<DeltaCommitted, StoreError> {
         // Serializing before the transaction keeps the write lock short.
         let users: Vec<_> = refresh.upsert_users.iter().map(|u| (&u.id, encode(u))).collect();
         let groups: Vec<_> = refresh.upsert_groups.iter().map(|g| (&g.id, encode(g))).collect();
         let now = now();
         let mut tx = self.db.begin_write().await?;
+        let in_step_before = revision::in_step_plan(&mut tx.conn(), account_id).await?;
         let missing_connection = |e: DbError| match e {
             DbError::Violation(Constraint::ForeignKey) => StoreError::ConnectionNotFound(account_id),
             e => e.into(),
@@ -210,14 +243,17 @@ impl Store {
             .await
             .map_err(missing_connection)?;
         // A round that brought no object leaves the plan as it was; only its links moved on.
-        if replace || !refresh.brings_nothing() {
-            revision::bump(&mut tx.conn(), account_id).await?;
-        }
+        let revision = if replace || !refresh.brings_nothing() {
+            revision::bump(&mut tx.conn(), account_id).await?
+        } else {
+            revision::current(&mut tx.conn(), account_id).await?
+        };
+        let revision = revision.ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))?;
         tx.commit().await?;
         if replace {
             self.db.release_idle_cache().await?;
         }
-        Ok(())
+        Ok(DeltaCommitted { in_step_before, revision })
     }
 }
 

@@ -61,13 +61,27 @@ pub(crate) async fn bump(conn: &mut Conn<'_>, account_id: AccountId) -> Result<O
     Ok(row.map(|r| Revision(r.revision)))
 }
 
+/// The account's revision, inside the caller's transaction.
+pub(crate) async fn current(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Option<Revision>, DbError> {
+    let row: Option<RevisionRow> = sql("SELECT revision FROM accounts WHERE id = $1").bind(account_id.as_uuid()).fetch_optional(conn).await?;
+    Ok(row.map(|r| Revision(r.revision)))
+}
+
+/// The plan that left the account in step with its mirror, if nothing has changed since, inside
+/// the caller's transaction.
+pub(crate) async fn in_step_plan(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Option<PlanId>, DbError> {
+    let row: Option<InStepRow> = sql("SELECT in_step_plan_id FROM accounts WHERE id = $1 AND in_step_revision = revision")
+        .bind(account_id.as_uuid())
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.and_then(|r| r.in_step_plan_id).map(PlanId::from_uuid))
+}
+
 impl Store {
     /// The account's current revision.
     pub async fn revision(&self, account_id: AccountId) -> Result<Revision, StoreError> {
         let mut tx = self.db.begin_read().await?;
-        let row: Option<RevisionRow> =
-            sql("SELECT revision FROM accounts WHERE id = $1").bind(account_id.as_uuid()).fetch_optional(&mut tx.conn()).await?;
-        row.map(|r| Revision(r.revision)).ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))
+        current(&mut tx.conn(), account_id).await?.ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))
     }
 
     /// Records that `plan`, fully applied, left the account in step with its mirror at
@@ -87,11 +101,6 @@ impl Store {
     /// The plan that left the account in step with its mirror, if nothing has changed since.
     pub async fn in_step_plan(&self, account_id: AccountId) -> Result<Option<PlanId>, StoreError> {
         let mut tx = self.db.begin_read().await?;
-        let row: Option<InStepRow> =
-            sql("SELECT in_step_plan_id FROM accounts WHERE id = $1 AND in_step_revision = revision")
-                .bind(account_id.as_uuid())
-                .fetch_optional(&mut tx.conn())
-                .await?;
-        Ok(row.and_then(|r| r.in_step_plan_id).map(PlanId::from_uuid))
+        Ok(in_step_plan(&mut tx.conn(), account_id).await?)
     }
 }

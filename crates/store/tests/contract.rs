@@ -11,5 +11,6 @@ mod contract {
     mod plans_and_runs;
     mod revisions;
     mod schedule;
+    mod scope;
     mod users;
 }

@@ -146,3 +146,16 @@ contract_test!(a_mirror_needs_a_connection, |db| {
     let committed = db.store.commit_mirror_delta(contoso.id, &refresh).await;
     assert!(matches!(committed, Err(StoreError::ConnectionNotFound(_))), "{committed:?}");
 });
+
+contract_test!(a_directory_id_named_twice_among_many_is_read_once, |db| {
+    let account = connected(&db).await;
+    let full = MirrorRefresh { upsert_users: vec![directory_user("u-1", "a@contoso.com")], ..MirrorRefresh::default() };
+    db.store.replace_mirror(account, &full).await.unwrap();
+    // A delta round may name an object on several pages; the ids then span several statements.
+    let mut ids: Vec<_> = (0..500).map(|n| external(&format!("absent-{n}"))).collect();
+    ids.insert(0, external("u-1"));
+    ids.push(external("u-1"));
+    let (users, groups) = db.store.mirror_objects(account, &ids, &ids).await.unwrap();
+    assert_eq!(users, [directory_user("u-1", "a@contoso.com")]);
+    assert_eq!(groups, []);
+});

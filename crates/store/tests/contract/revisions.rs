@@ -101,3 +101,25 @@ contract_test!(an_applier_knows_whether_another_writer_came_between_its_writes, 
     unknown.apply(&[add(5)]).await.unwrap();
     assert_eq!(unknown.undisturbed_revision(), None, "a plan of unknown revision never counts as undisturbed");
 });
+
+contract_test!(a_delta_round_reports_the_in_step_plan_it_followed_and_the_revision_it_left, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let id = contoso.id;
+    db.store.set_connection(id, settings("contoso.com"), Some(SECRET.into())).await.unwrap();
+    let plan = empty_plan(id);
+    let revision = db.store.revision(id).await.unwrap();
+    db.store.save_plan(&plan, revision).await.unwrap();
+    assert!(db.store.record_in_step(id, revision, plan.id).await.unwrap());
+
+    let objects = MirrorRefresh { upsert_users: vec![directory_user("u-1", "ann@contoso.com")], ..MirrorRefresh::default() };
+    let first = db.store.commit_mirror_delta(id, &objects).await.unwrap();
+    assert_eq!(first.in_step_before, Some(plan.id), "the account was in step until this round");
+    assert_eq!(first.revision, db.store.revision(id).await.unwrap());
+    assert_eq!(first.revision, revision.next());
+
+    let second = db.store.commit_mirror_delta(id, &objects).await.unwrap();
+    assert_eq!(second.in_step_before, None, "the first round moved the account out of step");
+    let links_only = MirrorRefresh { users_delta_link: Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=two".to_owned()), ..MirrorRefresh::default() };
+    let third = db.store.commit_mirror_delta(id, &links_only).await.unwrap();
+    assert_eq!(third.revision, second.revision, "a round that brings nothing leaves the revision");
+});
