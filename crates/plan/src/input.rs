@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use roster_domain::{
     Account, ConnectionSettings, DirectoryGroup, DirectoryUser, EmailAddress, ExternalId, Group,
-    PlanId, RunId, User,
+    PlanId, RunId, SyncedGroup, SyncedUser, User,
 };
 use time::OffsetDateTime;
 
@@ -35,15 +35,28 @@ pub struct PlanInput<'a> {
 pub struct Mirror<'a> {
     pub users: &'a [DirectoryUser],
     pub groups: &'a [DirectoryGroup],
-    pub read: MirrorRead,
+    pub read: MirrorRead<'a>,
 }
 
 /// Whether the last read of the directory returned everything. A partial read never removes
 /// anything: an object missing from it may simply not have been read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MirrorRead {
+pub enum MirrorRead<'a> {
     Complete,
     Incomplete,
+    /// Part of a complete read: the records of some objects, with the account's objects that
+    /// hold their directory ids or share their addresses. Objects of that part missing from the
+    /// records are gone from the directory. The synced objects outside it stay as they are, and
+    /// are named only as members of the part's groups. Whether the read as a whole looks failed
+    /// cannot be told from a part: [`crate::plan_delta`] tells it.
+    Part(Bystanders<'a>),
+}
+
+/// The synced objects outside the planned part that its groups' members may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bystanders<'a> {
+    pub users: &'a [SyncedUser],
+    pub groups: &'a [SyncedGroup],
 }
 
 /// Every valid address the mirror's objects carry in the account's domains: the addresses whose

@@ -5,7 +5,8 @@
 //! same input always gives the same plan, in the same order.
 //!
 //! The caller lists the mirror's [`candidate_addresses`], looks up which of them other accounts
-//! own, and calls [`plan`] with a [`PlanInput`]. [`apply_to_snapshot`] applies a plan's changes
+//! own, and calls [`plan`] with a [`PlanInput`]. After a delta round, [`plan_delta`] makes the
+//! same plan from the part of the account the round reached. [`apply_to_snapshot`] applies a plan's changes
 //! to an in-memory copy of the account, and [`Recipients`] expands a group into the users mail
 //! to it reaches.
 
@@ -13,6 +14,7 @@ mod account;
 mod allocation;
 mod apply;
 mod changes;
+mod delta;
 mod directory;
 mod input;
 mod outcome;
@@ -27,6 +29,7 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>
 type HashSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
 
 pub use apply::{AccountSnapshot, ApplyError, apply_to_snapshot};
-pub use input::{Mirror, MirrorRead, PlanInput, candidate_addresses};
+pub use delta::{DeltaInput, NeedsWholePlan, plan_delta};
+pub use input::{Bystanders, Mirror, MirrorRead, PlanInput, candidate_addresses};
 pub use planner::{PlanError, plan};
 pub use recipients::Recipients;

@@ -8,8 +8,8 @@ use roster_domain::plan::{
     InactiveCounts, MemberChanges, Plan, SkipReason, Skipped, UserFields,
 };
 use roster_domain::{
-    DirectoryGroup, DirectoryUser, EmailAddress, ExternalId, Group, GroupId, MemberType, Role,
-    User, UserId,
+    DeletionLimit, DirectoryGroup, DirectoryUser, EmailAddress, ExternalId, Group, GroupId,
+    MemberType, Role, User, UserId,
 };
 
 use crate::account::{AccountIndex, Holder, group_label};
@@ -65,7 +65,8 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
         &mut candidates,
         &mut verdicts,
     );
-    if input.settings.scope.users
+    if !matches!(input.mirror.read, MirrorRead::Part(_))
+        && input.settings.scope.users
         && planner.active_users_read == 0
         && !planner.account.synced_users.is_empty()
     {
@@ -449,19 +450,18 @@ impl<'a> Planner<'a> {
                 .count()
         };
         let limit = self.input.settings.deletion_limit;
-        let mut deletion_check = DeletionCheck {
-            user_removals: allowed_count(Category::UsersToRemove),
-            synced_users: self.account.synced_users.len(),
-            group_removals: allowed_count(Category::GroupsToRemove),
-            synced_groups: self.account.synced_groups.len(),
-            exceeded: false,
-        };
-        deletion_check.exceeded = limit
-            .exceeded(deletion_check.user_removals, deletion_check.synced_users)
-            || limit.exceeded(deletion_check.group_removals, deletion_check.synced_groups);
-        self.skipped.sort_by(|a, b| {
-            (&a.summary, &a.external_id, &a.detail).cmp(&(&b.summary, &b.external_id, &b.detail))
-        });
+        let deletion_check = deletion_check(
+            limit,
+            [
+                allowed_count(Category::UsersToRemove),
+                self.account.synced_users.len(),
+            ],
+            [
+                allowed_count(Category::GroupsToRemove),
+                self.account.synced_groups.len(),
+            ],
+        );
+        sort_skipped(&mut self.skipped);
         Plan {
             id: self.input.plan_id,
             account_id: self.input.account.id,
@@ -503,6 +503,20 @@ impl<'a> Planner<'a> {
                 label: Cow::Owned(self.account.label(Holder::Group(i))),
             })
             .collect();
+        // The synced objects outside a planned part are held as they are; listed before the
+        // part's own objects, they never stand in for one of them.
+        if let MirrorRead::Part(bystanders) = self.input.mirror.read {
+            held_users.extend(bystanders.users.iter().map(|user| HeldObject {
+                external_id: &user.external_id,
+                account_id: Some(user.id),
+                label: Cow::Borrowed(user.primary_address.as_str()),
+            }));
+            held_groups.extend(bystanders.groups.iter().map(|group| HeldObject {
+                external_id: &group.external_id,
+                account_id: Some(group.id),
+                label: Cow::Owned(group_label(&group.name, group.address.as_ref())),
+            }));
+        }
         for candidate in candidates.iter().filter(|c| !c.skipped && self.applies(c)) {
             match &candidate.object {
                 DirectoryObject::User { user, primary } => held_users.push(HeldObject {
@@ -774,6 +788,29 @@ impl Planner<'_> {
             allowed_by_settings: self.allowed(category),
         }
     }
+}
+
+/// The deletion limit's verdict on removing `[removals, synced]` users and groups.
+pub(crate) fn deletion_check(
+    limit: DeletionLimit,
+    [user_removals, synced_users]: [usize; 2],
+    [group_removals, synced_groups]: [usize; 2],
+) -> DeletionCheck {
+    DeletionCheck {
+        user_removals,
+        synced_users,
+        group_removals,
+        synced_groups,
+        exceeded: limit.exceeded(user_removals, synced_users)
+            || limit.exceeded(group_removals, synced_groups),
+    }
+}
+
+/// The order *Skipped* is shown in: by object name, then directory id, then detail.
+pub(crate) fn sort_skipped(skipped: &mut [Skipped]) {
+    skipped.sort_by(|a, b| {
+        (&a.summary, &a.external_id, &a.detail).cmp(&(&b.summary, &b.external_id, &b.detail))
+    });
 }
 
 const LINK_REASON: &str = "a manual object of the account holds this address; it is linked to the directory object rather than duplicated";

@@ -7,6 +7,8 @@ mod apply;
 mod categories;
 #[path = "planner/conflicts.rs"]
 mod conflicts;
+#[path = "planner/delta.rs"]
+mod delta;
 #[path = "planner/directory.rs"]
 mod directory;
 #[path = "planner/properties.rs"]

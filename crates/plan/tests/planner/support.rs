@@ -38,7 +38,7 @@ pub struct World {
     pub settings: ConnectionSettings,
     pub exemptions: HashSet<ExternalId>,
     pub other_accounts: HashMap<EmailAddress, String>,
-    pub read: MirrorRead,
+    pub read: MirrorRead<'static>,
 }
 
 impl World {
@@ -85,7 +85,12 @@ impl World {
     }
 
     pub fn try_plan(&self) -> Result<Plan, PlanError> {
-        plan(&PlanInput {
+        plan(&self.input())
+    }
+
+    /// The planner's input for this world.
+    pub fn input(&self) -> PlanInput<'_> {
+        PlanInput {
             plan_id: PlanId::from_uuid(Uuid::from_u128(7)),
             run_id: RunId::from_uuid(Uuid::from_u128(8)),
             created_at: datetime!(2026-03-01 12:00 UTC),
@@ -100,7 +105,7 @@ impl World {
             settings: &self.settings,
             exemptions: &self.exemptions,
             held_by_other_accounts: &self.other_accounts,
-        })
+        }
     }
 
     pub fn plan(&self) -> Plan {
