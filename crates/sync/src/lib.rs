@@ -5,7 +5,8 @@
 //! - [`refresh`] reads the tenant (a delta round, or a full read on the first run, after an
 //!   expired or week-old delta link, or when asked) and commits the mirror together with its
 //!   delta links; a read that fails commits nothing.
-//! - [`SyncEngine::preview`] (*Search Now*) refreshes, plans and stores the plan.
+//! - [`SyncEngine::preview`] (*Search Now*) refreshes, plans and stores the plan: from the whole
+//!   account, or after a delta round from the part of it the round reached (see [`Planned`]).
 //! - [`SyncEngine::apply`] (*Sync Active Directory*) applies the checked changes of a stored plan,
 //!   at most once.
 //! - [`SyncEngine::run_automatic`] (the schedule) does all three without review, within the
@@ -18,12 +19,13 @@
 mod allocator;
 mod engine;
 mod error;
+mod part;
 mod progress;
 mod refresh;
 mod schedule;
 
 pub use allocator::use_one_allocator_arena;
-pub use engine::{ApplyOutcome, ApplyRequest, PreviewOutcome, SyncEngine};
+pub use engine::{ApplyOutcome, ApplyRequest, Planned, PreviewOutcome, SyncEngine};
 pub use error::SyncError;
 pub use progress::{NoProgress, Progress};
 pub use refresh::{ReadKind, RefreshOutcome, refresh};

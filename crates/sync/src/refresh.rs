@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId};
 use roster_graph::{DeltaLink, DeltaLinks, DirectoryEvent, DirectoryRead, GraphClient, ReadStep};
-use roster_store::{Mirror, MirrorRefresh, Store};
+use roster_store::{DeltaCommitted, Mirror, MirrorRefresh, Store};
 use time::{Duration, OffsetDateTime};
 
 use crate::{Progress, SyncError};
@@ -43,9 +43,21 @@ pub struct RefreshOutcome {
     /// The whole refreshed mirror after a full read; `None` after a delta round, which merges
     /// into the stored mirror without loading all of it.
     pub mirror: Option<Mirror>,
+    /// What a delta round changed.
+    pub delta: Option<DeltaChanges>,
     pub kind: ReadKind,
     /// Directory objects (and removal notices) the read returned.
     pub objects_read: u64,
+}
+
+/// What a delta round changed: the stored records it replaced or removed, and what it wrote.
+#[derive(Debug)]
+pub struct DeltaChanges {
+    /// The stored records of the objects the round named, as they were before it.
+    pub users_before: Vec<DirectoryUser>,
+    pub groups_before: Vec<DirectoryGroup>,
+    pub written: MirrorRefresh,
+    pub committed: DeltaCommitted,
 }
 
 /// Refreshes the account's mirror from the tenant and commits it. `full` forces a full read.
@@ -127,14 +139,16 @@ impl DeltaRound {
             match event {
                 DirectoryEvent::User(patch) => users.push(patch.id.clone()),
                 DirectoryEvent::Group(patch) => groups.push(patch.id.clone()),
-                DirectoryEvent::UserRemoved(_) | DirectoryEvent::GroupRemoved(_) => {}
+                DirectoryEvent::UserRemoved(removal) => users.push(removal.id.clone()),
+                DirectoryEvent::GroupRemoved(removal) => groups.push(removal.id.clone()),
             }
         }
-        let (users, groups) = store.mirror_objects(account_id, &users, &groups).await?;
-        let mut working = WorkingMirror::of(users, groups);
+        // The records as they were are kept for planning: a few, however large the tenant.
+        let (users_before, groups_before) = store.mirror_objects(account_id, &users, &groups).await?;
+        let mut working = WorkingMirror::of(users_before.clone(), groups_before.clone());
         working.objects_read = self.events.len() as u64;
         self.events.into_iter().for_each(|event| working.merge(event));
-        working.commit_delta(store, account_id, self.links).await
+        working.commit_delta(store, account_id, self.links, users_before, groups_before).await
     }
 }
 
@@ -205,7 +219,14 @@ impl WorkingMirror {
         }
     }
 
-    async fn commit_delta(mut self, store: &Store, account_id: AccountId, links: DeltaLinks) -> Result<RefreshOutcome, SyncError> {
+    async fn commit_delta(
+        mut self,
+        store: &Store,
+        account_id: AccountId,
+        links: DeltaLinks,
+        users_before: Vec<DirectoryUser>,
+        groups_before: Vec<DirectoryGroup>,
+    ) -> Result<RefreshOutcome, SyncError> {
         let refresh = MirrorRefresh {
             upsert_users: self.touched_users.iter().filter_map(|id| self.users.get(id).cloned()).collect(),
             remove_users: std::mem::take(&mut self.removed_users).into_iter().collect(),
@@ -214,8 +235,9 @@ impl WorkingMirror {
             users_delta_link: Some(links.users.to_string()),
             groups_delta_link: Some(links.groups.to_string()),
         };
-        store.commit_mirror_delta(account_id, &refresh).await?;
-        Ok(RefreshOutcome { mirror: None, kind: ReadKind::Delta, objects_read: self.objects_read })
+        let committed = store.commit_mirror_delta(account_id, &refresh).await?;
+        let delta = DeltaChanges { users_before, groups_before, written: refresh, committed };
+        Ok(RefreshOutcome { mirror: None, delta: Some(delta), kind: ReadKind::Delta, objects_read: self.objects_read })
     }
 
     async fn commit_full(
@@ -238,7 +260,7 @@ impl WorkingMirror {
         };
         store.replace_mirror(account_id, &full).await?;
         let mirror = Mirror { users: full.upsert_users, groups: full.upsert_groups, delta_links: mirror.delta_links };
-        Ok(RefreshOutcome { mirror: Some(mirror), kind, objects_read })
+        Ok(RefreshOutcome { mirror: Some(mirror), delta: None, kind, objects_read })
     }
 
     /// The refreshed mirror in a stable order, so that plans built from it are too.

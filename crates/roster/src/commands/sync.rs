@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use indicatif::{ProgressBar, ProgressStyle};
 use roster_domain::run::{Run, RunStatus};
 use roster_domain::{ChangeId, ExternalId, PlanId};
-use roster_sync::{ApplyOutcome, ApplyRequest, NoProgress, Progress};
+use roster_sync::{ApplyOutcome, ApplyRequest, NoProgress, Planned, Progress};
 use serde_json::json;
 
 use crate::cli::{ExemptArgs, SyncCommand};
@@ -122,7 +122,7 @@ pub async fn run(ctx: &Context, command: SyncCommand) -> anyhow::Result<ExitCode
                 print_json(&plan_json(&outcome.plan))?;
             } else {
                 print_plan(&outcome.plan, 10);
-                if outcome.in_step {
+                if outcome.planned == Planned::InStep {
                     println!("\nNothing changed in the directory or in the account since the last complete sync.");
                 }
                 println!(

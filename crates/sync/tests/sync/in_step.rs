@@ -5,6 +5,8 @@
 use roster_domain::plan::Category;
 use serde_json::json;
 
+use roster_sync::Planned;
+
 use crate::support::{TestApp, change_to, described, skipped};
 
 #[tokio::test]
@@ -22,7 +24,7 @@ async fn an_unchanged_directory_after_a_whole_plan_was_applied_is_known_in_step_
 
     let again = app.try_preview().await.unwrap();
 
-    assert!(again.in_step);
+    assert_eq!(again.planned, Planned::InStep);
     assert!(again.plan.is_empty(), "{:#?}", described(&again.plan));
     assert_eq!(skipped(&again.plan), skipped(&first));
     assert!(!skipped(&first).is_empty());
@@ -40,7 +42,7 @@ async fn an_automatic_run_keeps_the_account_in_step_run_after_run() {
     app.run_automatic().await;
     let third = app.try_preview().await.unwrap();
 
-    assert!(third.in_step);
+    assert_eq!(third.planned, Planned::InStep);
     assert!(third.plan.is_empty());
 }
 
@@ -50,11 +52,11 @@ async fn a_directory_change_is_planned_and_applying_it_brings_the_account_in_ste
     app.control.rename_user(&app.directory.grace, "Grace Brewster Hopper").await.unwrap();
 
     let changed = app.try_preview().await.unwrap();
-    assert!(!changed.in_step);
+    assert_ne!(changed.planned, Planned::InStep);
     assert_eq!(changed.plan.changes.len(), 1, "{:#?}", described(&changed.plan));
     app.apply(&changed.plan).await;
 
-    assert!(app.try_preview().await.unwrap().in_step);
+    assert_eq!(app.try_preview().await.unwrap().planned, Planned::InStep);
 }
 
 #[tokio::test]
@@ -65,7 +67,7 @@ async fn a_synced_user_deleted_in_roster_is_added_back_although_the_directory_di
 
     let plan = app.try_preview().await.unwrap();
 
-    assert!(!plan.in_step);
+    assert_ne!(plan.planned, Planned::InStep);
     assert_eq!(change_to(&plan.plan, &app.directory.ada).category, Category::UsersToAdd);
 }
 
@@ -76,7 +78,7 @@ async fn new_settings_are_planned_although_the_directory_did_not_change() {
 
     let plan = app.try_preview().await.unwrap();
 
-    assert!(!plan.in_step);
+    assert_ne!(plan.planned, Planned::InStep);
     assert_eq!(change_to(&plan.plan, &app.directory.engineering).category, Category::GroupsToRemove);
 }
 
@@ -87,7 +89,7 @@ async fn a_new_client_secret_alone_keeps_the_account_in_step() {
     let secret = app.tenant.client_secret.clone();
     app.store.set_connection(app.account.id, settings, Some(secret.into())).await.unwrap();
 
-    assert!(app.try_preview().await.unwrap().in_step);
+    assert_eq!(app.try_preview().await.unwrap().planned, Planned::InStep);
 }
 
 #[tokio::test]
@@ -95,14 +97,14 @@ async fn an_exemption_or_a_new_tech_contact_makes_the_next_sync_plan_again() {
     let app = TestApp::synced().await;
     app.exempt(&app.directory.alan).await;
     let exempted = app.try_preview().await.unwrap();
-    assert!(!exempted.in_step);
+    assert_ne!(exempted.planned, Planned::InStep);
     app.apply(&exempted.plan).await;
-    assert!(app.try_preview().await.unwrap().in_step);
+    assert_eq!(app.try_preview().await.unwrap().planned, Planned::InStep);
 
     let contact = roster_domain::TechContact { name: "IT".to_owned(), email: "grace@contoso.com".parse().unwrap() };
     app.store.set_tech_contact(app.account.id, Some(contact)).await.unwrap();
 
-    assert!(!app.try_preview().await.unwrap().in_step);
+    assert_ne!(app.try_preview().await.unwrap().planned, Planned::InStep);
 }
 
 #[tokio::test]
@@ -116,7 +118,7 @@ async fn a_change_left_unchecked_is_proposed_again_by_the_next_sync() {
 
     let again = app.try_preview().await.unwrap();
 
-    assert!(!again.in_step);
+    assert_ne!(again.planned, Planned::InStep);
     assert_eq!(described(&again.plan).len(), 1);
     assert_eq!(change_to(&again.plan, &app.directory.ada).category, Category::UsersToUpdate);
 }
@@ -132,6 +134,6 @@ async fn a_plan_that_another_write_overtook_does_not_put_the_account_in_step() {
 
     let again = app.try_preview().await.unwrap();
 
-    assert!(!again.in_step);
+    assert_ne!(again.planned, Planned::InStep);
     assert_eq!(change_to(&again.plan, &app.directory.ada).category, Category::UsersToAdd);
 }
