@@ -63,7 +63,7 @@ struct Common<'a> {
     created_at: OffsetDateTime,
     account: &'a Account,
     settings: &'a ConnectionSettings,
-    exemptions: &'a std::collections::HashSet<ExternalId>,
+    exemptions: &'a HashSet<ExternalId>,
     held_by_other_accounts: &'a HashMap<EmailAddress, String>,
 }
 
@@ -95,7 +95,7 @@ pub(crate) async fn plan_part(store: &Store, of: PartOf<'_>, delta: &DeltaChange
     let settled: BTreeSet<ExternalId> =
         in_step.skipped.iter().filter(|s| s.reason.settles_an_address()).map(|s| s.external_id.clone()).collect();
     let mut part = touched_and_neighbours(store, of.account, delta, settled).await?;
-    let exemptions: std::collections::HashSet<ExternalId> = store.list_exemptions(account_id).await?.into_iter().map(|e| e.external_id).collect();
+    let exemptions: HashSet<ExternalId> = store.list_exemptions(account_id).await?.into_iter().map(|e| e.external_id).collect();
     let claimed: Vec<EmailAddress> = roster_plan::candidate_addresses(of.account, &part.users_now, &part.groups_now)
         .into_iter()
         .chain(roster_plan::candidate_addresses(of.account, &part.users_before, &part.groups_before))

@@ -4,6 +4,7 @@
 use roster_domain::plan::Plan;
 use roster_domain::{DeletionLimit, DirectoryGroup, DirectoryUser, MemberType};
 use roster_sim::{MembershipChange, SimConfig};
+use roster_store::NewUser;
 use roster_sync::{NoProgress, Planned};
 use serde_json::{Value as Json, json};
 
@@ -113,8 +114,8 @@ async fn change_the_directory(app: &TestApp, dice: &mut Dice, users: &[Directory
 /// Rounds of random directory changes on a generated tenant. After each round, the delta plan
 /// is compared with the plan of a full read, and the latter is applied. Returns how many rounds
 /// were planned from their part.
-async fn compare_rounds(tenant_seed: u64, dice_seed: u64, rounds: usize) -> usize {
-    let app = TestApp::start(SimConfig { users: 40, groups: 6, seed: tenant_seed, ..SimConfig::default() }).await;
+async fn compare_rounds(users: usize, tenant_seed: u64, dice_seed: u64, rounds: usize) -> usize {
+    let app = TestApp::start(SimConfig { users, groups: 6, seed: tenant_seed, ..SimConfig::default() }).await;
     // Removals are never held here: a held removal would leave the account out of step.
     app.change_settings(|settings| settings.deletion_limit = DeletionLimit { percent: 100, min_objects: 1_000 }).await;
     app.sync().await;
@@ -144,10 +145,48 @@ async fn compare_rounds(tenant_seed: u64, dice_seed: u64, rounds: usize) -> usiz
 
 #[tokio::test]
 async fn a_delta_round_planned_from_the_part_it_reached_gives_the_plan_of_the_whole_account() {
-    for (tenant_seed, dice_seed) in [(21, 0x5eed_1234_abcd_ef01), (22, 0x0dd_ba11), (23, 0xfee1_900d)] {
-        let from_parts = compare_rounds(tenant_seed, dice_seed, 30).await;
+    // On the larger tenant the part's groups name few of its users, which are then looked up
+    // by key; on the smaller ones, all synced users are read at once.
+    for (users, tenant_seed, dice_seed) in [(40, 21, 0x5eed_1234_abcd_ef01), (400, 22, 0x0dd_ba11), (40, 23, 0xfee1_900d)] {
+        let from_parts = compare_rounds(users, tenant_seed, dice_seed, 30).await;
         // A round that brings nothing is known in step without planning; most of the others
         // must have been planned from their part, or this test would check nothing.
         assert!(from_parts >= 20, "tenant {tenant_seed}: only {from_parts} of 30 rounds were planned from their part");
     }
+}
+
+#[tokio::test]
+async fn a_directory_user_taking_a_manual_users_address_is_linked_by_a_plan_of_the_part() {
+    let app = TestApp::synced().await;
+    let lin = NewUser {
+        primary_address: "lin@contoso.com".parse().unwrap(),
+        aliases: Vec::new(),
+        first_name: None,
+        last_name: None,
+        display_name: Some("Lin (by hand)".to_owned()),
+        role: roster_domain::Role::EndUser,
+        digests: None,
+    };
+    app.store.add_user(app.account.id, lin).await.expect("the manual user is added");
+    app.sync().await;
+
+    let lin = app.create_user(json!({ "displayName": "Lin", "mailNickname": "lin" })).await;
+    app.control.add_members(&app.directory.engineering, &[lin.as_str()]).await.unwrap();
+    let delta = app.try_preview().await.expect("the delta round is planned");
+    let whole = app.engine.preview(app.account.id, true, ACTOR, &NoProgress).await.expect("the full read is planned");
+    assert_eq!(delta.planned, Planned::Part);
+    assert_eq!(comparable(&delta.plan), comparable(&whole.plan));
+    assert_eq!(
+        described(&delta.plan),
+        [
+            format!(
+                "users_to_update {lin}: a manual object of the account holds this address; it is linked to the directory object \
+                 rather than duplicated [display_name: Lin (by hand) → Lin; source: manual → directory]"
+            ),
+            format!(
+                "groups_to_update {}: changed in the directory: members_added [members_added: — → [lin@contoso.com]]",
+                app.directory.engineering
+            ),
+        ]
+    );
 }
