@@ -19,7 +19,7 @@ use roster_domain::{AccountId, EmailAddress, ExternalId, GroupId, Role, Source, 
 use uuid::Uuid;
 
 use crate::addresses::{AddressOwner, NewAddress, OwnedBy, account_domains, insert_addresses, object_addresses, owners};
-use crate::db::{Conn, DbError, Tx, Value, built_sql, execute_in, fetch_in, insert_rows, sql};
+use crate::db::{Conn, DbError, Tx, Value, built_sql, delete_rows, execute_in, fetch_in, insert_rows, sql};
 use crate::revision::{self, Revision};
 use crate::groups::MEMBER_COLUMNS;
 use crate::rows::{hex_ids, stored};
@@ -624,6 +624,8 @@ impl Batch<'_> {
             .chain(self.updated_groups.iter().map(|(id, (_, members))| (id, members)));
         let mut user_members = Vec::new();
         let mut group_members = Vec::new();
+        let mut users_leaving = Vec::new();
+        let mut groups_leaving = Vec::new();
         for (id, members) in written {
             let (users_left, groups_left, users_joining, groups_joining): (Vec<UserId>, Vec<GroupId>, Vec<UserId>, Vec<GroupId>) =
                 match members {
@@ -646,12 +648,8 @@ impl Batch<'_> {
                         self.resolve(Kind::Group, &changes.joining_groups, group_id).into_iter().collect(),
                     ),
                 };
-            let group_key = [Value::from(id.as_uuid())];
-            let left: Vec<Value> = users_left.iter().map(|user| Value::from(user.as_uuid())).collect();
-            execute_in(conn, "DELETE FROM group_user_members WHERE group_id = $1 AND user_id IN ({list})", &group_key, left).await?;
-            let left: Vec<Value> = groups_left.iter().map(|member| Value::from(member.as_uuid())).collect();
-            execute_in(conn, "DELETE FROM group_group_members WHERE group_id = $1 AND member_group_id IN ({list})", &group_key, left)
-                .await?;
+            users_leaving.extend(users_left.into_iter().map(|user| (user.as_uuid(), id.as_uuid())));
+            groups_leaving.extend(groups_left.into_iter().map(|member| (member.as_uuid(), id.as_uuid())));
             user_members.extend(users_joining.into_iter().map(|user| (user.as_uuid(), id.as_uuid())));
             group_members.extend(groups_joining.into_iter().map(|member| (member.as_uuid(), id.as_uuid())));
         }
@@ -661,6 +659,10 @@ impl Batch<'_> {
         user_members.sort_unstable();
         group_members.sort_unstable();
         let rows = |pairs: Vec<(Uuid, Uuid)>| pairs.into_iter().flat_map(|(member, group)| [Value::from(group), Value::from(member)]).collect();
+        // The leaving members of the whole batch go in one statement per few hundred: a 1% delta
+        // of 100,000 users takes a member or two out of thousands of groups.
+        delete_rows(conn, "group_user_members", &["group_id", "user_id"], rows(users_leaving)).await?;
+        delete_rows(conn, "group_group_members", &["group_id", "member_group_id"], rows(groups_leaving)).await?;
         // A member that joins may have joined already, by another writer since the plan: it stays.
         let tail = "ON CONFLICT DO NOTHING";
         insert_rows(conn, "group_user_members (group_id, user_id)", tail, 2, rows(user_members)).await?;

@@ -398,6 +398,39 @@ pub(crate) async fn insert_rows(
     }
 }
 
+/// Deletes the rows of `table` whose `columns` hold one of the tuples in `values` (`columns.len()`
+/// values each), with a statement per chunk of tuples rather than one per tuple.
+pub(crate) async fn delete_rows(conn: &mut Conn<'_>, table: &str, columns: &[&str], values: Vec<Value>) -> Result<(), DbError> {
+    let width = columns.len();
+    debug_assert_eq!(values.len() % width, 0, "every tuple has a value per column");
+    let names = columns.join(", ");
+    let mut values = values.into_iter();
+    match conn {
+        Conn::Sqlite(_) => {
+            let rows_per_chunk = SQLITE_ROWS_PER_INSERT.min(SQLITE_MAX_PARAMS / width);
+            let row = format!("({})", vec!["?"; width].join(", "));
+            loop {
+                let chunk: Vec<Value> = values.by_ref().take(rows_per_chunk * width).collect();
+                if chunk.is_empty() {
+                    return Ok(());
+                }
+                let rows = vec![row.as_str(); chunk.len() / width].join(", ");
+                built_sql(format!("DELETE FROM {table} WHERE ({names}) IN (VALUES {rows})"), chunk).execute(conn).await?;
+            }
+        }
+        Conn::Postgres(c) => loop {
+            let chunk: Vec<Value> = values.by_ref().take(POSTGRES_ROWS_PER_INSERT * width).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let columns = Column::split(chunk, width);
+            let arrays = columns.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.array_type()));
+            let statement = format!("DELETE FROM {table} WHERE ({names}) IN (SELECT * FROM UNNEST({}))", arrays.collect::<Vec<_>>().join(", "));
+            with_columns!(sqlx::query(AssertSqlSafe(statement)), columns).execute(&mut **c).await?;
+        },
+    }
+}
+
 /// Runs a statement of the form `… IN ({list}) …`, where `{list}` stands for `keys` and
 /// follows the `fixed` leading parameters, and collects the rows. On SQLite the keys are bound
 /// as numbered parameters, a chunk of them per statement; on PostgreSQL the statement runs once,
