@@ -19,7 +19,7 @@ use roster_domain::{AccountId, EmailAddress, ExternalId, GroupId, Role, Source, 
 use uuid::Uuid;
 
 use crate::addresses::{AddressOwner, NewAddress, OwnedBy, account_domains, insert_addresses, object_addresses, owners};
-use crate::db::{Conn, DbError, Tx, Value, built_sql, delete_rows, execute_in, fetch_in, insert_rows, sql};
+use crate::db::{Conn, DbError, Tx, Value, built_sql, delete_rows, execute_in, fetch_in, insert_rows, sql, update_rows};
 use crate::revision::{self, Revision};
 use crate::groups::MEMBER_COLUMNS;
 use crate::rows::{hex_ids, stored};
@@ -542,28 +542,37 @@ impl Batch<'_> {
             user_rows,
         )
         .await?;
+        // Every updated row is matched at the version it was loaded at: a row another writer
+        // changed meanwhile is not updated, and the count falls short.
+        let mut user_rows = Vec::new();
         for (id, user) in &self.updated_users {
             let f = &user.fields;
-            let updated = sql(
-                "UPDATE users SET first_name = $2, last_name = $3, display_name = $4, source = $5, external_id = $6, \
-                 version = $7 WHERE id = $1 AND version = $8",
-            )
-            .bind(id.as_uuid())
-            .bind(f.first_name.clone())
-            .bind(f.last_name.clone())
-            .bind(f.display_name.clone())
-            .bind(Source::Directory.as_str())
-            .bind(user.external_id.as_str())
-            .bind(user.version)
-            .bind(self.loaded_version(OwnedBy::User(*id)))
-            .execute(conn)
-            .await?;
-            if updated != 1 {
-                return Err(BatchError::Conflict);
-            }
+            user_rows.extend([
+                Value::from(id.as_uuid()),
+                Value::from(f.first_name.clone()),
+                Value::from(f.last_name.clone()),
+                Value::from(f.display_name.clone()),
+                Value::from(Source::Directory.as_str()),
+                Value::from(user.external_id.as_str()),
+                Value::from(user.version),
+                Value::from(self.loaded_version(OwnedBy::User(*id))),
+            ]);
             if readdressed(OwnedBy::User(*id)) {
                 addresses.extend(object_addresses(OwnedBy::User(*id), Some(&f.primary_address), &f.aliases));
             }
+        }
+        let updated = update_rows(
+            conn,
+            "users",
+            &["id", "first_name", "last_name", "display_name", "source", "external_id", "version", "loaded_version"],
+            "first_name = v.first_name, last_name = v.last_name, display_name = v.display_name, source = v.source, \
+             external_id = v.external_id, version = v.version",
+            "users.id = v.id AND users.version = v.loaded_version",
+            user_rows,
+        )
+        .await?;
+        if updated != self.updated_users.len() as u64 {
+            return Err(BatchError::Conflict);
         }
 
         let mut group_rows = Vec::new();
@@ -581,27 +590,33 @@ impl Batch<'_> {
             addresses.extend(object_addresses(OwnedBy::Group(*id), f.address.as_ref(), &f.aliases));
         }
         insert_rows(conn, "groups (id, account_id, name, kind, source, external_id, version)", "", 7, group_rows).await?;
+        let mut group_rows = Vec::new();
         for (id, (group, _)) in &self.updated_groups {
             let f = &group.fields;
-            let updated = sql(
-                "UPDATE groups SET name = $2, kind = $3, source = $4, external_id = $5, version = $6 \
-                 WHERE id = $1 AND version = $7",
-            )
-            .bind(id.as_uuid())
-            .bind(f.name.clone())
-            .bind(f.kind.as_str())
-            .bind(Source::Directory.as_str())
-            .bind(group.external_id.as_str())
-            .bind(group.version)
-            .bind(self.loaded_version(OwnedBy::Group(*id)))
-            .execute(conn)
-            .await?;
-            if updated != 1 {
-                return Err(BatchError::Conflict);
-            }
+            group_rows.extend([
+                Value::from(id.as_uuid()),
+                Value::from(f.name.clone()),
+                Value::from(f.kind.as_str()),
+                Value::from(Source::Directory.as_str()),
+                Value::from(group.external_id.as_str()),
+                Value::from(group.version),
+                Value::from(self.loaded_version(OwnedBy::Group(*id))),
+            ]);
             if readdressed(OwnedBy::Group(*id)) {
                 addresses.extend(object_addresses(OwnedBy::Group(*id), f.address.as_ref(), &f.aliases));
             }
+        }
+        let updated = update_rows(
+            conn,
+            "groups",
+            &["id", "name", "kind", "source", "external_id", "version", "loaded_version"],
+            "name = v.name, kind = v.kind, source = v.source, external_id = v.external_id, version = v.version",
+            "groups.id = v.id AND groups.version = v.loaded_version",
+            group_rows,
+        )
+        .await?;
+        if updated != self.updated_groups.len() as u64 {
+            return Err(BatchError::Conflict);
         }
         // In the order of the table's key, for the same reason as memberships (see write_members).
         addresses.sort_unstable_by(|a, b| a.address.cmp(&b.address));

@@ -431,6 +431,51 @@ pub(crate) async fn delete_rows(conn: &mut Conn<'_>, table: &str, columns: &[&st
     }
 }
 
+/// Updates rows of `table` from tuples of `columns` (`columns.len()` values each, in `values`),
+/// named `v` in `set` (the assignments) and in `matching` (the condition pairing a tuple with its
+/// row), with a statement per chunk of tuples rather than one per row. Returns how many rows
+/// changed.
+pub(crate) async fn update_rows(
+    conn: &mut Conn<'_>,
+    table: &str,
+    columns: &[&str],
+    set: &str,
+    matching: &str,
+    values: Vec<Value>,
+) -> Result<u64, DbError> {
+    let width = columns.len();
+    debug_assert_eq!(values.len() % width, 0, "every tuple has a value per column");
+    let names = columns.join(", ");
+    let mut values = values.into_iter();
+    let mut changed = 0;
+    match conn {
+        Conn::Sqlite(_) => {
+            let rows_per_chunk = SQLITE_ROWS_PER_INSERT.min(SQLITE_MAX_PARAMS / width);
+            let row = format!("({})", vec!["?"; width].join(", "));
+            loop {
+                let chunk: Vec<Value> = values.by_ref().take(rows_per_chunk * width).collect();
+                if chunk.is_empty() {
+                    return Ok(changed);
+                }
+                let rows = vec![row.as_str(); chunk.len() / width].join(", ");
+                let statement = format!("WITH v({names}) AS (VALUES {rows}) UPDATE {table} SET {set} FROM v WHERE {matching}");
+                changed += built_sql(statement, chunk).execute(conn).await?;
+            }
+        }
+        Conn::Postgres(c) => loop {
+            let chunk: Vec<Value> = values.by_ref().take(POSTGRES_ROWS_PER_INSERT * width).collect();
+            if chunk.is_empty() {
+                return Ok(changed);
+            }
+            let columns = Column::split(chunk, width);
+            let arrays = columns.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.array_type()));
+            let arrays = arrays.collect::<Vec<_>>().join(", ");
+            let statement = format!("WITH v({names}) AS (SELECT * FROM UNNEST({arrays})) UPDATE {table} SET {set} FROM v WHERE {matching}");
+            changed += with_columns!(sqlx::query(AssertSqlSafe(statement)), columns).execute(&mut **c).await?.rows_affected();
+        },
+    }
+}
+
 /// Runs a statement of the form `… IN ({list}) …`, where `{list}` stands for `keys` and
 /// follows the `fixed` leading parameters, and collects the rows. On SQLite the keys are bound
 /// as numbered parameters, a chunk of them per statement; on PostgreSQL the statement runs once,
