@@ -360,9 +360,7 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
 }
 
 /// Runs `INSERT INTO {head} … {tail}` for many rows of `width` values each, in as few
-/// statements as is fast. On SQLite the rows go into multi-row `VALUES` lists, chunks of a fixed
-/// size so that every full chunk reuses one prepared statement; on PostgreSQL each column is
-/// bound as one array and the rows are `SELECT * FROM UNNEST(…)` of those arrays.
+/// statements as is fast.
 pub(crate) async fn insert_rows(
     conn: &mut Conn<'_>,
     head: &str,
@@ -370,65 +368,14 @@ pub(crate) async fn insert_rows(
     width: usize,
     values: Vec<Value>,
 ) -> Result<(), DbError> {
-    debug_assert_eq!(values.len() % width, 0, "every row has `width` values");
-    let mut values = values.into_iter();
-    match conn {
-        Conn::Sqlite(_) => {
-            let rows_per_chunk = SQLITE_ROWS_PER_INSERT.min(SQLITE_MAX_PARAMS / width);
-            let row = format!("({})", vec!["?"; width].join(", "));
-            loop {
-                let chunk: Vec<Value> = values.by_ref().take(rows_per_chunk * width).collect();
-                if chunk.is_empty() {
-                    return Ok(());
-                }
-                let rows = vec![row.as_str(); chunk.len() / width].join(", ");
-                built_sql(format!("INSERT INTO {head} VALUES {rows} {tail}"), chunk).execute(conn).await?;
-            }
-        }
-        Conn::Postgres(c) => loop {
-            let chunk: Vec<Value> = values.by_ref().take(POSTGRES_ROWS_PER_INSERT * width).collect();
-            if chunk.is_empty() {
-                return Ok(());
-            }
-            let columns = Column::split(chunk, width);
-            let arrays = columns.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.array_type()));
-            let statement = format!("INSERT INTO {head} SELECT * FROM UNNEST({}) {tail}", arrays.collect::<Vec<_>>().join(", "));
-            with_columns!(sqlx::query(AssertSqlSafe(statement)), columns).execute(&mut **c).await?;
-        },
-    }
+    with_rows(conn, width, values, |rows| format!("INSERT INTO {head} {rows} {tail}")).await.map(|_| ())
 }
 
 /// Deletes the rows of `table` whose `columns` hold one of the tuples in `values` (`columns.len()`
 /// values each), with a statement per chunk of tuples rather than one per tuple.
 pub(crate) async fn delete_rows(conn: &mut Conn<'_>, table: &str, columns: &[&str], values: Vec<Value>) -> Result<(), DbError> {
-    let width = columns.len();
-    debug_assert_eq!(values.len() % width, 0, "every tuple has a value per column");
     let names = columns.join(", ");
-    let mut values = values.into_iter();
-    match conn {
-        Conn::Sqlite(_) => {
-            let rows_per_chunk = SQLITE_ROWS_PER_INSERT.min(SQLITE_MAX_PARAMS / width);
-            let row = format!("({})", vec!["?"; width].join(", "));
-            loop {
-                let chunk: Vec<Value> = values.by_ref().take(rows_per_chunk * width).collect();
-                if chunk.is_empty() {
-                    return Ok(());
-                }
-                let rows = vec![row.as_str(); chunk.len() / width].join(", ");
-                built_sql(format!("DELETE FROM {table} WHERE ({names}) IN (VALUES {rows})"), chunk).execute(conn).await?;
-            }
-        }
-        Conn::Postgres(c) => loop {
-            let chunk: Vec<Value> = values.by_ref().take(POSTGRES_ROWS_PER_INSERT * width).collect();
-            if chunk.is_empty() {
-                return Ok(());
-            }
-            let columns = Column::split(chunk, width);
-            let arrays = columns.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.array_type()));
-            let statement = format!("DELETE FROM {table} WHERE ({names}) IN (SELECT * FROM UNNEST({}))", arrays.collect::<Vec<_>>().join(", "));
-            with_columns!(sqlx::query(AssertSqlSafe(statement)), columns).execute(&mut **c).await?;
-        },
-    }
+    with_rows(conn, columns.len(), values, |rows| format!("DELETE FROM {table} WHERE ({names}) IN ({rows})")).await.map(|_| ())
 }
 
 /// Updates rows of `table` from tuples of `columns` (`columns.len()` values each, in `values`),
@@ -443,9 +390,18 @@ pub(crate) async fn update_rows(
     matching: &str,
     values: Vec<Value>,
 ) -> Result<u64, DbError> {
-    let width = columns.len();
-    debug_assert_eq!(values.len() % width, 0, "every tuple has a value per column");
     let names = columns.join(", ");
+    with_rows(conn, columns.len(), values, |rows| format!("WITH v({names}) AS ({rows}) UPDATE {table} SET {set} FROM v WHERE {matching}"))
+        .await
+}
+
+/// Runs the statements `statement` makes around a source of rows, for many rows of `width`
+/// values each, in as few statements as is fast, and returns how many rows they changed. On
+/// SQLite the source is a multi-row `VALUES` list, chunks of a fixed size so that every full
+/// chunk reuses one prepared statement; on PostgreSQL each column is bound as one array and the
+/// source is `SELECT * FROM UNNEST(…)` of those arrays.
+async fn with_rows(conn: &mut Conn<'_>, width: usize, values: Vec<Value>, statement: impl Fn(&str) -> String) -> Result<u64, DbError> {
+    debug_assert_eq!(values.len() % width, 0, "every row has `width` values");
     let mut values = values.into_iter();
     let mut changed = 0;
     match conn {
@@ -458,8 +414,7 @@ pub(crate) async fn update_rows(
                     return Ok(changed);
                 }
                 let rows = vec![row.as_str(); chunk.len() / width].join(", ");
-                let statement = format!("WITH v({names}) AS (VALUES {rows}) UPDATE {table} SET {set} FROM v WHERE {matching}");
-                changed += built_sql(statement, chunk).execute(conn).await?;
+                changed += built_sql(statement(&format!("VALUES {rows}")), chunk).execute(conn).await?;
             }
         }
         Conn::Postgres(c) => loop {
@@ -469,9 +424,8 @@ pub(crate) async fn update_rows(
             }
             let columns = Column::split(chunk, width);
             let arrays = columns.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.array_type()));
-            let arrays = arrays.collect::<Vec<_>>().join(", ");
-            let statement = format!("WITH v({names}) AS (SELECT * FROM UNNEST({arrays})) UPDATE {table} SET {set} FROM v WHERE {matching}");
-            changed += with_columns!(sqlx::query(AssertSqlSafe(statement)), columns).execute(&mut **c).await?.rows_affected();
+            let source = format!("SELECT * FROM UNNEST({})", arrays.collect::<Vec<_>>().join(", "));
+            changed += with_columns!(sqlx::query(AssertSqlSafe(statement(&source))), columns).execute(&mut **c).await?.rows_affected();
         },
     }
 }
