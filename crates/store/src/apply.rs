@@ -507,14 +507,19 @@ impl Batch<'_> {
         execute_in(conn, "DELETE FROM addresses WHERE account_id = $1 AND group_id IN ({list})", &[account.into()], readdressed_groups)
             .await?;
 
+        // Each removed row is matched at the version it was loaded at, as updated ones are below.
+        let (mut removed_users, mut removed_groups) = (Vec::new(), Vec::new());
         for object in &self.removed {
-            let (statement, id) = match object {
-                OwnedBy::User(id) => ("DELETE FROM users WHERE id = $1 AND version = $2", id.as_uuid()),
-                OwnedBy::Group(id) => ("DELETE FROM groups WHERE id = $1 AND version = $2", id.as_uuid()),
+            let (rows, id) = match object {
+                OwnedBy::User(id) => (&mut removed_users, id.as_uuid()),
+                OwnedBy::Group(id) => (&mut removed_groups, id.as_uuid()),
             };
-            if sql(statement).bind(id).bind(self.loaded_version(*object)).execute(conn).await? != 1 {
-                return Err(BatchError::Conflict);
-            }
+            rows.extend([Value::from(id), Value::from(self.loaded_version(*object))]);
+        }
+        let removed = delete_rows(conn, "users", &["id", "version"], removed_users).await?
+            + delete_rows(conn, "groups", &["id", "version"], removed_groups).await?;
+        if removed != self.removed.len() as u64 {
+            return Err(BatchError::Conflict);
         }
         let mut addresses = Vec::new();
         let mut user_rows = Vec::new();

@@ -372,10 +372,11 @@ pub(crate) async fn insert_rows(
 }
 
 /// Deletes the rows of `table` whose `columns` hold one of the tuples in `values` (`columns.len()`
-/// values each), with a statement per chunk of tuples rather than one per tuple.
-pub(crate) async fn delete_rows(conn: &mut Conn<'_>, table: &str, columns: &[&str], values: Vec<Value>) -> Result<(), DbError> {
+/// values each), with a statement per chunk of tuples rather than one per tuple. Returns how
+/// many rows it deleted.
+pub(crate) async fn delete_rows(conn: &mut Conn<'_>, table: &str, columns: &[&str], values: Vec<Value>) -> Result<u64, DbError> {
     let names = columns.join(", ");
-    with_rows(conn, columns.len(), values, |rows| format!("DELETE FROM {table} WHERE ({names}) IN ({rows})")).await.map(|_| ())
+    with_rows(conn, columns.len(), values, |rows| format!("DELETE FROM {table} WHERE ({names}) IN ({rows})")).await
 }
 
 /// Updates rows of `table` from tuples of `columns` (`columns.len()` values each, in `values`),
