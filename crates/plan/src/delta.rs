@@ -14,11 +14,35 @@
 //! assumed, and the caller plans the whole account instead.
 
 use roster_domain::plan::{Category, InactiveCounts, Plan, SkipReason};
-use roster_domain::{DirectoryGroup, DirectoryUser, ExternalId, Source};
+use roster_domain::{DirectoryGroup, DirectoryUser, ExternalId, Group, Source, User};
 
 use crate::HashSet;
 use crate::input::{Mirror, PlanInput};
 use crate::planner::{deletion_check, plan, sort_skipped};
+
+/// The part of an account a delta round reached: the account's objects in it, and their
+/// mirror records as they are now and as they were before the round.
+#[derive(Debug, Clone, Default)]
+pub struct Part {
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub users_now: Vec<DirectoryUser>,
+    pub groups_now: Vec<DirectoryGroup>,
+    pub users_before: Vec<DirectoryUser>,
+    pub groups_before: Vec<DirectoryGroup>,
+}
+
+impl Part {
+    /// The directory ids the part covers, in its records and its synced objects.
+    pub fn external_ids(&self) -> std::collections::HashSet<&ExternalId> {
+        let users = self.users_now.iter().chain(&self.users_before);
+        let groups = self.groups_now.iter().chain(&self.groups_before);
+        let records = (users.map(|u| &u.id)).chain(groups.map(|g| &g.id));
+        let synced = (self.users.iter().filter_map(|u| u.external_id.as_ref()))
+            .chain(self.groups.iter().filter_map(|g| g.external_id.as_ref()));
+        records.chain(synced).collect()
+    }
+}
 
 /// The part of an account a delta round reached, and what the rest of the account is known by.
 #[derive(Debug, Clone, Copy)]

@@ -29,7 +29,7 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>
 type HashSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
 
 pub use apply::{AccountSnapshot, ApplyError, apply_to_snapshot};
-pub use delta::{DeltaInput, NeedsWholePlan, plan_delta};
+pub use delta::{DeltaInput, NeedsWholePlan, Part, plan_delta};
 pub use input::{Bystanders, Mirror, MirrorRead, PlanInput, candidate_addresses};
 pub use planner::{PlanError, plan};
 pub use recipients::Recipients;

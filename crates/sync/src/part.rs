@@ -16,10 +16,10 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use roster_domain::plan::{ChangeAction, Plan};
 use roster_domain::{
-    Account, AccountId, ConnectionSettings, DirectoryGroup, DirectoryUser, EmailAddress, ExternalId, Group, GroupId, MemberType, PlanId, RunId, SyncedGroup,
+    Account, AccountId, ConnectionSettings, DirectoryGroup, EmailAddress, ExternalId, Group, GroupId, MemberType, PlanId, RunId, SyncedGroup,
     SyncedUser, User, UserId,
 };
-use roster_plan::{Bystanders, DeltaInput, Mirror, MirrorRead, NeedsWholePlan, PlanInput};
+use roster_plan::{Bystanders, DeltaInput, Mirror, MirrorRead, NeedsWholePlan, Part, PlanInput};
 use roster_store::{MemberKeys, Membership, ObjectKeys, OwnedBy, Store};
 use time::OffsetDateTime;
 
@@ -33,27 +33,6 @@ pub(crate) struct PartOf<'a> {
     pub settings: &'a ConnectionSettings,
     /// The plan that left the account in step just before the round.
     pub in_step: PlanId,
-}
-
-/// The part of the account and mirror a plan covers.
-#[derive(Default)]
-struct Part {
-    users: Vec<User>,
-    groups: Vec<Group>,
-    users_now: Vec<DirectoryUser>,
-    groups_now: Vec<DirectoryGroup>,
-    users_before: Vec<DirectoryUser>,
-    groups_before: Vec<DirectoryGroup>,
-}
-
-impl Part {
-    /// The directory ids the part covers, in its records and its synced objects.
-    fn external_ids(&self) -> HashSet<&ExternalId> {
-        let records = (self.users_now.iter().chain(&self.users_before).map(|u| &u.id))
-            .chain(self.groups_now.iter().chain(&self.groups_before).map(|g| &g.id));
-        let synced = (self.users.iter().filter_map(|u| u.external_id.as_ref())).chain(self.groups.iter().filter_map(|g| g.external_id.as_ref()));
-        records.chain(synced).collect()
-    }
 }
 
 /// What every plan of the part shares.

@@ -2,11 +2,9 @@
 //! account's, and the part is refused whenever it cannot stand for the whole.
 
 use roster_domain::plan::{Plan, SkipReason, Skipped};
-use roster_domain::{
-    DirectoryGroup, DirectoryUser, Group, GroupKind, MemberType, SyncedUser, User,
-};
+use roster_domain::{DirectoryUser, GroupKind, MemberType, SyncedUser, User};
 use roster_plan::{
-    Bystanders, DeltaInput, Mirror, MirrorRead, NeedsWholePlan, PlanInput, plan_delta,
+    Bystanders, DeltaInput, Mirror, MirrorRead, NeedsWholePlan, Part, PlanInput, plan_delta,
 };
 
 use crate::support::*;
@@ -46,31 +44,29 @@ fn synced<'w>(world: &'w World, id: &str) -> &'w User {
         .unwrap()
 }
 
-/// The part of `world` a round reaches, as the sync engine gathers it, with the world's ids, so
-/// that its plan compares equal to the world's.
-struct Part {
-    users: Vec<User>,
-    groups: Vec<Group>,
-    users_now: Vec<DirectoryUser>,
-    groups_now: Vec<DirectoryGroup>,
-    users_before: Vec<DirectoryUser>,
-    groups_before: Vec<DirectoryGroup>,
+/// The part of `world` a round reaches, as the sync engine gathers it, with the bystanders its
+/// groups name.
+struct Reached {
+    part: Part,
     bystanders: Vec<SyncedUser>,
 }
 
-impl Part {
+impl Reached {
+    /// The input planning the part, with the world's ids, so that its plan compares equal to the
+    /// world's.
     fn input<'a>(&'a self, world: &'a World, in_step: &'a Plan) -> DeltaInput<'a> {
         let whole = world.input();
+        let part = &self.part;
         let bystanders = Bystanders {
             users: &self.bystanders,
             groups: &[],
         };
-        let part = PlanInput {
-            users: &self.users,
-            groups: &self.groups,
+        let planned = PlanInput {
+            users: &part.users,
+            groups: &part.groups,
             mirror: Mirror {
-                users: &self.users_now,
-                groups: &self.groups_now,
+                users: &part.users_now,
+                groups: &part.groups_now,
                 read: MirrorRead::Part(bystanders),
             },
             ..whole
@@ -86,9 +82,9 @@ impl Part {
             .filter(|g| g.external_id.is_some())
             .count();
         DeltaInput {
-            part,
-            users_before: &self.users_before,
-            groups_before: &self.groups_before,
+            part: planned,
+            users_before: &part.users_before,
+            groups_before: &part.groups_before,
             in_step,
             synced_users,
             synced_groups,
@@ -97,7 +93,7 @@ impl Part {
 }
 
 /// Bob's sign-in is blocked: the part is bob, and Engineering with only bob as its member.
-fn bob_blocked(world: &mut World) -> Part {
+fn bob_blocked(world: &mut World) -> Reached {
     let before = world
         .directory_users
         .iter()
@@ -120,13 +116,16 @@ fn bob_blocked(world: &mut World) -> Part {
     engineering_record
         .members
         .retain(|m| m.id.as_str() == "u-bob");
-    Part {
+    let part = Part {
         users: vec![bob],
         groups: vec![engineering],
         users_now: vec![now],
         groups_now: vec![engineering_record.clone()],
         users_before: vec![before],
         groups_before: vec![engineering_record],
+    };
+    Reached {
+        part,
         bystanders: Vec::new(),
     }
 }
@@ -134,32 +133,35 @@ fn bob_blocked(world: &mut World) -> Part {
 #[test]
 fn a_part_standing_for_the_account_gives_the_whole_accounts_plan() {
     let (mut world, brought_in_step) = in_step();
-    let part = bob_blocked(&mut world);
+    let reached = bob_blocked(&mut world);
     let whole = world.plan();
     assert_eq!(
         summaries(&whole, roster_domain::plan::Category::UsersToRemove),
         ["Remove user bob@contoso.com"],
         "the scenario removes bob"
     );
-    assert_eq!(plan_delta(&part.input(&world, &brought_in_step)), Ok(whole));
+    assert_eq!(
+        plan_delta(&reached.input(&world, &brought_in_step)),
+        Ok(whole)
+    );
 }
 
 #[test]
 fn a_group_named_only_as_a_bystander_keeps_its_members() {
     let (mut world, brought_in_step) = in_step();
-    let mut part = bob_blocked(&mut world);
+    let mut reached = bob_blocked(&mut world);
     // Engineering whole, with ann outside the part, named as a bystander.
-    part.groups = vec![world.groups[0].clone()];
-    part.groups_now = vec![world.directory_groups[0].clone()];
-    part.groups_before = part.groups_now.clone();
+    reached.part.groups = vec![world.groups[0].clone()];
+    reached.part.groups_now = vec![world.directory_groups[0].clone()];
+    reached.part.groups_before = reached.part.groups_now.clone();
     let ann = synced(&world, "u-ann");
-    part.bystanders = vec![SyncedUser {
+    reached.bystanders = vec![SyncedUser {
         external_id: ext("u-ann"),
         id: ann.id,
         primary_address: ann.primary_address.clone(),
     }];
     assert_eq!(
-        plan_delta(&part.input(&world, &brought_in_step)),
+        plan_delta(&reached.input(&world, &brought_in_step)),
         Ok(world.plan())
     );
 }
@@ -167,10 +169,13 @@ fn a_group_named_only_as_a_bystander_keeps_its_members() {
 #[test]
 fn a_part_not_in_step_before_the_round_is_refused() {
     let (mut world, brought_in_step) = in_step();
-    let mut part = bob_blocked(&mut world);
-    part.users_before[0] = with_aliases(part.users_before[0].clone(), &["robert@contoso.com"]);
+    let mut reached = bob_blocked(&mut world);
+    reached.part.users_before[0] = with_aliases(
+        reached.part.users_before[0].clone(),
+        &["robert@contoso.com"],
+    );
     assert_eq!(
-        plan_delta(&part.input(&world, &brought_in_step)),
+        plan_delta(&reached.input(&world, &brought_in_step)),
         Err(NeedsWholePlan(
             "the changed objects were not in step with the directory before the round"
         ))
@@ -180,7 +185,7 @@ fn a_part_not_in_step_before_the_round_is_refused() {
 #[test]
 fn an_address_settled_outside_the_part_is_refused() {
     let (mut world, mut brought_in_step) = in_step();
-    let part = bob_blocked(&mut world);
+    let reached = bob_blocked(&mut world);
     brought_in_step.skipped.push(Skipped {
         external_id: ext("u-cara"),
         summary: "cara".to_owned(),
@@ -188,7 +193,7 @@ fn an_address_settled_outside_the_part_is_refused() {
         detail: "alias team@contoso.com is also claimed by ann".to_owned(),
     });
     assert_eq!(
-        plan_delta(&part.input(&world, &brought_in_step)),
+        plan_delta(&reached.input(&world, &brought_in_step)),
         Err(NeedsWholePlan(
             "the in-step plan settled an address of an object outside the part"
         ))
@@ -198,7 +203,7 @@ fn an_address_settled_outside_the_part_is_refused() {
 #[test]
 fn a_part_holding_every_active_synced_user_is_refused_since_the_read_may_have_failed() {
     let (mut world, mut brought_in_step) = in_step();
-    let part = bob_blocked(&mut world);
+    let reached = bob_blocked(&mut world);
     // Ann and cara are kept by the in-step plan though inactive: nobody outside the part is
     // known to be active.
     for id in ["u-ann", "u-cara"] {
@@ -210,7 +215,7 @@ fn a_part_holding_every_active_synced_user_is_refused_since_the_read_may_have_fa
         });
     }
     assert_eq!(
-        plan_delta(&part.input(&world, &brought_in_step)),
+        plan_delta(&reached.input(&world, &brought_in_step)),
         Err(NeedsWholePlan(
             "only the whole directory shows whether the read returned any active user"
         ))
