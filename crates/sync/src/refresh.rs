@@ -87,7 +87,9 @@ pub async fn refresh(
         }
     };
     let mut working = WorkingMirror::default();
+    let reading = std::time::Instant::now();
     let links = working.read(client.read_full(), progress).await?;
+    tracing::debug!(%account_id, objects = working.objects_read, elapsed = ?reading.elapsed(), "directory read in full");
     working.commit_full(store, account_id, links, kind).await
 }
 
