@@ -60,9 +60,9 @@ struct Options {
     /// Latency added to every Graph request in the latency scenario, in milliseconds.
     #[arg(long, default_value_t = 50)]
     latency_ms: u64,
-    /// Measures the delta sync this many times, each from a copy of the same database and
-    /// against the same changed tenant, and prints a line for each: to compare builds on a
-    /// noisy machine, or to see the spread.
+    /// Measures each scenario this many times and prints a line for each: to compare builds on
+    /// a noisy machine, or to see the spread. A first sync starts from a fresh store each time,
+    /// a delta sync from a copy of the same database against the same changed tenant.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
     /// The `roster` binary that serves the simulated tenant. Default: next to this program
@@ -151,6 +151,12 @@ impl Report {
         }
     }
 
+    /// Numbers the report as measurement `run` of `repeat`; a single measurement carries no
+    /// number.
+    fn numbered(self, run: u32, repeat: u32) -> Self {
+        Self { run: (repeat > 1).then_some(run), ..self }
+    }
+
     fn print(&self) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(self)?);
         Ok(())
@@ -205,24 +211,38 @@ impl Bench {
     }
 
     /// The first sync, the no-op sync and the 1% delta sync, one after the other on the same
-    /// fresh store per backend. Every store syncs the same tenant, which is changed once
-    /// between the no-op and the delta scenarios. Noop and delta need the first sync done, so
-    /// it always runs; it is printed only when asked for.
+    /// store per backend. Every store syncs the same tenant, which is changed once between the
+    /// no-op and the delta scenarios. Noop and delta need the first sync done, so it always
+    /// runs; it is printed (and repeated) only when asked for.
     async fn sequence(&self, scenarios: &[Scenario]) -> anyhow::Result<()> {
         let sim = SimProcess::start(&self.roster, self.size, self.options.seed, 0).await?;
+        let repeat = self.options.repeat;
+        let full_runs = if scenarios.contains(&Scenario::Full) { repeat } else { 1 };
         let mut stores = Vec::new();
         for &kind in &self.options.stores {
-            stores.push((kind, FreshDatabase::create(kind, &self.options.postgres, &sim).await?));
-        }
-        for (kind, database) in &stores {
-            let measured = measure::spawn(database, &sim).await?;
-            if scenarios.contains(&Scenario::Full) {
-                Report::new(Scenario::Full, *kind, self.size, measured).print()?;
+            // Each first sync starts from a fresh store; the last one's store goes on to the
+            // later scenarios.
+            for run in 1..=full_runs {
+                let database = FreshDatabase::create(kind, &self.options.postgres, &sim).await?;
+                let measured = measure::spawn(&database, &sim).await?;
+                if scenarios.contains(&Scenario::Full) {
+                    Report::new(Scenario::Full, kind, self.size, measured).numbered(run, repeat).print()?;
+                }
+                if run == full_runs {
+                    stores.push((kind, database));
+                } else {
+                    database.remove().await?;
+                }
             }
         }
         if scenarios.contains(&Scenario::Noop) {
+            // A sync that finds nothing changes nothing either: every run starts where the
+            // first did.
             for (kind, database) in &stores {
-                Report::new(Scenario::Noop, *kind, self.size, measure::spawn(database, &sim).await?).print()?;
+                for run in 1..=repeat {
+                    let measured = measure::spawn(database, &sim).await?;
+                    Report::new(Scenario::Noop, *kind, self.size, measured).numbered(run, repeat).print()?;
+                }
             }
         }
         if scenarios.contains(&Scenario::Delta1) {
@@ -230,7 +250,6 @@ impl Bench {
             let started = Instant::now();
             changes::change_one_percent(first, &sim, self.size).await.context("changing the simulated tenant")?;
             let tenant_changes_s = Some(measure::seconds(started.elapsed()));
-            let repeat = self.options.repeat;
             for (kind, database) in &stores {
                 // Every measurement starts from the database as the changes left it.
                 let start = if repeat > 1 { Some(database.duplicate().await?) } else { None };
@@ -240,8 +259,8 @@ impl Bench {
                         _ => None,
                     };
                     let measured = measure::spawn(copy.as_ref().unwrap_or(database), &sim).await?;
-                    let report = Report::new(Scenario::Delta1, *kind, self.size, measured);
-                    Report { tenant_changes_s, run: (repeat > 1).then_some(run), ..report }.print()?;
+                    let report = Report::new(Scenario::Delta1, *kind, self.size, measured).numbered(run, repeat);
+                    Report { tenant_changes_s, ..report }.print()?;
                     if let Some(copy) = copy {
                         copy.remove().await?;
                     }
@@ -261,10 +280,14 @@ impl Bench {
     /// request after a delay.
     async fn latency(&self) -> anyhow::Result<()> {
         let sim = SimProcess::start(&self.roster, self.size, self.options.seed, self.options.latency_ms).await?;
+        let repeat = self.options.repeat;
         for &kind in &self.options.stores {
-            let database = FreshDatabase::create(kind, &self.options.postgres, &sim).await?;
-            Report::new(Scenario::Latency, kind, self.size, measure::spawn(&database, &sim).await?).print()?;
-            database.remove().await?;
+            for run in 1..=repeat {
+                let database = FreshDatabase::create(kind, &self.options.postgres, &sim).await?;
+                let measured = measure::spawn(&database, &sim).await?;
+                Report::new(Scenario::Latency, kind, self.size, measured).numbered(run, repeat).print()?;
+                database.remove().await?;
+            }
         }
         sim.stop().await
     }
