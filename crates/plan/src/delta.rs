@@ -34,14 +34,28 @@ pub struct Part {
 
 impl Part {
     /// The directory ids the part covers, in its records and its synced objects.
-    pub fn external_ids(&self) -> std::collections::HashSet<&ExternalId> {
-        let users = self.users_now.iter().chain(&self.users_before);
-        let groups = self.groups_now.iter().chain(&self.groups_before);
-        let records = (users.map(|u| &u.id)).chain(groups.map(|g| &g.id));
-        let synced = (self.users.iter().filter_map(|u| u.external_id.as_ref()))
-            .chain(self.groups.iter().filter_map(|g| g.external_id.as_ref()));
-        records.chain(synced).collect()
+    pub fn external_ids(&self) -> HashSet<&ExternalId> {
+        directory_ids(
+            (&self.users, &self.groups),
+            [
+                (&self.users_now, &self.groups_now),
+                (&self.users_before, &self.groups_before),
+            ],
+        )
     }
+}
+
+/// The directory ids of a part: those its synced objects hold, and those of its records.
+fn directory_ids<'a>(
+    (users, groups): (&'a [User], &'a [Group]),
+    records: [(&'a [DirectoryUser], &'a [DirectoryGroup]); 2],
+) -> HashSet<&'a ExternalId> {
+    let synced = (users.iter().filter_map(|u| u.external_id.as_ref()))
+        .chain(groups.iter().filter_map(|g| g.external_id.as_ref()));
+    let records = records.into_iter().flat_map(|(users, groups)| {
+        (users.iter().map(|u| &u.id)).chain(groups.iter().map(|g| &g.id))
+    });
+    synced.chain(records).collect()
 }
 
 /// The part of an account a delta round reached, and what the rest of the account is known by.
@@ -150,16 +164,13 @@ pub fn plan_delta(input: &DeltaInput) -> Result<Plan, NeedsWholePlan> {
 /// The directory ids of the part: its records, before and now, and its synced objects.
 fn part_ids<'a>(input: &DeltaInput<'a>) -> HashSet<&'a ExternalId> {
     let part = &input.part;
-    let users = [part.mirror.users, input.users_before]
-        .into_iter()
-        .flatten();
-    let groups = [part.mirror.groups, input.groups_before]
-        .into_iter()
-        .flatten();
-    let records = (users.map(|u| &u.id)).chain(groups.map(|g| &g.id));
-    let synced = (part.users.iter().filter_map(|u| u.external_id.as_ref()))
-        .chain(part.groups.iter().filter_map(|g| g.external_id.as_ref()));
-    records.chain(synced).collect()
+    directory_ids(
+        (part.users, part.groups),
+        [
+            (part.mirror.users, part.mirror.groups),
+            (input.users_before, input.groups_before),
+        ],
+    )
 }
 
 /// Whether the account holds, outside the part, a synced user that the read returned active.
