@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::error::GraphError;
+use crate::pace::Pace;
 use crate::parse::{self, ErrorBody};
 use crate::token::{AccessToken, Credentials, TokenCache, missing_permissions};
 
@@ -154,6 +155,7 @@ struct Inner {
     api_root: Url,
     tokens: TokenCache,
     budget: DefaultDirectRateLimiter,
+    pace: Pace,
     slots: Semaphore,
     options: ClientOptions,
     counters: Counters,
@@ -182,6 +184,8 @@ pub(crate) enum Call<'a> {
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) body: Bytes,
+    /// When the request went out: a throttled batch item tells the pace which pace it met.
+    pub(crate) sent_at: Instant,
 }
 
 /// What one attempt came to.
@@ -254,6 +258,7 @@ impl GraphClient {
                 api_root,
                 tokens: TokenCache::default(),
                 budget,
+                pace: Pace::new(options.requests_per_second.get()),
                 slots,
                 options,
                 counters: Counters::default(),
@@ -371,12 +376,14 @@ impl GraphClient {
                 Ok(token) => token,
                 Err(e) => return Attempt::Fail(e),
             };
+            self.inner.pace.wait(cost).await;
             let cells = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
             // The burst holds a whole batch (see `new`), so this only waits, never refuses.
             let _ = self.inner.budget.until_n_ready(cells).await;
             let Ok(_slot) = self.inner.slots.acquire().await else {
                 return Attempt::Fail(GraphError::ClientSetup { detail: "the request limiter was closed".into() });
             };
+            let sent_at = Instant::now();
             let request = match call {
                 Call::Get(_) => self.inner.http.get(url.as_str()),
                 Call::Batch { body, .. } => {
@@ -393,9 +400,13 @@ impl GraphClient {
                 Err(attempt) => return attempt,
             };
             if status == 424 && matches!(call, Call::Batch { .. }) {
-                return Attempt::Done(Reply { status, body });
+                return Attempt::Done(Reply { status, body, sent_at });
             }
-            self.judge(status, retry_after, body, path, token)
+            let attempt = self.judge(status, retry_after, body, sent_at, path, token);
+            if let Attempt::Retry(Transient::Throttled, retry_after) = &attempt {
+                self.pause(sent_at, *retry_after);
+            }
+            attempt
         })
         .await
     }
@@ -406,11 +417,12 @@ impl GraphClient {
         status: u16,
         retry_after: Option<Duration>,
         body: Bytes,
+        sent_at: Instant,
         path: &str,
         token: Arc<AccessToken>,
     ) -> Attempt<Reply> {
         if (200..300).contains(&status) {
-            return Attempt::Done(Reply { status, body });
+            return Attempt::Done(Reply { status, body, sent_at });
         }
         if (300..400).contains(&status) {
             return Attempt::Fail(GraphError::protocol(
@@ -528,10 +540,19 @@ impl GraphClient {
         metrics::counter!("roster_graph_retries_total", "endpoint" => endpoint, "reason" => reason).increment(1);
     }
 
-    /// Counts a throttled `$batch` item, which the batch's own status does not show.
-    pub(crate) fn count_throttled_item(&self) {
+    /// Counts a throttled `$batch` item, which the batch's own status does not show, and slows
+    /// the client's pace for it.
+    pub(crate) fn throttled_item(&self, sent_at: Instant, retry_after: Option<Duration>) {
         self.inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("roster_graph_throttled_total", "endpoint" => "batch_item").increment(1);
+        self.pause(sent_at, retry_after);
+    }
+
+    /// Pauses the whole client after a 429 to a request sent at `sent_at`: for the server's
+    /// `Retry-After` (capped as a retry's is), or the first backoff delay if it gave none.
+    fn pause(&self, sent_at: Instant, retry_after: Option<Duration>) {
+        let policy = &self.inner.options.retry;
+        self.inner.pace.throttled(sent_at, retry_after.map_or(policy.first_delay, |delay| delay.min(policy.max_retry_after)));
     }
 }
 

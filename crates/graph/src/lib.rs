@@ -31,6 +31,7 @@ pub mod diagnostics;
 mod error;
 mod events;
 mod members;
+mod pace;
 pub mod parse;
 mod read;
 mod token;

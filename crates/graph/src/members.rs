@@ -146,7 +146,7 @@ impl MemberFetcher {
                 // The group was deleted between listing and fetching its members.
                 404 => events.push(DirectoryEvent::GroupRemoved(Removal { id: request.group, reason: RemovalReason::Deleted })),
                 429 => {
-                    client.count_throttled_item();
+                    client.throttled_item(reply.sent_at, item.retry_after);
                     self.retry_later(client, request, item.retry_after, 429)?;
                 }
                 424 | 500 | 502 | 503 | 504 => self.retry_later(client, request, item.retry_after, item.status)?,

@@ -137,6 +137,29 @@ async fn an_expired_delta_link_is_reported_and_a_full_read_recovers() {
 }
 
 #[tokio::test]
+async fn a_full_read_past_the_tenants_resource_unit_budget_paces_itself_and_completes() {
+    // Forty users make a small tenant, with 3,500 units per 10 seconds; the member pages of its
+    // 2,000 groups cost two units each, so the read must wait for the budget to refill. A client
+    // that only retried each refused page on its own gave up here on a page refused eight times.
+    let config = SimConfig { users: 40, groups: 2_000, seed: 11, throttle: true, ..SimConfig::default() };
+    let sim = Simulator::start(config).await.expect("the simulator starts");
+    let control = sim.control();
+    let defaults = ClientOptions::new(Priority::Low);
+    let client = GraphClient::new(&settings(sim.tenant()), SecretString::from(sim.tenant().client_secret.as_str()), defaults).unwrap();
+
+    let (paced, _) = full_mirror(&client).await;
+
+    let throttled = client.stats().throttled;
+    control.set_throttle(false).await.unwrap();
+    let (unthrottled, _) = full_mirror(&client_with(settings(sim.tenant()), &sim.tenant().client_secret)).await;
+    assert_eq!(paced.groups.len(), control.summary().await.unwrap().groups);
+    assert!(paced.users == unthrottled.users, "the paced read's users differ from an unthrottled read's");
+    assert!(paced.groups == unthrottled.groups, "the paced read's groups differ from an unthrottled read's");
+    assert!(throttled > 0, "the read stayed within the budget, so it shows nothing");
+    assert!(throttled < 200, "{throttled} requests throttled, one in ten pages: the client kept sending into a spent budget");
+}
+
+#[tokio::test]
 async fn reads_under_a_fault_rate_of_one_in_five_lose_and_duplicate_nothing() {
     let sim = simulator(1500, 60).await;
     let control = sim.control();
