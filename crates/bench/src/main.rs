@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::database::FreshDatabase;
 use crate::measure::Measurement;
-use crate::sim::{SimProcess, TenantSize};
+use crate::sim::{Serving, SimProcess, TenantSize};
 
 #[derive(Debug, Parser)]
 #[command(name = "roster-bench", about = "Benchmarks of Roster's sync against a simulated tenant")]
@@ -60,6 +60,12 @@ struct Options {
     /// Latency added to every Graph request in the latency scenario, in milliseconds.
     #[arg(long, default_value_t = 50)]
     latency_ms: u64,
+    /// Makes the simulated tenant apply Graph's resource-unit budget per app and tenant
+    /// (8,000 units per 10 seconds for a tenant of more than 500 users), answering 429 with
+    /// Retry-After past it, as Graph does. Off by default: the budget, not Roster, then sets
+    /// how long a first sync reads.
+    #[arg(long)]
+    throttle: bool,
     /// Measures each scenario this many times and prints a line for each: to compare builds on
     /// a noisy machine, or to see the spread. A first sync starts from a fresh store each time,
     /// a delta sync from a copy of the same database against the same changed tenant.
@@ -210,12 +216,16 @@ impl Bench {
         Ok(Self { size: TenantSize::scaled(options.scale), options, roster })
     }
 
+    fn serving(&self, latency_ms: u64) -> Serving {
+        Serving { latency_ms, throttle: self.options.throttle }
+    }
+
     /// The first sync, the no-op sync and the 1% delta sync, one after the other on the same
     /// store per backend. Every store syncs the same tenant, which is changed once between the
     /// no-op and the delta scenarios. Noop and delta need the first sync done, so it always
     /// runs; it is printed (and repeated) only when asked for.
     async fn sequence(&self, scenarios: &[Scenario]) -> anyhow::Result<()> {
-        let sim = SimProcess::start(&self.roster, self.size, self.options.seed, 0).await?;
+        let sim = SimProcess::start(&self.roster, self.size, self.options.seed, self.serving(0)).await?;
         let repeat = self.options.repeat;
         let full_runs = if scenarios.contains(&Scenario::Full) { repeat } else { 1 };
         let mut stores = Vec::new();
@@ -279,7 +289,7 @@ impl Bench {
     /// The first sync on a fresh store per backend, against a tenant that answers every Graph
     /// request after a delay.
     async fn latency(&self) -> anyhow::Result<()> {
-        let sim = SimProcess::start(&self.roster, self.size, self.options.seed, self.options.latency_ms).await?;
+        let sim = SimProcess::start(&self.roster, self.size, self.options.seed, self.serving(self.options.latency_ms)).await?;
         let repeat = self.options.repeat;
         for &kind in &self.options.stores {
             for run in 1..=repeat {

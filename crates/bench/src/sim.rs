@@ -30,6 +30,15 @@ impl TenantSize {
     }
 }
 
+/// How the simulated tenant answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving {
+    /// Added to every Graph request.
+    pub latency_ms: u64,
+    /// Whether Graph's resource-unit budget per app and tenant applies.
+    pub throttle: bool,
+}
+
 /// A running `roster sim`. It is killed when dropped, so a failing benchmark leaves none behind.
 pub struct SimProcess {
     child: Child,
@@ -40,15 +49,21 @@ pub struct SimProcess {
 
 impl SimProcess {
     /// Starts `roster sim` on ephemeral loopback ports and waits for its start-up line.
-    pub async fn start(roster: &Path, size: TenantSize, seed: u64, latency_ms: u64) -> anyhow::Result<Self> {
+    pub async fn start(roster: &Path, size: TenantSize, seed: u64, serving: Serving) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let mut child = Command::new(roster)
+        let Serving { latency_ms, throttle } = serving;
+        let mut command = Command::new(roster);
+        command
             .args(["sim", "--listen", "127.0.0.1:0"])
             .args(["--users", &size.users.to_string()])
             .args(["--groups", &size.groups.to_string()])
             .args(["--memberships", &size.memberships.to_string()])
             .args(["--seed", &seed.to_string()])
-            .args(["--latency-ms", &latency_ms.to_string()])
+            .args(["--latency-ms", &latency_ms.to_string()]);
+        if throttle {
+            command.arg("--throttle");
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -61,10 +76,11 @@ impl SimProcess {
         let credentials: TenantCredentials =
             serde_json::from_str(&announcement).with_context(|| format!("unexpected start-up line: {announcement}"))?;
         eprintln!(
-            "simulated tenant: {} users, {} groups, {} memberships, {latency_ms} ms latency; generated in {:.1} s",
+            "simulated tenant: {} users, {} groups, {} memberships, {latency_ms} ms latency{}; generated in {:.1} s",
             size.users,
             size.groups,
             size.memberships,
+            if throttle { ", Graph's resource-unit budget" } else { "" },
             started.elapsed().as_secs_f64()
         );
         Ok(Self { child, announcement, credentials })
