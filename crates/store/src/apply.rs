@@ -547,8 +547,6 @@ impl Batch<'_> {
             user_rows,
         )
         .await?;
-        // Every updated row is matched at the version it was loaded at: a row another writer
-        // changed meanwhile is not updated, and the count falls short.
         let mut user_rows = Vec::new();
         for (id, user) in &self.updated_users {
             let f = &user.fields;
@@ -566,19 +564,16 @@ impl Batch<'_> {
                 addresses.extend(object_addresses(OwnedBy::User(*id), Some(&f.primary_address), &f.aliases));
             }
         }
-        let updated = update_rows(
+        update_at_loaded_versions(
             conn,
             "users",
             &["id", "first_name", "last_name", "display_name", "source", "external_id", "version", "loaded_version"],
             "first_name = v.first_name, last_name = v.last_name, display_name = v.display_name, source = v.source, \
              external_id = v.external_id, version = v.version",
-            "users.id = v.id AND users.version = v.loaded_version",
             user_rows,
+            self.updated_users.len(),
         )
         .await?;
-        if updated != self.updated_users.len() as u64 {
-            return Err(BatchError::Conflict);
-        }
 
         let mut group_rows = Vec::new();
         for (id, group, _) in &self.new_groups {
@@ -611,18 +606,15 @@ impl Batch<'_> {
                 addresses.extend(object_addresses(OwnedBy::Group(*id), f.address.as_ref(), &f.aliases));
             }
         }
-        let updated = update_rows(
+        update_at_loaded_versions(
             conn,
             "groups",
             &["id", "name", "kind", "source", "external_id", "version", "loaded_version"],
             "name = v.name, kind = v.kind, source = v.source, external_id = v.external_id, version = v.version",
-            "groups.id = v.id AND groups.version = v.loaded_version",
             group_rows,
+            self.updated_groups.len(),
         )
         .await?;
-        if updated != self.updated_groups.len() as u64 {
-            return Err(BatchError::Conflict);
-        }
         // In the order of the table's key, for the same reason as memberships (see write_members).
         addresses.sort_unstable_by(|a, b| a.address.cmp(&b.address));
         insert_addresses(conn, self.account.id, &addresses).await?;
@@ -695,6 +687,24 @@ impl Batch<'_> {
     fn resolve<Id: Ord>(&self, kind: Kind, members: &[ExternalId], id_of: fn(OwnedBy) -> Option<Id>) -> BTreeSet<Id> {
         members.iter().filter_map(|member| self.member(kind, member).and_then(id_of)).collect()
     }
+}
+
+/// Updates `count` rows of `table` from tuples of `columns` (see [`update_rows`]), each matched
+/// by its id at the version it was loaded at (the tuple's `loaded_version`). A row another writer
+/// changed meanwhile is not updated, the count falls short, and the batch is a conflict.
+async fn update_at_loaded_versions(
+    conn: &mut Conn<'_>,
+    table: &str,
+    columns: &[&str],
+    set: &str,
+    rows: Vec<Value>,
+    count: usize,
+) -> Result<(), BatchError> {
+    let matching = format!("{table}.id = v.id AND {table}.version = v.loaded_version");
+    if update_rows(conn, table, columns, set, &matching, rows).await? != count as u64 {
+        return Err(BatchError::Conflict);
+    }
+    Ok(())
 }
 
 fn user_id(object: OwnedBy) -> Option<UserId> {
