@@ -24,7 +24,10 @@ use crate::measure::Measurement;
 use crate::sim::{Serving, SimProcess, TenantSize};
 
 #[derive(Debug, Parser)]
-#[command(name = "roster-bench", about = "Benchmarks of Roster's sync against a simulated tenant")]
+#[command(
+    name = "roster-bench",
+    about = "Benchmarks of Roster's sync against a simulated tenant"
+)]
 enum Cli {
     /// Every scenario, on every store.
     All(Options),
@@ -139,7 +142,12 @@ struct Report {
 }
 
 impl Report {
-    fn new(scenario: Scenario, store: StoreKind, size: TenantSize, (measured, sim_cpu): (Measurement, Duration)) -> Self {
+    fn new(
+        scenario: Scenario,
+        store: StoreKind,
+        size: TenantSize,
+        (measured, sim_cpu): (Measurement, Duration),
+    ) -> Self {
         Self {
             scenario: scenario.name(),
             store: store.name(),
@@ -160,7 +168,10 @@ impl Report {
     /// Numbers the report as measurement `run` of `repeat`; a single measurement carries no
     /// number.
     fn numbered(self, run: u32, repeat: u32) -> Self {
-        Self { run: (repeat > 1).then_some(run), ..self }
+        Self {
+            run: (repeat > 1).then_some(run),
+            ..self
+        }
     }
 
     fn print(&self) -> anyhow::Result<()> {
@@ -177,7 +188,15 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (scenarios, options) = match cli {
-        Cli::All(options) => (vec![Scenario::Full, Scenario::Noop, Scenario::Delta1, Scenario::Latency], options),
+        Cli::All(options) => (
+            vec![
+                Scenario::Full,
+                Scenario::Noop,
+                Scenario::Delta1,
+                Scenario::Latency,
+            ],
+            options,
+        ),
         Cli::Full(options) => (vec![Scenario::Full], options),
         Cli::Noop(options) => (vec![Scenario::Noop], options),
         Cli::Delta1(options) => (vec![Scenario::Delta1], options),
@@ -185,7 +204,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cli::Measure(args) => return measure::run(args).await,
     };
     let bench = Bench::new(options)?;
-    if scenarios.iter().any(|s| matches!(s, Scenario::Full | Scenario::Noop | Scenario::Delta1)) {
+    if scenarios
+        .iter()
+        .any(|s| matches!(s, Scenario::Full | Scenario::Noop | Scenario::Delta1))
+    {
         bench.sequence(&scenarios).await?;
     }
     if scenarios.contains(&Scenario::Latency) {
@@ -213,11 +235,18 @@ impl Bench {
             "{} not found: build it with `cargo build --release -p roster -p roster-bench`, or pass --roster PATH",
             roster.display()
         );
-        Ok(Self { size: TenantSize::scaled(options.scale), options, roster })
+        Ok(Self {
+            size: TenantSize::scaled(options.scale),
+            options,
+            roster,
+        })
     }
 
     fn serving(&self, latency_ms: u64) -> Serving {
-        Serving { latency_ms, throttle: self.options.throttle }
+        Serving {
+            latency_ms,
+            throttle: self.options.throttle,
+        }
     }
 
     /// The first sync, the no-op sync and the 1% delta sync, one after the other on the same
@@ -225,9 +254,14 @@ impl Bench {
     /// no-op and the delta scenarios. Noop and delta need the first sync done, so it always
     /// runs; it is printed (and repeated) only when asked for.
     async fn sequence(&self, scenarios: &[Scenario]) -> anyhow::Result<()> {
-        let sim = SimProcess::start(&self.roster, self.size, self.options.seed, self.serving(0)).await?;
+        let sim =
+            SimProcess::start(&self.roster, self.size, self.options.seed, self.serving(0)).await?;
         let repeat = self.options.repeat;
-        let full_runs = if scenarios.contains(&Scenario::Full) { repeat } else { 1 };
+        let full_runs = if scenarios.contains(&Scenario::Full) {
+            repeat
+        } else {
+            1
+        };
         let mut stores = Vec::new();
         for &kind in &self.options.stores {
             // Each first sync starts from a fresh store; the last one's store goes on to the
@@ -236,7 +270,9 @@ impl Bench {
                 let database = FreshDatabase::create(kind, &self.options.postgres, &sim).await?;
                 let measured = measure::spawn(&database, &sim).await?;
                 if scenarios.contains(&Scenario::Full) {
-                    Report::new(Scenario::Full, kind, self.size, measured).numbered(run, repeat).print()?;
+                    Report::new(Scenario::Full, kind, self.size, measured)
+                        .numbered(run, repeat)
+                        .print()?;
                 }
                 if run == full_runs {
                     stores.push((kind, database));
@@ -251,26 +287,39 @@ impl Bench {
             for (kind, database) in &stores {
                 for run in 1..=repeat {
                     let measured = measure::spawn(database, &sim).await?;
-                    Report::new(Scenario::Noop, *kind, self.size, measured).numbered(run, repeat).print()?;
+                    Report::new(Scenario::Noop, *kind, self.size, measured)
+                        .numbered(run, repeat)
+                        .print()?;
                 }
             }
         }
         if scenarios.contains(&Scenario::Delta1) {
             let (_, first) = &stores[0];
             let started = Instant::now();
-            changes::change_one_percent(first, &sim, self.size).await.context("changing the simulated tenant")?;
+            changes::change_one_percent(first, &sim, self.size)
+                .await
+                .context("changing the simulated tenant")?;
             let tenant_changes_s = Some(measure::seconds(started.elapsed()));
             for (kind, database) in &stores {
                 // Every measurement starts from the database as the changes left it.
-                let start = if repeat > 1 { Some(database.duplicate().await?) } else { None };
+                let start = if repeat > 1 {
+                    Some(database.duplicate().await?)
+                } else {
+                    None
+                };
                 for run in 1..=repeat {
                     let copy = match &start {
                         Some(start) if run > 1 => Some(start.duplicate().await?),
                         _ => None,
                     };
                     let measured = measure::spawn(copy.as_ref().unwrap_or(database), &sim).await?;
-                    let report = Report::new(Scenario::Delta1, *kind, self.size, measured).numbered(run, repeat);
-                    Report { tenant_changes_s, ..report }.print()?;
+                    let report = Report::new(Scenario::Delta1, *kind, self.size, measured)
+                        .numbered(run, repeat);
+                    Report {
+                        tenant_changes_s,
+                        ..report
+                    }
+                    .print()?;
                     if let Some(copy) = copy {
                         copy.remove().await?;
                     }
@@ -289,13 +338,21 @@ impl Bench {
     /// The first sync on a fresh store per backend, against a tenant that answers every Graph
     /// request after a delay.
     async fn latency(&self) -> anyhow::Result<()> {
-        let sim = SimProcess::start(&self.roster, self.size, self.options.seed, self.serving(self.options.latency_ms)).await?;
+        let sim = SimProcess::start(
+            &self.roster,
+            self.size,
+            self.options.seed,
+            self.serving(self.options.latency_ms),
+        )
+        .await?;
         let repeat = self.options.repeat;
         for &kind in &self.options.stores {
             for run in 1..=repeat {
                 let database = FreshDatabase::create(kind, &self.options.postgres, &sim).await?;
                 let measured = measure::spawn(&database, &sim).await?;
-                Report::new(Scenario::Latency, kind, self.size, measured).numbered(run, repeat).print()?;
+                Report::new(Scenario::Latency, kind, self.size, measured)
+                    .numbered(run, repeat)
+                    .print()?;
                 database.remove().await?;
             }
         }

@@ -42,7 +42,10 @@ const PROFILER_VARIABLE: &str = "ROSTER_BENCH_PROFILER";
 
 /// Runs one sync of `database` against `sim` in a child process and returns its measurement,
 /// with the simulator's CPU time meanwhile.
-pub async fn spawn(database: &FreshDatabase, sim: &SimProcess) -> anyhow::Result<(Measurement, Duration)> {
+pub async fn spawn(
+    database: &FreshDatabase,
+    sim: &SimProcess,
+) -> anyhow::Result<(Measurement, Duration)> {
     let sim_cpu_before = sim.cpu_time()?;
     let measurement = spawn_child(database, sim).await?;
     Ok((measurement, sim.cpu_time()? - sim_cpu_before))
@@ -70,7 +73,10 @@ async fn spawn_child(database: &FreshDatabase, sim: &SimProcess) -> anyhow::Resu
         .context("cannot start the measuring process")?;
     // The credentials go through a pipe rather than the command line, which any local user
     // can read.
-    let mut stdin = child.stdin.take().context("the measuring process's standard input is not piped")?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .context("the measuring process's standard input is not piped")?;
     stdin.write_all(sim.announcement.as_bytes()).await?;
     drop(stdin);
     let output = child.wait_with_output().await?;
@@ -79,7 +85,10 @@ async fn spawn_child(database: &FreshDatabase, sim: &SimProcess) -> anyhow::Resu
     }
     let stdout = String::from_utf8(output.stdout)?;
     // A profiler may print after the measured sync: the measurement is its last JSON line.
-    let measurement = stdout.lines().rev().find_map(|line| serde_json::from_str(line).ok());
+    let measurement = stdout
+        .lines()
+        .rev()
+        .find_map(|line| serde_json::from_str(line).ok());
     measurement.with_context(|| format!("unexpected measurement: {stdout}"))
 }
 
@@ -93,21 +102,38 @@ pub async fn run(args: MeasureArgs) -> anyhow::Result<()> {
     let account_id = database::account_id(&store).await?;
     // This process's key is new, so the secret is sealed again under it; the tenant is the
     // same, so the mirror and its delta links are kept.
-    store.set_connection(account_id, settings(&credentials)?, Some(SecretString::from(credentials.client_secret))).await?;
+    store
+        .set_connection(
+            account_id,
+            settings(&credentials)?,
+            Some(SecretString::from(credentials.client_secret)),
+        )
+        .await?;
     let engine = SyncEngine::new(store);
 
     reset_peak_rss()?;
     let cpu_before = cpu_time("/proc/self/stat")?;
     let started = Instant::now();
-    let outcome = engine.run_automatic(account_id, "bench", &NoProgress).await?;
+    let outcome = engine
+        .run_automatic(account_id, "bench", &NoProgress)
+        .await?;
     let wall = started.elapsed();
     let cpu = cpu_time("/proc/self/stat")? - cpu_before;
     let peak_rss_mb = peak_rss_mb()?;
 
     let run = outcome.run;
     if run.status != RunStatus::Succeeded {
-        let first_failures: Vec<_> = run.failures.iter().take(5).map(|f| format!("{}: {}", f.object, f.reason)).collect();
-        bail!("the sync ended {:?} ({:?}); first failures: {first_failures:?}", run.status, run.error);
+        let first_failures: Vec<_> = run
+            .failures
+            .iter()
+            .take(5)
+            .map(|f| format!("{}: {}", f.object, f.reason))
+            .collect();
+        bail!(
+            "the sync ended {:?} ({:?}); first failures: {first_failures:?}",
+            run.status,
+            run.error
+        );
     }
     let measurement = Measurement {
         graph_requests: run.graph_requests,
@@ -125,13 +151,20 @@ pub async fn run(args: MeasureArgs) -> anyhow::Result<()> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// The connection the benchmark's account syncs with: the defaults an admin starts from.
 fn settings(tenant: &TenantCredentials) -> anyhow::Result<ConnectionSettings> {
     let cloud = Cloud::custom(&tenant.login_url, &tenant.graph_url)?;
-    Ok(ConnectionSettings::new(tenant.tenant.parse()?, tenant.client_id.parse()?, cloud))
+    Ok(ConnectionSettings::new(
+        tenant.tenant.parse()?,
+        tenant.client_id.parse()?,
+        cloud,
+    ))
 }
 
 /// Seconds, to the millisecond.
@@ -143,16 +176,26 @@ pub fn seconds(duration: Duration) -> f64 {
 /// (in clock ticks of 1/100 s, which Linux fixes for user space).
 pub fn cpu_time(path: &str) -> anyhow::Result<Duration> {
     const TICKS_PER_SECOND: u64 = 100;
-    let stat = std::fs::read_to_string(path).with_context(|| format!("cannot read {path} (Linux only)"))?;
+    let stat = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {path} (Linux only)"))?;
     // The command name, in parentheses, may hold spaces; the fields after it do not. utime
     // and stime are the 14th and 15th fields, the 12th and 13th after the name.
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).with_context(|| format!("{path} has no command name"))?;
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .with_context(|| format!("{path} has no command name"))?;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |index: usize| fields.get(index).and_then(|field| field.parse::<u64>().ok());
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|field| field.parse::<u64>().ok())
+    };
     let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
         bail!("{path} has no utime and stime");
     };
-    Ok(Duration::from_millis((user + system) * 1000 / TICKS_PER_SECOND))
+    Ok(Duration::from_millis(
+        (user + system) * 1000 / TICKS_PER_SECOND,
+    ))
 }
 
 /// Sets the process's peak resident set size (`VmHWM`) to its current size, so that the peak
@@ -163,7 +206,8 @@ fn reset_peak_rss() -> anyhow::Result<()> {
 
 /// The process's peak resident set size, in MiB, to a tenth.
 fn peak_rss_mb() -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").context("cannot read /proc/self/status (Linux only)")?;
+    let status = std::fs::read_to_string("/proc/self/status")
+        .context("cannot read /proc/self/status (Linux only)")?;
     let kib: f64 = status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))

@@ -26,7 +26,11 @@ impl TenantSize {
     /// The benchmark's tenant, every count multiplied by `scale` (at least one of each).
     pub fn scaled(scale: f64) -> Self {
         let count = |full: f64| ((full * scale).round() as usize).max(1);
-        Self { users: count(USERS), groups: count(GROUPS), memberships: count(MEMBERSHIPS) }
+        Self {
+            users: count(USERS),
+            groups: count(GROUPS),
+            memberships: count(MEMBERSHIPS),
+        }
     }
 }
 
@@ -49,9 +53,17 @@ pub struct SimProcess {
 
 impl SimProcess {
     /// Starts `roster sim` on ephemeral loopback ports and waits for its start-up line.
-    pub async fn start(roster: &Path, size: TenantSize, seed: u64, serving: Serving) -> anyhow::Result<Self> {
+    pub async fn start(
+        roster: &Path,
+        size: TenantSize,
+        seed: u64,
+        serving: Serving,
+    ) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let Serving { latency_ms, throttle } = serving;
+        let Serving {
+            latency_ms,
+            throttle,
+        } = serving;
         let mut command = Command::new(roster);
         command
             .args(["sim", "--listen", "127.0.0.1:0"])
@@ -69,21 +81,35 @@ impl SimProcess {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {} sim", roster.display()))?;
-        let stdout = child.stdout.take().context("the simulator's standard output is not piped")?;
+        let stdout = child
+            .stdout
+            .take()
+            .context("the simulator's standard output is not piped")?;
         let Some(announcement) = BufReader::new(stdout).lines().next_line().await? else {
-            bail!("the simulator exited before printing its URLs ({})", child.wait().await?);
+            bail!(
+                "the simulator exited before printing its URLs ({})",
+                child.wait().await?
+            );
         };
-        let credentials: TenantCredentials =
-            serde_json::from_str(&announcement).with_context(|| format!("unexpected start-up line: {announcement}"))?;
+        let credentials: TenantCredentials = serde_json::from_str(&announcement)
+            .with_context(|| format!("unexpected start-up line: {announcement}"))?;
         eprintln!(
             "simulated tenant: {} users, {} groups, {} memberships, {latency_ms} ms latency{}; generated in {:.1} s",
             size.users,
             size.groups,
             size.memberships,
-            if throttle { ", Graph's resource-unit budget" } else { "" },
+            if throttle {
+                ", Graph's resource-unit budget"
+            } else {
+                ""
+            },
             started.elapsed().as_secs_f64()
         );
-        Ok(Self { child, announcement, credentials })
+        Ok(Self {
+            child,
+            announcement,
+            credentials,
+        })
     }
 
     /// The simulator's CPU time so far: how much of the machine serving Graph took.

@@ -21,12 +21,23 @@ impl FromStr for DomainName {
     fn from_str(input: &str) -> Result<Self, ParseError> {
         const WHAT: &str = "domain name";
         let trimmed = input.trim();
-        let name = trimmed.strip_suffix('.').unwrap_or(trimmed).to_ascii_lowercase();
+        let name = trimmed
+            .strip_suffix('.')
+            .unwrap_or(trimmed)
+            .to_ascii_lowercase();
         if name.is_empty() {
-            return Err(ParseError::new(WHAT, input, "it is empty; give a domain such as contoso.com"));
+            return Err(ParseError::new(
+                WHAT,
+                input,
+                "it is empty; give a domain such as contoso.com",
+            ));
         }
         if name.len() > 253 {
-            return Err(ParseError::new(WHAT, input, "it is longer than 253 characters"));
+            return Err(ParseError::new(
+                WHAT,
+                input,
+                "it is longer than 253 characters",
+            ));
         }
         let labels: Vec<&str> = name.split('.').collect();
         if labels.len() < 2 {
@@ -38,24 +49,48 @@ impl FromStr for DomainName {
         }
         for label in &labels {
             if label.is_empty() {
-                return Err(ParseError::new(WHAT, input, "it has an empty label (two dots in a row, or a leading dot)"));
-            }
-            if label.len() > 63 {
-                return Err(ParseError::new(WHAT, input, format!("the label {label:?} is longer than 63 characters")));
-            }
-            if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
                 return Err(ParseError::new(
                     WHAT,
                     input,
-                    format!("the label {label:?} may contain only letters, digits and hyphens (use the punycode form, xn--…, for international names)"),
+                    "it has an empty label (two dots in a row, or a leading dot)",
+                ));
+            }
+            if label.len() > 63 {
+                return Err(ParseError::new(
+                    WHAT,
+                    input,
+                    format!("the label {label:?} is longer than 63 characters"),
+                ));
+            }
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(ParseError::new(
+                    WHAT,
+                    input,
+                    format!(
+                        "the label {label:?} may contain only letters, digits and hyphens (use the punycode form, xn--…, for international names)"
+                    ),
                 ));
             }
             if label.starts_with('-') || label.ends_with('-') {
-                return Err(ParseError::new(WHAT, input, format!("the label {label:?} starts or ends with a hyphen")));
+                return Err(ParseError::new(
+                    WHAT,
+                    input,
+                    format!("the label {label:?} starts or ends with a hyphen"),
+                ));
             }
         }
-        if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
-            return Err(ParseError::new(WHAT, input, "the last label is numeric; an IP address is not a domain"));
+        if labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ParseError::new(
+                WHAT,
+                input,
+                "the last label is numeric; an IP address is not a domain",
+            ));
         }
         Ok(Self(name))
     }
@@ -102,31 +137,59 @@ impl FromStr for EmailAddress {
         const WHAT: &str = "email address";
         let text = input.trim().to_lowercase();
         if text.is_empty() {
-            return Err(ParseError::new(WHAT, input, "it is empty; give an address such as jane@contoso.com"));
+            return Err(ParseError::new(
+                WHAT,
+                input,
+                "it is empty; give an address such as jane@contoso.com",
+            ));
         }
         if text.len() > 254 {
-            return Err(ParseError::new(WHAT, input, "it is longer than 254 characters"));
+            return Err(ParseError::new(
+                WHAT,
+                input,
+                "it is longer than 254 characters",
+            ));
         }
         let Some(at) = text.rfind('@') else {
-            return Err(ParseError::new(WHAT, input, "it has no @; give an address such as jane@contoso.com"));
+            return Err(ParseError::new(
+                WHAT,
+                input,
+                "it has no @; give an address such as jane@contoso.com",
+            ));
         };
         let local = &text[..at];
         if local.is_empty() {
             return Err(ParseError::new(WHAT, input, "nothing stands before the @"));
         }
         if local.len() > 64 {
-            return Err(ParseError::new(WHAT, input, "the part before the @ is longer than 64 characters"));
+            return Err(ParseError::new(
+                WHAT,
+                input,
+                "the part before the @ is longer than 64 characters",
+            ));
         }
         if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-            return Err(ParseError::new(WHAT, input, "the part before the @ starts or ends with a dot, or has two dots in a row"));
+            return Err(ParseError::new(
+                WHAT,
+                input,
+                "the part before the @ starts or ends with a dot, or has two dots in a row",
+            ));
         }
         let allowed = |c: char| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
         if let Some(bad) = local.chars().find(|&c| !allowed(c)) {
-            return Err(ParseError::new(WHAT, input, format!("the character {bad:?} is not allowed before the @")));
+            return Err(ParseError::new(
+                WHAT,
+                input,
+                format!("the character {bad:?} is not allowed before the @"),
+            ));
         }
         let domain = &text[at + 1..];
         if let Err(e) = domain.parse::<DomainName>() {
-            return Err(ParseError::new(WHAT, input, format!("its domain is not valid: {}", e.why)));
+            return Err(ParseError::new(
+                WHAT,
+                input,
+                format!("its domain is not valid: {}", e.why),
+            ));
         }
         // The domain parser also strips a trailing dot; an address keeps no such dot.
         if domain.ends_with('.') {

@@ -67,8 +67,13 @@ fn fixed(url: &str) -> Url {
 }
 
 fn parse_endpoint(what: &'static str, input: &str) -> Result<Url, ParseError> {
-    let url = Url::parse(input.trim())
-        .map_err(|e| ParseError::new(what, input, format!("{e}; give an absolute URL such as https://login.example.com")))?;
+    let url = Url::parse(input.trim()).map_err(|e| {
+        ParseError::new(
+            what,
+            input,
+            format!("{e}; give an absolute URL such as https://login.example.com"),
+        )
+    })?;
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -78,11 +83,31 @@ fn parse_endpoint(what: &'static str, input: &str) -> Result<Url, ParseError> {
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        "http" => return Err(ParseError::new(what, input, "plain http is allowed only on loopback; use https")),
-        other => return Err(ParseError::new(what, input, format!("the scheme {other:?} is not http or https"))),
+        "http" => {
+            return Err(ParseError::new(
+                what,
+                input,
+                "plain http is allowed only on loopback; use https",
+            ));
+        }
+        other => {
+            return Err(ParseError::new(
+                what,
+                input,
+                format!("the scheme {other:?} is not http or https"),
+            ));
+        }
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(ParseError::new(what, input, "give only scheme, host, port and path: no query, fragment or credentials"));
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(ParseError::new(
+            what,
+            input,
+            "give only scheme, host, port and path: no query, fragment or credentials",
+        ));
     }
     // A trailing slash would double up when paths are appended.
     let mut url = url;
@@ -152,9 +177,13 @@ impl Frequency {
 /// A stable, well-mixed number from an account id (FNV-1a over its bytes): the account's place
 /// in every interval.
 fn spread(account: AccountId) -> u64 {
-    account.as_uuid().as_bytes().iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    account
+        .as_uuid()
+        .as_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
 }
 
 impl FromStr for Frequency {
@@ -173,7 +202,11 @@ impl FromStr for Frequency {
             .trim();
         match digits.parse::<u8>() {
             Ok(h) if Self::ALLOWED_HOURS.contains(&h) => Ok(Self::Hours(h)),
-            _ => Err(ParseError::new("sync frequency", input, "expected never, 1h, 3h, 6h, 12h or 24h")),
+            _ => Err(ParseError::new(
+                "sync frequency",
+                input,
+                "expected never, 1h, 3h, 6h, 12h or 24h",
+            )),
         }
     }
 }
@@ -200,16 +233,36 @@ pub struct SyncScope {
 
 impl Default for SyncScope {
     fn default() -> Self {
-        Self { users: true, distribution_groups: true, security_groups: true, m365_groups: false }
+        Self {
+            users: true,
+            distribution_groups: true,
+            security_groups: true,
+            m365_groups: false,
+        }
     }
 }
 
 impl SyncScope {
-    pub const NAMES: [&str; 4] = ["users", "distribution-groups", "security-groups", "m365-groups"];
+    pub const NAMES: [&str; 4] = [
+        "users",
+        "distribution-groups",
+        "security-groups",
+        "m365-groups",
+    ];
 
     pub fn names(&self) -> Vec<&'static str> {
-        let on = [self.users, self.distribution_groups, self.security_groups, self.m365_groups];
-        Self::NAMES.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+        let on = [
+            self.users,
+            self.distribution_groups,
+            self.security_groups,
+            self.m365_groups,
+        ];
+        Self::NAMES
+            .iter()
+            .zip(on)
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect()
     }
 }
 
@@ -218,7 +271,12 @@ impl FromStr for SyncScope {
 
     /// A comma-separated list of what to sync; an empty string selects nothing.
     fn from_str(input: &str) -> Result<Self, ParseError> {
-        let mut scope = Self { users: false, distribution_groups: false, security_groups: false, m365_groups: false };
+        let mut scope = Self {
+            users: false,
+            distribution_groups: false,
+            security_groups: false,
+            m365_groups: false,
+        };
         for item in input.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match item.to_ascii_lowercase().replace('_', "-").as_str() {
                 "users" | "active-users" => scope.users = true,
@@ -229,7 +287,10 @@ impl FromStr for SyncScope {
                     return Err(ParseError::new(
                         "what to sync",
                         item,
-                        format!("expected a comma-separated list of {}", Self::NAMES.join(", ")),
+                        format!(
+                            "expected a comma-separated list of {}",
+                            Self::NAMES.join(", ")
+                        ),
                     ));
                 }
             }
@@ -263,15 +324,33 @@ impl Default for SyncActions {
 }
 
 impl SyncActions {
-    pub const NAMES: [&str; 6] =
-        ["add-users", "update-users", "remove-users", "add-groups", "update-groups", "remove-groups"];
+    pub const NAMES: [&str; 6] = [
+        "add-users",
+        "update-users",
+        "remove-users",
+        "add-groups",
+        "update-groups",
+        "remove-groups",
+    ];
 
     fn flags(&self) -> [bool; 6] {
-        [self.add_users, self.update_users, self.remove_users, self.add_groups, self.update_groups, self.remove_groups]
+        [
+            self.add_users,
+            self.update_users,
+            self.remove_users,
+            self.add_groups,
+            self.update_groups,
+            self.remove_groups,
+        ]
     }
 
     pub fn names(&self) -> Vec<&'static str> {
-        Self::NAMES.iter().zip(self.flags()).filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+        Self::NAMES
+            .iter()
+            .zip(self.flags())
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect()
     }
 }
 
@@ -300,7 +379,10 @@ impl FromStr for SyncActions {
                     return Err(ParseError::new(
                         "how to sync",
                         item,
-                        format!("expected a comma-separated list of {}", Self::NAMES.join(", ")),
+                        format!(
+                            "expected a comma-separated list of {}",
+                            Self::NAMES.join(", ")
+                        ),
                     ));
                 }
             };
@@ -321,16 +403,26 @@ pub struct DeletionLimit {
 
 impl Default for DeletionLimit {
     fn default() -> Self {
-        Self { percent: 10, min_objects: 10 }
+        Self {
+            percent: 10,
+            min_objects: 10,
+        }
     }
 }
 
 impl DeletionLimit {
     pub fn new(percent: u8, min_objects: u32) -> Result<Self, ParseError> {
         if !(1..=100).contains(&percent) {
-            return Err(ParseError::new("deletion limit percent", &percent.to_string(), "expected a whole number from 1 to 100"));
+            return Err(ParseError::new(
+                "deletion limit percent",
+                &percent.to_string(),
+                "expected a whole number from 1 to 100",
+            ));
         }
-        Ok(Self { percent, min_objects })
+        Ok(Self {
+            percent,
+            min_objects,
+        })
     }
 
     /// Whether removing `removals` of `synced` objects exceeds the limit.
@@ -395,7 +487,10 @@ mod tests {
     fn frequencies_are_the_guides_choices() {
         assert_eq!("never".parse::<Frequency>().unwrap(), Frequency::Never);
         assert_eq!("3h".parse::<Frequency>().unwrap(), Frequency::Hours(3));
-        assert_eq!("24 hours".parse::<Frequency>().unwrap(), Frequency::Hours(24));
+        assert_eq!(
+            "24 hours".parse::<Frequency>().unwrap(),
+            Frequency::Hours(24)
+        );
         let err = "2h".parse::<Frequency>().unwrap_err().to_string();
         assert!(err.contains("1h, 3h, 6h, 12h or 24h"), "{err}");
     }
@@ -405,14 +500,31 @@ mod tests {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let hourly = Frequency::Hours(1);
         let slots: std::collections::BTreeSet<_> = (0..50)
-            .map(|_| hourly.latest_slot(AccountId::new(), now).unwrap().unix_timestamp() % 3600)
+            .map(|_| {
+                hourly
+                    .latest_slot(AccountId::new(), now)
+                    .unwrap()
+                    .unix_timestamp()
+                    % 3600
+            })
             .collect();
-        assert!(slots.len() > 40, "50 accounts should fire at many different minutes, got {}", slots.len());
+        assert!(
+            slots.len() > 40,
+            "50 accounts should fire at many different minutes, got {}",
+            slots.len()
+        );
         let account = AccountId::new();
         let slot = hourly.latest_slot(account, now).unwrap();
         assert!(slot <= now && now - slot < time::Duration::hours(1));
-        assert_eq!(hourly.latest_slot(account, slot), Some(slot), "a slot is its own latest slot");
-        assert_eq!(hourly.next_slot(account, now), Some(slot + time::Duration::hours(1)));
+        assert_eq!(
+            hourly.latest_slot(account, slot),
+            Some(slot),
+            "a slot is its own latest slot"
+        );
+        assert_eq!(
+            hourly.next_slot(account, now),
+            Some(slot + time::Duration::hours(1))
+        );
         assert_eq!(Frequency::Never.latest_slot(account, now), None);
     }
 
@@ -420,7 +532,8 @@ mod tests {
     fn custom_clouds_refuse_plain_http_off_loopback() {
         assert!(Cloud::custom("http://127.0.0.1:9000/", "http://localhost:9001").is_ok());
         assert!(Cloud::custom("http://login.example.com", "https://graph.example.com").is_err());
-        let cloud = Cloud::custom("https://login.example.com/", "https://graph.example.com").unwrap();
+        let cloud =
+            Cloud::custom("https://login.example.com/", "https://graph.example.com").unwrap();
         assert_eq!(cloud.login_url().as_str(), "https://login.example.com/");
     }
 

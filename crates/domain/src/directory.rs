@@ -59,7 +59,10 @@ pub enum MemberType {
 impl MemberType {
     /// Maps an `@odata.type` value such as `#microsoft.graph.user`.
     pub fn from_odata_type(odata_type: &str) -> Self {
-        match odata_type.trim_start_matches('#').strip_prefix("microsoft.graph.") {
+        match odata_type
+            .trim_start_matches('#')
+            .strip_prefix("microsoft.graph.")
+        {
             Some("user") => Self::User,
             Some("group") => Self::Group,
             Some("orgContact") => Self::OrgContact,

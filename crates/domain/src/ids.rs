@@ -80,10 +80,20 @@ fn parse_guid(what: &'static str, input: &str, hint: &str) -> Result<Uuid, Parse
     let text = input.trim();
     // Only the hyphenated 36-character form is accepted: it is what the Azure portal shows.
     if text.len() != 36 {
-        return Err(ParseError::new(what, input, format!("expected a GUID of 36 characters such as 8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d; {hint}")));
+        return Err(ParseError::new(
+            what,
+            input,
+            format!(
+                "expected a GUID of 36 characters such as 8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d; {hint}"
+            ),
+        ));
     }
     Uuid::parse_str(text).map_err(|_| {
-        ParseError::new(what, input, format!("expected a GUID such as 8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d; {hint}"))
+        ParseError::new(
+            what,
+            input,
+            format!("expected a GUID such as 8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d; {hint}"),
+        )
     })
 }
 
@@ -97,7 +107,11 @@ impl FromStr for ClientId {
             "copy the Application (client) ID from the app registration's Overview page in the Entra admin center",
         )?;
         if id.is_nil() {
-            return Err(ParseError::new("client ID", input, "the all-zero GUID is not an application ID"));
+            return Err(ParseError::new(
+                "client ID",
+                input,
+                "the all-zero GUID is not an application ID",
+            ));
         }
         Ok(Self(id))
     }
@@ -125,10 +139,18 @@ impl FromStr for TenantRef {
         let text = input.trim();
         if let Ok(id) = Uuid::parse_str(text) {
             if text.len() != 36 {
-                return Err(ParseError::new(WHAT, input, "write a tenant GUID in its hyphenated form of 36 characters"));
+                return Err(ParseError::new(
+                    WHAT,
+                    input,
+                    "write a tenant GUID in its hyphenated form of 36 characters",
+                ));
             }
             if id.is_nil() {
-                return Err(ParseError::new(WHAT, input, "tenant identifiers may not be the all-zero GUID"));
+                return Err(ParseError::new(
+                    WHAT,
+                    input,
+                    "tenant identifiers may not be the all-zero GUID",
+                ));
             }
             return Ok(Self::Id(id));
         }
@@ -141,7 +163,14 @@ impl FromStr for TenantRef {
             ));
         }
         text.parse::<DomainName>().map(Self::Domain).map_err(|e| {
-            ParseError::new(WHAT, input, format!("expected the tenant GUID or a verified domain such as contoso.com ({})", e.why))
+            ParseError::new(
+                WHAT,
+                input,
+                format!(
+                    "expected the tenant GUID or a verified domain such as contoso.com ({})",
+                    e.why
+                ),
+            )
         })
     }
 }
@@ -200,18 +229,28 @@ impl FromStr for ExternalId {
             return Err(ParseError::new(WHAT, input, "it is empty"));
         }
         if input.len() > 128 {
-            return Err(ParseError::new(WHAT, input, "it is longer than 128 characters"));
+            return Err(ParseError::new(
+                WHAT,
+                input,
+                "it is longer than 128 characters",
+            ));
         }
         // Ids are nearly always ASCII, and parsed a million at a time when a large mirror loads:
         // their bytes are checked without decoding characters. (ASCII's white space that
         // `is_ascii_whitespace` leaves out, the vertical tab, is a control character.)
         let forbidden = if input.is_ascii() {
-            input.bytes().any(|b| b.is_ascii_control() || b.is_ascii_whitespace())
+            input
+                .bytes()
+                .any(|b| b.is_ascii_control() || b.is_ascii_whitespace())
         } else {
             input.chars().any(|c| c.is_control() || c.is_whitespace())
         };
         if forbidden {
-            return Err(ParseError::new(WHAT, input, "it contains white space or control characters"));
+            return Err(ParseError::new(
+                WHAT,
+                input,
+                "it contains white space or control characters",
+            ));
         }
         let text = match u8::try_from(input.len()) {
             Ok(len) if input.len() <= INLINE_ID => {
@@ -271,10 +310,21 @@ mod tests {
 
     #[test]
     fn client_ids_must_be_guids() {
-        assert!("8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d".parse::<ClientId>().is_ok());
+        assert!(
+            "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d"
+                .parse::<ClientId>()
+                .is_ok()
+        );
         let err = "my-app".parse::<ClientId>().unwrap_err().to_string();
-        assert!(err.contains("client ID") && err.contains("Application (client) ID"), "{err}");
-        assert!("00000000-0000-0000-0000-000000000000".parse::<ClientId>().is_err());
+        assert!(
+            err.contains("client ID") && err.contains("Application (client) ID"),
+            "{err}"
+        );
+        assert!(
+            "00000000-0000-0000-0000-000000000000"
+                .parse::<ClientId>()
+                .is_err()
+        );
     }
 
     #[test]
@@ -283,25 +333,44 @@ mod tests {
             "Contoso.com".parse::<TenantRef>().unwrap(),
             TenantRef::Domain("contoso.com".parse().unwrap())
         );
-        assert!(matches!("8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d".parse::<TenantRef>().unwrap(), TenantRef::Id(_)));
+        assert!(matches!(
+            "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d"
+                .parse::<TenantRef>()
+                .unwrap(),
+            TenantRef::Id(_)
+        ));
         assert!("common".parse::<TenantRef>().is_err());
         assert!("not a tenant".parse::<TenantRef>().is_err());
     }
 
     #[test]
     fn external_ids_are_opaque_but_bounded() {
-        assert!("632f6bb2-ffff-4e0c-ffff-0027a8c6859".parse::<ExternalId>().is_ok());
+        assert!(
+            "632f6bb2-ffff-4e0c-ffff-0027a8c6859"
+                .parse::<ExternalId>()
+                .is_ok()
+        );
         assert!("x".repeat(128).parse::<ExternalId>().is_ok());
         assert!("x".repeat(129).parse::<ExternalId>().is_err());
         assert!("".parse::<ExternalId>().is_err());
-        for refused in ["a b", "a\tb", "a\u{b}b", "a\u{7f}b", "a\u{a0}b", "a\u{2028}b", "é\u{85}"] {
+        for refused in [
+            "a b",
+            "a\tb",
+            "a\u{b}b",
+            "a\u{7f}b",
+            "a\u{a0}b",
+            "a\u{2028}b",
+            "é\u{85}",
+        ] {
             assert!(refused.parse::<ExternalId>().is_err(), "{refused:?}");
         }
     }
 
     #[test]
     fn external_ids_keep_compare_and_order_as_their_text_at_every_length() {
-        let texts: Vec<String> = (1..=127).flat_map(|n| ["z".repeat(n), format!("{}é", "a".repeat(n - 1))]).collect();
+        let texts: Vec<String> = (1..=127)
+            .flat_map(|n| ["z".repeat(n), format!("{}é", "a".repeat(n - 1))])
+            .collect();
         let mut ids: Vec<ExternalId> = texts.iter().map(|t| t.parse().unwrap()).collect();
         for (id, text) in ids.iter().zip(&texts) {
             assert_eq!(id.as_str(), text);
@@ -311,7 +380,10 @@ mod tests {
         let mut sorted_texts = texts.clone();
         sorted_texts.sort();
         ids.sort();
-        assert_eq!(ids.iter().map(ExternalId::as_str).collect::<Vec<_>>(), sorted_texts);
+        assert_eq!(
+            ids.iter().map(ExternalId::as_str).collect::<Vec<_>>(),
+            sorted_texts
+        );
         let distinct: std::collections::HashSet<&ExternalId> = ids.iter().collect();
         assert_eq!(distinct.len(), texts.len());
     }

@@ -20,9 +20,12 @@ pub use connection::{
 };
 pub use directory::{DirectoryGroup, DirectoryMember, DirectoryUser, MemberType};
 pub use event::{AccountEvent, AccountEventKind};
-pub use ids::{AccountId, ChangeId, ClientId, ExternalId, GroupId, PlanId, RunId, TenantRef, UserId};
+pub use ids::{
+    AccountId, ChangeId, ClientId, ExternalId, GroupId, PlanId, RunId, TenantRef, UserId,
+};
 pub use model::{
-    Account, Exemption, Group, GroupKind, NewUserRole, Role, Source, SyncedGroup, SyncedUser, TechContact, User,
+    Account, Exemption, Group, GroupKind, NewUserRole, Role, Source, SyncedGroup, SyncedUser,
+    TechContact, User,
 };
 
 /// Why a piece of input was rejected. The message names the value and says how to fix it.
@@ -46,7 +49,11 @@ impl ParseError {
         } else {
             value.to_owned()
         };
-        Self { what, value, why: why.into() }
+        Self {
+            what,
+            value,
+            why: why.into(),
+        }
     }
 }
 

@@ -34,13 +34,25 @@ pub fn parse_account_name(input: &str) -> Result<String, ParseError> {
         return Err(ParseError::new("account name", input, "it is empty"));
     }
     if name.chars().count() > 100 {
-        return Err(ParseError::new("account name", input, "it is longer than 100 characters"));
+        return Err(ParseError::new(
+            "account name",
+            input,
+            "it is longer than 100 characters",
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(ParseError::new("account name", input, "it contains control characters"));
+        return Err(ParseError::new(
+            "account name",
+            input,
+            "it contains control characters",
+        ));
     }
     if uuid::Uuid::parse_str(name).is_ok() {
-        return Err(ParseError::new("account name", input, "a name may not look like an id (a UUID)"));
+        return Err(ParseError::new(
+            "account name",
+            input,
+            "a name may not look like an id (a UUID)",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -84,7 +96,11 @@ impl FromStr for Role {
             "organization_admin" | "org_admin" | "admin" => Ok(Self::OrganizationAdmin),
             "end_user" => Ok(Self::EndUser),
             "silent_user" => Ok(Self::SilentUser),
-            _ => Err(ParseError::new("role", input, "expected end-user, silent-user or organization-admin")),
+            _ => Err(ParseError::new(
+                "role",
+                input,
+                "expected end-user, silent-user or organization-admin",
+            )),
         }
     }
 }
@@ -159,7 +175,11 @@ impl FromStr for Source {
         match input {
             "manual" => Ok(Self::Manual),
             "directory" => Ok(Self::Directory),
-            _ => Err(ParseError::new("source", input, "expected manual or directory")),
+            _ => Err(ParseError::new(
+                "source",
+                input,
+                "expected manual or directory",
+            )),
         }
     }
 }
@@ -271,7 +291,10 @@ mod tests {
     fn roles_parse_in_cli_and_json_spellings() {
         assert_eq!("end-user".parse::<Role>().unwrap(), Role::EndUser);
         assert_eq!("silent_user".parse::<Role>().unwrap(), Role::SilentUser);
-        assert_eq!("organization-admin".parse::<Role>().unwrap(), Role::OrganizationAdmin);
+        assert_eq!(
+            "organization-admin".parse::<Role>().unwrap(),
+            Role::OrganizationAdmin
+        );
         assert!("root".parse::<Role>().is_err());
         assert!("organization-admin".parse::<NewUserRole>().is_err());
     }

@@ -117,7 +117,10 @@ pub struct MemberChanges {
 impl MemberChanges {
     /// How many members join or leave.
     pub fn count(&self) -> usize {
-        self.joining_users.len() + self.joining_groups.len() + self.leaving_users.len() + self.leaving_groups.len()
+        self.joining_users.len()
+            + self.joining_groups.len()
+            + self.leaving_users.len()
+            + self.leaving_groups.len()
     }
 }
 
@@ -126,17 +129,51 @@ impl MemberChanges {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ChangeAction {
-    AddUser { external_id: ExternalId, fields: UserFields, role: NewUserRole },
+    AddUser {
+        external_id: ExternalId,
+        fields: UserFields,
+        role: NewUserRole,
+    },
     /// Link a manual user whose address matches to its directory object, then update it.
-    LinkUser { user_id: UserId, expected_version: i64, external_id: ExternalId, fields: UserFields },
-    UpdateUser { user_id: UserId, expected_version: i64, fields: UserFields },
-    RemoveUser { user_id: UserId, expected_version: i64 },
-    AddGroup { external_id: ExternalId, fields: GroupFields, members: GroupMembers },
+    LinkUser {
+        user_id: UserId,
+        expected_version: i64,
+        external_id: ExternalId,
+        fields: UserFields,
+    },
+    UpdateUser {
+        user_id: UserId,
+        expected_version: i64,
+        fields: UserFields,
+    },
+    RemoveUser {
+        user_id: UserId,
+        expected_version: i64,
+    },
+    AddGroup {
+        external_id: ExternalId,
+        fields: GroupFields,
+        members: GroupMembers,
+    },
     /// Link a manual group whose address matches to its directory object, then update it: its
     /// members become the directory group's.
-    LinkGroup { group_id: GroupId, expected_version: i64, external_id: ExternalId, fields: GroupFields, members: GroupMembers },
-    UpdateGroup { group_id: GroupId, expected_version: i64, fields: GroupFields, members: MemberChanges },
-    RemoveGroup { group_id: GroupId, expected_version: i64 },
+    LinkGroup {
+        group_id: GroupId,
+        expected_version: i64,
+        external_id: ExternalId,
+        fields: GroupFields,
+        members: GroupMembers,
+    },
+    UpdateGroup {
+        group_id: GroupId,
+        expected_version: i64,
+        fields: GroupFields,
+        members: MemberChanges,
+    },
+    RemoveGroup {
+        group_id: GroupId,
+        expected_version: i64,
+    },
 }
 
 /// One proposed change.

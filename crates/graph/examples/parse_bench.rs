@@ -26,7 +26,9 @@ fn main() -> Result<(), Failure> {
             "users" => parse::user_page(&body)?.items.len(),
             "groups" => parse::group_page(&body)?.items.len(),
             "batch" => batch_members(&body)?,
-            other => return Err(format!("unknown kind {other}: expected users, groups or batch").into()),
+            other => {
+                return Err(format!("unknown kind {other}: expected users, groups or batch").into());
+            }
         };
     }
     println!("{objects} objects in {iterations} parses");

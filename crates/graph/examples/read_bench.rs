@@ -31,14 +31,21 @@ struct TenantSize {
 
 impl TenantSize {
     fn from_args(args: &[String]) -> Result<Self, Failure> {
-        let count = |index: usize, default: usize| args.get(index).map_or(Ok(default), |arg| arg.parse());
-        Ok(Self { users: count(0, 100_000)?, groups: count(1, 10_000)?, memberships: count(2, 1_000_000)? })
+        let count =
+            |index: usize, default: usize| args.get(index).map_or(Ok(default), |arg| arg.parse());
+        Ok(Self {
+            users: count(0, 100_000)?,
+            groups: count(1, 10_000)?,
+            memberships: count(2, 1_000_000)?,
+        })
     }
 }
 
 fn main() -> Result<(), Failure> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match args.first().map(String::as_str) {
         Some("serve") => runtime.block_on(serve(TenantSize::from_args(&args[1..])?)),
         _ => {
@@ -50,8 +57,13 @@ fn main() -> Result<(), Failure> {
                 .stdout(Stdio::piped())
                 .spawn()?;
             let mut line = String::new();
-            BufReader::new(simulator.stdout.take().ok_or("the simulator's output is not piped")?)
-                .read_line(&mut line)?;
+            BufReader::new(
+                simulator
+                    .stdout
+                    .take()
+                    .ok_or("the simulator's output is not piped")?,
+            )
+            .read_line(&mut line)?;
             let tenant: TenantCredentials = serde_json::from_str(&line)?;
             let outcome = runtime.block_on(read(&tenant));
             // Closing its standard input tells the simulator to stop.
@@ -72,7 +84,10 @@ async fn serve(size: TenantSize) -> Result<(), Failure> {
         ..SimConfig::default()
     };
     let sim = Simulator::start(config).await?;
-    eprintln!("simulator: tenant generated in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "simulator: tenant generated in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     println!("{}", serde_json::to_string(sim.tenant())?);
     // Reading standard input blocks, so it waits on a thread of its own.
     tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await??;
@@ -90,7 +105,11 @@ async fn read(tenant: &TenantCredentials) -> Result<(), Failure> {
     if let Ok(budget) = std::env::var("READ_BENCH_REQUESTS_PER_SECOND") {
         options.requests_per_second = budget.parse()?;
     }
-    let client = GraphClient::new(&settings, SecretString::from(tenant.client_secret.as_str()), options)?;
+    let client = GraphClient::new(
+        &settings,
+        SecretString::from(tenant.client_secret.as_str()),
+        options,
+    )?;
     let started = Instant::now();
     let (mut pages, mut users, mut groups, mut members) = (0_u64, 0_u64, 0_u64, 0_u64);
     let mut read = client.read_full();
@@ -123,10 +142,17 @@ async fn read(tenant: &TenantCredentials) -> Result<(), Failure> {
 fn cpu_seconds() -> Result<f64, Failure> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     // The fields after the command name, which is in parentheses and may contain spaces.
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').ok_or("no command name in /proc/self/stat")?.1.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .ok_or("no command name in /proc/self/stat")?
+        .1
+        .split_whitespace()
+        .collect();
     let ticks = |index: usize| -> Result<f64, Failure> {
-        Ok(fields.get(index).ok_or("/proc/self/stat is short")?.parse::<f64>()?)
+        Ok(fields
+            .get(index)
+            .ok_or("/proc/self/stat is short")?
+            .parse::<f64>()?)
     };
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
     Ok((ticks(11)? + ticks(12)?) / 100.0)
@@ -135,6 +161,13 @@ fn cpu_seconds() -> Result<f64, Failure> {
 /// The process's peak resident set size, from `/proc/self/status`.
 fn peak_rss_kib() -> Result<u64, Failure> {
     let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:")).ok_or("no VmHWM in /proc/self/status")?;
-    Ok(line.split_whitespace().nth(1).ok_or("VmHWM has no value")?.parse()?)
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .ok_or("no VmHWM in /proc/self/status")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .ok_or("VmHWM has no value")?
+        .parse()?)
 }

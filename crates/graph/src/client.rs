@@ -177,7 +177,10 @@ impl fmt::Debug for GraphClient {
 pub(crate) enum Call<'a> {
     Get(&'a Url),
     /// A `$batch` of `items` requests; the envelope's 424 is handed back, not raised.
-    Batch { body: &'a [u8], items: u32 },
+    Batch {
+        body: &'a [u8],
+        items: u32,
+    },
 }
 
 /// A successful (or, for a batch, a 424) response.
@@ -216,8 +219,16 @@ impl Transient {
 
     fn into_error(self, path: &str, attempts: u32, waited: Duration) -> GraphError {
         match self {
-            Self::Throttled => GraphError::Throttled { path: path.to_owned(), attempts, waited },
-            Self::ServerError(status) => GraphError::Unavailable { path: path.to_owned(), status, attempts },
+            Self::Throttled => GraphError::Throttled {
+                path: path.to_owned(),
+                attempts,
+                waited,
+            },
+            Self::ServerError(status) => GraphError::Unavailable {
+                path: path.to_owned(),
+                status,
+                attempts,
+            },
             Self::Network { host, detail } => GraphError::Network { host, detail },
         }
     }
@@ -225,25 +236,37 @@ impl Transient {
 
 impl GraphClient {
     /// A client for a saved connection; `secret` is the client secret's value.
-    pub fn new(settings: &ConnectionSettings, secret: SecretString, options: ClientOptions) -> Result<Self, GraphError> {
+    pub fn new(
+        settings: &ConnectionSettings,
+        secret: SecretString,
+        options: ClientOptions,
+    ) -> Result<Self, GraphError> {
         let mut builder = reqwest::Client::builder()
             // A redirect would carry the bearer token to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .timeout(options.request_timeout);
         if !options.extra_root_certificates_pem.is_empty() {
-            let roots = reqwest::Certificate::from_pem_bundle(&options.extra_root_certificates_pem).map_err(|e| {
-                GraphError::ClientSetup { detail: format!("the extra root certificates are not valid PEM: {e}") }
-            })?;
+            let roots = reqwest::Certificate::from_pem_bundle(&options.extra_root_certificates_pem)
+                .map_err(|e| GraphError::ClientSetup {
+                    detail: format!("the extra root certificates are not valid PEM: {e}"),
+                })?;
             builder = builder.tls_certs_merge(roots);
         }
-        let http = builder.build().map_err(|e| GraphError::ClientSetup { detail: e.to_string() })?;
+        let http = builder.build().map_err(|e| GraphError::ClientSetup {
+            detail: e.to_string(),
+        })?;
         let graph = settings.cloud.graph_url();
         let api_root = Url::parse(&format!("{}/v1.0", graph.as_str().trim_end_matches('/')))
-            .map_err(|e| GraphError::ClientSetup { detail: format!("the Graph URL {graph} cannot take a path: {e}") })?;
+            .map_err(|e| GraphError::ClientSetup {
+                detail: format!("the Graph URL {graph} cannot take a path: {e}"),
+            })?;
         // Each batch item spends one cell, so the burst must hold a whole batch.
-        let burst = options.requests_per_second.max(NonZeroU32::new(crate::read::BATCH_SIZE).expect("not zero"));
-        let budget = RateLimiter::direct(Quota::per_second(options.requests_per_second).allow_burst(burst));
+        let burst = options
+            .requests_per_second
+            .max(NonZeroU32::new(crate::read::BATCH_SIZE).expect("not zero"));
+        let budget =
+            RateLimiter::direct(Quota::per_second(options.requests_per_second).allow_burst(burst));
         let slots = Semaphore::new(options.max_concurrent_requests.max(1));
         let credentials = Credentials {
             tenant: settings.tenant.clone(),
@@ -296,17 +319,31 @@ impl GraphClient {
     /// `/v1.0`-relative form of an absolute Graph URL, as a `$batch` item needs it.
     pub(crate) fn relative(&self, url: &Url) -> Option<String> {
         let root = self.inner.api_root.as_str().trim_end_matches('/');
-        url.as_str().strip_prefix(root).filter(|rest| rest.starts_with('/')).map(str::to_owned)
+        url.as_str()
+            .strip_prefix(root)
+            .filter(|rest| rest.starts_with('/'))
+            .map(str::to_owned)
     }
 
     /// A link from a response, accepted only if it points at the configured Graph host: the
     /// bearer token is never sent anywhere else.
-    pub(crate) fn own_link(&self, link: &str, from: &str, location: &str) -> Result<Url, GraphError> {
-        let url = Url::parse(link)
-            .map_err(|e| GraphError::protocol(from, location, format!("the link is not an absolute URL ({e})")))?;
+    pub(crate) fn own_link(
+        &self,
+        link: &str,
+        from: &str,
+        location: &str,
+    ) -> Result<Url, GraphError> {
+        let url = Url::parse(link).map_err(|e| {
+            GraphError::protocol(
+                from,
+                location,
+                format!("the link is not an absolute URL ({e})"),
+            )
+        })?;
         let root = &self.inner.api_root;
         let same_origin = url.scheme() == root.scheme()
-            && url.host_str().map(str::to_ascii_lowercase) == root.host_str().map(str::to_ascii_lowercase)
+            && url.host_str().map(str::to_ascii_lowercase)
+                == root.host_str().map(str::to_ascii_lowercase)
             && url.port_or_known_default() == root.port_or_known_default();
         if !same_origin {
             return Err(GraphError::protocol(
@@ -330,11 +367,22 @@ impl GraphClient {
     async fn fetch_token(&self) -> Result<AccessToken, GraphError> {
         let credentials = &self.inner.credentials;
         let url = credentials.token_url();
-        let path = Url::parse(&url).map(|u| u.path().to_owned()).unwrap_or_else(|_| url.clone());
+        let path = Url::parse(&url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_else(|_| url.clone());
         let (url, path) = (&url, &path);
         self.retrying("token", path, move || async move {
-            self.inner.counters.token_requests.fetch_add(1, Ordering::Relaxed);
-            let sent = self.inner.http.post(url).form(&credentials.form()).send().await;
+            self.inner
+                .counters
+                .token_requests
+                .fetch_add(1, Ordering::Relaxed);
+            let sent = self
+                .inner
+                .http
+                .post(url)
+                .form(&credentials.form())
+                .send()
+                .await;
             let fetched_at = Instant::now();
             let (status, retry_after, body) = match self.receive("token", sent, path).await {
                 Ok(received) => received,
@@ -342,11 +390,17 @@ impl GraphClient {
             };
             match status {
                 200 => match parse::token_response(&body) {
-                    Ok(grant) => Attempt::Done(AccessToken::new(grant.access_token, grant.expires_in, fetched_at)),
+                    Ok(grant) => Attempt::Done(AccessToken::new(
+                        grant.access_token,
+                        grant.expires_in,
+                        fetched_at,
+                    )),
                     Err(e) => Attempt::Fail(GraphError::protocol(path, e.location, e.problem)),
                 },
                 429 => Attempt::Retry(Transient::Throttled, retry_after),
-                500 | 502 | 503 | 504 => Attempt::Retry(Transient::ServerError(status), retry_after),
+                500 | 502 | 503 | 504 => {
+                    Attempt::Retry(Transient::ServerError(status), retry_after)
+                }
                 _ => match parse::token_error(&body) {
                     Some(failure) if failure.error == "temporarily_unavailable" => {
                         Attempt::Retry(Transient::ServerError(status), retry_after)
@@ -364,7 +418,11 @@ impl GraphClient {
     }
 
     /// Sends `call`, waiting out throttling and retrying transient failures.
-    pub(crate) async fn send(&self, endpoint: &'static str, call: Call<'_>) -> Result<Reply, GraphError> {
+    pub(crate) async fn send(
+        &self,
+        endpoint: &'static str,
+        call: Call<'_>,
+    ) -> Result<Reply, GraphError> {
         let (url, cost) = match call {
             Call::Get(url) => (url.clone(), 1),
             Call::Batch { items, .. } => (self.api_url("/$batch"), items.max(1)),
@@ -381,26 +439,42 @@ impl GraphClient {
             // The burst holds a whole batch (see `new`), so this only waits, never refuses.
             let _ = self.inner.budget.until_n_ready(cells).await;
             let Ok(_slot) = self.inner.slots.acquire().await else {
-                return Attempt::Fail(GraphError::ClientSetup { detail: "the request limiter was closed".into() });
+                return Attempt::Fail(GraphError::ClientSetup {
+                    detail: "the request limiter was closed".into(),
+                });
             };
             let sent_at = Instant::now();
             let request = match call {
                 Call::Get(_) => self.inner.http.get(url.as_str()),
-                Call::Batch { body, .. } => {
-                    self.inner.http.post(url.as_str()).header(CONTENT_TYPE, "application/json").body(body.to_vec())
-                }
+                Call::Batch { body, .. } => self
+                    .inner
+                    .http
+                    .post(url.as_str())
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.to_vec()),
             };
             let request = request
                 .bearer_auth(token.secret.expose_secret())
-                .header("x-ms-throttle-priority", self.inner.options.priority.header())
+                .header(
+                    "x-ms-throttle-priority",
+                    self.inner.options.priority.header(),
+                )
                 .header("client-request-id", uuid::Uuid::new_v4().to_string());
-            self.inner.counters.graph_requests.fetch_add(1, Ordering::Relaxed);
-            let (status, retry_after, body) = match self.receive(endpoint, request.send().await, path).await {
-                Ok(received) => received,
-                Err(attempt) => return attempt,
-            };
+            self.inner
+                .counters
+                .graph_requests
+                .fetch_add(1, Ordering::Relaxed);
+            let (status, retry_after, body) =
+                match self.receive(endpoint, request.send().await, path).await {
+                    Ok(received) => received,
+                    Err(attempt) => return attempt,
+                };
             if status == 424 && matches!(call, Call::Batch { .. }) {
-                return Attempt::Done(Reply { status, body, sent_at });
+                return Attempt::Done(Reply {
+                    status,
+                    body,
+                    sent_at,
+                });
             }
             let attempt = self.judge(status, retry_after, body, sent_at, path, token);
             if let Attempt::Retry(Transient::Throttled, retry_after) = &attempt {
@@ -422,27 +496,45 @@ impl GraphClient {
         token: Arc<AccessToken>,
     ) -> Attempt<Reply> {
         if (200..300).contains(&status) {
-            return Attempt::Done(Reply { status, body, sent_at });
+            return Attempt::Done(Reply {
+                status,
+                body,
+                sent_at,
+            });
         }
         if (300..400).contains(&status) {
             return Attempt::Fail(GraphError::protocol(
                 path,
                 "the Location header",
-                format!("HTTP {status} redirect refused: Roster follows no redirects with its token"),
+                format!(
+                    "HTTP {status} redirect refused: Roster follows no redirects with its token"
+                ),
             ));
         }
         let error = parse::error_body(&body).unwrap_or_default();
         match status {
             429 => return Attempt::Retry(Transient::Throttled, retry_after),
-            500 | 502 | 503 | 504 => return Attempt::Retry(Transient::ServerError(status), retry_after),
+            500 | 502 | 503 | 504 => {
+                return Attempt::Retry(Transient::ServerError(status), retry_after);
+            }
             _ => {}
         }
         if is_expired_delta(status, &error.code) {
-            return Attempt::Fail(GraphError::DeltaExpired { status, code: Some(error.code).filter(|c| !c.is_empty()) });
+            return Attempt::Fail(GraphError::DeltaExpired {
+                status,
+                code: Some(error.code).filter(|c| !c.is_empty()),
+            });
         }
         match (status, error.code.as_str()) {
-            (401, "Authorization_IdentityNotFound") => Attempt::Fail(GraphError::AdminConsentNotGranted),
-            (401, _) => Attempt::Reauthenticate(token, GraphError::TokenRejected { path: path.to_owned() }),
+            (401, "Authorization_IdentityNotFound") => {
+                Attempt::Fail(GraphError::AdminConsentNotGranted)
+            }
+            (401, _) => Attempt::Reauthenticate(
+                token,
+                GraphError::TokenRejected {
+                    path: path.to_owned(),
+                },
+            ),
             (403, _) => Attempt::Fail(denied(&token, path)),
             _ => Attempt::Fail(rejected(path, status, error)),
         }
@@ -456,7 +548,9 @@ impl GraphClient {
         sent: Result<reqwest::Response, reqwest::Error>,
         path: &str,
     ) -> Result<(u16, Option<Duration>, Bytes), Attempt<T>> {
-        let counted = |status: String| metrics::counter!("roster_graph_requests_total", "endpoint" => endpoint, "status" => status).increment(1);
+        let counted = |status: String| {
+            metrics::counter!("roster_graph_requests_total", "endpoint" => endpoint, "status" => status).increment(1)
+        };
         let mut response = sent.map_err(|e| {
             counted("network_error".into());
             Attempt::Retry(network(&e), None)
@@ -475,7 +569,10 @@ impl GraphClient {
                     return Err(Attempt::Fail(GraphError::protocol(
                         path,
                         "the body",
-                        format!("the response is larger than {} MiB", MAX_BODY_BYTES / (1024 * 1024)),
+                        format!(
+                            "the response is larger than {} MiB",
+                            MAX_BODY_BYTES / (1024 * 1024)
+                        ),
                     )));
                 }
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
@@ -515,8 +612,12 @@ impl GraphClient {
                 Attempt::Retry(transient, server_delay) => (transient, server_delay),
             };
             if matches!(transient, Transient::Throttled) {
-                self.inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("roster_graph_throttled_total", "endpoint" => endpoint).increment(1);
+                self.inner
+                    .counters
+                    .throttled
+                    .fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("roster_graph_throttled_total", "endpoint" => endpoint)
+                    .increment(1);
             }
             // The server's own delay wins (capped); the backoff still counts the attempt.
             let backoff_delay = backoff.next();
@@ -525,11 +626,25 @@ impl GraphClient {
                 (Some(server), Some(_)) => Some(server.min(policy.max_retry_after)),
                 (None, Some(computed)) => Some(computed),
             };
-            let Some(delay) = delay.filter(|delay| started.elapsed() + *delay <= policy.max_total) else {
-                tracing::warn!(endpoint, path, attempts, reason = transient.reason(), "giving up on a Graph request");
+            let Some(delay) = delay.filter(|delay| started.elapsed() + *delay <= policy.max_total)
+            else {
+                tracing::warn!(
+                    endpoint,
+                    path,
+                    attempts,
+                    reason = transient.reason(),
+                    "giving up on a Graph request"
+                );
                 return Err(transient.into_error(path, attempts, started.elapsed()));
             };
-            tracing::debug!(endpoint, path, attempts, reason = transient.reason(), ?delay, "retrying a Graph request");
+            tracing::debug!(
+                endpoint,
+                path,
+                attempts,
+                reason = transient.reason(),
+                ?delay,
+                "retrying a Graph request"
+            );
             self.count_retry(endpoint, transient.reason());
             tokio::time::sleep(delay).await;
         }
@@ -537,13 +652,17 @@ impl GraphClient {
 
     pub(crate) fn count_retry(&self, endpoint: &'static str, reason: &'static str) {
         self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("roster_graph_retries_total", "endpoint" => endpoint, "reason" => reason).increment(1);
+        metrics::counter!("roster_graph_retries_total", "endpoint" => endpoint, "reason" => reason)
+            .increment(1);
     }
 
     /// Counts a throttled `$batch` item, which the batch's own status does not show, and slows
     /// the client's pace for it.
     pub(crate) fn throttled_item(&self, sent_at: Instant, retry_after: Option<Duration>) {
-        self.inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .counters
+            .throttled
+            .fetch_add(1, Ordering::Relaxed);
         metrics::counter!("roster_graph_throttled_total", "endpoint" => "batch_item").increment(1);
         self.pause(sent_at, retry_after);
     }
@@ -552,7 +671,12 @@ impl GraphClient {
     /// `Retry-After` (capped as a retry's is), or the first backoff delay if it gave none.
     fn pause(&self, sent_at: Instant, retry_after: Option<Duration>) {
         let policy = &self.inner.options.retry;
-        self.inner.pace.throttled(sent_at, retry_after.map_or(policy.first_delay, |delay| delay.min(policy.max_retry_after)));
+        self.inner.pace.throttled(
+            sent_at,
+            retry_after.map_or(policy.first_delay, |delay| {
+                delay.min(policy.max_retry_after)
+            }),
+        );
     }
 }
 
@@ -562,7 +686,9 @@ fn is_expired_delta(status: u16, code: &str) -> bool {
     let code = code.to_ascii_lowercase();
     status == 410
         || ((400..500).contains(&status)
-            && ["syncstatenotfound", "resyncrequired", "syncstateinvalid"].iter().any(|known| code.contains(known)))
+            && ["syncstatenotfound", "resyncrequired", "syncstateinvalid"]
+                .iter()
+                .any(|known| code.contains(known)))
 }
 
 /// A 403 in the admin's terms: which permission is missing, read from the token's roles.
@@ -572,12 +698,19 @@ pub(crate) fn denied(token: &AccessToken, path: &str) -> GraphError {
         Some(roles) => {
             let missing = missing_permissions(roles);
             if missing.is_empty() {
-                GraphError::AccessDenied { path: path.to_owned() }
+                GraphError::AccessDenied {
+                    path: path.to_owned(),
+                }
             } else {
-                GraphError::MissingPermissions { missing, granted: roles.clone() }
+                GraphError::MissingPermissions {
+                    missing,
+                    granted: roles.clone(),
+                }
             }
         }
-        None => GraphError::AccessDenied { path: path.to_owned() },
+        None => GraphError::AccessDenied {
+            path: path.to_owned(),
+        },
     }
 }
 
@@ -592,7 +725,11 @@ pub(crate) fn rejected(path: &str, status: u16, error: ErrorBody) -> GraphError 
 }
 
 fn network(error: &reqwest::Error) -> Transient {
-    let host = error.url().and_then(Url::host_str).unwrap_or("the server").to_owned();
+    let host = error
+        .url()
+        .and_then(Url::host_str)
+        .unwrap_or("the server")
+        .to_owned();
     // The chain's innermost cause says the most (refused, DNS, TLS); the URL is left out
     // because the host is named separately.
     let mut detail = error.to_string();

@@ -58,15 +58,33 @@ pub struct Step {
 
 impl Step {
     fn passed(check: Check, detail: impl Into<String>) -> Self {
-        Self { check, title: check.title(), status: StepStatus::Passed, detail: detail.into(), fix: None }
+        Self {
+            check,
+            title: check.title(),
+            status: StepStatus::Passed,
+            detail: detail.into(),
+            fix: None,
+        }
     }
 
     fn failed(check: Check, error: &GraphError) -> Self {
-        Self { check, title: check.title(), status: StepStatus::Failed, detail: error.to_string(), fix: Some(error.fix()) }
+        Self {
+            check,
+            title: check.title(),
+            status: StepStatus::Failed,
+            detail: error.to_string(),
+            fix: Some(error.fix()),
+        }
     }
 
     fn not_run(check: Check, why: impl Into<String>) -> Self {
-        Self { check, title: check.title(), status: StepStatus::NotRun, detail: why.into(), fix: None }
+        Self {
+            check,
+            title: check.title(),
+            status: StepStatus::NotRun,
+            detail: why.into(),
+            fix: None,
+        }
     }
 }
 
@@ -97,38 +115,83 @@ pub async fn test_connection(client: &GraphClient, account_domains: &[DomainName
             );
             if tenant_failed {
                 steps.push(Step::failed(Check::TenantResolves, &error));
-                steps.push(Step::not_run(Check::Authentication, "needs the tenant to resolve"));
+                steps.push(Step::not_run(
+                    Check::Authentication,
+                    "needs the tenant to resolve",
+                ));
             } else {
-                steps.push(Step::passed(Check::TenantResolves, "the sign-in service knows the tenant"));
+                steps.push(Step::passed(
+                    Check::TenantResolves,
+                    "the sign-in service knows the tenant",
+                ));
                 steps.push(Step::failed(Check::Authentication, &error));
             }
-            for check in [Check::Permissions, Check::UsersReadable, Check::GroupsReadable, Check::Domains] {
+            for check in [
+                Check::Permissions,
+                Check::UsersReadable,
+                Check::GroupsReadable,
+                Check::Domains,
+            ] {
                 steps.push(Step::not_run(check, "needs authentication to pass"));
             }
             return Checklist::from(steps);
         }
     };
-    steps.push(Step::passed(Check::TenantResolves, "the sign-in service knows the tenant"));
-    steps.push(Step::passed(Check::Authentication, "the client ID and secret were accepted"));
+    steps.push(Step::passed(
+        Check::TenantResolves,
+        "the sign-in service knows the tenant",
+    ));
+    steps.push(Step::passed(
+        Check::Authentication,
+        "the client ID and secret were accepted",
+    ));
     steps.push(match &token.roles {
         None => Step::not_run(
             Check::Permissions,
             "the access token's roles cannot be read; the read checks below test access directly",
         ),
-        Some(roles) if roles.is_empty() => Step::failed(Check::Permissions, &GraphError::AdminConsentNotGranted),
+        Some(roles) if roles.is_empty() => {
+            Step::failed(Check::Permissions, &GraphError::AdminConsentNotGranted)
+        }
         Some(roles) => match crate::token::missing_permissions(roles) {
-            missing if missing.is_empty() => Step::passed(Check::Permissions, format!("granted: {}", roles.join(", "))),
-            missing => Step::failed(Check::Permissions, &GraphError::MissingPermissions { missing, granted: roles.clone() }),
+            missing if missing.is_empty() => {
+                Step::passed(Check::Permissions, format!("granted: {}", roles.join(", ")))
+            }
+            missing => Step::failed(
+                Check::Permissions,
+                &GraphError::MissingPermissions {
+                    missing,
+                    granted: roles.clone(),
+                },
+            ),
         },
     });
-    steps.push(match read_one(client, "users", "/users?$select=id&$top=1", parse::user_page).await {
-        Ok(()) => Step::passed(Check::UsersReadable, "GET /users succeeded"),
-        Err(error) => Step::failed(Check::UsersReadable, &error),
-    });
-    steps.push(match read_one(client, "groups", "/groups?$select=id&$top=1", parse::group_page).await {
-        Ok(()) => Step::passed(Check::GroupsReadable, "GET /groups succeeded"),
-        Err(error) => Step::failed(Check::GroupsReadable, &error),
-    });
+    steps.push(
+        match read_one(
+            client,
+            "users",
+            "/users?$select=id&$top=1",
+            parse::user_page,
+        )
+        .await
+        {
+            Ok(()) => Step::passed(Check::UsersReadable, "GET /users succeeded"),
+            Err(error) => Step::failed(Check::UsersReadable, &error),
+        },
+    );
+    steps.push(
+        match read_one(
+            client,
+            "groups",
+            "/groups?$select=id&$top=1",
+            parse::group_page,
+        )
+        .await
+        {
+            Ok(()) => Step::passed(Check::GroupsReadable, "GET /groups succeeded"),
+            Err(error) => Step::failed(Check::GroupsReadable, &error),
+        },
+    );
     steps.push(match verified_domains(client).await {
         Ok(verified) => compare_domains(account_domains, &verified),
         Err(error) => Step::failed(Check::Domains, &error),
@@ -138,7 +201,10 @@ pub async fn test_connection(client: &GraphClient, account_domains: &[DomainName
 
 impl From<Vec<Step>> for Checklist {
     fn from(steps: Vec<Step>) -> Self {
-        Self { passed: steps.iter().all(|step| step.status != StepStatus::Failed), steps }
+        Self {
+            passed: steps.iter().all(|step| step.status != StepStatus::Failed),
+            steps,
+        }
     }
 }
 
@@ -150,7 +216,9 @@ async fn read_one<T>(
 ) -> Result<(), GraphError> {
     let url = client.api_url(path);
     let reply = client.send(endpoint, Call::Get(&url)).await?;
-    parse(&reply.body).map(drop).map_err(|e| wire_error(url.path(), e))
+    parse(&reply.body)
+        .map(drop)
+        .map_err(|e| wire_error(url.path(), e))
 }
 
 /// The tenant's verified domains, lowercased, across every page of `/domains`.
@@ -161,12 +229,24 @@ async fn verified_domains(client: &GraphClient) -> Result<BTreeSet<String>, Grap
     while let Some(url) = next.take() {
         pages += 1;
         if pages > client.options().max_pages_per_round {
-            return Err(GraphError::protocol(url.path(), "@odata.nextLink", "the list of domains does not end"));
+            return Err(GraphError::protocol(
+                url.path(),
+                "@odata.nextLink",
+                "the list of domains does not end",
+            ));
         }
         let reply = client.send("domains", Call::Get(&url)).await?;
         let page = parse::domain_page(&reply.body).map_err(|e| wire_error(url.path(), e))?;
-        verified.extend(page.items.into_iter().filter(|domain| domain.verified).map(|domain| domain.name));
-        next = page.next_link.map(|link| client.own_link(&link, url.path(), "@odata.nextLink")).transpose()?;
+        verified.extend(
+            page.items
+                .into_iter()
+                .filter(|domain| domain.verified)
+                .map(|domain| domain.name),
+        );
+        next = page
+            .next_link
+            .map(|link| client.own_link(&link, url.path(), "@odata.nextLink"))
+            .transpose()?;
     }
     Ok(verified)
 }
@@ -188,7 +268,13 @@ fn compare_domains(account_domains: &[DomainName], verified: &BTreeSet<String>) 
         .filter(|domain| !verified.contains(domain))
         .collect();
     if unverified.is_empty() {
-        return Step::passed(check, format!("every account domain is verified in the tenant ({})", join(verified.iter())));
+        return Step::passed(
+            check,
+            format!(
+                "every account domain is verified in the tenant ({})",
+                join(verified.iter())
+            ),
+        );
     }
     Step {
         check,

@@ -22,8 +22,14 @@ pub enum GraphError {
     #[error("the tenant {tenant:?} is neither a tenant GUID nor a domain name (AADSTS900023)")]
     TenantMalformed { tenant: String },
 
-    #[error("the tenant {tenant} belongs to a different Microsoft cloud than {cloud} (AADSTS{code})")]
-    WrongCloud { tenant: String, cloud: &'static str, code: u32 },
+    #[error(
+        "the tenant {tenant} belongs to a different Microsoft cloud than {cloud} (AADSTS{code})"
+    )]
+    WrongCloud {
+        tenant: String,
+        cloud: &'static str,
+        code: u32,
+    },
 
     #[error("the client secret (key) for application {client_id} was rejected (AADSTS7000215)")]
     InvalidSecret { client_id: ClientId },
@@ -35,37 +41,72 @@ pub enum GraphError {
     ApplicationNotFound { client_id: ClientId, tenant: String },
 
     #[error("sign-in was refused ({error}, AADSTS{code}): {description}")]
-    SignInRefused { error: String, code: u32, description: String },
+    SignInRefused {
+        error: String,
+        code: u32,
+        description: String,
+    },
 
-    #[error("admin consent has not been granted: the application's token carries no application permissions")]
+    #[error(
+        "admin consent has not been granted: the application's token carries no application permissions"
+    )]
     AdminConsentNotGranted,
 
     #[error("the application is missing the Microsoft Graph permission {}", missing.join(" and "))]
-    MissingPermissions { missing: Vec<String>, granted: Vec<String> },
+    MissingPermissions {
+        missing: Vec<String>,
+        granted: Vec<String>,
+    },
 
-    #[error("Microsoft Graph refused to read {path}: insufficient privileges (Authorization_RequestDenied)")]
+    #[error(
+        "Microsoft Graph refused to read {path}: insufficient privileges (Authorization_RequestDenied)"
+    )]
     AccessDenied { path: String },
 
-    #[error("Microsoft Graph rejected the access token for {path} even after a fresh one was fetched")]
+    #[error(
+        "Microsoft Graph rejected the access token for {path} even after a fresh one was fetched"
+    )]
     TokenRejected { path: String },
 
     #[error("Microsoft Graph kept throttling {path}: {attempts} attempts over {}s", waited.as_secs())]
-    Throttled { path: String, attempts: u32, waited: Duration },
+    Throttled {
+        path: String,
+        attempts: u32,
+        waited: Duration,
+    },
 
-    #[error("Microsoft Graph is unavailable: {path} answered HTTP {status} on each of {attempts} attempts")]
-    Unavailable { path: String, status: u16, attempts: u32 },
+    #[error(
+        "Microsoft Graph is unavailable: {path} answered HTTP {status} on each of {attempts} attempts"
+    )]
+    Unavailable {
+        path: String,
+        status: u16,
+        attempts: u32,
+    },
 
     #[error("could not reach {host}: {detail}")]
     Network { host: String, detail: String },
 
-    #[error("Microsoft Graph sent a response Roster cannot use, from {path} at {location}: {problem}")]
-    Protocol { path: String, location: String, problem: String },
+    #[error(
+        "Microsoft Graph sent a response Roster cannot use, from {path} at {location}: {problem}"
+    )]
+    Protocol {
+        path: String,
+        location: String,
+        problem: String,
+    },
 
     #[error("the saved delta link has expired (HTTP {status}{})", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
     DeltaExpired { status: u16, code: Option<String> },
 
     #[error("Microsoft Graph refused {path} with HTTP {status} {code}: {message}")]
-    Rejected { path: String, status: u16, code: String, message: String, request_id: Option<String> },
+    Rejected {
+        path: String,
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    },
 
     #[error("the HTTP client could not be set up: {detail}")]
     ClientSetup { detail: String },
@@ -128,7 +169,15 @@ impl GraphError {
         matches!(self, Self::DeltaExpired { .. })
     }
 
-    pub(crate) fn protocol(path: &str, location: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self::Protocol { path: path.to_owned(), location: location.into(), problem: problem.into() }
+    pub(crate) fn protocol(
+        path: &str,
+        location: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self::Protocol {
+            path: path.to_owned(),
+            location: location.into(),
+            problem: problem.into(),
+        }
     }
 }

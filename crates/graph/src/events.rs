@@ -69,9 +69,11 @@ impl UserPatch {
             given_name: None,
             surname: None,
         });
-        self.user_principal_name.apply_to(&mut user.user_principal_name);
+        self.user_principal_name
+            .apply_to(&mut user.user_principal_name);
         self.mail.apply_to(&mut user.mail);
-        self.proxy_addresses.apply_to_list(&mut user.proxy_addresses);
+        self.proxy_addresses
+            .apply_to_list(&mut user.proxy_addresses);
         self.account_enabled.apply_to(&mut user.account_enabled);
         self.user_type.apply_to(&mut user.user_type);
         self.display_name.apply_to(&mut user.display_name);
@@ -132,13 +134,22 @@ impl GroupPatch {
         self.mail_enabled.apply_to(&mut group.mail_enabled);
         self.security_enabled.apply_to(&mut group.security_enabled);
         self.group_types.apply_to_list(&mut group.group_types);
-        self.proxy_addresses.apply_to_list(&mut group.proxy_addresses);
+        self.proxy_addresses
+            .apply_to_list(&mut group.proxy_addresses);
         // Sets keep this linear: a group of 100,000 members arrives in a hundred patches.
         if !self.members_removed.is_empty() {
-            let removed: HashSet<&ExternalId> = self.members_removed.iter().map(|member| &member.id).collect();
+            let removed: HashSet<&ExternalId> = self
+                .members_removed
+                .iter()
+                .map(|member| &member.id)
+                .collect();
             group.members.retain(|member| !removed.contains(&member.id));
         }
-        let mut known: HashSet<ExternalId> = group.members.iter().map(|member| member.id.clone()).collect();
+        let mut known: HashSet<ExternalId> = group
+            .members
+            .iter()
+            .map(|member| member.id.clone())
+            .collect();
         for member in self.members_added {
             if known.insert(member.id.clone()) {
                 group.members.push(member);

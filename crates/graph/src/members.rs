@@ -45,7 +45,10 @@ impl MemberFetcher {
     pub(crate) fn fetch(&mut self, group: &ExternalId) {
         self.waiting.push_back(MemberRequest {
             group: group.clone(),
-            path: format!("/groups/{}/members?$select=id&$top=999", encode_segment(group.as_str())),
+            path: format!(
+                "/groups/{}/members?$select=id&$top=999",
+                encode_segment(group.as_str())
+            ),
             pages: 1,
             not_before: Instant::now(),
             backoff: None,
@@ -56,7 +59,10 @@ impl MemberFetcher {
 
     /// The events of the next batch to complete, or `None` when every queued group's members
     /// have been read.
-    pub(crate) async fn next(&mut self, client: &GraphClient) -> Result<Option<Vec<DirectoryEvent>>, GraphError> {
+    pub(crate) async fn next(
+        &mut self,
+        client: &GraphClient,
+    ) -> Result<Option<Vec<DirectoryEvent>>, GraphError> {
         loop {
             self.launch(client);
             let Some((sent, outcome)) = self.in_flight.next().await else {
@@ -125,7 +131,8 @@ impl MemberFetcher {
             let id = (index + 1).to_string();
             // The envelope's status says nothing about its items, and an item may be missing.
             let answer = items.iter_mut().enumerate().find_map(|(position, slot)| {
-                slot.take_if(|item| item.id.eq_ignore_ascii_case(&id)).map(|item| (position, item))
+                slot.take_if(|item| item.id.eq_ignore_ascii_case(&id))
+                    .map(|item| (position, item))
             });
             let Some((position, item)) = answer else {
                 self.retry_later(client, request, None, reply.status)?;
@@ -134,22 +141,33 @@ impl MemberFetcher {
             let item_path = client.api_url(&request.path).path().to_owned();
             match item.status {
                 200 => {
-                    let page = item.body.members(position).map_err(|e| wire_error(&batch_path, e))?;
+                    let page = item
+                        .body
+                        .members(position)
+                        .map_err(|e| wire_error(&batch_path, e))?;
                     if let Some(next) = page.next_link {
                         let location = format!("responses[{position}].body.@odata.nextLink");
                         self.queue_next_page(client, &request, &next, &batch_path, &location)?;
                     }
                     if !page.items.is_empty() {
-                        events.push(DirectoryEvent::Group(GroupPatch::members_only(request.group, page.items)));
+                        events.push(DirectoryEvent::Group(GroupPatch::members_only(
+                            request.group,
+                            page.items,
+                        )));
                     }
                 }
                 // The group was deleted between listing and fetching its members.
-                404 => events.push(DirectoryEvent::GroupRemoved(Removal { id: request.group, reason: RemovalReason::Deleted })),
+                404 => events.push(DirectoryEvent::GroupRemoved(Removal {
+                    id: request.group,
+                    reason: RemovalReason::Deleted,
+                })),
                 429 => {
                     client.throttled_item(reply.sent_at, item.retry_after);
                     self.retry_later(client, request, item.retry_after, 429)?;
                 }
-                424 | 500 | 502 | 503 | 504 => self.retry_later(client, request, item.retry_after, item.status)?,
+                424 | 500 | 502 | 503 | 504 => {
+                    self.retry_later(client, request, item.retry_after, item.status)?
+                }
                 403 => return Err(denied(&*client.token().await?, &item_path)),
                 status => {
                     let error = item.body.error().unwrap_or_default();
@@ -169,18 +187,28 @@ impl MemberFetcher {
         location: &str,
     ) -> Result<(), GraphError> {
         let url = client.own_link(link, batch_path, location)?;
-        let path = client
-            .relative(&url)
-            .ok_or_else(|| GraphError::protocol(batch_path, location, "the link is outside the Graph v1.0 API"))?;
+        let path = client.relative(&url).ok_or_else(|| {
+            GraphError::protocol(
+                batch_path,
+                location,
+                "the link is outside the Graph v1.0 API",
+            )
+        })?;
         if path == request.path {
-            return Err(GraphError::protocol(batch_path, location, "the nextLink repeats the page it came from"));
+            return Err(GraphError::protocol(
+                batch_path,
+                location,
+                "the nextLink repeats the page it came from",
+            ));
         }
         let max_pages = client.options().max_pages_per_round;
         if request.pages >= max_pages {
             return Err(GraphError::protocol(
                 batch_path,
                 location,
-                format!("a group's member list runs past {max_pages} pages; the server keeps sending nextLinks"),
+                format!(
+                    "a group's member list runs past {max_pages} pages; the server keeps sending nextLinks"
+                ),
             ));
         }
         self.waiting.push_back(MemberRequest {
@@ -208,17 +236,39 @@ impl MemberFetcher {
         let now = Instant::now();
         let first_failure = *request.first_failure.get_or_insert(now);
         request.retries += 1;
-        let computed = request.backoff.get_or_insert_with(|| policy.backoff()).next();
-        let delay = computed.map(|computed| server_delay.map_or(computed, |server| server.min(policy.max_retry_after)));
-        let Some(delay) = delay.filter(|delay| now.duration_since(first_failure) + *delay <= policy.max_total) else {
+        let computed = request
+            .backoff
+            .get_or_insert_with(|| policy.backoff())
+            .next();
+        let delay = computed.map(|computed| {
+            server_delay.map_or(computed, |server| server.min(policy.max_retry_after))
+        });
+        let Some(delay) =
+            delay.filter(|delay| now.duration_since(first_failure) + *delay <= policy.max_total)
+        else {
             let path = client.api_url(&request.path).path().to_owned();
             let attempts = request.retries;
             return Err(match status {
-                429 => GraphError::Throttled { path, attempts, waited: now.duration_since(first_failure) },
-                status => GraphError::Unavailable { path, status, attempts },
+                429 => GraphError::Throttled {
+                    path,
+                    attempts,
+                    waited: now.duration_since(first_failure),
+                },
+                status => GraphError::Unavailable {
+                    path,
+                    status,
+                    attempts,
+                },
             });
         };
-        client.count_retry("batch_item", if status == 429 { "throttled" } else { "server_error" });
+        client.count_retry(
+            "batch_item",
+            if status == 429 {
+                "throttled"
+            } else {
+                "server_error"
+            },
+        );
         request.not_before = now + delay;
         self.waiting.push_back(request);
         Ok(())
@@ -233,7 +283,9 @@ async fn send_batch(client: &GraphClient, batch: &[MemberRequest]) -> Result<Rep
         .collect();
     let body = json!({ "requests": requests }).to_string().into_bytes();
     let items = u32::try_from(batch.len()).unwrap_or(BATCH_SIZE);
-    client.send("batch", Call::Batch { body: &body, items }).await
+    client
+        .send("batch", Call::Batch { body: &body, items })
+        .await
 }
 
 /// Percent-encodes an object id for use as one path segment. Ids are opaque, so anything

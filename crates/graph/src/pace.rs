@@ -51,7 +51,9 @@ struct State {
 impl State {
     /// The spacing between request units at `now`.
     fn gap(&self, now: Instant) -> Duration {
-        let Some((gap, at)) = self.widened else { return Duration::ZERO };
+        let Some((gap, at)) = self.widened else {
+            return Duration::ZERO;
+        };
         let halvings = now.saturating_duration_since(at).as_secs_f64() / HALF_LIFE.as_secs_f64();
         gap.mul_f64(0.5f64.powf(halvings))
     }
@@ -63,7 +65,12 @@ impl Pace {
         let now = Instant::now();
         Self {
             first_gap: Duration::from_secs(2) / units_per_second.max(1),
-            state: Mutex::new(State { resume_at: now, last_start: now, widened: None, throttles: 0 }),
+            state: Mutex::new(State {
+                resume_at: now,
+                last_start: now,
+                widened: None,
+                throttles: 0,
+            }),
         }
     }
 
@@ -75,7 +82,9 @@ impl Pace {
                 let mut state = self.state();
                 let now = Instant::now();
                 let spacing = state.gap(now) * units;
-                let start = now.max(state.resume_at + spacing).max(state.last_start + spacing);
+                let start = now
+                    .max(state.resume_at + spacing)
+                    .max(state.last_start + spacing);
                 state.last_start = start;
                 (start, state.throttles)
             };
@@ -98,7 +107,11 @@ impl Pace {
         if state.widened.is_none_or(|(_, at)| sent_at > at) {
             let gap = (state.gap(now) * 2).clamp(self.first_gap, MAX_GAP);
             state.widened = Some((gap, now));
-            tracing::debug!(?gap, ?retry_after, "Graph throttled the client: pausing, then spacing requests wider");
+            tracing::debug!(
+                ?gap,
+                ?retry_after,
+                "Graph throttled the client: pausing, then spacing requests wider"
+            );
         }
     }
 
@@ -110,7 +123,9 @@ impl Pace {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // Every update leaves the state whole, so a panic elsewhere leaves it usable.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -130,21 +145,37 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn after_a_429_nothing_starts_before_its_retry_after_and_each_request_after_its_spacing() {
+    async fn after_a_429_nothing_starts_before_its_retry_after_and_each_request_after_its_spacing()
+    {
         let pace = Pace::new(1000);
         let sent = pace.wait(1).await;
         pace.throttled(sent, Duration::from_secs(2));
-        assert_eq!(pace.gap(), Duration::from_millis(2), "twice the client's own spacing");
+        assert_eq!(
+            pace.gap(),
+            Duration::from_millis(2),
+            "twice the client's own spacing"
+        );
         let resumed = pace.wait(10).await;
-        assert_eq!(resumed - sent, Duration::from_millis(2020), "the Retry-After, then ten units' spacing");
+        assert_eq!(
+            resumed - sent,
+            Duration::from_millis(2020),
+            "the Retry-After, then ten units' spacing"
+        );
         let next = pace.wait(1).await;
-        assert!(next - resumed <= Duration::from_millis(2), "one unit's spacing");
+        assert!(
+            next - resumed <= Duration::from_millis(2),
+            "one unit's spacing"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_429s_of_requests_sent_at_the_old_pace_widen_the_spacing_once() {
         let pace = Pace::new(1000);
-        let in_flight = [pace.wait(20).await, pace.wait(20).await, pace.wait(20).await];
+        let in_flight = [
+            pace.wait(20).await,
+            pace.wait(20).await,
+            pace.wait(20).await,
+        ];
         tokio::time::advance(Duration::from_millis(1)).await;
         for sent in in_flight {
             pace.throttled(sent, Duration::from_millis(10));
@@ -152,7 +183,11 @@ mod tests {
         assert!(pace.gap() <= Duration::from_millis(2) && pace.gap() > Duration::from_micros(1990));
         let sent_after = pace.wait(1).await;
         pace.throttled(sent_after, Duration::from_millis(10));
-        assert!(pace.gap() > Duration::from_micros(3900), "a 429 at the new pace widens it again: {:?}", pace.gap());
+        assert!(
+            pace.gap() > Duration::from_micros(3900),
+            "a 429 at the new pace widens it again: {:?}",
+            pace.gap()
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -167,7 +202,11 @@ mod tests {
         tokio::time::advance(Duration::from_millis(100)).await;
         pace.throttled(first, Duration::from_secs(5));
         let started = waiting.await.unwrap();
-        assert!(started - first > Duration::from_secs(5), "it started {:?} after the first", started - first);
+        assert!(
+            started - first > Duration::from_secs(5),
+            "it started {:?} after the first",
+            started - first
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -179,9 +218,15 @@ mod tests {
             pace.throttled(sent, Duration::ZERO);
         }
         let widest = pace.gap();
-        assert!(widest <= MAX_GAP && widest > MAX_GAP.mul_f64(0.99), "{widest:?}");
+        assert!(
+            widest <= MAX_GAP && widest > MAX_GAP.mul_f64(0.99),
+            "{widest:?}"
+        );
         tokio::time::advance(HALF_LIFE).await;
         let halved = pace.gap().as_secs_f64() / widest.as_secs_f64();
-        assert!((halved - 0.5).abs() < 0.01, "after one half-life the spacing is {halved} of what it was");
+        assert!(
+            (halved - 0.5).abs() < 0.01,
+            "after one half-life the spacing is {halved} of what it was"
+        );
     }
 }

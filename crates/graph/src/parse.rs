@@ -53,7 +53,10 @@ impl fmt::Display for Loc<'_> {
 
 impl Loc<'_> {
     fn error(&self, problem: impl Into<String>) -> WireError {
-        WireError { location: self.to_string(), problem: problem.into() }
+        WireError {
+            location: self.to_string(),
+            problem: problem.into(),
+        }
     }
 
     fn expected(&self, what: &str, found: &Value) -> WireError {
@@ -95,7 +98,9 @@ impl ClassifyName for serde_json::Error {
 }
 
 fn object<'v>(value: &'v Value, loc: &Loc) -> Result<&'v Map<String, Value>, WireError> {
-    value.as_object().ok_or_else(|| loc.expected("an object", value))
+    value
+        .as_object()
+        .ok_or_else(|| loc.expected("an object", value))
 }
 
 fn bounded_text(value: &str, limit: usize, loc: &Loc) -> Result<String, WireError> {
@@ -131,29 +136,57 @@ fn patch<T>(
     }
 }
 
-fn text_patch(map: &Map<String, Value>, key: &str, parent: &Loc) -> Result<Patch<String>, WireError> {
+fn text_patch(
+    map: &Map<String, Value>,
+    key: &str,
+    parent: &Loc,
+) -> Result<Patch<String>, WireError> {
     patch(map, key, parent, text)
 }
 
 fn bool_patch(map: &Map<String, Value>, key: &str, parent: &Loc) -> Result<Patch<bool>, WireError> {
-    patch(map, key, parent, |value, loc| value.as_bool().ok_or_else(|| loc.expected("true or false", value)))
+    patch(map, key, parent, |value, loc| {
+        value
+            .as_bool()
+            .ok_or_else(|| loc.expected("true or false", value))
+    })
 }
 
-fn text_list_patch(map: &Map<String, Value>, key: &str, parent: &Loc) -> Result<Patch<Vec<String>>, WireError> {
+fn text_list_patch(
+    map: &Map<String, Value>,
+    key: &str,
+    parent: &Loc,
+) -> Result<Patch<Vec<String>>, WireError> {
     patch(map, key, parent, |value, loc| {
-        let items = value.as_array().ok_or_else(|| loc.expected("an array of strings", value))?;
-        items.iter().enumerate().map(|(index, item)| text(item, &Loc::Index(loc, index))).collect()
+        let items = value
+            .as_array()
+            .ok_or_else(|| loc.expected("an array of strings", value))?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| text(item, &Loc::Index(loc, index)))
+            .collect()
     })
 }
 
 fn object_id(map: &Map<String, Value>, parent: &Loc) -> Result<ExternalId, WireError> {
     let loc = Loc::Key(parent, "id");
-    let value = map.get("id").ok_or_else(|| loc.error("the object has no id"))?;
-    let id = value.as_str().ok_or_else(|| loc.expected("a string", value))?;
-    id.parse().map_err(|e: roster_domain::ParseError| loc.error(e.why))
+    let value = map
+        .get("id")
+        .ok_or_else(|| loc.error("the object has no id"))?;
+    let id = value
+        .as_str()
+        .ok_or_else(|| loc.expected("a string", value))?;
+    id.parse()
+        .map_err(|e: roster_domain::ParseError| loc.error(e.why))
 }
 
-fn optional_str<'v>(map: &'v Map<String, Value>, key: &str, limit: usize, parent: &Loc) -> Result<Option<&'v str>, WireError> {
+fn optional_str<'v>(
+    map: &'v Map<String, Value>,
+    key: &str,
+    limit: usize,
+    parent: &Loc,
+) -> Result<Option<&'v str>, WireError> {
     let loc = Loc::Key(parent, key);
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -163,12 +196,20 @@ fn optional_str<'v>(map: &'v Map<String, Value>, key: &str, limit: usize, parent
     }
 }
 
-fn optional_text(map: &Map<String, Value>, key: &str, limit: usize, parent: &Loc) -> Result<Option<String>, WireError> {
+fn optional_text(
+    map: &Map<String, Value>,
+    key: &str,
+    limit: usize,
+    parent: &Loc,
+) -> Result<Option<String>, WireError> {
     optional_str(map, key, limit, parent).map(|text| text.map(str::to_owned))
 }
 
 /// The `@removed` annotation of a delta item, if it has one.
-fn removal_reason(map: &Map<String, Value>, parent: &Loc) -> Result<Option<RemovalReason>, WireError> {
+fn removal_reason(
+    map: &Map<String, Value>,
+    parent: &Loc,
+) -> Result<Option<RemovalReason>, WireError> {
     let loc = Loc::Key(parent, "@removed");
     match map.get("@removed") {
         None => Ok(None),
@@ -214,7 +255,11 @@ fn page_at<T>(
     if next_link.is_some() && delta_link.is_some() {
         return Err(loc.error("the page has both @odata.nextLink and @odata.deltaLink"));
     }
-    Ok(Page { items, next_link, delta_link })
+    Ok(Page {
+        items,
+        next_link,
+        delta_link,
+    })
 }
 
 fn user_event(map: &Map<String, Value>, loc: &Loc) -> Result<DirectoryEvent, WireError> {
@@ -370,18 +415,26 @@ pub fn batch_response(body: &[u8]) -> Result<Vec<BatchItemReply>, WireError> {
             Some(other) => return Err(headers_loc.expected("an object", other)),
         };
         let body = item.remove("body").unwrap_or(Value::Null);
-        items.push(BatchItemReply { id, status, retry_after, body });
+        items.push(BatchItemReply {
+            id,
+            status,
+            retry_after,
+            body,
+        });
     }
     Ok(items)
 }
 
 /// The `Retry-After` among a batch item's `headers`, whose names are case-insensitive.
 fn retry_after_header(headers: &Map<String, Value>) -> Option<Duration> {
-    headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("retry-after")).and_then(|(_, value)| match value {
-        Value::String(s) => retry_after(s, SystemTime::now()),
-        Value::Number(n) => n.as_f64().and_then(seconds),
-        _ => None,
-    })
+    headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+        .and_then(|(_, value)| match value {
+            Value::String(s) => retry_after(s, SystemTime::now()),
+            Value::Number(n) => n.as_f64().and_then(seconds),
+            _ => None,
+        })
 }
 
 /// The body of a batch item, read as a page of a group's members. `item` is the item's index
@@ -437,12 +490,14 @@ pub fn member_batch(body: &[u8]) -> Result<Vec<MemberBatchItem>, WireError> {
     if let Some(items) = fast::member_batch(body) {
         return Ok(items);
     }
-    let items = batch_response(body)?.into_iter().map(|item| MemberBatchItem {
-        id: item.id,
-        status: item.status,
-        retry_after: item.retry_after,
-        body: MemberBatchBody::Json(item.body),
-    });
+    let items = batch_response(body)?
+        .into_iter()
+        .map(|item| MemberBatchItem {
+            id: item.id,
+            status: item.status,
+            retry_after: item.retry_after,
+            body: MemberBatchBody::Json(item.body),
+        });
     Ok(items.collect())
 }
 
@@ -460,16 +515,23 @@ pub fn token_response(body: &[u8]) -> Result<TokenGrant, WireError> {
     let map = object(&root, &root_loc)?;
     let token_type = optional_text(map, "token_type", MAX_TEXT_CHARS, &root_loc)?;
     if let Some(kind) = token_type.filter(|kind| !kind.eq_ignore_ascii_case("bearer")) {
-        return Err(Loc::Key(&root_loc, "token_type").error(format!("expected Bearer, found {kind:?}")));
+        return Err(
+            Loc::Key(&root_loc, "token_type").error(format!("expected Bearer, found {kind:?}"))
+        );
     }
     let token_loc = Loc::Key(&root_loc, "access_token");
     let access_token = match map.get("access_token") {
-        Some(Value::String(token)) if token.is_empty() => return Err(token_loc.error("the access token is empty")),
+        Some(Value::String(token)) if token.is_empty() => {
+            return Err(token_loc.error("the access token is empty"));
+        }
         Some(Value::String(token)) if token.len() > MAX_TOKEN_CHARS => {
-            return Err(token_loc.error(format!("the access token is longer than {MAX_TOKEN_CHARS} characters")));
+            return Err(token_loc.error(format!(
+                "the access token is longer than {MAX_TOKEN_CHARS} characters"
+            )));
         }
         Some(Value::String(token)) if !token.bytes().all(|b| b.is_ascii_graphic()) => {
-            return Err(token_loc.error("the access token contains characters not allowed in an HTTP header"));
+            return Err(token_loc
+                .error("the access token contains characters not allowed in an HTTP header"));
         }
         Some(Value::String(token)) => SecretString::from(token.as_str()),
         Some(other) => return Err(token_loc.expected("a string", other)),
@@ -486,7 +548,10 @@ pub fn token_response(body: &[u8]) -> Result<TokenGrant, WireError> {
     .filter(|secs| *secs > 0.0)
     .and_then(seconds)
     .ok_or_else(|| expiry_loc.error("expected a positive number of seconds"))?;
-    Ok(TokenGrant { access_token, expires_in })
+    Ok(TokenGrant {
+        access_token,
+        expires_in,
+    })
 }
 
 /// The token endpoint's error body (`error`, `error_codes`, `error_description`).
@@ -514,7 +579,11 @@ pub fn token_error(body: &[u8]) -> Option<TokenFailure> {
         .and_then(Value::as_str)
         .and_then(|text| text.lines().next())
         .unwrap_or_default();
-    Some(TokenFailure { error: clip(error), code, description: clip(description) })
+    Some(TokenFailure {
+        error: clip(error),
+        code,
+        description: clip(description),
+    })
 }
 
 /// Graph's error body: `{"error": {"code", "message", "innerError": {"request-id"}}}`.
@@ -539,7 +608,11 @@ pub(crate) fn error_body_value(root: &Value) -> Option<ErrorBody> {
         .and_then(|(_, inner)| inner.get("request-id"))
         .and_then(Value::as_str)
         .map(clip);
-    Some(ErrorBody { code: field("code").unwrap_or_default(), message: field("message").unwrap_or_default(), request_id })
+    Some(ErrorBody {
+        code: field("code").unwrap_or_default(),
+        message: field("message").unwrap_or_default(),
+        request_id,
+    })
 }
 
 /// Text from a response, shortened so that a hostile body cannot flood a message or a log.

@@ -24,7 +24,8 @@ pub(crate) const BATCH_SIZE: u32 = 20;
 /// The user properties the sync needs. Delta tracks only selected properties, so every
 /// property a plan depends on must be here.
 const USER_SELECT: &str = "id,userPrincipalName,mail,proxyAddresses,accountEnabled,userType,displayName,givenName,surname";
-const GROUP_SELECT: &str = "id,displayName,mail,mailEnabled,securityEnabled,groupTypes,proxyAddresses";
+const GROUP_SELECT: &str =
+    "id,displayName,mail,mailEnabled,securityEnabled,groupTypes,proxyAddresses";
 
 /// The saved position of a delta round: the whole `@odata.deltaLink` URL, used verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +87,11 @@ pub struct DirectoryRead {
 
 enum Stage {
     TakeLinks,
-    Reading { lanes: FuturesUnordered<BoxFuture<'static, LaneStep>>, users: Option<DeltaLink>, groups: Option<DeltaLink> },
+    Reading {
+        lanes: FuturesUnordered<BoxFuture<'static, LaneStep>>,
+        users: Option<DeltaLink>,
+        groups: Option<DeltaLink>,
+    },
     Finished(DeltaLinks),
 }
 
@@ -109,7 +114,10 @@ impl Lane {
         })
     }
 
-    async fn next(&mut self, client: &GraphClient) -> Result<Option<Vec<DirectoryEvent>>, GraphError> {
+    async fn next(
+        &mut self,
+        client: &GraphClient,
+    ) -> Result<Option<Vec<DirectoryEvent>>, GraphError> {
         let Some(members) = &mut self.members else {
             return Ok(self.walk.next_page(client).await?.map(|page| page.items));
         };
@@ -118,7 +126,9 @@ impl Lane {
         if let Some(events) = members.next(client).await? {
             return Ok(Some(events));
         }
-        let Some(page) = self.walk.next_page(client).await? else { return Ok(None) };
+        let Some(page) = self.walk.next_page(client).await? else {
+            return Ok(None);
+        };
         for event in &page.items {
             if let DirectoryEvent::Group(group) = event {
                 members.fetch(&group.id);
@@ -135,18 +145,34 @@ impl GraphClient {
     /// The delta links are taken (`$deltatoken=latest`) before listing, so a change made
     /// while listing is replayed by the next delta round; applying is idempotent.
     pub fn read_full(&self) -> DirectoryRead {
-        DirectoryRead { client: self.clone(), stage: Stage::TakeLinks }
+        DirectoryRead {
+            client: self.clone(),
+            stage: Stage::TakeLinks,
+        }
     }
 
     /// A delta round from saved links. Fails with [`GraphError::DeltaExpired`] when a link
     /// is too old; the caller then does a [`read_full`](Self::read_full).
     pub fn read_changes(&self, since: &DeltaLinks) -> DirectoryRead {
         let lanes = [
-            Lane { walk: Walk::delta(Kind::Users, since.users.0.clone()), members: None },
-            Lane { walk: Walk::delta(Kind::Groups, since.groups.0.clone()), members: None },
+            Lane {
+                walk: Walk::delta(Kind::Users, since.users.0.clone()),
+                members: None,
+            },
+            Lane {
+                walk: Walk::delta(Kind::Groups, since.groups.0.clone()),
+                members: None,
+            },
         ];
         let lanes = lanes.into_iter().map(|lane| lane.start(self)).collect();
-        DirectoryRead { client: self.clone(), stage: Stage::Reading { lanes, users: None, groups: None } }
+        DirectoryRead {
+            client: self.clone(),
+            stage: Stage::Reading {
+                lanes,
+                users: None,
+                groups: None,
+            },
+        }
     }
 }
 
@@ -160,16 +186,33 @@ impl DirectoryRead {
                     let users = latest_link(client, Kind::Users).await?;
                     let groups = latest_link(client, Kind::Groups).await?;
                     let lanes = [
-                        Lane { walk: Walk::list(Kind::Users, client.api_url(&format!("/users?$select={USER_SELECT}&$top=999"))), members: None },
                         Lane {
-                            walk: Walk::list(Kind::Groups, client.api_url(&format!("/groups?$select={GROUP_SELECT}&$top=999"))),
+                            walk: Walk::list(
+                                Kind::Users,
+                                client.api_url(&format!("/users?$select={USER_SELECT}&$top=999")),
+                            ),
+                            members: None,
+                        },
+                        Lane {
+                            walk: Walk::list(
+                                Kind::Groups,
+                                client.api_url(&format!("/groups?$select={GROUP_SELECT}&$top=999")),
+                            ),
                             members: Some(MemberFetcher::default()),
                         },
                     ];
                     let lanes = lanes.into_iter().map(|lane| lane.start(client)).collect();
-                    self.stage = Stage::Reading { lanes, users: Some(users), groups: Some(groups) };
+                    self.stage = Stage::Reading {
+                        lanes,
+                        users: Some(users),
+                        groups: Some(groups),
+                    };
                 }
-                Stage::Reading { lanes, users, groups } => match lanes.next().await {
+                Stage::Reading {
+                    lanes,
+                    users,
+                    groups,
+                } => match lanes.next().await {
                     Some((lane, Ok(Some(events)))) => {
                         lanes.push(lane.start(client));
                         return Ok(ReadStep::Page(events));
@@ -185,7 +228,10 @@ impl DirectoryRead {
                     }
                     Some((_, Err(error))) => return Err(error),
                     None => {
-                        let links = DeltaLinks { users: links_taken(users)?, groups: links_taken(groups)? };
+                        let links = DeltaLinks {
+                            users: links_taken(users)?,
+                            groups: links_taken(groups)?,
+                        };
                         self.stage = Stage::Finished(links);
                     }
                 },
@@ -198,7 +244,9 @@ impl DirectoryRead {
 /// The link a finished round left; each lane's own end checks it has one, so this only
 /// guards the bookkeeping.
 fn links_taken(link: &mut Option<DeltaLink>) -> Result<DeltaLink, GraphError> {
-    link.take().ok_or_else(|| GraphError::protocol("/", "@odata.deltaLink", "a round ended without a deltaLink"))
+    link.take().ok_or_else(|| {
+        GraphError::protocol("/", "@odata.deltaLink", "a round ended without a deltaLink")
+    })
 }
 
 /// A delta link for "from now on", taken before a full listing. A service that ignores
@@ -239,7 +287,15 @@ impl Walk {
 
     fn new(kind: Kind, delta: bool, first: Url) -> Self {
         let last_path = first.path().to_owned();
-        Self { kind, delta, next: Some(first), last_path, delta_link: None, pages: 0, seen: HashSet::new() }
+        Self {
+            kind,
+            delta,
+            next: Some(first),
+            last_path,
+            delta_link: None,
+            pages: 0,
+            seen: HashSet::new(),
+        }
     }
 
     fn endpoint(&self) -> &'static str {
@@ -252,8 +308,13 @@ impl Walk {
     }
 
     /// The next page, or `None` once the last one has been read.
-    async fn next_page(&mut self, client: &GraphClient) -> Result<Option<Page<DirectoryEvent>>, GraphError> {
-        let Some(url) = self.next.take() else { return Ok(None) };
+    async fn next_page(
+        &mut self,
+        client: &GraphClient,
+    ) -> Result<Option<Page<DirectoryEvent>>, GraphError> {
+        let Some(url) = self.next.take() else {
+            return Ok(None);
+        };
         // The first URL may be a saved delta link: it too must point at the Graph host.
         let url = client.own_link(url.as_str(), url.path(), "the request URL")?;
         self.last_path = url.path().to_owned();
@@ -263,7 +324,9 @@ impl Walk {
             return Err(GraphError::protocol(
                 &self.last_path,
                 "@odata.nextLink",
-                format!("more than {max_pages} pages in one round; the server keeps sending nextLinks"),
+                format!(
+                    "more than {max_pages} pages in one round; the server keeps sending nextLinks"
+                ),
             ));
         }
         let reply = client.send(self.endpoint(), Call::Get(&url)).await?;
@@ -285,7 +348,11 @@ impl Walk {
                 self.next = Some(next);
             }
             (None, Some(link)) if self.delta => {
-                self.delta_link = Some(DeltaLink(client.own_link(link, &self.last_path, "@odata.deltaLink")?));
+                self.delta_link = Some(DeltaLink(client.own_link(
+                    link,
+                    &self.last_path,
+                    "@odata.deltaLink",
+                )?));
             }
             (None, _) if self.delta => {
                 return Err(GraphError::protocol(
@@ -302,7 +369,11 @@ impl Walk {
     /// The deltaLink that ended a delta round.
     fn finished_link(&mut self) -> Result<DeltaLink, GraphError> {
         self.delta_link.take().ok_or_else(|| {
-            GraphError::protocol(&self.last_path, "@odata.deltaLink", "the delta round ended without a deltaLink")
+            GraphError::protocol(
+                &self.last_path,
+                "@odata.deltaLink",
+                "the delta round ended without a deltaLink",
+            )
         })
     }
 }

@@ -31,7 +31,11 @@ impl AccessToken {
         let expires_in = expires_in.min(Duration::from_secs(24 * 3600));
         let margin = Duration::from_secs(300).min(expires_in / 2);
         let roles = roles_claim(secret.expose_secret());
-        Self { secret, refresh_at: fetched_at + (expires_in - margin), roles }
+        Self {
+            secret,
+            refresh_at: fetched_at + (expires_in - margin),
+            roles,
+        }
     }
 }
 
@@ -39,10 +43,16 @@ impl AccessToken {
 /// a permission problem, never to grant anything.
 fn roles_claim(token: &str) -> Option<Vec<String>> {
     let payload = token.split('.').nth(1)?;
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?).ok()?;
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?)
+            .ok()?;
     let claims = claims.as_object()?;
     Some(match claims.get("roles") {
-        Some(Value::Array(roles)) => roles.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(Value::Array(roles)) => roles
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
         _ => Vec::new(),
     })
 }
@@ -62,7 +72,10 @@ impl TokenCache {
         fetch: impl Future<Output = Result<AccessToken, GraphError>>,
     ) -> Result<Arc<AccessToken>, GraphError> {
         let mut current = self.current.lock().await;
-        if let Some(token) = current.as_ref().filter(|token| Instant::now() < token.refresh_at) {
+        if let Some(token) = current
+            .as_ref()
+            .filter(|token| Instant::now() < token.refresh_at)
+        {
             return Ok(Arc::clone(token));
         }
         let token = Arc::new(fetch.await?);
@@ -74,7 +87,10 @@ impl TokenCache {
     /// request has already replaced is left alone.
     pub(crate) async fn discard(&self, rejected: &Arc<AccessToken>) {
         let mut current = self.current.lock().await;
-        if current.as_ref().is_some_and(|token| Arc::ptr_eq(token, rejected)) {
+        if current
+            .as_ref()
+            .is_some_and(|token| Arc::ptr_eq(token, rejected))
+        {
             *current = None;
         }
     }
@@ -85,7 +101,11 @@ impl TokenCache {
 /// Directory.Read.All covers everything; otherwise users need User.Read.All (or a write
 /// permission that includes it) and groups need Group.Read.All or GroupMember.Read.All.
 pub(crate) fn missing_permissions(roles: &[String]) -> Vec<String> {
-    let has = |names: &[&str]| roles.iter().any(|role| names.iter().any(|name| role.eq_ignore_ascii_case(name)));
+    let has = |names: &[&str]| {
+        roles
+            .iter()
+            .any(|role| names.iter().any(|name| role.eq_ignore_ascii_case(name)))
+    };
     if has(&["Directory.Read.All", "Directory.ReadWrite.All"]) {
         return Vec::new();
     }
@@ -93,7 +113,12 @@ pub(crate) fn missing_permissions(roles: &[String]) -> Vec<String> {
     if !has(&["User.Read.All", "User.ReadWrite.All"]) {
         missing.push("User.Read.All");
     }
-    if !has(&["Group.Read.All", "Group.ReadWrite.All", "GroupMember.Read.All", "GroupMember.ReadWrite.All"]) {
+    if !has(&[
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "GroupMember.Read.All",
+        "GroupMember.ReadWrite.All",
+    ]) {
         missing.push("Group.Read.All");
     }
     if missing.len() == 2 {
@@ -113,7 +138,11 @@ pub(crate) struct Credentials {
 
 impl Credentials {
     pub(crate) fn token_url(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/token", self.cloud.login_url().as_str().trim_end_matches('/'), self.tenant)
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.cloud.login_url().as_str().trim_end_matches('/'),
+            self.tenant
+        )
     }
 
     pub(crate) fn form(&self) -> [(&'static str, String); 4] {
@@ -121,7 +150,13 @@ impl Credentials {
             ("grant_type", "client_credentials".to_owned()),
             ("client_id", self.client_id.to_string()),
             ("client_secret", self.secret.expose_secret().to_owned()),
-            ("scope", format!("{}/.default", self.cloud.graph_url().as_str().trim_end_matches('/'))),
+            (
+                "scope",
+                format!(
+                    "{}/.default",
+                    self.cloud.graph_url().as_str().trim_end_matches('/')
+                ),
+            ),
         ]
     }
 
@@ -132,10 +167,21 @@ impl Credentials {
         match failure.code {
             Some(90002) => GraphError::TenantNotFound { tenant, cloud },
             Some(900023) => GraphError::TenantMalformed { tenant },
-            Some(code @ (90038 | 900432 | 900382)) => GraphError::WrongCloud { tenant, cloud, code },
-            Some(7000215) => GraphError::InvalidSecret { client_id: self.client_id },
-            Some(7000222) => GraphError::SecretExpired { client_id: self.client_id },
-            Some(700016) => GraphError::ApplicationNotFound { client_id: self.client_id, tenant },
+            Some(code @ (90038 | 900432 | 900382)) => GraphError::WrongCloud {
+                tenant,
+                cloud,
+                code,
+            },
+            Some(7000215) => GraphError::InvalidSecret {
+                client_id: self.client_id,
+            },
+            Some(7000222) => GraphError::SecretExpired {
+                client_id: self.client_id,
+            },
+            Some(700016) => GraphError::ApplicationNotFound {
+                client_id: self.client_id,
+                tenant,
+            },
             code => GraphError::SignInRefused {
                 error: failure.error,
                 code: code.unwrap_or_default(),
@@ -150,14 +196,24 @@ mod tests {
     use super::*;
 
     fn jwt(claims: &str) -> String {
-        format!("{}.{}.signature", URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#), URL_SAFE_NO_PAD.encode(claims))
+        format!(
+            "{}.{}.signature",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#),
+            URL_SAFE_NO_PAD.encode(claims)
+        )
     }
 
     #[test]
     fn roles_are_read_from_the_jwt_payload() {
-        assert_eq!(roles_claim(&jwt(r#"{"roles":["Directory.Read.All"]}"#)), Some(vec!["Directory.Read.All".to_owned()]));
+        assert_eq!(
+            roles_claim(&jwt(r#"{"roles":["Directory.Read.All"]}"#)),
+            Some(vec!["Directory.Read.All".to_owned()])
+        );
         assert_eq!(roles_claim(&jwt(r#"{"aud":"x"}"#)), Some(vec![]));
-        assert_eq!(roles_claim("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsIng1dCI6Ik1uQ19WWmNBVGZNNXBP..."), None);
+        assert_eq!(
+            roles_claim("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsIng1dCI6Ik1uQ19WWmNBVGZNNXBP..."),
+            None
+        );
     }
 
     #[test]
@@ -168,18 +224,42 @@ mod tests {
             secret: SecretString::from("value"),
             cloud: Cloud::UsGovDod,
         };
-        assert_eq!(credentials.token_url(), "https://login.microsoftonline.us/contoso.us/oauth2/v2.0/token");
-        assert!(credentials.form().contains(&("scope", "https://dod-graph.microsoft.us/.default".to_owned())));
-        let china = Credentials { cloud: Cloud::China, ..credentials };
-        assert_eq!(china.token_url(), "https://login.chinacloudapi.cn/contoso.us/oauth2/v2.0/token");
-        assert!(china.form().contains(&("scope", "https://microsoftgraph.chinacloudapi.cn/.default".to_owned())));
+        assert_eq!(
+            credentials.token_url(),
+            "https://login.microsoftonline.us/contoso.us/oauth2/v2.0/token"
+        );
+        assert!(credentials.form().contains(&(
+            "scope",
+            "https://dod-graph.microsoft.us/.default".to_owned()
+        )));
+        let china = Credentials {
+            cloud: Cloud::China,
+            ..credentials
+        };
+        assert_eq!(
+            china.token_url(),
+            "https://login.chinacloudapi.cn/contoso.us/oauth2/v2.0/token"
+        );
+        assert!(china.form().contains(&(
+            "scope",
+            "https://microsoftgraph.chinacloudapi.cn/.default".to_owned()
+        )));
     }
 
     #[test]
     fn directory_read_all_covers_everything_and_halves_are_named() {
         assert!(missing_permissions(&["Directory.Read.All".into()]).is_empty());
-        assert!(missing_permissions(&["User.Read.All".into(), "GroupMember.Read.All".into()]).is_empty());
-        assert_eq!(missing_permissions(&["User.Read.All".into()]), ["Group.Read.All"]);
-        assert_eq!(missing_permissions(&["Mail.Send".into()]), ["Directory.Read.All"]);
+        assert!(
+            missing_permissions(&["User.Read.All".into(), "GroupMember.Read.All".into()])
+                .is_empty()
+        );
+        assert_eq!(
+            missing_permissions(&["User.Read.All".into()]),
+            ["Group.Read.All"]
+        );
+        assert_eq!(
+            missing_permissions(&["Mail.Send".into()]),
+            ["Directory.Read.All"]
+        );
     }
 }

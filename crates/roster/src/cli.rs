@@ -165,7 +165,11 @@ pub enum UserCommand {
         /// Another address of the user (repeat for several).
         #[arg(long = "alias", value_name = "ADDRESS")]
         aliases: Vec<String>,
-        #[arg(long, default_value = "end-user", value_name = "end-user|silent-user|organization-admin")]
+        #[arg(
+            long,
+            default_value = "end-user",
+            value_name = "end-user|silent-user|organization-admin"
+        )]
         role: String,
         #[arg(long)]
         first_name: Option<String>,

@@ -28,9 +28,13 @@ impl Context {
         let (url, embedded) = match &global.database {
             Some(url) => (url.clone(), false),
             None => {
-                std::fs::create_dir_all(&data_dir)
-                    .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-                (format!("sqlite:{}", data_dir.join("roster.db").display()), true)
+                std::fs::create_dir_all(&data_dir).with_context(|| {
+                    format!("cannot create the data directory {}", data_dir.display())
+                })?;
+                (
+                    format!("sqlite:{}", data_dir.join("roster.db").display()),
+                    true,
+                )
             }
         };
         let key = master_key(&data_dir, embedded)?;
@@ -42,8 +46,12 @@ impl Context {
         store.migrate().await?;
         let mut engine = SyncEngine::new(store.clone());
         if let Some(path) = std::env::var_os(GRAPH_CA_FILE_ENV) {
-            let pem = std::fs::read(&path)
-                .with_context(|| format!("cannot read {GRAPH_CA_FILE_ENV}={}", PathBuf::from(&path).display()))?;
+            let pem = std::fs::read(&path).with_context(|| {
+                format!(
+                    "cannot read {GRAPH_CA_FILE_ENV}={}",
+                    PathBuf::from(&path).display()
+                )
+            })?;
             engine = engine.with_graph_options(move |priority| ClientOptions {
                 extra_root_certificates_pem: pem.clone(),
                 ..ClientOptions::new(priority)
@@ -70,7 +78,9 @@ pub fn data_dir(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
     }
     match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
         Some(home) => Ok(PathBuf::from(home).join(".local/share/roster")),
-        None => bail!("cannot tell where to keep Roster's data: set ROSTER_DATA_DIR or pass --data-dir"),
+        None => {
+            bail!("cannot tell where to keep Roster's data: set ROSTER_DATA_DIR or pass --data-dir")
+        }
     }
 }
 
@@ -78,7 +88,9 @@ pub fn data_dir(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
 /// key file on first use; a shared database must be given the key, or each process would make
 /// its own and none could read the others' secrets.
 fn master_key(data_dir: &Path, embedded: bool) -> anyhow::Result<MasterKey> {
-    let file = std::env::var_os(MASTER_KEY_FILE_ENV).map(PathBuf::from).unwrap_or_else(|| data_dir.join("master.key"));
+    let file = std::env::var_os(MASTER_KEY_FILE_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data_dir.join("master.key"));
     if !embedded && std::env::var_os(MASTER_KEY_ENV).is_none() && !file.exists() {
         bail!(
             "a shared database needs the master key that encrypts client secrets: set {MASTER_KEY_ENV} \
@@ -86,7 +98,8 @@ fn master_key(data_dir: &Path, embedded: bool) -> anyhow::Result<MasterKey> {
         );
     }
     if let Some(parent) = file.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     Ok(MasterKey::from_env_or_file(&file)?)
 }

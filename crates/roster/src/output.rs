@@ -62,7 +62,12 @@ fn change_json(change: &Change) -> Value {
     let changes: Map<String, Value> = change
         .attributes
         .iter()
-        .map(|a| (a.attribute.clone(), json!({ "before": a.before, "after": a.after })))
+        .map(|a| {
+            (
+                a.attribute.clone(),
+                json!({ "before": a.before, "after": a.after }),
+            )
+        })
         .collect();
     json!({
         "id": change.id,
@@ -89,9 +94,17 @@ fn skipped_json(skipped: &Skipped) -> Value {
 pub fn plan_json(plan: &Plan) -> Value {
     let mut categories: Map<String, Value> = Category::ALL
         .iter()
-        .map(|&c| (c.as_str().to_owned(), Value::Array(plan.in_category(c).map(change_json).collect())))
+        .map(|&c| {
+            (
+                c.as_str().to_owned(),
+                Value::Array(plan.in_category(c).map(change_json).collect()),
+            )
+        })
         .collect();
-    categories.insert("skipped".to_owned(), Value::Array(plan.skipped.iter().map(skipped_json).collect()));
+    categories.insert(
+        "skipped".to_owned(),
+        Value::Array(plan.skipped.iter().map(skipped_json).collect()),
+    );
     json!({
         "plan_id": plan.id,
         "run_id": plan.run_id,
@@ -112,22 +125,38 @@ fn skip_reason_title(reason: SkipReason) -> &'static str {
         SkipReason::Exempted => "Exempt from sync",
         SkipReason::InvalidAddress => "Not a valid email address",
         SkipReason::UnknownGroupKind => "Group kind Roster does not import",
-        SkipReason::ProtectedFromRemoval => "Kept although gone from the directory (manual, admin or tech contact)",
+        SkipReason::ProtectedFromRemoval => {
+            "Kept although gone from the directory (manual, admin or tech contact)"
+        }
     }
 }
 
 /// The plan for people: counts per category and the first `shown` changes of each.
 pub fn print_plan(plan: &Plan, shown: usize) {
-    println!("Plan {} ({} changes, {} skipped)", plan.id, plan.changes.len(), plan.skipped.len());
+    println!(
+        "Plan {} ({} changes, {} skipped)",
+        plan.id,
+        plan.changes.len(),
+        plan.skipped.len()
+    );
     for category in Category::ALL {
         let changes: Vec<&Change> = plan.in_category(category).collect();
         let held = changes.iter().filter(|c| !c.allowed_by_settings).count();
-        let note = if held > 0 { format!(" — {held} not applied by your settings") } else { String::new() };
+        let note = if held > 0 {
+            format!(" — {held} not applied by your settings")
+        } else {
+            String::new()
+        };
         println!("\n{} ({}){note}", category.title(), changes.len());
         for change in changes.iter().take(shown) {
             println!("  [{}] {} — {}", change.id, change.summary, change.reason);
             for attribute in &change.attributes {
-                println!("      {}: {} → {}", attribute.attribute, value_text(&attribute.before), value_text(&attribute.after));
+                println!(
+                    "      {}: {} → {}",
+                    attribute.attribute,
+                    value_text(&attribute.before),
+                    value_text(&attribute.after)
+                );
             }
         }
         if changes.len() > shown {
@@ -138,7 +167,10 @@ pub fn print_plan(plan: &Plan, shown: usize) {
     // One reason can account for hundreds of entries; a few of each reason say more.
     let mut by_reason: BTreeMap<String, Vec<&Skipped>> = BTreeMap::new();
     for skipped in &plan.skipped {
-        by_reason.entry(skip_reason_title(skipped.reason).to_owned()).or_default().push(skipped);
+        by_reason
+            .entry(skip_reason_title(skipped.reason).to_owned())
+            .or_default()
+            .push(skipped);
     }
     for (reason, entries) in &by_reason {
         println!("  {reason} ({})", entries.len());
@@ -163,7 +195,10 @@ pub fn print_plan(plan: &Plan, shown: usize) {
 pub fn print_run(run: &Run) {
     let applied: usize = run.counts.values().map(|c| c.applied).sum();
     let planned: usize = run.counts.values().map(|c| c.planned).sum();
-    let finished = run.finished_at.map(|t| t.to_string()).unwrap_or_else(|| "(running)".to_owned());
+    let finished = run
+        .finished_at
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "(running)".to_owned());
     println!(
         "{}  {:?}  {:?}  by {}  started {}  finished {}  planned {planned}  applied {applied}  skipped {}  failures {}  graph requests {}",
         run.id,

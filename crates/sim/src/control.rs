@@ -424,7 +424,10 @@ async fn create(
             .to_owned();
         // A permanently deleted user's name is free again, as in Entra ID; a soft-deleted one's
         // is not, since it can still be restored.
-        if directory.find_user(&upn).is_some_and(|at| directory.get(at).lifecycle != Lifecycle::Purged) {
+        if directory
+            .find_user(&upn)
+            .is_some_and(|at| directory.get(at).lifecycle != Lifecycle::Purged)
+        {
             return Err(ControlFailure::conflict(format!(
                 "the userPrincipalName '{upn}' is already taken"
             )));

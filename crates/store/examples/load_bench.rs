@@ -10,7 +10,9 @@ use roster_store::{MasterKey, Store};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let url = std::env::args().nth(1).context("usage: load_bench <database url>")?;
+    let url = std::env::args()
+        .nth(1)
+        .context("usage: load_bench <database url>")?;
     // Loads decrypt nothing: any key opens the store.
     let store = Store::connect(&url, MasterKey::generate()).await?;
     let accounts = store.list_accounts().await?;

@@ -83,7 +83,10 @@ pub(crate) struct Count {
 impl AccountRow {
     fn into_account(self, domains: &[DomainRow]) -> Result<Account, StoreError> {
         let tech_contact = match (self.tech_contact_name, self.tech_contact_email) {
-            (Some(name), Some(email)) => Some(TechContact { name, email: stored::<EmailAddress>("tech contact", &email)? }),
+            (Some(name), Some(email)) => Some(TechContact {
+                name,
+                email: stored::<EmailAddress>("tech contact", &email)?,
+            }),
             _ => None,
         };
         let domains = domains
@@ -91,7 +94,13 @@ impl AccountRow {
             .filter(|d| d.account_id == self.id)
             .map(|d| stored::<DomainName>("domain", &d.domain))
             .collect::<Result<_, _>>()?;
-        Ok(Account { id: AccountId::from_uuid(self.id), name: self.name, domains, tech_contact, created_at: self.created_at })
+        Ok(Account {
+            id: AccountId::from_uuid(self.id),
+            name: self.name,
+            domains,
+            tech_contact,
+            created_at: self.created_at,
+        })
     }
 }
 
@@ -101,18 +110,26 @@ async fn domain_owner(conn: &mut Conn<'_>, domain: &DomainName) -> Result<Option
     struct Owner {
         name: String,
     }
-    let owner: Option<Owner> =
-        sql("SELECT a.name FROM domains d JOIN accounts a ON a.id = d.account_id WHERE d.domain = $1")
-            .bind(domain.as_str())
-            .fetch_optional(conn)
-            .await?;
+    let owner: Option<Owner> = sql(
+        "SELECT a.name FROM domains d JOIN accounts a ON a.id = d.account_id WHERE d.domain = $1",
+    )
+    .bind(domain.as_str())
+    .fetch_optional(conn)
+    .await?;
     Ok(owner.map(|o| o.name))
 }
 
 /// Adds `domain` to the account, or names the account that already owns it.
-async fn insert_domain(tx: &mut Tx, account_id: AccountId, domain: &DomainName) -> Result<(), StoreError> {
+async fn insert_domain(
+    tx: &mut Tx,
+    account_id: AccountId,
+    domain: &DomainName,
+) -> Result<(), StoreError> {
     if let Some(owner) = domain_owner(&mut tx.conn(), domain).await? {
-        return Err(StoreError::DomainTaken { domain: domain.clone(), owner });
+        return Err(StoreError::DomainTaken {
+            domain: domain.clone(),
+            owner,
+        });
     }
     sql("INSERT INTO domains (domain, account_id) VALUES ($1, $2)")
         .bind(domain.as_str())
@@ -120,18 +137,24 @@ async fn insert_domain(tx: &mut Tx, account_id: AccountId, domain: &DomainName) 
         .execute(&mut tx.conn())
         .await
         .map_err(|e| match e {
-            DbError::Violation(Constraint::DomainOwner) => {
-                StoreError::DomainTaken { domain: domain.clone(), owner: "another account".to_owned() }
-            }
+            DbError::Violation(Constraint::DomainOwner) => StoreError::DomainTaken {
+                domain: domain.clone(),
+                owner: "another account".to_owned(),
+            },
             e => e.into(),
         })?;
     Ok(())
 }
 
 /// Fails with [`StoreError::AccountNotFound`] unless the account exists.
-pub(crate) async fn require_account(conn: &mut Conn<'_>, account_id: AccountId) -> Result<(), StoreError> {
-    let found: Option<Count> =
-        sql("SELECT COUNT(*) AS count FROM accounts WHERE id = $1").bind(account_id.as_uuid()).fetch_optional(conn).await?;
+pub(crate) async fn require_account(
+    conn: &mut Conn<'_>,
+    account_id: AccountId,
+) -> Result<(), StoreError> {
+    let found: Option<Count> = sql("SELECT COUNT(*) AS count FROM accounts WHERE id = $1")
+        .bind(account_id.as_uuid())
+        .fetch_optional(conn)
+        .await?;
     match found {
         Some(Count { count: 1.. }) => Ok(()),
         _ => Err(StoreError::AccountNotFound(account_id.to_string())),
@@ -175,16 +198,26 @@ impl Store {
             insert_domain(&mut tx, id, domain).await?;
         }
         tx.commit().await?;
-        Ok(Account { id, name, domains: domains.into_iter().collect(), tech_contact: new.tech_contact, created_at })
+        Ok(Account {
+            id,
+            name,
+            domains: domains.into_iter().collect(),
+            tech_contact: new.tech_contact,
+            created_at,
+        })
     }
 
     /// Every account, by name.
     pub async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let accounts: Vec<AccountRow> = sql("SELECT id, name, tech_contact_name, tech_contact_email, created_at FROM accounts ORDER BY name").fetch_all(&mut tx.conn()).await?;
-        let domains: Vec<DomainRow> =
-            sql("SELECT domain, account_id FROM domains ORDER BY domain").fetch_all(&mut tx.conn()).await?;
-        accounts.into_iter().map(|a| a.into_account(&domains)).collect()
+        let domains: Vec<DomainRow> = sql("SELECT domain, account_id FROM domains ORDER BY domain")
+            .fetch_all(&mut tx.conn())
+            .await?;
+        accounts
+            .into_iter()
+            .map(|a| a.into_account(&domains))
+            .collect()
     }
 
     /// The account with this id or name.
@@ -197,16 +230,21 @@ impl Store {
         .fetch_optional(&mut tx.conn())
         .await?;
         let row = row.ok_or_else(|| StoreError::AccountNotFound(account.to_string()))?;
-        let domains: Vec<DomainRow> = sql("SELECT domain, account_id FROM domains WHERE account_id = $1 ORDER BY domain")
-            .bind(row.id)
-            .fetch_all(&mut tx.conn())
-            .await?;
+        let domains: Vec<DomainRow> =
+            sql("SELECT domain, account_id FROM domains WHERE account_id = $1 ORDER BY domain")
+                .bind(row.id)
+                .fetch_all(&mut tx.conn())
+                .await?;
         row.into_account(&domains)
     }
 
     /// Sets the tech contact, or clears it with `None`. Clearing starts the time the account is
     /// without one (kept if it already was); setting ends it.
-    pub async fn set_tech_contact(&self, account_id: AccountId, contact: Option<TechContact>) -> Result<(), StoreError> {
+    pub async fn set_tech_contact(
+        &self,
+        account_id: AccountId,
+        contact: Option<TechContact>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
         let statement = match &contact {
             Some(contact) => sql("UPDATE accounts SET tech_contact_name = $2, tech_contact_email = $3, \
@@ -230,17 +268,26 @@ impl Store {
     }
 
     /// Since when the account has been without a tech contact; `None` while it has one.
-    pub async fn tech_contact_missing_since(&self, account_id: AccountId) -> Result<Option<OffsetDateTime>, StoreError> {
+    pub async fn tech_contact_missing_since(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
         let mut tx = self.db.begin_read().await?;
-        let row: Option<MissingSinceRow> = sql("SELECT tech_contact_missing_since FROM accounts WHERE id = $1")
-            .bind(account_id.as_uuid())
-            .fetch_optional(&mut tx.conn())
-            .await?;
-        row.map(|r| r.tech_contact_missing_since).ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))
+        let row: Option<MissingSinceRow> =
+            sql("SELECT tech_contact_missing_since FROM accounts WHERE id = $1")
+                .bind(account_id.as_uuid())
+                .fetch_optional(&mut tx.conn())
+                .await?;
+        row.map(|r| r.tech_contact_missing_since)
+            .ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))
     }
 
     /// Adds a domain; a domain another account owns is refused with that account's name.
-    pub async fn add_domain(&self, account_id: AccountId, domain: DomainName) -> Result<(), StoreError> {
+    pub async fn add_domain(
+        &self,
+        account_id: AccountId,
+        domain: DomainName,
+    ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
         require_account(&mut tx.conn(), account_id).await?;
         insert_domain(&mut tx, account_id, &domain).await?;
@@ -250,26 +297,35 @@ impl Store {
     }
 
     /// Removes a domain no address uses; the account's last domain stays.
-    pub async fn remove_domain(&self, account_id: AccountId, domain: &DomainName) -> Result<(), StoreError> {
+    pub async fn remove_domain(
+        &self,
+        account_id: AccountId,
+        domain: &DomainName,
+    ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
-        let domains: Vec<DomainRow> = sql("SELECT domain, account_id FROM domains WHERE account_id = $1")
-            .bind(account_id.as_uuid())
-            .fetch_all(&mut tx.conn())
-            .await?;
+        let domains: Vec<DomainRow> =
+            sql("SELECT domain, account_id FROM domains WHERE account_id = $1")
+                .bind(account_id.as_uuid())
+                .fetch_all(&mut tx.conn())
+                .await?;
         if !domains.iter().any(|d| d.domain == domain.as_str()) {
             return Err(StoreError::DomainNotFound(domain.clone()));
         }
         if domains.len() == 1 {
             return Err(StoreError::LastDomain(domain.clone()));
         }
-        let in_use: Count = sql("SELECT COUNT(*) AS count FROM addresses WHERE domain = $1 AND account_id = $2")
-            .bind(domain.as_str())
-            .bind(account_id.as_uuid())
-            .fetch_optional(&mut tx.conn())
-            .await?
-            .unwrap_or(Count { count: 0 });
+        let in_use: Count =
+            sql("SELECT COUNT(*) AS count FROM addresses WHERE domain = $1 AND account_id = $2")
+                .bind(domain.as_str())
+                .bind(account_id.as_uuid())
+                .fetch_optional(&mut tx.conn())
+                .await?
+                .unwrap_or(Count { count: 0 });
         if in_use.count > 0 {
-            return Err(StoreError::DomainInUse { domain: domain.clone(), addresses: in_use.count.unsigned_abs() });
+            return Err(StoreError::DomainInUse {
+                domain: domain.clone(),
+                addresses: in_use.count.unsigned_abs(),
+            });
         }
         sql("DELETE FROM domains WHERE domain = $1 AND account_id = $2")
             .bind(domain.as_str())
@@ -277,7 +333,10 @@ impl Store {
             .execute(&mut tx.conn())
             .await
             .map_err(|e| match e {
-                DbError::Violation(Constraint::ForeignKey) => StoreError::DomainInUse { domain: domain.clone(), addresses: 1 },
+                DbError::Violation(Constraint::ForeignKey) => StoreError::DomainInUse {
+                    domain: domain.clone(),
+                    addresses: 1,
+                },
                 e => e.into(),
             })?;
         revision::bump(&mut tx.conn(), account_id).await?;

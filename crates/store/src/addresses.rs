@@ -54,7 +54,11 @@ impl OwnerRow {
             (Some(user), _) => OwnedBy::User(UserId::from_uuid(user)),
             (None, group) => OwnedBy::Group(GroupId::from_uuid(group.unwrap_or_default())),
         };
-        let owner = AddressOwner { account_id: AccountId::from_uuid(self.account_id), account_name: self.account_name, object };
+        let owner = AddressOwner {
+            account_id: AccountId::from_uuid(self.account_id),
+            account_name: self.account_name,
+            object,
+        };
         (self.address, owner)
     }
 }
@@ -77,13 +81,18 @@ pub(crate) async fn owners<'a>(
 }
 
 /// The account's domains, as text.
-pub(crate) async fn account_domains(conn: &mut Conn<'_>, account_id: AccountId) -> Result<HashSet<String>, DbError> {
+pub(crate) async fn account_domains(
+    conn: &mut Conn<'_>,
+    account_id: AccountId,
+) -> Result<HashSet<String>, DbError> {
     #[derive(sqlx::FromRow)]
     struct DomainRow {
         domain: String,
     }
-    let rows: Vec<DomainRow> =
-        sql("SELECT domain FROM domains WHERE account_id = $1").bind(account_id.as_uuid()).fetch_all(conn).await?;
+    let rows: Vec<DomainRow> = sql("SELECT domain FROM domains WHERE account_id = $1")
+        .bind(account_id.as_uuid())
+        .fetch_all(conn)
+        .await?;
     Ok(rows.into_iter().map(|r| r.domain).collect())
 }
 
@@ -107,7 +116,11 @@ pub(crate) fn object_addresses(
         .into_iter()
         .chain(aliases.iter().map(|a| (a, false)))
         .filter(|(a, _)| seen.insert(a.as_str()))
-        .map(|(a, is_primary)| NewAddress { address: a.clone(), owner, is_primary })
+        .map(|(a, is_primary)| NewAddress {
+            address: a.clone(),
+            owner,
+            is_primary,
+        })
         .collect()
 }
 
@@ -132,7 +145,14 @@ pub(crate) async fn insert_addresses(
             Value::from(a.is_primary),
         ]);
     }
-    insert_rows(conn, "addresses (address, account_id, domain, user_id, group_id, is_primary)", "", 6, values).await
+    insert_rows(
+        conn,
+        "addresses (address, account_id, domain, user_id, group_id, is_primary)",
+        "",
+        6,
+        values,
+    )
+    .await
 }
 
 /// Claims `addresses` for a new object of `account_id`: each must be in the account's domains
@@ -143,24 +163,43 @@ pub(crate) async fn claim_addresses(
     addresses: &[NewAddress],
 ) -> Result<(), StoreError> {
     let domains = account_domains(conn, account_id).await?;
-    if let Some(outside) = addresses.iter().find(|a| !domains.contains(a.address.domain())) {
-        return Err(StoreError::AddressOutsideDomains { address: outside.address.clone() });
+    if let Some(outside) = addresses
+        .iter()
+        .find(|a| !domains.contains(a.address.domain()))
+    {
+        return Err(StoreError::AddressOutsideDomains {
+            address: outside.address.clone(),
+        });
     }
     let mut held = owners(conn, addresses.iter().map(|a| a.address.as_str())).await?;
-    if let Some(taken) = addresses.iter().find(|a| held.contains_key(a.address.as_str())) {
+    if let Some(taken) = addresses
+        .iter()
+        .find(|a| held.contains_key(a.address.as_str()))
+    {
         let owner = held.remove(taken.address.as_str()).expect("found above");
-        return Err(StoreError::AddressTaken { address: taken.address.clone(), owner });
+        return Err(StoreError::AddressTaken {
+            address: taken.address.clone(),
+            owner,
+        });
     }
-    insert_addresses(conn, account_id, addresses).await.map_err(|e| address_violation(e, addresses))
+    insert_addresses(conn, account_id, addresses)
+        .await
+        .map_err(|e| address_violation(e, addresses))
 }
 
 /// Reached only when another process claims one of the addresses, or removes its domain,
 /// between the check and the insert.
 fn address_violation(error: DbError, addresses: &[NewAddress]) -> StoreError {
     match error {
-        DbError::Violation(Constraint::AddressOwner | Constraint::ForeignKey) => StoreError::ConcurrentClaim {
-            addresses: addresses.iter().map(|a| a.address.as_str()).collect::<Vec<_>>().join(", "),
-        },
+        DbError::Violation(Constraint::AddressOwner | Constraint::ForeignKey) => {
+            StoreError::ConcurrentClaim {
+                addresses: addresses
+                    .iter()
+                    .map(|a| a.address.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        }
         error => error.into(),
     }
 }
@@ -191,7 +230,10 @@ impl Store {
         )
         .await?;
         let foreign: HashSet<String> = foreign.into_iter().map(|row| row.domain).collect();
-        let in_foreign_domains = addresses.iter().filter(|a| foreign.contains(a.domain())).map(EmailAddress::as_str);
+        let in_foreign_domains = addresses
+            .iter()
+            .filter(|a| foreign.contains(a.domain()))
+            .map(EmailAddress::as_str);
         let mut held = owners(&mut tx.conn(), in_foreign_domains).await?;
         Ok(addresses
             .iter()

@@ -18,10 +18,15 @@ use roster_domain::plan::{ChangeAction, GroupFields, GroupMembers, MemberChanges
 use roster_domain::{AccountId, EmailAddress, ExternalId, GroupId, Role, Source, UserId};
 use uuid::Uuid;
 
-use crate::addresses::{AddressOwner, NewAddress, OwnedBy, account_domains, insert_addresses, object_addresses, owners};
-use crate::db::{Conn, DbError, Tx, Value, built_sql, delete_rows, execute_in, fetch_in, insert_rows, sql, update_rows};
-use crate::revision::{self, Revision};
+use crate::addresses::{
+    AddressOwner, NewAddress, OwnedBy, account_domains, insert_addresses, object_addresses, owners,
+};
+use crate::db::{
+    Conn, DbError, Tx, Value, built_sql, delete_rows, execute_in, fetch_in, insert_rows, sql,
+    update_rows,
+};
 use crate::groups::MEMBER_COLUMNS;
+use crate::revision::{self, Revision};
 use crate::rows::{hex_ids, stored};
 use crate::{Backend, Store, StoreError};
 
@@ -37,11 +42,17 @@ impl BatchSize {
     fn for_backend(backend: Backend) -> Self {
         match backend {
             // SQLite has one writer: a batch holds the whole database's write lock.
-            Backend::Sqlite => Self { changes: 500, members: 50_000 },
+            Backend::Sqlite => Self {
+                changes: 500,
+                members: 50_000,
+            },
             // Every statement is a round trip to the server (and, with sqlx 0.9.0 over TCP, often
             // a 40 ms delayed ACK), while a batch locks only its own rows: ten times larger
             // batches make a tenth of the round trips.
-            Backend::Postgres => Self { changes: 5_000, members: 200_000 },
+            Backend::Postgres => Self {
+                changes: 5_000,
+                members: 200_000,
+            },
         }
     }
 }
@@ -57,14 +68,19 @@ pub enum ChangeFailure {
     Stale { reason: String },
 
     #[error("the address {address} is already used by {owner}")]
-    AddressTaken { address: EmailAddress, owner: AddressOwner },
+    AddressTaken {
+        address: EmailAddress,
+        owner: AddressOwner,
+    },
 
     #[error("the address {address} is not in any of the account's domains")]
     AddressOutsideDomains { address: EmailAddress },
 }
 
 fn stale(reason: impl Into<String>) -> ChangeFailure {
-    ChangeFailure::Stale { reason: reason.into() }
+    ChangeFailure::Stale {
+        reason: reason.into(),
+    }
 }
 
 /// The result of one change, in the order the changes were given.
@@ -138,7 +154,11 @@ impl DirectoryIds {
     }
 
     /// Every directory id of the account, or only those in `only` when given.
-    async fn load(conn: &mut Conn<'_>, account_id: AccountId, only: Option<&DirectoryIdKeys>) -> Result<Self, StoreError> {
+    async fn load(
+        conn: &mut Conn<'_>,
+        account_id: AccountId,
+        only: Option<&DirectoryIdKeys>,
+    ) -> Result<Self, StoreError> {
         #[derive(sqlx::FromRow)]
         struct IdRow {
             id: Uuid,
@@ -150,12 +170,20 @@ impl DirectoryIds {
             let account = Value::from(account_id.as_uuid());
             let rows: Vec<IdRow> = match only {
                 Some(keys) => {
-                    let template = format!("SELECT id, external_id FROM {table} WHERE account_id = $1 AND external_id IN ({{list}})");
-                    let wanted = keys.of(kind).iter().map(|id| Value::from(id.as_str())).collect();
+                    let template = format!(
+                        "SELECT id, external_id FROM {table} WHERE account_id = $1 AND external_id IN ({{list}})"
+                    );
+                    let wanted = keys
+                        .of(kind)
+                        .iter()
+                        .map(|id| Value::from(id.as_str()))
+                        .collect();
                     fetch_in(conn, &template, &[account], wanted).await?
                 }
                 None => {
-                    let statement = format!("SELECT id, external_id FROM {table} WHERE account_id = $1 AND external_id IS NOT NULL");
+                    let statement = format!(
+                        "SELECT id, external_id FROM {table} WHERE account_id = $1 AND external_id IS NOT NULL"
+                    );
                     built_sql(statement, vec![account]).fetch_all(conn).await?
                 }
             };
@@ -175,7 +203,10 @@ impl DirectoryIds {
     }
 
     fn merge(&mut self, changes: &DirectoryIdChanges) {
-        for (ids, changed) in [(&mut self.users, &changes.users), (&mut self.groups, &changes.groups)] {
+        for (ids, changed) in [
+            (&mut self.users, &changes.users),
+            (&mut self.groups, &changes.groups),
+        ] {
             for (external_id, object) in changed {
                 match object {
                     Some(object) => ids.insert(external_id.clone(), *object),
@@ -250,7 +281,11 @@ struct AccountOwner {
 
 impl AccountOwner {
     fn of(&self, object: OwnedBy) -> AddressOwner {
-        AddressOwner { account_id: self.id, account_name: self.name.clone(), object }
+        AddressOwner {
+            account_id: self.id,
+            account_name: self.name.clone(),
+            object,
+        }
     }
 }
 
@@ -294,10 +329,19 @@ impl Batch<'_> {
     fn check_addresses(&self, owner: OwnedBy, addresses: &[NewAddress]) -> ChangeOutcome {
         for a in addresses {
             if !self.domains.contains(a.address.domain()) {
-                return Err(ChangeFailure::AddressOutsideDomains { address: a.address.clone() });
+                return Err(ChangeFailure::AddressOutsideDomains {
+                    address: a.address.clone(),
+                });
             }
-            if let Some(holder) = self.held.get(a.address.as_str()).filter(|h| h.object != owner) {
-                return Err(ChangeFailure::AddressTaken { address: a.address.clone(), owner: holder.clone() });
+            if let Some(holder) = self
+                .held
+                .get(a.address.as_str())
+                .filter(|h| h.object != owner)
+            {
+                return Err(ChangeFailure::AddressTaken {
+                    address: a.address.clone(),
+                    owner: holder.clone(),
+                });
             }
         }
         Ok(())
@@ -309,13 +353,16 @@ impl Batch<'_> {
             self.held.remove(address);
         }
         for a in new {
-            self.held.insert(a.address.to_string(), self.account.of(owner));
+            self.held
+                .insert(a.address.to_string(), self.account.of(owner));
         }
     }
 
     /// The object holding a directory id that the batch adds or links.
     fn holder(&self, kind: Kind, external_id: &ExternalId) -> Option<OwnedBy> {
-        self.id_changes.get(kind, external_id).unwrap_or_else(|| self.present.of(kind).get(external_id).copied())
+        self.id_changes
+            .get(kind, external_id)
+            .unwrap_or_else(|| self.present.of(kind).get(external_id).copied())
     }
 
     /// The object a group member's directory id names, if Roster holds it.
@@ -327,7 +374,10 @@ impl Batch<'_> {
     }
 
     fn existing(&self, object: OwnedBy, expected_version: i64) -> Result<&Existing, ChangeFailure> {
-        let existing = self.existing.get(&object).ok_or_else(|| stale(format!("{object} no longer exists")))?;
+        let existing = self
+            .existing
+            .get(&object)
+            .ok_or_else(|| stale(format!("{object} no longer exists")))?;
         if existing.version != expected_version {
             return Err(stale(format!("{object} changed since the plan was built")));
         }
@@ -342,17 +392,45 @@ impl Batch<'_> {
     /// keeps its addresses, and the batch is checked again with it in `keep`.
     fn release_ahead(&mut self, changes: &[ChangeAction], keep: &HashSet<usize>) -> Vec<usize> {
         let mut released = Vec::new();
-        for (index, change) in changes.iter().enumerate().filter(|(index, _)| !keep.contains(index)) {
+        for (index, change) in changes
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !keep.contains(index))
+        {
             let (object, expected_version) = match change {
-                ChangeAction::LinkUser { user_id, expected_version, .. }
-                | ChangeAction::UpdateUser { user_id, expected_version, .. }
-                | ChangeAction::RemoveUser { user_id, expected_version } => (OwnedBy::User(*user_id), *expected_version),
-                ChangeAction::LinkGroup { group_id, expected_version, .. }
-                | ChangeAction::UpdateGroup { group_id, expected_version, .. }
-                | ChangeAction::RemoveGroup { group_id, expected_version } => (OwnedBy::Group(*group_id), *expected_version),
+                ChangeAction::LinkUser {
+                    user_id,
+                    expected_version,
+                    ..
+                }
+                | ChangeAction::UpdateUser {
+                    user_id,
+                    expected_version,
+                    ..
+                }
+                | ChangeAction::RemoveUser {
+                    user_id,
+                    expected_version,
+                } => (OwnedBy::User(*user_id), *expected_version),
+                ChangeAction::LinkGroup {
+                    group_id,
+                    expected_version,
+                    ..
+                }
+                | ChangeAction::UpdateGroup {
+                    group_id,
+                    expected_version,
+                    ..
+                }
+                | ChangeAction::RemoveGroup {
+                    group_id,
+                    expected_version,
+                } => (OwnedBy::Group(*group_id), *expected_version),
                 ChangeAction::AddUser { .. } | ChangeAction::AddGroup { .. } => continue,
             };
-            let Ok(current) = self.existing(object, expected_version) else { continue };
+            let Ok(current) = self.existing(object, expected_version) else {
+                continue;
+            };
             for address in current.addresses.clone() {
                 self.held.remove(&address);
             }
@@ -363,37 +441,94 @@ impl Batch<'_> {
 
     fn check(&mut self, change: &ChangeAction) -> ChangeOutcome {
         match change {
-            ChangeAction::AddUser { external_id, fields, role } => {
+            ChangeAction::AddUser {
+                external_id,
+                fields,
+                role,
+            } => {
                 let id = UserId::new();
-                self.add(external_id, OwnedBy::User(id), &user_addresses(OwnedBy::User(id), fields))?;
-                let write = ObjectWrite { external_id: external_id.clone(), fields: fields.clone(), version: 1 };
+                self.add(
+                    external_id,
+                    OwnedBy::User(id),
+                    &user_addresses(OwnedBy::User(id), fields),
+                )?;
+                let write = ObjectWrite {
+                    external_id: external_id.clone(),
+                    fields: fields.clone(),
+                    version: 1,
+                };
                 self.new_users.push((id, write, (*role).into()));
             }
-            ChangeAction::LinkUser { user_id, expected_version, external_id, fields } => {
+            ChangeAction::LinkUser {
+                user_id,
+                expected_version,
+                external_id,
+                fields,
+            } => {
                 self.update_user(*user_id, *expected_version, Some(external_id), fields)?;
             }
-            ChangeAction::UpdateUser { user_id, expected_version, fields } => {
+            ChangeAction::UpdateUser {
+                user_id,
+                expected_version,
+                fields,
+            } => {
                 self.update_user(*user_id, *expected_version, None, fields)?;
             }
-            ChangeAction::RemoveUser { user_id, expected_version } => {
+            ChangeAction::RemoveUser {
+                user_id,
+                expected_version,
+            } => {
                 self.remove(OwnedBy::User(*user_id), *expected_version)?;
                 self.updated_users.remove(user_id);
             }
-            ChangeAction::AddGroup { external_id, fields, members } => {
+            ChangeAction::AddGroup {
+                external_id,
+                fields,
+                members,
+            } => {
                 let id = GroupId::new();
-                self.add(external_id, OwnedBy::Group(id), &group_addresses(OwnedBy::Group(id), fields))?;
-                let write = ObjectWrite { external_id: external_id.clone(), fields: fields.clone(), version: 1 };
-                self.new_groups.push((id, write, MemberWrite::Whole(members.clone())));
+                self.add(
+                    external_id,
+                    OwnedBy::Group(id),
+                    &group_addresses(OwnedBy::Group(id), fields),
+                )?;
+                let write = ObjectWrite {
+                    external_id: external_id.clone(),
+                    fields: fields.clone(),
+                    version: 1,
+                };
+                self.new_groups
+                    .push((id, write, MemberWrite::Whole(members.clone())));
             }
-            ChangeAction::LinkGroup { group_id, expected_version, external_id, fields, members } => {
+            ChangeAction::LinkGroup {
+                group_id,
+                expected_version,
+                external_id,
+                fields,
+                members,
+            } => {
                 let members = MemberWrite::Whole(members.clone());
-                self.update_group(*group_id, *expected_version, Some(external_id), fields, members)?;
+                self.update_group(
+                    *group_id,
+                    *expected_version,
+                    Some(external_id),
+                    fields,
+                    members,
+                )?;
             }
-            ChangeAction::UpdateGroup { group_id, expected_version, fields, members } => {
+            ChangeAction::UpdateGroup {
+                group_id,
+                expected_version,
+                fields,
+                members,
+            } => {
                 let members = MemberWrite::Changes(members.clone());
                 self.update_group(*group_id, *expected_version, None, fields, members)?;
             }
-            ChangeAction::RemoveGroup { group_id, expected_version } => {
+            ChangeAction::RemoveGroup {
+                group_id,
+                expected_version,
+            } => {
                 self.remove(OwnedBy::Group(*group_id), *expected_version)?;
                 self.updated_groups.remove(group_id);
             }
@@ -401,14 +536,23 @@ impl Batch<'_> {
         Ok(())
     }
 
-    fn add(&mut self, external_id: &ExternalId, object: OwnedBy, addresses: &[NewAddress]) -> ChangeOutcome {
+    fn add(
+        &mut self,
+        external_id: &ExternalId,
+        object: OwnedBy,
+        addresses: &[NewAddress],
+    ) -> ChangeOutcome {
         let kind = Kind::of(object);
         if let Some(holder) = self.holder(kind, external_id) {
-            return Err(stale(format!("the directory object {external_id} is already in the account as {holder}")));
+            return Err(stale(format!(
+                "the directory object {external_id} is already in the account as {holder}"
+            )));
         }
         self.check_addresses(object, addresses)?;
         self.readdress(object, &[], addresses);
-        self.id_changes.of_mut(kind).insert(external_id.clone(), Some(object));
+        self.id_changes
+            .of_mut(kind)
+            .insert(external_id.clone(), Some(object));
         Ok(())
     }
 
@@ -425,39 +569,77 @@ impl Batch<'_> {
         let current = self.existing(object, expected_version)?;
         let external_id = match (link_to, &current.external_id) {
             (Some(wanted), Some(linked)) if wanted != linked => {
-                return Err(stale(format!("{object} is already linked to the directory object {linked}")));
+                return Err(stale(format!(
+                    "{object} is already linked to the directory object {linked}"
+                )));
             }
             (Some(wanted), _) => wanted.clone(),
             (None, Some(linked)) => linked.clone(),
             (None, None) => return Err(stale(format!("{object} is not linked to the directory"))),
         };
-        if let Some(holder) = self.holder(kind, &external_id).filter(|holder| *holder != object) {
-            return Err(stale(format!("the directory object {external_id} is already linked to {holder}")));
+        if let Some(holder) = self
+            .holder(kind, &external_id)
+            .filter(|holder| *holder != object)
+        {
+            return Err(stale(format!(
+                "the directory object {external_id} is already linked to {holder}"
+            )));
         }
         self.check_addresses(object, addresses)?;
         let current = self.existing.get_mut(&object).expect("checked above");
-        let primary = addresses.iter().find(|a| a.is_primary).map(|a| a.address.to_string());
+        let primary = addresses
+            .iter()
+            .find(|a| a.is_primary)
+            .map(|a| a.address.to_string());
         // An object's addresses have no repeats, so the same count and each one held means the same set.
         let same_addresses = current.primary == primary
             && current.addresses.len() == addresses.len()
-            && addresses.iter().all(|a| current.addresses.iter().any(|held| held == a.address.as_str()));
+            && addresses.iter().all(|a| {
+                current
+                    .addresses
+                    .iter()
+                    .any(|held| held == a.address.as_str())
+            });
         if !same_addresses {
             self.readdressed.insert(object);
         }
         current.primary = primary;
-        let old = std::mem::replace(&mut current.addresses, addresses.iter().map(|a| a.address.to_string()).collect());
+        let old = std::mem::replace(
+            &mut current.addresses,
+            addresses.iter().map(|a| a.address.to_string()).collect(),
+        );
         current.version += 1;
         current.external_id = Some(external_id.clone());
         let version = current.version;
         self.readdress(object, &old, addresses);
-        self.id_changes.of_mut(kind).insert(external_id.clone(), Some(object));
+        self.id_changes
+            .of_mut(kind)
+            .insert(external_id.clone(), Some(object));
         Ok((external_id, version))
     }
 
-    fn update_user(&mut self, user_id: UserId, expected_version: i64, link_to: Option<&ExternalId>, fields: &UserFields) -> ChangeOutcome {
+    fn update_user(
+        &mut self,
+        user_id: UserId,
+        expected_version: i64,
+        link_to: Option<&ExternalId>,
+        fields: &UserFields,
+    ) -> ChangeOutcome {
         let object = OwnedBy::User(user_id);
-        let (external_id, version) = self.update(object, expected_version, link_to, &user_addresses(object, fields))?;
-        self.updated_users.insert(user_id, ObjectWrite { external_id, fields: fields.clone(), version });
+        let (external_id, version) = self.update(
+            object,
+            expected_version,
+            link_to,
+            &user_addresses(object, fields),
+        )?;
+        self.updated_users.insert(
+            user_id,
+            ObjectWrite {
+                external_id,
+                fields: fields.clone(),
+                version,
+            },
+        );
         Ok(())
     }
 
@@ -470,8 +652,23 @@ impl Batch<'_> {
         members: MemberWrite,
     ) -> ChangeOutcome {
         let object = OwnedBy::Group(group_id);
-        let (external_id, version) = self.update(object, expected_version, link_to, &group_addresses(object, fields))?;
-        self.updated_groups.insert(group_id, (ObjectWrite { external_id, fields: fields.clone(), version }, members));
+        let (external_id, version) = self.update(
+            object,
+            expected_version,
+            link_to,
+            &group_addresses(object, fields),
+        )?;
+        self.updated_groups.insert(
+            group_id,
+            (
+                ObjectWrite {
+                    external_id,
+                    fields: fields.clone(),
+                    version,
+                },
+                members,
+            ),
+        );
         Ok(())
     }
 
@@ -482,13 +679,18 @@ impl Batch<'_> {
         self.existing.remove(&object);
         self.removed.push(object);
         if let Some(external_id) = external_id {
-            self.id_changes.of_mut(Kind::of(object)).insert(external_id, None);
+            self.id_changes
+                .of_mut(Kind::of(object))
+                .insert(external_id, None);
         }
         Ok(())
     }
 
     fn loaded_version(&self, object: OwnedBy) -> i64 {
-        self.loaded_versions.get(&object).copied().expect("only loaded objects are updated or removed")
+        self.loaded_versions
+            .get(&object)
+            .copied()
+            .expect("only loaded objects are updated or removed")
     }
 
     /// Writes every accepted change of the batch.
@@ -498,14 +700,32 @@ impl Batch<'_> {
         let conn = &mut conn;
 
         let readdressed = |object: OwnedBy| self.readdressed.contains(&object);
-        let readdressed_users =
-            self.updated_users.keys().filter(|id| readdressed(OwnedBy::User(**id))).map(|id| Value::from(id.as_uuid())).collect();
-        execute_in(conn, "DELETE FROM addresses WHERE account_id = $1 AND user_id IN ({list})", &[account.into()], readdressed_users)
-            .await?;
-        let readdressed_groups =
-            self.updated_groups.keys().filter(|id| readdressed(OwnedBy::Group(**id))).map(|id| Value::from(id.as_uuid())).collect();
-        execute_in(conn, "DELETE FROM addresses WHERE account_id = $1 AND group_id IN ({list})", &[account.into()], readdressed_groups)
-            .await?;
+        let readdressed_users = self
+            .updated_users
+            .keys()
+            .filter(|id| readdressed(OwnedBy::User(**id)))
+            .map(|id| Value::from(id.as_uuid()))
+            .collect();
+        execute_in(
+            conn,
+            "DELETE FROM addresses WHERE account_id = $1 AND user_id IN ({list})",
+            &[account.into()],
+            readdressed_users,
+        )
+        .await?;
+        let readdressed_groups = self
+            .updated_groups
+            .keys()
+            .filter(|id| readdressed(OwnedBy::Group(**id)))
+            .map(|id| Value::from(id.as_uuid()))
+            .collect();
+        execute_in(
+            conn,
+            "DELETE FROM addresses WHERE account_id = $1 AND group_id IN ({list})",
+            &[account.into()],
+            readdressed_groups,
+        )
+        .await?;
 
         // Each removed row is matched at the version it was loaded at, as updated ones are below.
         let (mut removed_users, mut removed_groups) = (Vec::new(), Vec::new());
@@ -537,7 +757,11 @@ impl Batch<'_> {
                 Value::from(user.external_id.as_str()),
                 Value::from(user.version),
             ]);
-            addresses.extend(object_addresses(OwnedBy::User(*id), Some(&f.primary_address), &f.aliases));
+            addresses.extend(object_addresses(
+                OwnedBy::User(*id),
+                Some(&f.primary_address),
+                &f.aliases,
+            ));
         }
         insert_rows(
             conn,
@@ -561,7 +785,11 @@ impl Batch<'_> {
                 Value::from(self.loaded_version(OwnedBy::User(*id))),
             ]);
             if readdressed(OwnedBy::User(*id)) {
-                addresses.extend(object_addresses(OwnedBy::User(*id), Some(&f.primary_address), &f.aliases));
+                addresses.extend(object_addresses(
+                    OwnedBy::User(*id),
+                    Some(&f.primary_address),
+                    &f.aliases,
+                ));
             }
         }
         update_at_loaded_versions(
@@ -587,9 +815,20 @@ impl Batch<'_> {
                 Value::from(group.external_id.as_str()),
                 Value::from(group.version),
             ]);
-            addresses.extend(object_addresses(OwnedBy::Group(*id), f.address.as_ref(), &f.aliases));
+            addresses.extend(object_addresses(
+                OwnedBy::Group(*id),
+                f.address.as_ref(),
+                &f.aliases,
+            ));
         }
-        insert_rows(conn, "groups (id, account_id, name, kind, source, external_id, version)", "", 7, group_rows).await?;
+        insert_rows(
+            conn,
+            "groups (id, account_id, name, kind, source, external_id, version)",
+            "",
+            7,
+            group_rows,
+        )
+        .await?;
         let mut group_rows = Vec::new();
         for (id, (group, _)) in &self.updated_groups {
             let f = &group.fields;
@@ -603,7 +842,11 @@ impl Batch<'_> {
                 Value::from(self.loaded_version(OwnedBy::Group(*id))),
             ]);
             if readdressed(OwnedBy::Group(*id)) {
-                addresses.extend(object_addresses(OwnedBy::Group(*id), f.address.as_ref(), &f.aliases));
+                addresses.extend(object_addresses(
+                    OwnedBy::Group(*id),
+                    f.address.as_ref(),
+                    &f.aliases,
+                ));
             }
         }
         update_at_loaded_versions(
@@ -632,60 +875,126 @@ impl Batch<'_> {
             .map(|(id, _)| Value::from(id.as_uuid()))
             .collect();
         let mut stored = StoredMembers::load(conn, linked).await?;
-        let written = (self.new_groups.iter().map(|(id, _, members)| (id, members)))
-            .chain(self.updated_groups.iter().map(|(id, (_, members))| (id, members)));
+        let written = (self.new_groups.iter().map(|(id, _, members)| (id, members))).chain(
+            self.updated_groups
+                .iter()
+                .map(|(id, (_, members))| (id, members)),
+        );
         let mut user_members = Vec::new();
         let mut group_members = Vec::new();
         let mut users_leaving = Vec::new();
         let mut groups_leaving = Vec::new();
         for (id, members) in written {
-            let (users_left, groups_left, users_joining, groups_joining): (Vec<UserId>, Vec<GroupId>, Vec<UserId>, Vec<GroupId>) =
-                match members {
-                    MemberWrite::Whole(members) => {
-                        let users = self.resolve(Kind::User, &members.users, user_id);
-                        let groups = self.resolve(Kind::Group, &members.groups, group_id);
-                        let stored_users = stored.users.remove(id).unwrap_or_default();
-                        let stored_groups = stored.groups.remove(id).unwrap_or_default();
-                        (
-                            stored_users.difference(&users).copied().collect(),
-                            stored_groups.difference(&groups).copied().collect(),
-                            users.difference(&stored_users).copied().collect(),
-                            groups.difference(&stored_groups).copied().collect(),
-                        )
-                    }
-                    MemberWrite::Changes(changes) => (
-                        changes.leaving_users.clone(),
-                        changes.leaving_groups.clone(),
-                        self.resolve(Kind::User, &changes.joining_users, user_id).into_iter().collect(),
-                        self.resolve(Kind::Group, &changes.joining_groups, group_id).into_iter().collect(),
-                    ),
-                };
-            users_leaving.extend(users_left.into_iter().map(|user| (user.as_uuid(), id.as_uuid())));
-            groups_leaving.extend(groups_left.into_iter().map(|member| (member.as_uuid(), id.as_uuid())));
-            user_members.extend(users_joining.into_iter().map(|user| (user.as_uuid(), id.as_uuid())));
-            group_members.extend(groups_joining.into_iter().map(|member| (member.as_uuid(), id.as_uuid())));
+            let (users_left, groups_left, users_joining, groups_joining): (
+                Vec<UserId>,
+                Vec<GroupId>,
+                Vec<UserId>,
+                Vec<GroupId>,
+            ) = match members {
+                MemberWrite::Whole(members) => {
+                    let users = self.resolve(Kind::User, &members.users, user_id);
+                    let groups = self.resolve(Kind::Group, &members.groups, group_id);
+                    let stored_users = stored.users.remove(id).unwrap_or_default();
+                    let stored_groups = stored.groups.remove(id).unwrap_or_default();
+                    (
+                        stored_users.difference(&users).copied().collect(),
+                        stored_groups.difference(&groups).copied().collect(),
+                        users.difference(&stored_users).copied().collect(),
+                        groups.difference(&stored_groups).copied().collect(),
+                    )
+                }
+                MemberWrite::Changes(changes) => (
+                    changes.leaving_users.clone(),
+                    changes.leaving_groups.clone(),
+                    self.resolve(Kind::User, &changes.joining_users, user_id)
+                        .into_iter()
+                        .collect(),
+                    self.resolve(Kind::Group, &changes.joining_groups, group_id)
+                        .into_iter()
+                        .collect(),
+                ),
+            };
+            users_leaving.extend(
+                users_left
+                    .into_iter()
+                    .map(|user| (user.as_uuid(), id.as_uuid())),
+            );
+            groups_leaving.extend(
+                groups_left
+                    .into_iter()
+                    .map(|member| (member.as_uuid(), id.as_uuid())),
+            );
+            user_members.extend(
+                users_joining
+                    .into_iter()
+                    .map(|user| (user.as_uuid(), id.as_uuid())),
+            );
+            group_members.extend(
+                groups_joining
+                    .into_iter()
+                    .map(|member| (member.as_uuid(), id.as_uuid())),
+            );
         }
         // Written in the order of the members: the index by member, which a million rows make
         // larger than the page cache, then takes them in one sweep instead of at random pages,
         // while rows of the batch's few groups go to the few pages where their keys end.
         user_members.sort_unstable();
         group_members.sort_unstable();
-        let rows = |pairs: Vec<(Uuid, Uuid)>| pairs.into_iter().flat_map(|(member, group)| [Value::from(group), Value::from(member)]).collect();
+        let rows = |pairs: Vec<(Uuid, Uuid)>| {
+            pairs
+                .into_iter()
+                .flat_map(|(member, group)| [Value::from(group), Value::from(member)])
+                .collect()
+        };
         // The leaving members of the whole batch go in one statement per few hundred: a 1% delta
         // of 100,000 users takes a member or two out of thousands of groups.
-        delete_rows(conn, "group_user_members", &["group_id", "user_id"], rows(users_leaving)).await?;
-        delete_rows(conn, "group_group_members", &["group_id", "member_group_id"], rows(groups_leaving)).await?;
+        delete_rows(
+            conn,
+            "group_user_members",
+            &["group_id", "user_id"],
+            rows(users_leaving),
+        )
+        .await?;
+        delete_rows(
+            conn,
+            "group_group_members",
+            &["group_id", "member_group_id"],
+            rows(groups_leaving),
+        )
+        .await?;
         // A member that joins may have joined already, by another writer since the plan: it stays.
         let tail = "ON CONFLICT DO NOTHING";
-        insert_rows(conn, "group_user_members (group_id, user_id)", tail, 2, rows(user_members)).await?;
-        insert_rows(conn, "group_group_members (group_id, member_group_id)", tail, 2, rows(group_members)).await?;
+        insert_rows(
+            conn,
+            "group_user_members (group_id, user_id)",
+            tail,
+            2,
+            rows(user_members),
+        )
+        .await?;
+        insert_rows(
+            conn,
+            "group_group_members (group_id, member_group_id)",
+            tail,
+            2,
+            rows(group_members),
+        )
+        .await?;
         Ok(())
     }
 
     /// The objects of `kind` among `members` that Roster holds, by the id `id_of` takes from
     /// each; others (out of scope, skipped, not yet added) are left out.
-    fn resolve<Id: Ord>(&self, kind: Kind, members: &[ExternalId], id_of: fn(OwnedBy) -> Option<Id>) -> BTreeSet<Id> {
-        members.iter().filter_map(|member| self.member(kind, member).and_then(id_of)).collect()
+    fn resolve<Id: Ord>(
+        &self,
+        kind: Kind,
+        members: &[ExternalId],
+        id_of: fn(OwnedBy) -> Option<Id>,
+    ) -> BTreeSet<Id> {
+        members
+            .iter()
+            .filter_map(|member| self.member(kind, member).and_then(id_of))
+            .collect()
     }
 }
 
@@ -736,15 +1045,21 @@ impl StoredMembers {
             member_users: Option<String>,
             member_groups: Option<String>,
         }
-        let statement = format!("SELECT g.id AS group_id, {MEMBER_COLUMNS} FROM groups g WHERE g.id IN ({{list}})");
+        let statement = format!(
+            "SELECT g.id AS group_id, {MEMBER_COLUMNS} FROM groups g WHERE g.id IN ({{list}})"
+        );
         let rows: Vec<MembersRow> = fetch_in(conn, &statement, &[], groups).await?;
         let mut stored = Self::default();
         for row in rows {
             let group = GroupId::from_uuid(row.group_id);
             let users = hex_ids("group member", row.member_users.as_deref())?;
-            stored.users.insert(group, users.into_iter().map(UserId::from_uuid).collect());
+            stored
+                .users
+                .insert(group, users.into_iter().map(UserId::from_uuid).collect());
             let groups = hex_ids("group member", row.member_groups.as_deref())?;
-            stored.groups.insert(group, groups.into_iter().map(GroupId::from_uuid).collect());
+            stored
+                .groups
+                .insert(group, groups.into_iter().map(GroupId::from_uuid).collect());
         }
         Ok(stored)
     }
@@ -795,8 +1110,20 @@ async fn load_existing(
     .await?;
     let mut existing = HashMap::with_capacity(rows.len());
     for row in rows {
-        let external_id = row.external_id.as_deref().map(|id| stored::<ExternalId>("external id", id)).transpose()?;
-        existing.insert(object(row.id), Existing { version: row.version, external_id, addresses: Vec::new(), primary: None });
+        let external_id = row
+            .external_id
+            .as_deref()
+            .map(|id| stored::<ExternalId>("external id", id))
+            .transpose()?;
+        existing.insert(
+            object(row.id),
+            Existing {
+                version: row.version,
+                external_id,
+                addresses: Vec::new(),
+                primary: None,
+            },
+        );
     }
     for row in addresses {
         if let Some(current) = existing.get_mut(&object(row.owner)) {
@@ -814,12 +1141,14 @@ fn addresses_of(change: &ChangeAction) -> Vec<&EmailAddress> {
     match change {
         ChangeAction::AddUser { fields, .. }
         | ChangeAction::LinkUser { fields, .. }
-        | ChangeAction::UpdateUser { fields, .. } => {
-            std::iter::once(&fields.primary_address).chain(&fields.aliases).collect()
-        }
+        | ChangeAction::UpdateUser { fields, .. } => std::iter::once(&fields.primary_address)
+            .chain(&fields.aliases)
+            .collect(),
         ChangeAction::AddGroup { fields, .. }
         | ChangeAction::LinkGroup { fields, .. }
-        | ChangeAction::UpdateGroup { fields, .. } => fields.address.iter().chain(&fields.aliases).collect(),
+        | ChangeAction::UpdateGroup { fields, .. } => {
+            fields.address.iter().chain(&fields.aliases).collect()
+        }
         ChangeAction::RemoveUser { .. } | ChangeAction::RemoveGroup { .. } => Vec::new(),
     }
 }
@@ -876,19 +1205,31 @@ pub struct Applier<'s> {
 impl Store {
     /// An applier for the account whose plan was computed at revision `planned_at`; `None` for
     /// a plan computed at an unknown revision (stored before revisions were kept).
-    pub async fn applier(&self, account_id: AccountId, planned_at: Option<Revision>) -> Result<Applier<'_>, StoreError> {
+    pub async fn applier(
+        &self,
+        account_id: AccountId,
+        planned_at: Option<Revision>,
+    ) -> Result<Applier<'_>, StoreError> {
         #[derive(sqlx::FromRow)]
         struct Name {
             name: String,
         }
         let name: Option<Name> = {
             let mut tx = self.db.begin_read().await?;
-            sql("SELECT name FROM accounts WHERE id = $1").bind(account_id.as_uuid()).fetch_optional(&mut tx.conn()).await?
+            sql("SELECT name FROM accounts WHERE id = $1")
+                .bind(account_id.as_uuid())
+                .fetch_optional(&mut tx.conn())
+                .await?
         };
-        let name = name.ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))?.name;
+        let name = name
+            .ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))?
+            .name;
         Ok(Applier {
             store: self,
-            account: AccountOwner { id: account_id, name },
+            account: AccountOwner {
+                id: account_id,
+                name,
+            },
             members: None,
             revision: planned_at,
             written: 0,
@@ -897,9 +1238,16 @@ impl Store {
     }
 
     /// Applies `changes` to the account with a new [`Applier`]; see [`Applier::apply`].
-    pub async fn apply_changes(&self, account_id: AccountId, changes: &[ChangeAction]) -> Result<Vec<ChangeOutcome>, StoreError> {
+    pub async fn apply_changes(
+        &self,
+        account_id: AccountId,
+        changes: &[ChangeAction],
+    ) -> Result<Vec<ChangeOutcome>, StoreError> {
         let revision = self.revision(account_id).await?;
-        self.applier(account_id, Some(revision)).await?.apply(changes).await
+        self.applier(account_id, Some(revision))
+            .await?
+            .apply(changes)
+            .await
     }
 }
 
@@ -910,7 +1258,10 @@ impl Applier<'_> {
     /// bumps the object's version. Group members are named by directory id and resolved to the
     /// account's users and groups when the change applies, including objects added earlier by
     /// this applier; members Roster does not hold are left out.
-    pub async fn apply(&mut self, changes: &[ChangeAction]) -> Result<Vec<ChangeOutcome>, StoreError> {
+    pub async fn apply(
+        &mut self,
+        changes: &[ChangeAction],
+    ) -> Result<Vec<ChangeOutcome>, StoreError> {
         let mut outcomes = Vec::with_capacity(changes.len());
         let size = BatchSize::for_backend(self.store.db.backend());
         for batch in batches(changes, &size) {
@@ -956,7 +1307,10 @@ impl Applier<'_> {
         }
     }
 
-    async fn apply_batch(&mut self, changes: &[ChangeAction]) -> Result<Vec<ChangeOutcome>, BatchError> {
+    async fn apply_batch(
+        &mut self,
+        changes: &[ChangeAction],
+    ) -> Result<Vec<ChangeOutcome>, BatchError> {
         let account = self.account.clone();
         let mut users = Vec::new();
         let mut groups = Vec::new();
@@ -964,19 +1318,35 @@ impl Applier<'_> {
         let mut has_members = false;
         for change in changes {
             match change {
-                ChangeAction::AddUser { external_id, .. } | ChangeAction::LinkUser { external_id, .. } => {
+                ChangeAction::AddUser { external_id, .. }
+                | ChangeAction::LinkUser { external_id, .. } => {
                     directory_ids.users.insert(external_id.clone());
                 }
-                ChangeAction::AddGroup { external_id, members, .. } | ChangeAction::LinkGroup { external_id, members, .. } => {
+                ChangeAction::AddGroup {
+                    external_id,
+                    members,
+                    ..
+                }
+                | ChangeAction::LinkGroup {
+                    external_id,
+                    members,
+                    ..
+                } => {
                     directory_ids.groups.insert(external_id.clone());
                     has_members |= !members.users.is_empty() || !members.groups.is_empty();
                 }
                 // Only the members that join need resolving: looked up with the batch's own ids.
                 ChangeAction::UpdateGroup { members, .. } => {
-                    directory_ids.users.extend(members.joining_users.iter().cloned());
-                    directory_ids.groups.extend(members.joining_groups.iter().cloned());
+                    directory_ids
+                        .users
+                        .extend(members.joining_users.iter().cloned());
+                    directory_ids
+                        .groups
+                        .extend(members.joining_groups.iter().cloned());
                 }
-                ChangeAction::UpdateUser { .. } | ChangeAction::RemoveUser { .. } | ChangeAction::RemoveGroup { .. } => {}
+                ChangeAction::UpdateUser { .. }
+                | ChangeAction::RemoveUser { .. }
+                | ChangeAction::RemoveGroup { .. } => {}
             }
             match change {
                 ChangeAction::LinkUser { user_id, .. }
@@ -996,14 +1366,21 @@ impl Applier<'_> {
         let domains = account_domains(&mut tx.conn(), account.id).await?;
         let mut existing = load_existing(&mut tx.conn(), account.id, Kind::User, users).await?;
         existing.extend(load_existing(&mut tx.conn(), account.id, Kind::Group, groups).await?);
-        let wanted: HashSet<&str> = changes.iter().flat_map(addresses_of).map(EmailAddress::as_str).collect();
+        let wanted: HashSet<&str> = changes
+            .iter()
+            .flat_map(addresses_of)
+            .map(EmailAddress::as_str)
+            .collect();
         let mut held = owners(&mut tx.conn(), wanted).await?;
         for (object, current) in &existing {
             for address in &current.addresses {
                 held.insert(address.clone(), account.of(*object));
             }
         }
-        let loaded_versions = existing.iter().map(|(object, current)| (*object, current.version)).collect();
+        let loaded_versions = existing
+            .iter()
+            .map(|(object, current)| (*object, current.version))
+            .collect();
         // Checked again, keeping more addresses in place, until no change whose addresses were
         // freed ahead fails: at most once per such change, usually never.
         let mut keep = HashSet::new();
@@ -1025,8 +1402,12 @@ impl Applier<'_> {
                 readdressed: HashSet::new(),
             };
             let released = batch.release_ahead(changes, &keep);
-            let outcomes: Vec<ChangeOutcome> = changes.iter().map(|change| batch.check(change)).collect();
-            let failed: Vec<usize> = released.into_iter().filter(|&index| outcomes[index].is_err()).collect();
+            let outcomes: Vec<ChangeOutcome> =
+                changes.iter().map(|change| batch.check(change)).collect();
+            let failed: Vec<usize> = released
+                .into_iter()
+                .filter(|&index| outcomes[index].is_err())
+                .collect();
             if failed.is_empty() {
                 break (batch, outcomes);
             }

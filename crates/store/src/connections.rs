@@ -38,7 +38,10 @@ struct SecretRow {
     secret_key_id: String,
 }
 
-async fn load(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Option<DirectoryConnection>, StoreError> {
+async fn load(
+    conn: &mut Conn<'_>,
+    account_id: AccountId,
+) -> Result<Option<DirectoryConnection>, StoreError> {
     let row: Option<ConnectionRow> =
         sql("SELECT account_id, settings, secret_set_at, updated_at FROM connections WHERE account_id = $1")
             .bind(account_id.as_uuid())
@@ -64,7 +67,14 @@ impl Store {
         let previous = load(&mut tx.conn(), account_id).await?;
         match (&previous, sealed) {
             (None, None) => return Err(StoreError::SecretRequired),
-            (_, Some(SealedSecret { ciphertext, nonce, key_id })) => {
+            (
+                _,
+                Some(SealedSecret {
+                    ciphertext,
+                    nonce,
+                    key_id,
+                }),
+            ) => {
                 sql("INSERT INTO connections (account_id, settings, secret_ciphertext, secret_nonce, secret_key_id, \
                      secret_set_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
                      ON CONFLICT (account_id) DO UPDATE SET settings = excluded.settings, \
@@ -89,18 +99,28 @@ impl Store {
                     .await?;
             }
         }
-        if previous.as_ref().is_some_and(|p| p.settings.tenant != settings.tenant || p.settings.cloud != settings.cloud) {
+        if previous.as_ref().is_some_and(|p| {
+            p.settings.tenant != settings.tenant || p.settings.cloud != settings.cloud
+        }) {
             for statement in [
                 "DELETE FROM mirror_users WHERE account_id = $1",
                 "DELETE FROM mirror_groups WHERE account_id = $1",
                 "DELETE FROM delta_links WHERE account_id = $1",
             ] {
-                sql(statement).bind(account_id.as_uuid()).execute(&mut tx.conn()).await?;
+                sql(statement)
+                    .bind(account_id.as_uuid())
+                    .execute(&mut tx.conn())
+                    .await?;
             }
         }
-        let saved = load(&mut tx.conn(), account_id).await?.ok_or(StoreError::ConnectionNotFound(account_id))?;
+        let saved = load(&mut tx.conn(), account_id)
+            .await?
+            .ok_or(StoreError::ConnectionNotFound(account_id))?;
         // A new client secret alone changes no plan; new settings may.
-        if previous.as_ref().is_none_or(|p| p.settings != saved.settings) {
+        if previous
+            .as_ref()
+            .is_none_or(|p| p.settings != saved.settings)
+        {
             revision::bump(&mut tx.conn(), account_id).await?;
         }
         tx.commit().await?;
@@ -108,7 +128,10 @@ impl Store {
     }
 
     /// The account's directory connection, without its secret.
-    pub async fn connection(&self, account_id: AccountId) -> Result<Option<DirectoryConnection>, StoreError> {
+    pub async fn connection(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Option<DirectoryConnection>, StoreError> {
         let mut tx = self.db.begin_read().await?;
         load(&mut tx.conn(), account_id).await
     }
@@ -120,11 +143,16 @@ impl Store {
             sql("SELECT account_id, settings, secret_set_at, updated_at FROM connections ORDER BY account_id")
                 .fetch_all(&mut tx.conn())
                 .await?;
-        rows.into_iter().map(ConnectionRow::into_connection).collect()
+        rows.into_iter()
+            .map(ConnectionRow::into_connection)
+            .collect()
     }
 
     /// The decrypted client secret, for the Graph client only.
-    pub async fn connection_secret(&self, account_id: AccountId) -> Result<SecretString, StoreError> {
+    pub async fn connection_secret(
+        &self,
+        account_id: AccountId,
+    ) -> Result<SecretString, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let row: SecretRow =
             sql("SELECT secret_ciphertext, secret_nonce, secret_key_id FROM connections WHERE account_id = $1")
@@ -132,15 +160,23 @@ impl Store {
                 .fetch_optional(&mut tx.conn())
                 .await?
                 .ok_or(StoreError::ConnectionNotFound(account_id))?;
-        let sealed = SealedSecret { ciphertext: row.secret_ciphertext, nonce: row.secret_nonce, key_id: row.secret_key_id };
-        Ok(self.key.open(&sealed, &Binding::client_secret(account_id))?)
+        let sealed = SealedSecret {
+            ciphertext: row.secret_ciphertext,
+            nonce: row.secret_nonce,
+            key_id: row.secret_key_id,
+        };
+        Ok(self
+            .key
+            .open(&sealed, &Binding::client_secret(account_id))?)
     }
 
     /// Deletes the connection with its mirror and delta links. Users and groups stay.
     pub async fn delete_connection(&self, account_id: AccountId) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
-        let deleted =
-            sql("DELETE FROM connections WHERE account_id = $1").bind(account_id.as_uuid()).execute(&mut tx.conn()).await?;
+        let deleted = sql("DELETE FROM connections WHERE account_id = $1")
+            .bind(account_id.as_uuid())
+            .execute(&mut tx.conn())
+            .await?;
         if deleted == 0 {
             return Err(StoreError::ConnectionNotFound(account_id));
         }

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
 use time::OffsetDateTime;
@@ -80,19 +81,23 @@ impl Db {
     pub(crate) async fn connect(url: &str) -> Result<Self, StoreError> {
         let url = url.trim();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidDatabaseUrl {
-                reason: without_credentials(&e.to_string()),
-            })?;
+            let options =
+                PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidDatabaseUrl {
+                    reason: without_credentials(&e.to_string()),
+                })?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .connect_with(options)
                 .await
-                .map_err(|e| StoreError::Unavailable { reason: without_credentials(&e.to_string()) })?;
+                .map_err(|e| StoreError::Unavailable {
+                    reason: without_credentials(&e.to_string()),
+                })?;
             return Ok(Self::Postgres(pool));
         }
         let options = if url.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(url)
-                .map_err(|e| StoreError::InvalidDatabaseUrl { reason: e.to_string() })?
+            SqliteConnectOptions::from_str(url).map_err(|e| StoreError::InvalidDatabaseUrl {
+                reason: e.to_string(),
+            })?
         } else {
             SqliteConnectOptions::new().filename(url)
         };
@@ -109,7 +114,9 @@ impl Db {
             .max_connections(8)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Unavailable { reason: e.to_string() })?;
+            .map_err(|e| StoreError::Unavailable {
+                reason: e.to_string(),
+            })?;
         Ok(Self::Sqlite(pool))
     }
 
@@ -125,7 +132,9 @@ impl Db {
             Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
             Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
         };
-        outcome.map_err(|e| StoreError::Migration { reason: e.to_string() })
+        outcome.map_err(|e| StoreError::Migration {
+            reason: e.to_string(),
+        })
     }
 
     /// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock at
@@ -133,7 +142,11 @@ impl Db {
     /// locked" instead of waiting for the busy timeout.
     pub(crate) async fn begin_write(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Self::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await.map_err(DbError::from)?),
+            Self::Sqlite(pool) => Tx::Sqlite(
+                pool.begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(DbError::from)?,
+            ),
             Self::Postgres(pool) => Tx::Postgres(pool.begin().await.map_err(DbError::from)?),
         })
     }
@@ -145,10 +158,12 @@ impl Db {
     /// afresh and needs nothing.
     pub(crate) async fn refresh_statistics(&self) -> Result<(), StoreError> {
         if let Self::Postgres(pool) = self {
-            sqlx::query("ANALYZE users, groups, addresses, group_user_members, group_group_members")
-                .execute(pool)
-                .await
-                .map_err(DbError::from)?;
+            sqlx::query(
+                "ANALYZE users, groups, addresses, group_user_members, group_group_members",
+            )
+            .execute(pool)
+            .await
+            .map_err(DbError::from)?;
         }
         Ok(())
     }
@@ -159,10 +174,17 @@ impl Db {
     /// read their pages again, from the operating system's cache. PostgreSQL keeps its cache in
     /// the server: nothing to do.
     pub(crate) async fn release_idle_cache(&self) -> Result<(), StoreError> {
-        let Self::Sqlite(pool) = self else { return Ok(()) };
-        let idle: Vec<_> = std::iter::from_fn(|| pool.try_acquire()).take(pool.num_idle()).collect();
+        let Self::Sqlite(pool) = self else {
+            return Ok(());
+        };
+        let idle: Vec<_> = std::iter::from_fn(|| pool.try_acquire())
+            .take(pool.num_idle())
+            .collect();
         for mut connection in idle {
-            sqlx::query("PRAGMA shrink_memory").execute(&mut *connection).await.map_err(DbError::from)?;
+            sqlx::query("PRAGMA shrink_memory")
+                .execute(&mut *connection)
+                .await
+                .map_err(DbError::from)?;
         }
         Ok(())
     }
@@ -172,7 +194,9 @@ impl Db {
         Ok(match self {
             Self::Sqlite(pool) => Tx::Sqlite(pool.begin().await.map_err(DbError::from)?),
             Self::Postgres(pool) => Tx::Postgres(
-                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(DbError::from)?,
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await
+                    .map_err(DbError::from)?,
             ),
         })
     }
@@ -183,7 +207,9 @@ fn without_credentials(message: &str) -> String {
     message
         .split_whitespace()
         .map(|word| match (word.find("://"), word.rfind('@')) {
-            (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://…@{}", &word[..scheme_end], &word[at + 1..]),
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                format!("{}://…@{}", &word[..scheme_end], &word[at + 1..])
+            }
             _ => word.to_owned(),
         })
         .collect::<Vec<_>>()
@@ -220,8 +246,12 @@ pub(crate) enum Conn<'c> {
 }
 
 /// A row type both backends can decode.
-pub(crate) trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
-impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+pub(crate) trait Row:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{}
 
 /// A parameter value of a type both backends encode.
 #[derive(Debug, Clone)]
@@ -280,13 +310,19 @@ pub(crate) struct Statement {
 
 /// A statement whose text is fixed at compile time.
 pub(crate) fn sql(text: &'static str) -> Statement {
-    Statement { sql: Cow::Borrowed(text), params: Vec::new() }
+    Statement {
+        sql: Cow::Borrowed(text),
+        params: Vec::new(),
+    }
 }
 
 /// A statement whose text is assembled at run time. Only placeholders and fixed fragments may
 /// go into it, never a value.
 pub(crate) fn built_sql(text: String, params: Vec<Value>) -> Statement {
-    Statement { sql: Cow::Owned(text), params }
+    Statement {
+        sql: Cow::Owned(text),
+        params,
+    }
 }
 
 macro_rules! with_params {
@@ -337,25 +373,48 @@ impl Statement {
     pub(crate) async fn execute(self, conn: &mut Conn<'_>) -> Result<u64, DbError> {
         let sql = AssertSqlSafe(self.sql);
         Ok(match conn {
-            Conn::Sqlite(c) => with_params!(sqlx::query(sql), self.params).execute(&mut **c).await?.rows_affected(),
-            Conn::Postgres(c) => with_params!(sqlx::query(sql), self.params).execute(&mut **c).await?.rows_affected(),
+            Conn::Sqlite(c) => with_params!(sqlx::query(sql), self.params)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+            Conn::Postgres(c) => with_params!(sqlx::query(sql), self.params)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
         })
     }
 
     pub(crate) async fn fetch_all<T: Row>(self, conn: &mut Conn<'_>) -> Result<Vec<T>, DbError> {
         let sql = AssertSqlSafe(self.sql);
         Ok(match conn {
-            Conn::Sqlite(c) => with_params!(sqlx::query_as::<_, T>(sql), self.params).fetch_all(&mut **c).await?,
-            Conn::Postgres(c) => with_params!(sqlx::query_as::<_, T>(sql), self.params).fetch_all(&mut **c).await?,
+            Conn::Sqlite(c) => {
+                with_params!(sqlx::query_as::<_, T>(sql), self.params)
+                    .fetch_all(&mut **c)
+                    .await?
+            }
+            Conn::Postgres(c) => {
+                with_params!(sqlx::query_as::<_, T>(sql), self.params)
+                    .fetch_all(&mut **c)
+                    .await?
+            }
         })
     }
 
-    pub(crate) async fn fetch_optional<T: Row>(self, conn: &mut Conn<'_>) -> Result<Option<T>, DbError> {
+    pub(crate) async fn fetch_optional<T: Row>(
+        self,
+        conn: &mut Conn<'_>,
+    ) -> Result<Option<T>, DbError> {
         let sql = AssertSqlSafe(self.sql);
         Ok(match conn {
-            Conn::Sqlite(c) => with_params!(sqlx::query_as::<_, T>(sql), self.params).fetch_optional(&mut **c).await?,
+            Conn::Sqlite(c) => {
+                with_params!(sqlx::query_as::<_, T>(sql), self.params)
+                    .fetch_optional(&mut **c)
+                    .await?
+            }
             Conn::Postgres(c) => {
-                with_params!(sqlx::query_as::<_, T>(sql), self.params).fetch_optional(&mut **c).await?
+                with_params!(sqlx::query_as::<_, T>(sql), self.params)
+                    .fetch_optional(&mut **c)
+                    .await?
             }
         })
     }
@@ -363,7 +422,10 @@ impl Statement {
 
 /// `$first, $first+1, …` for `count` parameters, e.g. "$3, $4, $5".
 pub(crate) fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs `INSERT INTO {head} … {tail}` for many rows of `width` values each, in as few
@@ -375,15 +437,27 @@ pub(crate) async fn insert_rows(
     width: usize,
     values: Vec<Value>,
 ) -> Result<(), DbError> {
-    with_rows(conn, width, values, |rows| format!("INSERT INTO {head} {rows} {tail}")).await.map(|_| ())
+    with_rows(conn, width, values, |rows| {
+        format!("INSERT INTO {head} {rows} {tail}")
+    })
+    .await
+    .map(|_| ())
 }
 
 /// Deletes the rows of `table` whose `columns` hold one of the tuples in `values` (`columns.len()`
 /// values each), with a statement per chunk of tuples rather than one per tuple. Returns how
 /// many rows it deleted.
-pub(crate) async fn delete_rows(conn: &mut Conn<'_>, table: &str, columns: &[&str], values: Vec<Value>) -> Result<u64, DbError> {
+pub(crate) async fn delete_rows(
+    conn: &mut Conn<'_>,
+    table: &str,
+    columns: &[&str],
+    values: Vec<Value>,
+) -> Result<u64, DbError> {
     let names = columns.join(", ");
-    with_rows(conn, columns.len(), values, |rows| format!("DELETE FROM {table} WHERE ({names}) IN ({rows})")).await
+    with_rows(conn, columns.len(), values, |rows| {
+        format!("DELETE FROM {table} WHERE ({names}) IN ({rows})")
+    })
+    .await
 }
 
 /// Updates rows of `table` from tuples of `columns` (`columns.len()` values each, in `values`),
@@ -399,8 +473,10 @@ pub(crate) async fn update_rows(
     values: Vec<Value>,
 ) -> Result<u64, DbError> {
     let names = columns.join(", ");
-    with_rows(conn, columns.len(), values, |rows| format!("WITH v({names}) AS ({rows}) UPDATE {table} SET {set} FROM v WHERE {matching}"))
-        .await
+    with_rows(conn, columns.len(), values, |rows| {
+        format!("WITH v({names}) AS ({rows}) UPDATE {table} SET {set} FROM v WHERE {matching}")
+    })
+    .await
 }
 
 /// Runs the statements `statement` makes around a source of rows, for many rows of `width`
@@ -408,7 +484,12 @@ pub(crate) async fn update_rows(
 /// SQLite the source is a multi-row `VALUES` list, chunks of a fixed size so that every full
 /// chunk reuses one prepared statement; on PostgreSQL each column is bound as one array and the
 /// source is `SELECT * FROM UNNEST(…)` of those arrays.
-async fn with_rows(conn: &mut Conn<'_>, width: usize, values: Vec<Value>, statement: impl Fn(&str) -> String) -> Result<u64, DbError> {
+async fn with_rows(
+    conn: &mut Conn<'_>,
+    width: usize,
+    values: Vec<Value>,
+    statement: impl Fn(&str) -> String,
+) -> Result<u64, DbError> {
     debug_assert_eq!(values.len() % width, 0, "every row has `width` values");
     let mut values = values.into_iter();
     let mut changed = 0;
@@ -422,18 +503,32 @@ async fn with_rows(conn: &mut Conn<'_>, width: usize, values: Vec<Value>, statem
                     return Ok(changed);
                 }
                 let rows = vec![row.as_str(); chunk.len() / width].join(", ");
-                changed += built_sql(statement(&format!("VALUES {rows}")), chunk).execute(conn).await?;
+                changed += built_sql(statement(&format!("VALUES {rows}")), chunk)
+                    .execute(conn)
+                    .await?;
             }
         }
         Conn::Postgres(c) => loop {
-            let chunk: Vec<Value> = values.by_ref().take(POSTGRES_ROWS_PER_INSERT * width).collect();
+            let chunk: Vec<Value> = values
+                .by_ref()
+                .take(POSTGRES_ROWS_PER_INSERT * width)
+                .collect();
             if chunk.is_empty() {
                 return Ok(changed);
             }
             let columns = Column::split(chunk, width);
-            let arrays = columns.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.array_type()));
-            let source = format!("SELECT * FROM UNNEST({})", arrays.collect::<Vec<_>>().join(", "));
-            changed += with_columns!(sqlx::query(AssertSqlSafe(statement(&source))), columns).execute(&mut **c).await?.rows_affected();
+            let arrays = columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("${}::{}", i + 1, c.array_type()));
+            let source = format!(
+                "SELECT * FROM UNNEST({})",
+                arrays.collect::<Vec<_>>().join(", ")
+            );
+            changed += with_columns!(sqlx::query(AssertSqlSafe(statement(&source))), columns)
+                .execute(&mut **c)
+                .await?
+                .rows_affected();
         },
     }
 }
@@ -461,8 +556,13 @@ pub(crate) async fn fetch_in<T: Row>(
         }
         Conn::Postgres(c) => {
             let statement = postgres_any(template, fixed.len());
-            let query = with_params!(sqlx::query_as::<_, T>(AssertSqlSafe(statement)), fixed.iter().cloned());
-            Ok(with_columns!(query, [Column::of(keys)]).fetch_all(&mut **c).await?)
+            let query = with_params!(
+                sqlx::query_as::<_, T>(AssertSqlSafe(statement)),
+                fixed.iter().cloned()
+            );
+            Ok(with_columns!(query, [Column::of(keys)])
+                .fetch_all(&mut **c)
+                .await?)
         }
     }
 }
@@ -488,7 +588,10 @@ pub(crate) async fn execute_in(
         Conn::Postgres(c) => {
             let statement = postgres_any(template, fixed.len());
             let query = with_params!(sqlx::query(AssertSqlSafe(statement)), fixed.iter().cloned());
-            Ok(with_columns!(query, [Column::of(keys)]).execute(&mut **c).await?.rows_affected())
+            Ok(with_columns!(query, [Column::of(keys)])
+                .execute(&mut **c)
+                .await?
+                .rows_affected())
         }
     }
 }
@@ -499,15 +602,22 @@ fn sqlite_in_chunks<'a>(
     fixed: &'a [Value],
     keys: &'a [Value],
 ) -> impl Iterator<Item = (String, Vec<Value>)> + 'a {
-    keys.chunks(SQLITE_NUMBERED_PARAMS_PER_STATEMENT).map(move |chunk| {
-        let list = placeholders(fixed.len() + 1, chunk.len());
-        (template.replace("{list}", &list), fixed.iter().chain(chunk).cloned().collect())
-    })
+    keys.chunks(SQLITE_NUMBERED_PARAMS_PER_STATEMENT)
+        .map(move |chunk| {
+            let list = placeholders(fixed.len() + 1, chunk.len());
+            (
+                template.replace("{list}", &list),
+                fixed.iter().chain(chunk).cloned().collect(),
+            )
+        })
 }
 
 /// An `IN ({list})` template with the list as one PostgreSQL array parameter after `fixed`.
 fn postgres_any(template: &str, fixed: usize) -> String {
-    debug_assert!(template.contains(" IN ({list})"), "the key list is written `IN ({{list}})`");
+    debug_assert!(
+        template.contains(" IN ({list})"),
+        "the key list is written `IN ({{list}})`"
+    );
     template.replace(" IN ({list})", &format!(" = ANY(${})", fixed + 1))
 }
 
@@ -566,7 +676,10 @@ impl Column {
             (Self::Times(c), Value::Time(v)) => c.push(Some(v)),
             (Self::Times(c), Value::NullTime) => c.push(None),
             (Self::Bytes(c), Value::Bytes(v)) => c.push(v),
-            (column, _) => panic!("a value of another type in a column of {}", column.array_type()),
+            (column, _) => panic!(
+                "a value of another type in a column of {}",
+                column.array_type()
+            ),
         }
     }
 
@@ -638,19 +751,55 @@ impl From<sqlx::Error> for DbError {
         }
         // PostgreSQL names the constraint; SQLite names the columns ("UNIQUE constraint failed:
         // addresses.address"). Both spellings are listed so each maps to one constraint.
-        let name = db.constraint().map_or_else(|| db.message().to_owned(), str::to_owned);
+        let name = db
+            .constraint()
+            .map_or_else(|| db.message().to_owned(), str::to_owned);
         let constraint = [
-            (Constraint::AccountName, ["accounts_name_unique", "accounts.name"]),
+            (
+                Constraint::AccountName,
+                ["accounts_name_unique", "accounts.name"],
+            ),
             (Constraint::DomainOwner, ["domains_pkey", "domains.domain"]),
-            (Constraint::AddressOwner, ["addresses_pkey", "addresses.address"]),
-            (Constraint::UserExternalId, ["users_external_id_unique", "users.account_id, users.external_id"]),
-            (Constraint::GroupExternalId, ["groups_external_id_unique", "groups.account_id, groups.external_id"]),
-            (Constraint::OneConnection, ["connections_pkey", "connections.account_id"]),
-            (Constraint::OneRunningSync, ["runs_one_running_per_account", "runs.account_id"]),
-            (Constraint::Exemption, ["exemptions_pkey", "exemptions.account_id, exemptions.external_id"]),
+            (
+                Constraint::AddressOwner,
+                ["addresses_pkey", "addresses.address"],
+            ),
+            (
+                Constraint::UserExternalId,
+                [
+                    "users_external_id_unique",
+                    "users.account_id, users.external_id",
+                ],
+            ),
+            (
+                Constraint::GroupExternalId,
+                [
+                    "groups_external_id_unique",
+                    "groups.account_id, groups.external_id",
+                ],
+            ),
+            (
+                Constraint::OneConnection,
+                ["connections_pkey", "connections.account_id"],
+            ),
+            (
+                Constraint::OneRunningSync,
+                ["runs_one_running_per_account", "runs.account_id"],
+            ),
+            (
+                Constraint::Exemption,
+                [
+                    "exemptions_pkey",
+                    "exemptions.account_id, exemptions.external_id",
+                ],
+            ),
         ]
         .into_iter()
-        .find(|(_, spellings)| spellings.iter().any(|s| name == *s || name.ends_with(&format!(": {s}"))))
+        .find(|(_, spellings)| {
+            spellings
+                .iter()
+                .any(|s| name == *s || name.ends_with(&format!(": {s}")))
+        })
         .map_or(Constraint::Other, |(c, _)| c);
         Self::Violation(constraint)
     }
@@ -659,8 +808,12 @@ impl From<sqlx::Error> for DbError {
 impl From<DbError> for StoreError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Violation(constraint) => StoreError::Integrity { rule: constraint.to_string() },
-            DbError::Other(e) => StoreError::Database { reason: without_credentials(&e.to_string()) },
+            DbError::Violation(constraint) => StoreError::Integrity {
+                rule: constraint.to_string(),
+            },
+            DbError::Other(e) => StoreError::Database {
+                reason: without_credentials(&e.to_string()),
+            },
         }
     }
 }
@@ -671,8 +824,13 @@ mod tests {
 
     #[test]
     fn credentials_are_cut_out_of_messages() {
-        let message = without_credentials("cannot reach postgres://roster:hunter2@db.example.com:5432/roster now");
-        assert_eq!(message, "cannot reach postgres://…@db.example.com:5432/roster now");
+        let message = without_credentials(
+            "cannot reach postgres://roster:hunter2@db.example.com:5432/roster now",
+        );
+        assert_eq!(
+            message,
+            "cannot reach postgres://…@db.example.com:5432/roster now"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The one error type of the store. Every variant says what is wrong in the caller's terms and,
 //! where there is one, the fix; no variant carries a database driver's type.
 
-use roster_domain::{AccountId, DomainName, EmailAddress, ExternalId, GroupId, ParseError, PlanId, RunId, UserId};
+use roster_domain::{
+    AccountId, DomainName, EmailAddress, ExternalId, GroupId, ParseError, PlanId, RunId, UserId,
+};
 use time::OffsetDateTime;
 
 use crate::AddressOwner;
@@ -9,7 +11,9 @@ use crate::secret::MasterKeyError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the database URL is not valid: {reason}; give a path, a sqlite: URL or a postgres:// URL")]
+    #[error(
+        "the database URL is not valid: {reason}; give a path, a sqlite: URL or a postgres:// URL"
+    )]
     InvalidDatabaseUrl { reason: String },
 
     #[error("cannot open the database: {reason}")]
@@ -23,10 +27,14 @@ pub enum StoreError {
 
     /// A constraint the store did not anticipate was violated: a bug, or a concurrent writer
     /// outside Roster. Retrying after reloading usually succeeds.
-    #[error("the database refused the write because it would break the rule that {rule}; reload and retry")]
+    #[error(
+        "the database refused the write because it would break the rule that {rule}; reload and retry"
+    )]
     Integrity { rule: String },
 
-    #[error("a stored {what} could not be read ({reason}); the row was written by an incompatible version or edited by hand")]
+    #[error(
+        "a stored {what} could not be read ({reason}); the row was written by an incompatible version or edited by hand"
+    )]
     Corrupt { what: &'static str, reason: String },
 
     #[error(transparent)]
@@ -44,7 +52,9 @@ pub enum StoreError {
     #[error("an account needs at least one domain; give the domain its users' addresses are in")]
     AccountNeedsDomain,
 
-    #[error("the domain {domain} already belongs to the account {owner:?}; a domain belongs to one account only")]
+    #[error(
+        "the domain {domain} already belongs to the account {owner:?}; a domain belongs to one account only"
+    )]
     DomainTaken { domain: DomainName, owner: String },
 
     #[error("the domain {0} does not belong to this account")]
@@ -58,13 +68,22 @@ pub enum StoreError {
     #[error("the domain {0} is the account's last one; add another domain before removing it")]
     LastDomain(DomainName),
 
-    #[error("the address {address} is already used by {owner}; an address routes to one user or group only")]
-    AddressTaken { address: EmailAddress, owner: AddressOwner },
+    #[error(
+        "the address {address} is already used by {owner}; an address routes to one user or group only"
+    )]
+    AddressTaken {
+        address: EmailAddress,
+        owner: AddressOwner,
+    },
 
-    #[error("another process claimed one of the addresses {addresses}, or removed its domain, at the same moment; retry")]
+    #[error(
+        "another process claimed one of the addresses {addresses}, or removed its domain, at the same moment; retry"
+    )]
     ConcurrentClaim { addresses: String },
 
-    #[error("the address {address} is not in any of the account's domains; add its domain to the account first")]
+    #[error(
+        "the address {address} is not in any of the account's domains; add its domain to the account first"
+    )]
     AddressOutsideDomains { address: EmailAddress },
 
     #[error("no user has the id {0}")]
@@ -82,7 +101,9 @@ pub enum StoreError {
     #[error("the account {0} has no directory connection; save the connection settings first")]
     ConnectionNotFound(AccountId),
 
-    #[error("a new directory connection needs its client secret (the key); give the secret's value")]
+    #[error(
+        "a new directory connection needs its client secret (the key); give the secret's value"
+    )]
     SecretRequired,
 
     #[error("the directory object {0} is already exempt from sync")]
@@ -91,12 +112,19 @@ pub enum StoreError {
     #[error("no plan has the id {0}; run Search Now to build a new one")]
     PlanNotFound(PlanId),
 
-    #[error("the plan {plan_id} was already applied at {applied_at}; run Search Now to build a new plan")]
-    PlanAlreadyApplied { plan_id: PlanId, applied_at: OffsetDateTime },
+    #[error(
+        "the plan {plan_id} was already applied at {applied_at}; run Search Now to build a new plan"
+    )]
+    PlanAlreadyApplied {
+        plan_id: PlanId,
+        applied_at: OffsetDateTime,
+    },
 
     /// Plans are previews: one stored by an earlier version of Roster, whose changes this one
     /// reads differently, is planned again rather than converted.
-    #[error("the plan {plan_id} cannot be read ({reason}): it was made by an earlier version of Roster; run Search Now to build a new plan")]
+    #[error(
+        "the plan {plan_id} cannot be read ({reason}): it was made by an earlier version of Roster; run Search Now to build a new plan"
+    )]
     PlanFromEarlierVersion { plan_id: PlanId, reason: String },
 
     #[error("a sync of this account is already running (run {running}); wait for it to finish")]

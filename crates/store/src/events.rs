@@ -24,7 +24,11 @@ impl EventRow {
             account_id: AccountId::from_uuid(self.account_id),
             kind: stored("account event kind", &self.kind)?,
             message: self.message,
-            notify: self.notify.as_deref().map(|a| stored("account event address", a)).transpose()?,
+            notify: self
+                .notify
+                .as_deref()
+                .map(|a| stored("account event address", a))
+                .transpose()?,
             run_id: self.run_id.map(RunId::from_uuid),
             created_at: self.created_at,
         })
@@ -41,10 +45,11 @@ impl Store {
         run_id: Option<RunId>,
     ) -> Result<AccountEvent, StoreError> {
         let mut tx = self.db.begin_write().await?;
-        let contact: Option<ContactRow> = sql("SELECT tech_contact_email FROM accounts WHERE id = $1")
-            .bind(account_id.as_uuid())
-            .fetch_optional(&mut tx.conn())
-            .await?;
+        let contact: Option<ContactRow> =
+            sql("SELECT tech_contact_email FROM accounts WHERE id = $1")
+                .bind(account_id.as_uuid())
+                .fetch_optional(&mut tx.conn())
+                .await?;
         let Some(contact) = contact else {
             return Err(StoreError::AccountNotFound(account_id.to_string()));
         };
@@ -77,7 +82,11 @@ impl Store {
     }
 
     /// The account's events, newest first, at most `limit`.
-    pub async fn list_events(&self, account_id: AccountId, limit: u32) -> Result<Vec<AccountEvent>, StoreError> {
+    pub async fn list_events(
+        &self,
+        account_id: AccountId,
+        limit: u32,
+    ) -> Result<Vec<AccountEvent>, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let rows: Vec<EventRow> = sql(
             "SELECT account_id, kind, message, notify, run_id, created_at FROM account_events \

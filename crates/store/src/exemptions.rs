@@ -20,7 +20,12 @@ struct ExemptionRow {
 
 impl Store {
     /// Exempts a directory object from sync.
-    pub async fn add_exemption(&self, account_id: AccountId, external_id: ExternalId, actor: &str) -> Result<Exemption, StoreError> {
+    pub async fn add_exemption(
+        &self,
+        account_id: AccountId,
+        external_id: ExternalId,
+        actor: &str,
+    ) -> Result<Exemption, StoreError> {
         let created_at = now();
         let mut tx = self.db.begin_write().await?;
         require_account(&mut tx.conn(), account_id).await?;
@@ -37,11 +42,20 @@ impl Store {
             })?;
         revision::bump(&mut tx.conn(), account_id).await?;
         tx.commit().await?;
-        Ok(Exemption { account_id, external_id, actor: actor.to_owned(), created_at })
+        Ok(Exemption {
+            account_id,
+            external_id,
+            actor: actor.to_owned(),
+            created_at,
+        })
     }
 
     /// Lifts an exemption; returns whether there was one.
-    pub async fn remove_exemption(&self, account_id: AccountId, external_id: &ExternalId) -> Result<bool, StoreError> {
+    pub async fn remove_exemption(
+        &self,
+        account_id: AccountId,
+        external_id: &ExternalId,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.db.begin_write().await?;
         let removed = sql("DELETE FROM exemptions WHERE account_id = $1 AND external_id = $2")
             .bind(account_id.as_uuid())
@@ -56,7 +70,10 @@ impl Store {
     }
 
     /// The account's exemptions, by directory id.
-    pub async fn list_exemptions(&self, account_id: AccountId) -> Result<Vec<Exemption>, StoreError> {
+    pub async fn list_exemptions(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Vec<Exemption>, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let rows: Vec<ExemptionRow> = sql(
             "SELECT account_id, external_id, actor, created_at FROM exemptions WHERE account_id = $1 ORDER BY external_id",

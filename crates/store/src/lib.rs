@@ -79,13 +79,13 @@ use std::sync::Arc;
 pub use accounts::{AccountRef, NewAccount};
 pub use addresses::{AddressOwner, OwnedBy};
 pub use apply::{Applier, ChangeFailure, ChangeOutcome};
-pub use scope::{MemberKeys, Membership, ObjectKeys};
 pub use db::Backend;
 pub use error::StoreError;
 pub use mirror::{DeltaCommitted, DeltaLink, DeltaLinks, Mirror, MirrorRefresh};
 pub use plans::StoredPlan;
 pub use revision::Revision;
 pub use runs::{NewRun, RUN_ABANDONED_AFTER};
+pub use scope::{MemberKeys, Membership, ObjectKeys};
 pub use secret::{MasterKey, MasterKeyError};
 pub use users::{MIN_PASSWORD_LEN, NewAdmin, NewUser};
 
@@ -99,7 +99,10 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.db.backend()).field("key", &self.key).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.db.backend())
+            .field("key", &self.key)
+            .finish()
     }
 }
 
@@ -108,7 +111,10 @@ impl Store {
     /// file path for SQLite (the file is created when absent). Call [`Store::migrate`] before
     /// first use.
     pub async fn connect(url: &str, key: MasterKey) -> Result<Self, StoreError> {
-        Ok(Self { db: db::Db::connect(url).await?, key: Arc::new(key) })
+        Ok(Self {
+            db: db::Db::connect(url).await?,
+            key: Arc::new(key),
+        })
     }
 
     /// Brings the schema up to date with the migrations embedded for this backend.

@@ -6,7 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId, PlanId};
 use time::OffsetDateTime;
 
-use crate::db::{Conn, Constraint, DbError, Tx, Value, built_sql, execute_in, fetch_in, insert_rows, sql};
+use crate::db::{
+    Conn, Constraint, DbError, Tx, Value, built_sql, execute_in, fetch_in, insert_rows, sql,
+};
 use crate::revision::{self, Revision};
 use crate::rows::{now, stored_json};
 use crate::{Store, StoreError};
@@ -49,7 +51,10 @@ pub struct MirrorRefresh {
 impl MirrorRefresh {
     /// Whether the refresh adds, changes or removes no object: only its links are new.
     pub fn brings_nothing(&self) -> bool {
-        self.upsert_users.is_empty() && self.remove_users.is_empty() && self.upsert_groups.is_empty() && self.remove_groups.is_empty()
+        self.upsert_users.is_empty()
+            && self.remove_users.is_empty()
+            && self.upsert_groups.is_empty()
+            && self.remove_groups.is_empty()
     }
 }
 
@@ -77,7 +82,10 @@ struct DeltaLinksRow {
 }
 
 fn link(url: Option<String>, saved_at: Option<OffsetDateTime>) -> Option<DeltaLink> {
-    Some(DeltaLink { url: url?, saved_at: saved_at? })
+    Some(DeltaLink {
+        url: url?,
+        saved_at: saved_at?,
+    })
 }
 
 async fn upsert_records(
@@ -97,8 +105,14 @@ async fn upsert_records(
     }
     let mut values = Vec::with_capacity(order.len() * 3);
     for id in order {
-        let record = latest.remove(id).expect("every id in the order has a record");
-        values.extend([Value::from(account_id.as_uuid()), Value::from(id.as_str()), Value::from(record)]);
+        let record = latest
+            .remove(id)
+            .expect("every id in the order has a record");
+        values.extend([
+            Value::from(account_id.as_uuid()),
+            Value::from(id.as_str()),
+            Value::from(record),
+        ]);
     }
     insert_rows(
         conn,
@@ -129,8 +143,14 @@ impl Store {
             .await?;
         drop(tx);
         Ok(Mirror {
-            users: users.iter().map(|r| stored_json("mirrored user", &r.record)).collect::<Result<_, _>>()?,
-            groups: groups.iter().map(|r| stored_json("mirrored group", &r.record)).collect::<Result<_, _>>()?,
+            users: users
+                .iter()
+                .map(|r| stored_json("mirrored user", &r.record))
+                .collect::<Result<_, _>>()?,
+            groups: groups
+                .iter()
+                .map(|r| stored_json("mirrored group", &r.record))
+                .collect::<Result<_, _>>()?,
             delta_links,
         })
     }
@@ -146,39 +166,78 @@ impl Store {
         let mut tx = self.db.begin_read().await?;
         let account = [Value::from(account_id.as_uuid())];
         // An id named twice is read once: the keys may be split over several statements.
-        let keys = |ids: &[ExternalId]| ids.iter().map(ExternalId::as_str).collect::<BTreeSet<_>>().into_iter().map(Value::from).collect();
-        let users: Vec<RecordRow> =
-            fetch_in(&mut tx.conn(), "SELECT record FROM mirror_users WHERE account_id = $1 AND external_id IN ({list})", &account, keys(users))
-                .await?;
-        let groups: Vec<RecordRow> =
-            fetch_in(&mut tx.conn(), "SELECT record FROM mirror_groups WHERE account_id = $1 AND external_id IN ({list})", &account, keys(groups))
-                .await?;
+        let keys = |ids: &[ExternalId]| {
+            ids.iter()
+                .map(ExternalId::as_str)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(Value::from)
+                .collect()
+        };
+        let users: Vec<RecordRow> = fetch_in(
+            &mut tx.conn(),
+            "SELECT record FROM mirror_users WHERE account_id = $1 AND external_id IN ({list})",
+            &account,
+            keys(users),
+        )
+        .await?;
+        let groups: Vec<RecordRow> = fetch_in(
+            &mut tx.conn(),
+            "SELECT record FROM mirror_groups WHERE account_id = $1 AND external_id IN ({list})",
+            &account,
+            keys(groups),
+        )
+        .await?;
         drop(tx);
         Ok((
-            users.iter().map(|r| stored_json("mirrored user", &r.record)).collect::<Result<_, _>>()?,
-            groups.iter().map(|r| stored_json("mirrored group", &r.record)).collect::<Result<_, _>>()?,
+            users
+                .iter()
+                .map(|r| stored_json("mirrored user", &r.record))
+                .collect::<Result<_, _>>()?,
+            groups
+                .iter()
+                .map(|r| stored_json("mirrored group", &r.record))
+                .collect::<Result<_, _>>()?,
         ))
     }
 
     /// The mirrored groups whose records name any of these directory ids, as a member or
     /// otherwise: the groups that may list them. Each record is searched as stored, without
     /// reading the mirror into memory.
-    pub async fn mirror_groups_naming(&self, account_id: AccountId, ids: &[ExternalId]) -> Result<Vec<DirectoryGroup>, StoreError> {
+    pub async fn mirror_groups_naming(
+        &self,
+        account_id: AccountId,
+        ids: &[ExternalId],
+    ) -> Result<Vec<DirectoryGroup>, StoreError> {
         // A statement searches for this many ids at once, each as one parameter.
         const IDS_PER_STATEMENT: usize = 100;
         let mut tx = self.db.begin_read().await?;
         let mut records: Vec<RecordRow> = Vec::new();
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let searches: Vec<String> = (0..chunk.len()).map(|i| format!("instr(record, ${}) > 0", i + 2)).collect();
-            let statement = format!("SELECT record FROM mirror_groups WHERE account_id = $1 AND ({})", searches.join(" OR "));
+            let searches: Vec<String> = (0..chunk.len())
+                .map(|i| format!("instr(record, ${}) > 0", i + 2))
+                .collect();
+            let statement = format!(
+                "SELECT record FROM mirror_groups WHERE account_id = $1 AND ({})",
+                searches.join(" OR ")
+            );
             // An id is searched for as the JSON string it is stored as, quotes included, so
             // that it matches no longer id containing it.
             let needles = chunk.iter().map(|id| Value::from(encode(&id.as_str())));
-            let params = std::iter::once(Value::from(account_id.as_uuid())).chain(needles).collect();
-            records.extend(built_sql(statement, params).fetch_all::<RecordRow>(&mut tx.conn()).await?);
+            let params = std::iter::once(Value::from(account_id.as_uuid()))
+                .chain(needles)
+                .collect();
+            records.extend(
+                built_sql(statement, params)
+                    .fetch_all::<RecordRow>(&mut tx.conn())
+                    .await?,
+            );
         }
         drop(tx);
-        records.iter().map(|r| stored_json("mirrored group", &r.record)).collect()
+        records
+            .iter()
+            .map(|r| stored_json("mirrored group", &r.record))
+            .collect()
     }
 
     /// The mirror's delta links alone: what a delta round starts from, without the objects.
@@ -188,37 +247,80 @@ impl Store {
     }
 
     /// Commits one delta round: upserts, removals and new delta links, all or nothing.
-    pub async fn commit_mirror_delta(&self, account_id: AccountId, refresh: &MirrorRefresh) -> Result<DeltaCommitted, StoreError> {
+    pub async fn commit_mirror_delta(
+        &self,
+        account_id: AccountId,
+        refresh: &MirrorRefresh,
+    ) -> Result<DeltaCommitted, StoreError> {
         self.write_mirror(account_id, refresh, false).await
     }
 
     /// Replaces the whole mirror after a full read, with its new delta links, all or nothing.
     /// The refresh's removals are ignored: whatever it does not hold is gone.
-    pub async fn replace_mirror(&self, account_id: AccountId, full: &MirrorRefresh) -> Result<(), StoreError> {
+    pub async fn replace_mirror(
+        &self,
+        account_id: AccountId,
+        full: &MirrorRefresh,
+    ) -> Result<(), StoreError> {
         self.write_mirror(account_id, full, true).await.map(|_| ())
     }
 
-    async fn write_mirror(&self, account_id: AccountId, refresh: &MirrorRefresh, replace: bool) -> Result<DeltaCommitted, StoreError> {
+    async fn write_mirror(
+        &self,
+        account_id: AccountId,
+        refresh: &MirrorRefresh,
+        replace: bool,
+    ) -> Result<DeltaCommitted, StoreError> {
         // Serializing before the transaction keeps the write lock short.
-        let users: Vec<_> = refresh.upsert_users.iter().map(|u| (&u.id, encode(u))).collect();
-        let groups: Vec<_> = refresh.upsert_groups.iter().map(|g| (&g.id, encode(g))).collect();
+        let users: Vec<_> = refresh
+            .upsert_users
+            .iter()
+            .map(|u| (&u.id, encode(u)))
+            .collect();
+        let groups: Vec<_> = refresh
+            .upsert_groups
+            .iter()
+            .map(|g| (&g.id, encode(g)))
+            .collect();
         let now = now();
         let mut tx = self.db.begin_write().await?;
         let in_step_before = revision::in_step_plan(&mut tx.conn(), account_id).await?;
         let missing_connection = |e: DbError| match e {
-            DbError::Violation(Constraint::ForeignKey) => StoreError::ConnectionNotFound(account_id),
+            DbError::Violation(Constraint::ForeignKey) => {
+                StoreError::ConnectionNotFound(account_id)
+            }
             e => e.into(),
         };
         if replace {
-            for statement in ["DELETE FROM mirror_users WHERE account_id = $1", "DELETE FROM mirror_groups WHERE account_id = $1"] {
-                sql(statement).bind(account_id.as_uuid()).execute(&mut tx.conn()).await?;
+            for statement in [
+                "DELETE FROM mirror_users WHERE account_id = $1",
+                "DELETE FROM mirror_groups WHERE account_id = $1",
+            ] {
+                sql(statement)
+                    .bind(account_id.as_uuid())
+                    .execute(&mut tx.conn())
+                    .await?;
             }
         } else {
             remove_records(&mut tx, "mirror_users", account_id, &refresh.remove_users).await?;
             remove_records(&mut tx, "mirror_groups", account_id, &refresh.remove_groups).await?;
         }
-        upsert_records(&mut tx.conn(), "mirror_users", account_id, users.into_iter()).await.map_err(missing_connection)?;
-        upsert_records(&mut tx.conn(), "mirror_groups", account_id, groups.into_iter()).await.map_err(missing_connection)?;
+        upsert_records(
+            &mut tx.conn(),
+            "mirror_users",
+            account_id,
+            users.into_iter(),
+        )
+        .await
+        .map_err(missing_connection)?;
+        upsert_records(
+            &mut tx.conn(),
+            "mirror_groups",
+            account_id,
+            groups.into_iter(),
+        )
+        .await
+        .map_err(missing_connection)?;
         let statement = if replace {
             "INSERT INTO delta_links (account_id, users_link, users_saved_at, groups_link, groups_saved_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id) DO UPDATE SET \
@@ -248,16 +350,23 @@ impl Store {
         } else {
             revision::current(&mut tx.conn(), account_id).await?
         };
-        let revision = revision.ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))?;
+        let revision =
+            revision.ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))?;
         tx.commit().await?;
         if replace {
             self.db.release_idle_cache().await?;
         }
-        Ok(DeltaCommitted { in_step_before, revision })
+        Ok(DeltaCommitted {
+            in_step_before,
+            revision,
+        })
     }
 }
 
-async fn load_delta_links(conn: &mut Conn<'_>, account_id: AccountId) -> Result<DeltaLinks, DbError> {
+async fn load_delta_links(
+    conn: &mut Conn<'_>,
+    account_id: AccountId,
+) -> Result<DeltaLinks, DbError> {
     let links: Option<DeltaLinksRow> =
         sql("SELECT users_link, users_saved_at, groups_link, groups_saved_at FROM delta_links WHERE account_id = $1")
             .bind(account_id.as_uuid())
@@ -269,9 +378,21 @@ async fn load_delta_links(conn: &mut Conn<'_>, account_id: AccountId) -> Result<
     }))
 }
 
-async fn remove_records(tx: &mut Tx, table: &str, account_id: AccountId, ids: &[ExternalId]) -> Result<(), DbError> {
+async fn remove_records(
+    tx: &mut Tx,
+    table: &str,
+    account_id: AccountId,
+    ids: &[ExternalId],
+) -> Result<(), DbError> {
     let keys = ids.iter().map(|id| Value::from(id.as_str())).collect();
-    let template = format!("DELETE FROM {table} WHERE account_id = $1 AND external_id IN ({{list}})");
-    execute_in(&mut tx.conn(), &template, &[Value::from(account_id.as_uuid())], keys).await?;
+    let template =
+        format!("DELETE FROM {table} WHERE account_id = $1 AND external_id IN ({{list}})");
+    execute_in(
+        &mut tx.conn(),
+        &template,
+        &[Value::from(account_id.as_uuid())],
+        keys,
+    )
+    .await?;
     Ok(())
 }

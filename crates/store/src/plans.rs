@@ -59,26 +59,42 @@ impl Store {
     /// Stores a plan computed when the account was at revision `planned_at`.
     pub async fn save_plan(&self, plan: &Plan, planned_at: Revision) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
-        sql("INSERT INTO plans (id, account_id, body, created_at, applied_at, planned_at_revision) \
-             VALUES ($1, $2, $3, $4, NULL, $5)")
-            .bind(plan.id.as_uuid())
-            .bind(plan.account_id.as_uuid())
-            .bind(to_json(&without_changes(plan)))
-            .bind(plan.created_at)
-            .bind(planned_at.as_i64())
-            .execute(&mut tx.conn())
-            .await
-            .map_err(|e| match e {
-                DbError::Violation(Constraint::ForeignKey) => StoreError::AccountNotFound(plan.account_id.to_string()),
-                e => e.into(),
-            })?;
+        sql(
+            "INSERT INTO plans (id, account_id, body, created_at, applied_at, planned_at_revision) \
+             VALUES ($1, $2, $3, $4, NULL, $5)",
+        )
+        .bind(plan.id.as_uuid())
+        .bind(plan.account_id.as_uuid())
+        .bind(to_json(&without_changes(plan)))
+        .bind(plan.created_at)
+        .bind(planned_at.as_i64())
+        .execute(&mut tx.conn())
+        .await
+        .map_err(|e| match e {
+            DbError::Violation(Constraint::ForeignKey) => {
+                StoreError::AccountNotFound(plan.account_id.to_string())
+            }
+            e => e.into(),
+        })?;
         for (chunk, changes) in plan.changes.chunks(CHANGES_PER_WRITE).enumerate() {
             let mut rows = Vec::with_capacity(changes.len() * 3);
             for (offset, change) in changes.iter().enumerate() {
-                let position = i64::try_from(chunk * CHANGES_PER_WRITE + offset).unwrap_or(i64::MAX);
-                rows.extend([Value::from(plan.id.as_uuid()), Value::from(position), Value::from(to_json(change))]);
+                let position =
+                    i64::try_from(chunk * CHANGES_PER_WRITE + offset).unwrap_or(i64::MAX);
+                rows.extend([
+                    Value::from(plan.id.as_uuid()),
+                    Value::from(position),
+                    Value::from(to_json(change)),
+                ]);
             }
-            insert_rows(&mut tx.conn(), "plan_changes (plan_id, position, body)", "", 3, rows).await?;
+            insert_rows(
+                &mut tx.conn(),
+                "plan_changes (plan_id, position, body)",
+                "",
+                3,
+                rows,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -87,15 +103,20 @@ impl Store {
     pub async fn plan(&self, plan_id: PlanId) -> Result<StoredPlan, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let mut stored = load_without_changes(&mut tx.conn(), plan_id).await?;
-        let changes: Vec<ChangeRow> = sql("SELECT body FROM plan_changes WHERE plan_id = $1 ORDER BY position")
-            .bind(plan_id.as_uuid())
-            .fetch_all(&mut tx.conn())
-            .await?;
+        let changes: Vec<ChangeRow> =
+            sql("SELECT body FROM plan_changes WHERE plan_id = $1 ORDER BY position")
+                .bind(plan_id.as_uuid())
+                .fetch_all(&mut tx.conn())
+                .await?;
         // Plans stored before `plan_changes` existed hold their changes in the plan row.
         if !changes.is_empty() {
             let read = |row: &ChangeRow| {
-                serde_json::from_str::<Change>(&row.body)
-                    .map_err(|e| StoreError::PlanFromEarlierVersion { plan_id, reason: e.to_string() })
+                serde_json::from_str::<Change>(&row.body).map_err(|e| {
+                    StoreError::PlanFromEarlierVersion {
+                        plan_id,
+                        reason: e.to_string(),
+                    }
+                })
             };
             stored.plan.changes = changes.iter().map(read).collect::<Result<_, _>>()?;
         }
@@ -134,17 +155,30 @@ impl Store {
             .await?
             .ok_or(StoreError::PlanNotFound(plan_id))?;
         let applied_at = row.applied_at.unwrap_or(now);
-        Err(StoreError::PlanAlreadyApplied { plan_id, applied_at })
+        Err(StoreError::PlanAlreadyApplied {
+            plan_id,
+            applied_at,
+        })
     }
 }
 
 /// The plan's row: the plan without the changes kept in `plan_changes`.
-async fn load_without_changes(conn: &mut Conn<'_>, plan_id: PlanId) -> Result<StoredPlan, StoreError> {
+async fn load_without_changes(
+    conn: &mut Conn<'_>,
+    plan_id: PlanId,
+) -> Result<StoredPlan, StoreError> {
     let row: PlanRow = sql("SELECT body, planned_at_revision, applied_at FROM plans WHERE id = $1")
         .bind(plan_id.as_uuid())
         .fetch_optional(conn)
         .await?
         .ok_or(StoreError::PlanNotFound(plan_id))?;
-    let plan = serde_json::from_str(&row.body).map_err(|e| StoreError::PlanFromEarlierVersion { plan_id, reason: e.to_string() })?;
-    Ok(StoredPlan { plan, planned_at: row.planned_at_revision.map(Revision::from_i64), applied_at: row.applied_at })
+    let plan = serde_json::from_str(&row.body).map_err(|e| StoreError::PlanFromEarlierVersion {
+        plan_id,
+        reason: e.to_string(),
+    })?;
+    Ok(StoredPlan {
+        plan,
+        planned_at: row.planned_at_revision.map(Revision::from_i64),
+        applied_at: row.applied_at,
+    })
 }

@@ -53,27 +53,41 @@ struct InStepRow {
 /// Bumps the account's revision inside the caller's transaction and returns the new one. The
 /// update also locks the account's row until the transaction ends, so two writers' revisions
 /// never interleave.
-pub(crate) async fn bump(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Option<Revision>, DbError> {
-    let row: Option<RevisionRow> = sql("UPDATE accounts SET revision = revision + 1 WHERE id = $1 RETURNING revision")
-        .bind(account_id.as_uuid())
-        .fetch_optional(conn)
-        .await?;
+pub(crate) async fn bump(
+    conn: &mut Conn<'_>,
+    account_id: AccountId,
+) -> Result<Option<Revision>, DbError> {
+    let row: Option<RevisionRow> =
+        sql("UPDATE accounts SET revision = revision + 1 WHERE id = $1 RETURNING revision")
+            .bind(account_id.as_uuid())
+            .fetch_optional(conn)
+            .await?;
     Ok(row.map(|r| Revision(r.revision)))
 }
 
 /// The account's revision, inside the caller's transaction.
-pub(crate) async fn current(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Option<Revision>, DbError> {
-    let row: Option<RevisionRow> = sql("SELECT revision FROM accounts WHERE id = $1").bind(account_id.as_uuid()).fetch_optional(conn).await?;
+pub(crate) async fn current(
+    conn: &mut Conn<'_>,
+    account_id: AccountId,
+) -> Result<Option<Revision>, DbError> {
+    let row: Option<RevisionRow> = sql("SELECT revision FROM accounts WHERE id = $1")
+        .bind(account_id.as_uuid())
+        .fetch_optional(conn)
+        .await?;
     Ok(row.map(|r| Revision(r.revision)))
 }
 
 /// The plan that left the account in step with its mirror, if nothing has changed since, inside
 /// the caller's transaction.
-pub(crate) async fn in_step_plan(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Option<PlanId>, DbError> {
-    let row: Option<InStepRow> = sql("SELECT in_step_plan_id FROM accounts WHERE id = $1 AND in_step_revision = revision")
-        .bind(account_id.as_uuid())
-        .fetch_optional(conn)
-        .await?;
+pub(crate) async fn in_step_plan(
+    conn: &mut Conn<'_>,
+    account_id: AccountId,
+) -> Result<Option<PlanId>, DbError> {
+    let row: Option<InStepRow> =
+        sql("SELECT in_step_plan_id FROM accounts WHERE id = $1 AND in_step_revision = revision")
+            .bind(account_id.as_uuid())
+            .fetch_optional(conn)
+            .await?;
     Ok(row.and_then(|r| r.in_step_plan_id).map(PlanId::from_uuid))
 }
 
@@ -81,12 +95,19 @@ impl Store {
     /// The account's current revision.
     pub async fn revision(&self, account_id: AccountId) -> Result<Revision, StoreError> {
         let mut tx = self.db.begin_read().await?;
-        current(&mut tx.conn(), account_id).await?.ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))
+        current(&mut tx.conn(), account_id)
+            .await?
+            .ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))
     }
 
     /// Records that `plan`, fully applied, left the account in step with its mirror at
     /// `revision`. Nothing is recorded, and `false` returned, if the account has moved on since.
-    pub async fn record_in_step(&self, account_id: AccountId, revision: Revision, plan_id: PlanId) -> Result<bool, StoreError> {
+    pub async fn record_in_step(
+        &self,
+        account_id: AccountId,
+        revision: Revision,
+        plan_id: PlanId,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.db.begin_write().await?;
         let recorded = sql("UPDATE accounts SET in_step_revision = $2, in_step_plan_id = $3 WHERE id = $1 AND revision = $2")
             .bind(account_id.as_uuid())

@@ -15,11 +15,20 @@ where
     T: FromStr,
     T::Err: std::fmt::Display,
 {
-    text.parse().map_err(|e: T::Err| StoreError::Corrupt { what, reason: e.to_string() })
+    text.parse().map_err(|e: T::Err| StoreError::Corrupt {
+        what,
+        reason: e.to_string(),
+    })
 }
 
-pub(crate) fn stored_json<T: serde::de::DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { what, reason: e.to_string() })
+pub(crate) fn stored_json<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what,
+        reason: e.to_string(),
+    })
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
@@ -72,10 +81,16 @@ pub(crate) fn user_rows(users: &str, addresses: &str) -> String {
 impl UserRow {
     pub(crate) fn into_user(self) -> Result<User, StoreError> {
         let (Some(1), Some(primary)) = (self.primaries, self.primary_address.as_deref()) else {
-            return Err(StoreError::Corrupt { what: "user", reason: format!("the user {} has no single primary address", self.id) });
+            return Err(StoreError::Corrupt {
+                what: "user",
+                reason: format!("the user {} has no single primary address", self.id),
+            });
         };
         let addresses = self.addresses.as_deref().unwrap_or_default().split(' ');
-        let mut aliases = addresses.filter(|a| *a != primary).map(|a| stored::<EmailAddress>("user address", a)).collect::<Result<Vec<_>, _>>()?;
+        let mut aliases = addresses
+            .filter(|a| *a != primary)
+            .map(|a| stored::<EmailAddress>("user address", a))
+            .collect::<Result<Vec<_>, _>>()?;
         aliases.sort_unstable();
         Ok(User {
             id: UserId::from_uuid(self.id),
@@ -88,7 +103,11 @@ impl UserRow {
             role: stored::<Role>("user role", &self.role)?,
             digests: self.digests,
             source: stored::<Source>("user source", &self.source)?,
-            external_id: self.external_id.as_deref().map(|id| stored::<ExternalId>("external id", id)).transpose()?,
+            external_id: self
+                .external_id
+                .as_deref()
+                .map(|id| stored::<ExternalId>("external id", id))
+                .transpose()?,
             version: self.version,
         })
     }
@@ -99,10 +118,21 @@ impl UserRow {
 pub(crate) fn hex_ids(what: &'static str, hex: Option<&str>) -> Result<Vec<Uuid>, StoreError> {
     let hex = hex.unwrap_or_default().as_bytes();
     if !hex.len().is_multiple_of(32) {
-        return Err(StoreError::Corrupt { what, reason: format!("an id list of {} digits is not a whole number of ids", hex.len()) });
+        return Err(StoreError::Corrupt {
+            what,
+            reason: format!(
+                "an id list of {} digits is not a whole number of ids",
+                hex.len()
+            ),
+        });
     }
     hex.chunks_exact(32)
-        .map(|id| Uuid::try_parse_ascii(id).map_err(|e| StoreError::Corrupt { what, reason: e.to_string() }))
+        .map(|id| {
+            Uuid::try_parse_ascii(id).map_err(|e| StoreError::Corrupt {
+                what,
+                reason: e.to_string(),
+            })
+        })
         .collect()
 }
 
@@ -110,5 +140,6 @@ pub(crate) fn hex_ids(what: &'static str, hex: Option<&str>) -> Result<Vec<Uuid>
 /// written and read back compares equal to the one returned when it was written.
 pub(crate) fn now() -> time::OffsetDateTime {
     let now = time::OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).expect("a truncated nanosecond is in range")
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .expect("a truncated nanosecond is in range")
 }

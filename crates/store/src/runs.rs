@@ -59,7 +59,11 @@ struct RunningRow {
 fn this_process() -> Option<String> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
     let pid = std::process::id();
-    Some(format!("{}/{pid}/{}", host.trim(), process_start_time(pid)?))
+    Some(format!(
+        "{}/{pid}/{}",
+        host.trim(),
+        process_start_time(pid)?
+    ))
 }
 
 /// The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat).
@@ -73,9 +77,13 @@ fn process_start_time(pid: u32) -> Option<u64> {
 /// Whether `owner` is known to be gone: it ran on this host and its process no longer exists.
 /// A process on another host, or an unknown owner, is judged by the heartbeat alone.
 fn owner_is_gone(owner: Option<&str>) -> bool {
-    let (Some(owner), Some(me)) = (owner, this_process()) else { return false };
+    let (Some(owner), Some(me)) = (owner, this_process()) else {
+        return false;
+    };
     let mut parts = owner.rsplitn(3, '/');
-    let (Some(started), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else { return false };
+    let (Some(started), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
     let my_host = me.rsplitn(3, '/').nth(2).unwrap_or_default();
     if host != my_host {
         return false;
@@ -105,7 +113,10 @@ fn status_name(status: RunStatus) -> &'static str {
 }
 
 /// Reads one of the enum names above back through the enum's serde names, which they equal.
-fn from_name<T: serde::de::DeserializeOwned>(what: &'static str, name: &str) -> Result<T, StoreError> {
+fn from_name<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    name: &str,
+) -> Result<T, StoreError> {
     stored_json(what, format!("\"{name}\"").as_bytes())
 }
 
@@ -129,7 +140,10 @@ impl RunRow {
     }
 }
 
-async fn running(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Option<RunningRow>, DbError> {
+async fn running(
+    conn: &mut Conn<'_>,
+    account_id: AccountId,
+) -> Result<Option<RunningRow>, DbError> {
     sql("SELECT id, heartbeat_at, owner FROM runs WHERE account_id = $1 AND status = 'running'")
         .bind(account_id.as_uuid())
         .fetch_optional(conn)
@@ -162,7 +176,9 @@ impl Store {
         if let Some(current) = running(&mut tx.conn(), run.account_id).await? {
             let stale = now - current.heartbeat_at >= RUN_ABANDONED_AFTER;
             if !stale && !owner_is_gone(current.owner.as_deref()) {
-                return Err(StoreError::SyncAlreadyRunning { running: RunId::from_uuid(current.id) });
+                return Err(StoreError::SyncAlreadyRunning {
+                    running: RunId::from_uuid(current.id),
+                });
             }
             sql("UPDATE runs SET status = 'failed', finished_at = $2, \
                  error = 'abandoned: the process running this sync stopped before it finished' WHERE id = $1")
@@ -240,7 +256,10 @@ impl Store {
             });
         }
         tx.commit().await?;
-        Ok(Run { finished_at, ..run.clone() })
+        Ok(Run {
+            finished_at,
+            ..run.clone()
+        })
     }
 
     pub async fn run(&self, run_id: RunId) -> Result<Run, StoreError> {
@@ -258,7 +277,11 @@ impl Store {
 
     /// When the account's latest run of this trigger started, if it ever ran: the scheduler's
     /// baseline.
-    pub async fn last_run_started(&self, account_id: AccountId, trigger: Trigger) -> Result<Option<OffsetDateTime>, StoreError> {
+    pub async fn last_run_started(
+        &self,
+        account_id: AccountId,
+        trigger: Trigger,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let row: Option<StartedRow> = sql(
             "SELECT started_at FROM runs WHERE account_id = $1 AND trigger_kind = $2 ORDER BY id DESC LIMIT 1",
@@ -271,7 +294,11 @@ impl Store {
     }
 
     /// The account's runs, newest first, at most `limit`.
-    pub async fn list_runs(&self, account_id: AccountId, limit: u32) -> Result<Vec<Run>, StoreError> {
+    pub async fn list_runs(
+        &self,
+        account_id: AccountId,
+        limit: u32,
+    ) -> Result<Vec<Run>, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let rows: Vec<RunRow> = sql(
             "SELECT id, account_id, trigger_kind, actor, status, started_at, finished_at, plan_id, counts, \

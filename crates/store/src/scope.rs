@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use roster_domain::{AccountId, EmailAddress, ExternalId, Group, GroupId, SyncedGroup, SyncedUser, User, UserId};
+use roster_domain::{
+    AccountId, EmailAddress, ExternalId, Group, GroupId, SyncedGroup, SyncedUser, User, UserId,
+};
 use uuid::Uuid;
 
 use crate::addresses::OwnedBy;
@@ -81,24 +83,50 @@ fn uuids(keys: impl IntoIterator<Item = Uuid>) -> Vec<Value> {
     keys.into_iter().map(Value::from).collect()
 }
 
-async fn ids_where(conn: &mut Conn<'_>, template: &str, account_id: AccountId, keys: Vec<Value>) -> Result<Vec<Uuid>, DbError> {
-    let rows: Vec<IdRow> = fetch_in(conn, template, &[Value::from(account_id.as_uuid())], keys).await?;
+async fn ids_where(
+    conn: &mut Conn<'_>,
+    template: &str,
+    account_id: AccountId,
+    keys: Vec<Value>,
+) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<IdRow> =
+        fetch_in(conn, template, &[Value::from(account_id.as_uuid())], keys).await?;
     Ok(rows.into_iter().map(|row| row.id).collect())
 }
 
 impl Store {
     /// The account's users and groups that `keys` names, whole: with their addresses and direct
     /// members. Users come by primary address, groups by name, each once.
-    pub async fn objects(&self, account_id: AccountId, keys: &ObjectKeys<'_>) -> Result<(Vec<User>, Vec<Group>), StoreError> {
+    pub async fn objects(
+        &self,
+        account_id: AccountId,
+        keys: &ObjectKeys<'_>,
+    ) -> Result<(Vec<User>, Vec<Group>), StoreError> {
         let mut tx = self.db.begin_read().await?;
         let conn = &mut tx.conn();
         let account = [Value::from(account_id.as_uuid())];
         let mut user_ids: BTreeSet<Uuid> = BTreeSet::new();
         let mut group_ids: BTreeSet<Uuid> = BTreeSet::new();
         let by_external_id = texts(keys.user_external_ids.iter().map(ExternalId::as_str));
-        user_ids.extend(ids_where(conn, "SELECT id FROM users WHERE account_id = $1 AND external_id IN ({list})", account_id, by_external_id).await?);
+        user_ids.extend(
+            ids_where(
+                conn,
+                "SELECT id FROM users WHERE account_id = $1 AND external_id IN ({list})",
+                account_id,
+                by_external_id,
+            )
+            .await?,
+        );
         let by_external_id = texts(keys.group_external_ids.iter().map(ExternalId::as_str));
-        group_ids.extend(ids_where(conn, "SELECT id FROM groups WHERE account_id = $1 AND external_id IN ({list})", account_id, by_external_id).await?);
+        group_ids.extend(
+            ids_where(
+                conn,
+                "SELECT id FROM groups WHERE account_id = $1 AND external_id IN ({list})",
+                account_id,
+                by_external_id,
+            )
+            .await?,
+        );
         let holders: Vec<HolderRow> = fetch_in(
             conn,
             "SELECT user_id, group_id FROM addresses WHERE account_id = $1 AND address IN ({list})",
@@ -111,14 +139,30 @@ impl Store {
             group_ids.extend(holder.group_id);
         }
         let statement = user_rows("TRUE", "user_id IN ({list})");
-        let rows: Vec<UserRow> = fetch_in(conn, &statement, &[], uuids(user_ids.iter().copied())).await?;
+        let rows: Vec<UserRow> =
+            fetch_in(conn, &statement, &[], uuids(user_ids.iter().copied())).await?;
         if rows.len() != user_ids.len() {
-            let reason = format!("{} of the users read have no primary address", user_ids.len() - rows.len());
-            return Err(StoreError::Corrupt { what: "user", reason });
+            let reason = format!(
+                "{} of the users read have no primary address",
+                user_ids.len() - rows.len()
+            );
+            return Err(StoreError::Corrupt {
+                what: "user",
+                reason,
+            });
         }
-        let mut users = rows.into_iter().map(UserRow::into_user).collect::<Result<Vec<_>, _>>()?;
+        let mut users = rows
+            .into_iter()
+            .map(UserRow::into_user)
+            .collect::<Result<Vec<_>, _>>()?;
         users.sort_by(|a, b| a.primary_address.cmp(&b.primary_address));
-        let groups = read_groups(conn, account_id, group_ids.into_iter().collect(), Members::Read).await?;
+        let groups = read_groups(
+            conn,
+            account_id,
+            group_ids.into_iter().collect(),
+            Members::Read,
+        )
+        .await?;
         Ok((users, groups))
     }
 
@@ -135,8 +179,22 @@ impl Store {
         let conn = &mut tx.conn();
         let mut wanted: BTreeSet<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
         let by_external_id = texts(external_ids.iter().map(ExternalId::as_str));
-        wanted.extend(ids_where(conn, "SELECT id FROM groups WHERE account_id = $1 AND external_id IN ({list})", account_id, by_external_id).await?);
-        read_groups(conn, account_id, wanted.into_iter().collect(), Members::LeftOut).await
+        wanted.extend(
+            ids_where(
+                conn,
+                "SELECT id FROM groups WHERE account_id = $1 AND external_id IN ({list})",
+                account_id,
+                by_external_id,
+            )
+            .await?,
+        );
+        read_groups(
+            conn,
+            account_id,
+            wanted.into_iter().collect(),
+            Members::LeftOut,
+        )
+        .await
     }
 
     /// The synced groups holding any of these users or groups as a direct member, with the
@@ -157,16 +215,37 @@ impl Store {
         let mut tx = self.db.begin_read().await?;
         let conn = &mut tx.conn();
         let account = [Value::from(account_id.as_uuid())];
-        let holding_users: Vec<MembershipRow> = fetch_in(conn, HOLDING_USERS, &account, uuids(users.iter().map(|id| id.as_uuid()))).await?;
-        let holding_groups: Vec<MembershipRow> = fetch_in(conn, HOLDING_GROUPS, &account, uuids(groups.iter().map(|id| id.as_uuid()))).await?;
+        let holding_users: Vec<MembershipRow> = fetch_in(
+            conn,
+            HOLDING_USERS,
+            &account,
+            uuids(users.iter().map(|id| id.as_uuid())),
+        )
+        .await?;
+        let holding_groups: Vec<MembershipRow> = fetch_in(
+            conn,
+            HOLDING_GROUPS,
+            &account,
+            uuids(groups.iter().map(|id| id.as_uuid())),
+        )
+        .await?;
         let membership = |member: fn(Uuid) -> OwnedBy| {
             move |row: MembershipRow| {
-                row.external_id.is_some().then(|| Membership { group: GroupId::from_uuid(row.group_id), member: member(row.member_id) })
+                row.external_id.is_some().then(|| Membership {
+                    group: GroupId::from_uuid(row.group_id),
+                    member: member(row.member_id),
+                })
             }
         };
-        let mut memberships: Vec<Membership> = (holding_users.into_iter().filter_map(membership(|id| OwnedBy::User(UserId::from_uuid(id)))))
-            .chain(holding_groups.into_iter().filter_map(membership(|id| OwnedBy::Group(GroupId::from_uuid(id)))))
-            .collect();
+        let mut memberships: Vec<Membership> = (holding_users
+            .into_iter()
+            .filter_map(membership(|id| OwnedBy::User(UserId::from_uuid(id)))))
+        .chain(
+            holding_groups
+                .into_iter()
+                .filter_map(membership(|id| OwnedBy::Group(GroupId::from_uuid(id)))),
+        )
+        .collect();
         memberships.sort_unstable();
         Ok(memberships)
     }
@@ -187,15 +266,23 @@ impl Store {
             users: Option<String>,
         }
         let mut tx = self.db.begin_read().await?;
-        let row: Option<UsersRow> = sql(USERS).bind(account_id.as_uuid()).fetch_optional(&mut tx.conn()).await?;
+        let row: Option<UsersRow> = sql(USERS)
+            .bind(account_id.as_uuid())
+            .fetch_optional(&mut tx.conn())
+            .await?;
         drop(tx);
-        let corrupt = |reason: String| StoreError::Corrupt { what: "synced user", reason };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            what: "synced user",
+            reason,
+        };
         let listed = row.and_then(|row| row.users).unwrap_or_default();
         let mut words = listed.split_ascii_whitespace();
         let mut users = Vec::new();
         while let Some(external_id) = words.next() {
             let (Some(id), Some(address)) = (words.next(), words.next()) else {
-                return Err(corrupt(format!("the list of synced users ends early, at {external_id:?}")));
+                return Err(corrupt(format!(
+                    "the list of synced users ends early, at {external_id:?}"
+                )));
             };
             let id = Uuid::try_parse(id).map_err(|e| corrupt(e.to_string()))?;
             users.push(SyncedUser {
@@ -208,7 +295,11 @@ impl Store {
     }
 
     /// The synced users and groups that `keys` names, as group members name them, each once.
-    pub async fn synced_members(&self, account_id: AccountId, keys: &MemberKeys<'_>) -> Result<(Vec<SyncedUser>, Vec<SyncedGroup>), StoreError> {
+    pub async fn synced_members(
+        &self,
+        account_id: AccountId,
+        keys: &MemberKeys<'_>,
+    ) -> Result<(Vec<SyncedUser>, Vec<SyncedGroup>), StoreError> {
         // Whether an object is synced is checked here: as a condition, it led SQLite to scan the
         // account's objects by directory id instead of looking up the keys.
         const USERS: &str = "SELECT u.external_id, u.id, a.address FROM users u CROSS JOIN addresses a \
@@ -221,12 +312,38 @@ impl Store {
         let external = |ids: &[ExternalId]| texts(ids.iter().map(ExternalId::as_str));
         let user_ids = uuids(keys.user_ids.iter().map(|id| id.as_uuid()));
         let group_ids = uuids(keys.group_ids.iter().map(|id| id.as_uuid()));
-        let mut user_rows: Vec<SyncedUserRow> =
-            fetch_in(conn, &format!("{USERS}u.external_id IN ({{list}})"), &account, external(keys.user_external_ids)).await?;
-        user_rows.extend(fetch_in::<SyncedUserRow>(conn, &format!("{USERS}u.id IN ({{list}})"), &account, user_ids).await?);
-        let mut group_rows: Vec<SyncedGroupRow> =
-            fetch_in(conn, &format!("{GROUPS}g.external_id IN ({{list}})"), &account, external(keys.group_external_ids)).await?;
-        group_rows.extend(fetch_in::<SyncedGroupRow>(conn, &format!("{GROUPS}g.id IN ({{list}})"), &account, group_ids).await?);
+        let mut user_rows: Vec<SyncedUserRow> = fetch_in(
+            conn,
+            &format!("{USERS}u.external_id IN ({{list}})"),
+            &account,
+            external(keys.user_external_ids),
+        )
+        .await?;
+        user_rows.extend(
+            fetch_in::<SyncedUserRow>(
+                conn,
+                &format!("{USERS}u.id IN ({{list}})"),
+                &account,
+                user_ids,
+            )
+            .await?,
+        );
+        let mut group_rows: Vec<SyncedGroupRow> = fetch_in(
+            conn,
+            &format!("{GROUPS}g.external_id IN ({{list}})"),
+            &account,
+            external(keys.group_external_ids),
+        )
+        .await?;
+        group_rows.extend(
+            fetch_in::<SyncedGroupRow>(
+                conn,
+                &format!("{GROUPS}g.id IN ({{list}})"),
+                &account,
+                group_ids,
+            )
+            .await?,
+        );
         user_rows.sort_unstable_by_key(|row| row.id);
         user_rows.dedup_by_key(|row| row.id);
         group_rows.sort_unstable_by_key(|row| row.id);
@@ -250,7 +367,11 @@ impl Store {
                     external_id: stored("external id", &external_id)?,
                     id: GroupId::from_uuid(row.id),
                     name: row.name,
-                    address: row.address.as_deref().map(|address| stored("group address", address)).transpose()?,
+                    address: row
+                        .address
+                        .as_deref()
+                        .map(|address| stored("group address", address))
+                        .transpose()?,
                 })
             })
             .collect::<Result<_, StoreError>>()?;

@@ -28,7 +28,9 @@ const NONCE_LEN: usize = 12;
 /// Why the master key could not be loaded or could not open a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum MasterKeyError {
-    #[error("the master key is not valid: {0}; it must be the base64 encoding of 32 random bytes (`openssl rand -base64 32`)")]
+    #[error(
+        "the master key is not valid: {0}; it must be the base64 encoding of 32 random bytes (`openssl rand -base64 32`)"
+    )]
     Malformed(&'static str),
 
     #[error("cannot read or create the master key file {path}: {reason}")]
@@ -39,7 +41,9 @@ pub enum MasterKeyError {
     )]
     WrongKey,
 
-    #[error("the stored secret is damaged or was moved from another row; set the connection's secret again")]
+    #[error(
+        "the stored secret is damaged or was moved from another row; set the connection's secret again"
+    )]
     Tampered,
 }
 
@@ -52,18 +56,26 @@ pub struct MasterKey {
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MasterKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("MasterKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
 impl MasterKey {
     fn from_bytes(bytes: &[u8]) -> Result<Self, MasterKeyError> {
         if bytes.len() != KEY_LEN {
-            return Err(MasterKeyError::Malformed("it does not decode to exactly 32 bytes"));
+            return Err(MasterKeyError::Malformed(
+                "it does not decode to exactly 32 bytes",
+            ));
         }
-        let cipher = Aes256Gcm::new_from_slice(bytes).map_err(|_| MasterKeyError::Malformed("wrong length"))?;
+        let cipher = Aes256Gcm::new_from_slice(bytes)
+            .map_err(|_| MasterKeyError::Malformed("wrong length"))?;
         // The fingerprint is domain-separated so it reveals nothing usable about the key.
-        let digest = Sha256::new().chain_update(b"roster master key id\0").chain_update(bytes).finalize();
+        let digest = Sha256::new()
+            .chain_update(b"roster master key id\0")
+            .chain_update(bytes)
+            .finalize();
         let id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         Ok(Self { cipher, id })
     }
@@ -93,7 +105,10 @@ impl MasterKey {
     }
 
     fn from_file(path: &Path) -> Result<Self, MasterKeyError> {
-        let file_error = |e: std::io::Error| MasterKeyError::File { path: path.display().to_string(), reason: e.to_string() };
+        let file_error = |e: std::io::Error| MasterKeyError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
         match std::fs::read_to_string(path) {
             Ok(text) => Self::from_base64(&SecretString::from(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -108,7 +123,8 @@ impl MasterKey {
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
                 let mut file = options.open(path).map_err(file_error)?;
-                file.write_all(BASE64.encode(bytes).as_bytes()).map_err(file_error)?;
+                file.write_all(BASE64.encode(bytes).as_bytes())
+                    .map_err(file_error)?;
                 file.sync_all().map_err(file_error)?;
                 Self::from_bytes(&bytes)
             }
@@ -127,20 +143,44 @@ impl MasterKey {
         let aad = binding.associated_data();
         let ciphertext = self
             .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: secret.expose_secret().as_bytes(), aad: aad.as_bytes() })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: secret.expose_secret().as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
             .expect("AES-GCM encrypts any secret shorter than 64 GiB");
-        SealedSecret { ciphertext, nonce: nonce.to_vec(), key_id: self.id.clone() }
+        SealedSecret {
+            ciphertext,
+            nonce: nonce.to_vec(),
+            key_id: self.id.clone(),
+        }
     }
 
-    pub(crate) fn open(&self, sealed: &SealedSecret, binding: &Binding) -> Result<SecretString, MasterKeyError> {
+    pub(crate) fn open(
+        &self,
+        sealed: &SealedSecret,
+        binding: &Binding,
+    ) -> Result<SecretString, MasterKeyError> {
         if sealed.key_id != self.id {
             return Err(MasterKeyError::WrongKey);
         }
-        let nonce: [u8; NONCE_LEN] = sealed.nonce.as_slice().try_into().map_err(|_| MasterKeyError::Tampered)?;
+        let nonce: [u8; NONCE_LEN] = sealed
+            .nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| MasterKeyError::Tampered)?;
         let aad = binding.associated_data();
         let plain = self
             .cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: &sealed.ciphertext, aad: aad.as_bytes() })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &sealed.ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| MasterKeyError::Tampered)?;
         let text = String::from_utf8(plain).map_err(|_| MasterKeyError::Tampered)?;
         Ok(SecretString::from(text))
@@ -155,7 +195,10 @@ pub(crate) struct Binding {
 
 impl Binding {
     pub(crate) fn client_secret(account_id: AccountId) -> Self {
-        Self { account_id, column: "connections.secret_ciphertext" }
+        Self {
+            account_id,
+            column: "connections.secret_ciphertext",
+        }
     }
 
     fn associated_data(&self) -> String {
@@ -172,7 +215,9 @@ pub(crate) struct SealedSecret {
 
 impl fmt::Debug for SealedSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SealedSecret").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("SealedSecret")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -184,10 +229,24 @@ mod tests {
     fn a_sealed_secret_opens_only_with_its_key_and_binding() {
         let key = MasterKey::generate();
         let account = AccountId::new();
-        let sealed = key.seal(&SecretString::from("s3cret~value"), &Binding::client_secret(account));
-        assert_eq!(key.open(&sealed, &Binding::client_secret(account)).unwrap().expose_secret(), "s3cret~value");
-        assert!(matches!(key.open(&sealed, &Binding::client_secret(AccountId::new())), Err(MasterKeyError::Tampered)));
-        assert!(matches!(MasterKey::generate().open(&sealed, &Binding::client_secret(account)), Err(MasterKeyError::WrongKey)));
+        let sealed = key.seal(
+            &SecretString::from("s3cret~value"),
+            &Binding::client_secret(account),
+        );
+        assert_eq!(
+            key.open(&sealed, &Binding::client_secret(account))
+                .unwrap()
+                .expose_secret(),
+            "s3cret~value"
+        );
+        assert!(matches!(
+            key.open(&sealed, &Binding::client_secret(AccountId::new())),
+            Err(MasterKeyError::Tampered)
+        ));
+        assert!(matches!(
+            MasterKey::generate().open(&sealed, &Binding::client_secret(account)),
+            Err(MasterKeyError::WrongKey)
+        ));
     }
 
     #[test]
@@ -199,19 +258,30 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 
     #[test]
     fn malformed_keys_say_how_to_make_one() {
-        let err = MasterKey::from_base64(&SecretString::from("c2hvcnQ=")).unwrap_err().to_string();
-        assert!(err.contains("32 bytes") && err.contains("openssl rand"), "{err}");
+        let err = MasterKey::from_base64(&SecretString::from("c2hvcnQ="))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("32 bytes") && err.contains("openssl rand"),
+            "{err}"
+        );
     }
 
     #[test]
     fn debug_output_shows_no_key_material() {
         let key = MasterKey::generate();
-        assert_eq!(format!("{key:?}"), format!("MasterKey {{ id: {:?}, .. }}", key.id()));
+        assert_eq!(
+            format!("{key:?}"),
+            format!("MasterKey {{ id: {:?}, .. }}", key.id())
+        );
     }
 }

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use roster_domain::{AccountId, EmailAddress, Role, Source, User, UserId};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -55,10 +55,14 @@ async fn hash_password(password: SecretString) -> Result<String, StoreError> {
         Argon2::default()
             .hash_password(password.expose_secret().as_bytes())
             .map(|hash| hash.to_string())
-            .map_err(|e| StoreError::PasswordHashing { reason: e.to_string() })
+            .map_err(|e| StoreError::PasswordHashing {
+                reason: e.to_string(),
+            })
     })
     .await
-    .map_err(|e| StoreError::PasswordHashing { reason: e.to_string() })?
+    .map_err(|e| StoreError::PasswordHashing {
+        reason: e.to_string(),
+    })?
 }
 
 /// A hash of a password nobody knows: verifying an unknown login against it costs as much time as
@@ -77,11 +81,15 @@ async fn verify_password(password: SecretString, hash: Option<String>) -> Result
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
-        let matches = Argon2::default().verify_password(password.expose_secret().as_bytes(), hash.as_str()).is_ok();
+        let matches = Argon2::default()
+            .verify_password(password.expose_secret().as_bytes(), hash.as_str())
+            .is_ok();
         known && matches
     })
     .await
-    .map_err(|e| StoreError::PasswordHashing { reason: e.to_string() })
+    .map_err(|e| StoreError::PasswordHashing {
+        reason: e.to_string(),
+    })
 }
 
 impl Store {
@@ -91,9 +99,15 @@ impl Store {
     }
 
     /// Creates an organization admin who can log in with `password`.
-    pub async fn create_admin(&self, account_id: AccountId, admin: NewAdmin) -> Result<User, StoreError> {
+    pub async fn create_admin(
+        &self,
+        account_id: AccountId,
+        admin: NewAdmin,
+    ) -> Result<User, StoreError> {
         if admin.password.expose_secret().chars().count() < MIN_PASSWORD_LEN {
-            return Err(StoreError::PasswordTooShort { min: MIN_PASSWORD_LEN });
+            return Err(StoreError::PasswordTooShort {
+                min: MIN_PASSWORD_LEN,
+            });
         }
         let hash = hash_password(admin.password).await?;
         let new = NewUser {
@@ -108,10 +122,16 @@ impl Store {
         self.insert_user(account_id, new, Some(hash)).await
     }
 
-    async fn insert_user(&self, account_id: AccountId, new: NewUser, password_hash: Option<String>) -> Result<User, StoreError> {
+    async fn insert_user(
+        &self,
+        account_id: AccountId,
+        new: NewUser,
+        password_hash: Option<String>,
+    ) -> Result<User, StoreError> {
         let id = UserId::new();
         let digests = new.digests.unwrap_or(new.role.digests_by_default());
-        let addresses = object_addresses(OwnedBy::User(id), Some(&new.primary_address), &new.aliases);
+        let addresses =
+            object_addresses(OwnedBy::User(id), Some(&new.primary_address), &new.aliases);
         let mut tx = self.db.begin_write().await?;
         require_account(&mut tx.conn(), account_id).await?;
         sql("INSERT INTO users (id, account_id, first_name, last_name, display_name, role, digests, source, \
@@ -150,16 +170,30 @@ impl Store {
     pub async fn list_users(&self, account_id: AccountId) -> Result<Vec<User>, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let statement = user_rows("u.account_id = $1", "account_id = $1");
-        let rows: Vec<UserRow> = built_sql(statement, vec![account_id.as_uuid().into()]).fetch_all(&mut tx.conn()).await?;
+        let rows: Vec<UserRow> = built_sql(statement, vec![account_id.as_uuid().into()])
+            .fetch_all(&mut tx.conn())
+            .await?;
         // Users are read through their addresses: one without any would be missing unnoticed.
         let counted: Option<Count> =
-            sql("SELECT COUNT(*) AS count FROM users WHERE account_id = $1").bind(account_id.as_uuid()).fetch_optional(&mut tx.conn()).await?;
+            sql("SELECT COUNT(*) AS count FROM users WHERE account_id = $1")
+                .bind(account_id.as_uuid())
+                .fetch_optional(&mut tx.conn())
+                .await?;
         let counted = counted.map_or(0, |c| c.count);
         if counted != rows.len() as i64 {
-            let reason = format!("{} of the account's users have no primary address", counted - rows.len() as i64);
-            return Err(StoreError::Corrupt { what: "user", reason });
+            let reason = format!(
+                "{} of the account's users have no primary address",
+                counted - rows.len() as i64
+            );
+            return Err(StoreError::Corrupt {
+                what: "user",
+                reason,
+            });
         }
-        let mut users = rows.into_iter().map(UserRow::into_user).collect::<Result<Vec<_>, _>>()?;
+        let mut users = rows
+            .into_iter()
+            .map(UserRow::into_user)
+            .collect::<Result<Vec<_>, _>>()?;
         users.sort_by(|a, b| a.primary_address.cmp(&b.primary_address));
         Ok(users)
     }
@@ -167,14 +201,22 @@ impl Store {
     pub async fn user(&self, user_id: UserId) -> Result<User, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let statement = user_rows("u.id = $1", "user_id = $1");
-        let row: Option<UserRow> = built_sql(statement, vec![user_id.as_uuid().into()]).fetch_optional(&mut tx.conn()).await?;
+        let row: Option<UserRow> = built_sql(statement, vec![user_id.as_uuid().into()])
+            .fetch_optional(&mut tx.conn())
+            .await?;
         match row {
             Some(row) => row.into_user(),
             None => {
                 let exists: Option<Count> =
-                    sql("SELECT COUNT(*) AS count FROM users WHERE id = $1").bind(user_id.as_uuid()).fetch_optional(&mut tx.conn()).await?;
+                    sql("SELECT COUNT(*) AS count FROM users WHERE id = $1")
+                        .bind(user_id.as_uuid())
+                        .fetch_optional(&mut tx.conn())
+                        .await?;
                 match exists.filter(|c| c.count > 0) {
-                    Some(_) => Err(StoreError::Corrupt { what: "user", reason: format!("the user {user_id} has no primary address") }),
+                    Some(_) => Err(StoreError::Corrupt {
+                        what: "user",
+                        reason: format!("the user {user_id} has no primary address"),
+                    }),
                     None => Err(StoreError::UserNotFound(user_id)),
                 }
             }
@@ -200,7 +242,11 @@ impl Store {
 
     /// The organization admin whose primary address is `address`, if `password` is theirs.
     /// Unknown addresses take as long as wrong passwords.
-    pub async fn verify_login(&self, address: &EmailAddress, password: SecretString) -> Result<Option<User>, StoreError> {
+    pub async fn verify_login(
+        &self,
+        address: &EmailAddress,
+        password: SecretString,
+    ) -> Result<Option<User>, StoreError> {
         #[derive(sqlx::FromRow)]
         struct Login {
             id: uuid::Uuid,
@@ -217,7 +263,9 @@ impl Store {
         .fetch_optional(&mut tx.conn())
         .await?;
         drop(tx);
-        let (id, hash) = login.map(|l| (Some(l.id), Some(l.password_hash))).unwrap_or((None, None));
+        let (id, hash) = login
+            .map(|l| (Some(l.id), Some(l.password_hash)))
+            .unwrap_or((None, None));
         if !verify_password(password, hash).await? {
             return Ok(None);
         }

@@ -5,9 +5,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roster_domain::plan::{Category, Change, ChangeAction, DeletionCheck, GroupFields, MemberChanges, Plan, SkipReason};
+use roster_domain::plan::{
+    Category, Change, ChangeAction, DeletionCheck, GroupFields, MemberChanges, Plan, SkipReason,
+};
 use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
-use roster_domain::{AccountEventKind, AccountId, ChangeId, DirectoryConnection, ExternalId, Group, PlanId, RunId};
+use roster_domain::{
+    AccountEventKind, AccountId, ChangeId, DirectoryConnection, ExternalId, Group, PlanId, RunId,
+};
 use roster_graph::{ClientOptions, GraphClient, Priority};
 use roster_plan::{Mirror as PlanMirror, MirrorRead, PlanInput};
 use roster_store::{Applier, ChangeFailure, NewRun, Revision, Store};
@@ -87,11 +91,18 @@ pub struct ApplyOutcome {
 
 impl SyncEngine {
     pub fn new(store: Store) -> Self {
-        Self { store, graph_options: Arc::new(ClientOptions::new), heartbeat: HEARTBEAT }
+        Self {
+            store,
+            graph_options: Arc::new(ClientOptions::new),
+            heartbeat: HEARTBEAT,
+        }
     }
 
     /// Uses other Graph client options (tests shorten retries; benchmarks raise concurrency).
-    pub fn with_graph_options(mut self, options: impl Fn(Priority) -> ClientOptions + Send + Sync + 'static) -> Self {
+    pub fn with_graph_options(
+        mut self,
+        options: impl Fn(Priority) -> ClientOptions + Send + Sync + 'static,
+    ) -> Self {
         self.graph_options = Arc::new(options);
         self
     }
@@ -107,10 +118,19 @@ impl SyncEngine {
     }
 
     /// A Graph client for the account's saved connection.
-    pub async fn graph_client(&self, account_id: AccountId, priority: Priority) -> Result<(DirectoryConnection, GraphClient), SyncError> {
-        let connection = self.store.connection(account_id).await?.ok_or(SyncError::NoConnection(account_id))?;
+    pub async fn graph_client(
+        &self,
+        account_id: AccountId,
+        priority: Priority,
+    ) -> Result<(DirectoryConnection, GraphClient), SyncError> {
+        let connection = self
+            .store
+            .connection(account_id)
+            .await?
+            .ok_or(SyncError::NoConnection(account_id))?;
         let secret = self.store.connection_secret(account_id).await?;
-        let client = GraphClient::new(&connection.settings, secret, (self.graph_options)(priority))?;
+        let client =
+            GraphClient::new(&connection.settings, secret, (self.graph_options)(priority))?;
         Ok((connection, client))
     }
 
@@ -123,12 +143,19 @@ impl SyncEngine {
         progress: &dyn Progress,
     ) -> Result<PreviewOutcome, SyncError> {
         let mut run = self.start(account_id, Trigger::Preview, actor).await?;
-        let result = self.refresh_and_plan(&mut run, full, Priority::High, progress).await;
+        let result = self
+            .refresh_and_plan(&mut run, full, Priority::High, progress)
+            .await;
         match result {
             Ok((RevisedPlan { plan, planned, .. }, read)) => {
                 run.status = RunStatus::Succeeded;
                 let run = self.finish(run).await?;
-                Ok(PreviewOutcome { run, plan, read, planned })
+                Ok(PreviewOutcome {
+                    run,
+                    plan,
+                    read,
+                    planned,
+                })
             }
             Err(e) => Err(self.fail(run, e).await),
         }
@@ -149,7 +176,10 @@ impl SyncEngine {
         }
         let known: HashSet<ChangeId> = stored.plan.changes.iter().map(|c| c.id).collect();
         if let Some(unknown) = request.skip.iter().find(|id| !known.contains(id)) {
-            return Err(SyncError::UnknownChange { plan_id, change_id: unknown.to_string() });
+            return Err(SyncError::UnknownChange {
+                plan_id,
+                change_id: unknown.to_string(),
+            });
         }
         let mut run = self.start(account_id, Trigger::Apply, actor).await?;
         run.plan_id = Some(plan_id);
@@ -157,13 +187,25 @@ impl SyncEngine {
             self.store.mark_plan_applied(plan_id).await?;
             let hold_removals = stored.plan.deletion_check.exceeded && !request.confirm_removals;
             let selected = |c: &Change| !request.skip.contains(&c.id);
-            self.apply_plan(&mut run, &stored.plan, stored.planned_at, selected, hold_removals, progress).await
+            self.apply_plan(
+                &mut run,
+                &stored.plan,
+                stored.planned_at,
+                selected,
+                hold_removals,
+                progress,
+            )
+            .await
         }
         .await;
         match result {
             Ok((held_removals, not_allowed)) => {
                 let run = self.finish(run).await?;
-                Ok(ApplyOutcome { run, held_removals, not_allowed })
+                Ok(ApplyOutcome {
+                    run,
+                    held_removals,
+                    not_allowed,
+                })
             }
             Err(e) => Err(self.fail(run, e).await),
         }
@@ -171,13 +213,28 @@ impl SyncEngine {
 
     /// The automatic path: refresh, plan and apply every change the settings allow, holding
     /// all removals when they exceed the deletion limit (the run is then marked held).
-    pub async fn run_automatic(&self, account_id: AccountId, actor: &str, progress: &dyn Progress) -> Result<ApplyOutcome, SyncError> {
+    pub async fn run_automatic(
+        &self,
+        account_id: AccountId,
+        actor: &str,
+        progress: &dyn Progress,
+    ) -> Result<ApplyOutcome, SyncError> {
         let mut run = self.start(account_id, Trigger::Automatic, actor).await?;
         let result = async {
-            let (RevisedPlan { plan, revision, .. }, _) = self.refresh_and_plan(&mut run, false, Priority::Low, progress).await?;
+            let (RevisedPlan { plan, revision, .. }, _) = self
+                .refresh_and_plan(&mut run, false, Priority::Low, progress)
+                .await?;
             self.store.mark_plan_applied(plan.id).await?;
             let hold_removals = plan.deletion_check.exceeded;
-            self.apply_plan(&mut run, &plan, Some(revision), |_| true, hold_removals, progress).await
+            self.apply_plan(
+                &mut run,
+                &plan,
+                Some(revision),
+                |_| true,
+                hold_removals,
+                progress,
+            )
+            .await
         }
         .await;
         let run_id = run.id;
@@ -189,7 +246,13 @@ impl SyncEngine {
                         "Automatic sync held {held_removals} removal(s) because they exceed the deletion limit; the other \
                          changes were applied. Review the removals with Search Now and confirm them to apply."
                     );
-                    self.tell(account_id, AccountEventKind::AutomaticRunHeld, &message, run_id).await;
+                    self.tell(
+                        account_id,
+                        AccountEventKind::AutomaticRunHeld,
+                        &message,
+                        run_id,
+                    )
+                    .await;
                 }
                 if run.status == RunStatus::Partial {
                     let message = format!(
@@ -197,14 +260,30 @@ impl SyncEngine {
                          object and why.",
                         run.failures.len()
                     );
-                    self.tell(account_id, AccountEventKind::AutomaticRunFailed, &message, run_id).await;
+                    self.tell(
+                        account_id,
+                        AccountEventKind::AutomaticRunFailed,
+                        &message,
+                        run_id,
+                    )
+                    .await;
                 }
-                Ok(ApplyOutcome { run, held_removals, not_allowed })
+                Ok(ApplyOutcome {
+                    run,
+                    held_removals,
+                    not_allowed,
+                })
             }
             Err(e) => {
                 let error = self.fail(run, e).await;
                 let message = format!("Automatic sync failed: {error}");
-                self.tell(account_id, AccountEventKind::AutomaticRunFailed, &message, run_id).await;
+                self.tell(
+                    account_id,
+                    AccountEventKind::AutomaticRunFailed,
+                    &message,
+                    run_id,
+                )
+                .await;
                 Err(error)
             }
         }
@@ -212,14 +291,36 @@ impl SyncEngine {
 
     /// Records an event for the tech contact. A failure to record it is logged, not raised: the
     /// run's own outcome is what the caller needs.
-    async fn tell(&self, account_id: AccountId, kind: AccountEventKind, message: &str, run_id: RunId) {
-        if let Err(e) = self.store.record_event(account_id, kind, message, Some(run_id)).await {
+    async fn tell(
+        &self,
+        account_id: AccountId,
+        kind: AccountEventKind,
+        message: &str,
+        run_id: RunId,
+    ) {
+        if let Err(e) = self
+            .store
+            .record_event(account_id, kind, message, Some(run_id))
+            .await
+        {
             tracing::error!(%account_id, %run_id, error = %e, "could not record an account event");
         }
     }
 
-    async fn start(&self, account_id: AccountId, trigger: Trigger, actor: &str) -> Result<Run, SyncError> {
-        Ok(self.store.start_run(NewRun { account_id, trigger, actor: actor.to_owned() }).await?)
+    async fn start(
+        &self,
+        account_id: AccountId,
+        trigger: Trigger,
+        actor: &str,
+    ) -> Result<Run, SyncError> {
+        Ok(self
+            .store
+            .start_run(NewRun {
+                account_id,
+                trigger,
+                actor: actor.to_owned(),
+            })
+            .await?)
     }
 
     async fn finish(&self, mut run: Run) -> Result<Run, SyncError> {
@@ -249,12 +350,25 @@ impl SyncEngine {
         let account_id = run.account_id;
         let (connection, client) = self.graph_client(account_id, priority).await?;
         let started = std::time::Instant::now();
-        let refreshed = self.beating(run, refresh(&self.store, account_id, &client, full, progress)).await;
+        let refreshed = self
+            .beating(
+                run,
+                refresh(&self.store, account_id, &client, full, progress),
+            )
+            .await;
         run.graph_requests = client.stats().graph_requests + client.stats().token_requests;
         let refreshed = refreshed?;
         tracing::info!(run = %run.id, read = ?refreshed.kind, objects = refreshed.objects_read, elapsed = ?started.elapsed(), "directory refreshed");
         let started = std::time::Instant::now();
-        let plan = self.plan(run.id, account_id, &connection, refreshed.mirror, refreshed.delta).await?;
+        let plan = self
+            .plan(
+                run.id,
+                account_id,
+                &connection,
+                refreshed.mirror,
+                refreshed.delta,
+            )
+            .await?;
         tracing::info!(run = %run.id, changes = plan.plan.changes.len(), planned = ?plan.planned, elapsed = ?started.elapsed(), "planned");
         let started = std::time::Instant::now();
         self.store.save_plan(&plan.plan, plan.revision).await?;
@@ -270,7 +384,8 @@ impl SyncEngine {
     /// taken for an abandoned run. The run must not change while `work` runs.
     async fn beating<T>(&self, run: &Run, work: impl Future<Output = T>) -> T {
         let mut work = std::pin::pin!(work);
-        let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + self.heartbeat, self.heartbeat);
+        let mut beats =
+            tokio::time::interval_at(tokio::time::Instant::now() + self.heartbeat, self.heartbeat);
         beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -302,18 +417,38 @@ impl SyncEngine {
             && let Some(in_step) = self.store.in_step_plan(account_id).await?
         {
             let plan = self.plan_in_step(run_id, account_id, in_step).await?;
-            return Ok(RevisedPlan { plan, revision, planned: Planned::InStep });
+            return Ok(RevisedPlan {
+                plan,
+                revision,
+                planned: Planned::InStep,
+            });
         }
         // Only the round may have moved the account since it was in step.
         if let Some(delta) = delta.filter(|d| d.committed.revision == revision)
             && let Some(in_step) = delta.committed.in_step_before
         {
-            let account = self.store.account(&roster_store::AccountRef::Id(account_id)).await?;
-            let of = PartOf { run_id, account: &account, settings: &connection.settings, in_step };
+            let account = self
+                .store
+                .account(&roster_store::AccountRef::Id(account_id))
+                .await?;
+            let of = PartOf {
+                run_id,
+                account: &account,
+                settings: &connection.settings,
+                in_step,
+            };
             let started = std::time::Instant::now();
             match plan_part(&self.store, of, &delta).await? {
-                Ok(plan) => return Ok(RevisedPlan { plan, revision, planned: Planned::Part }),
-                Err(why) => tracing::info!(%run_id, %why, elapsed = ?started.elapsed(), "planning the whole account"),
+                Ok(plan) => {
+                    return Ok(RevisedPlan {
+                        plan,
+                        revision,
+                        planned: Planned::Part,
+                    });
+                }
+                Err(why) => {
+                    tracing::info!(%run_id, %why, elapsed = ?started.elapsed(), "planning the whole account")
+                }
             }
         }
         // One load after another: run side by side, on this machine's two cores, they took longer
@@ -326,12 +461,26 @@ impl SyncEngine {
             Some(mirror) => mirror,
             None => store.load_mirror(account_id).await?,
         };
-        let account = store.account(&roster_store::AccountRef::Id(account_id)).await?;
+        let account = store
+            .account(&roster_store::AccountRef::Id(account_id))
+            .await?;
         let users = store.list_users(account_id).await?;
         let groups = store.list_groups(account_id).await?;
-        let exemptions = store.list_exemptions(account_id).await?.into_iter().map(|e| e.external_id).collect();
-        let candidates: Vec<_> = roster_plan::candidate_addresses(&account, &mirror.users, &mirror.groups).into_iter().collect();
-        let held: HashMap<_, _> = store.addresses_owned_elsewhere(account_id, &candidates).await?.into_iter().collect();
+        let exemptions = store
+            .list_exemptions(account_id)
+            .await?
+            .into_iter()
+            .map(|e| e.external_id)
+            .collect();
+        let candidates: Vec<_> =
+            roster_plan::candidate_addresses(&account, &mirror.users, &mirror.groups)
+                .into_iter()
+                .collect();
+        let held: HashMap<_, _> = store
+            .addresses_owned_elsewhere(account_id, &candidates)
+            .await?
+            .into_iter()
+            .collect();
         tracing::debug!(%run_id, users = users.len(), groups = groups.len(), elapsed = ?loading.elapsed(), "account loaded for planning");
         let input = PlanInput {
             plan_id: PlanId::new(),
@@ -340,17 +489,30 @@ impl SyncEngine {
             account: &account,
             users: &users,
             groups: &groups,
-            mirror: PlanMirror { users: &mirror.users, groups: &mirror.groups, read: MirrorRead::Complete },
+            mirror: PlanMirror {
+                users: &mirror.users,
+                groups: &mirror.groups,
+                read: MirrorRead::Complete,
+            },
             settings: &connection.settings,
             exemptions: &exemptions,
             held_by_other_accounts: &held,
         };
-        Ok(RevisedPlan { plan: roster_plan::plan(&input)?, revision, planned: Planned::Whole })
+        Ok(RevisedPlan {
+            plan: roster_plan::plan(&input)?,
+            revision,
+            planned: Planned::Whole,
+        })
     }
 
     /// The plan of an account in step with its mirror: no change, and what the plan that
     /// brought it in step skipped and left out.
-    async fn plan_in_step(&self, run_id: RunId, account_id: AccountId, in_step: PlanId) -> Result<Plan, SyncError> {
+    async fn plan_in_step(
+        &self,
+        run_id: RunId,
+        account_id: AccountId,
+        in_step: PlanId,
+    ) -> Result<Plan, SyncError> {
         let previous = self.store.plan_without_changes(in_step).await?;
         let (synced_users, synced_groups) = self.store.synced_counts(account_id).await?;
         Ok(Plan {
@@ -360,7 +522,13 @@ impl SyncEngine {
             created_at: OffsetDateTime::now_utc(),
             changes: Vec::new(),
             skipped: previous.skipped,
-            deletion_check: DeletionCheck { user_removals: 0, synced_users, group_removals: 0, synced_groups, exceeded: false },
+            deletion_check: DeletionCheck {
+                user_removals: 0,
+                synced_users,
+                group_removals: 0,
+                synced_groups,
+                exceeded: false,
+            },
             inactive_not_imported: previous.inactive_not_imported,
         })
     }
@@ -398,12 +566,17 @@ impl SyncEngine {
         let started = std::time::Instant::now();
         let whole_plan = to_apply.len() == plan.changes.len();
         let mut applier = self.store.applier(run.account_id, planned_at).await?;
-        let applied = self.apply_in_passes(&mut applier, run, to_apply, progress).await?;
-        self.settle_nested_groups(&mut applier, run, &applied).await?;
+        let applied = self
+            .apply_in_passes(&mut applier, run, to_apply, progress)
+            .await?;
+        self.settle_nested_groups(&mut applier, run, &applied)
+            .await?;
         tracing::info!(run = %run.id, applied = applied.len(), elapsed = ?started.elapsed(), "applied");
         let in_step = whole_plan && run.failures.is_empty() && !depends_on_other_accounts(plan);
         if let Some(revision) = applier.undisturbed_revision().filter(|_| in_step) {
-            self.store.record_in_step(run.account_id, revision, plan.id).await?;
+            self.store
+                .record_in_step(run.account_id, revision, plan.id)
+                .await?;
         }
         run.status = if !run.failures.is_empty() {
             RunStatus::Partial
@@ -447,7 +620,9 @@ impl SyncEngine {
                             settled += 1;
                             applied_changes.push(change);
                         }
-                        Err(failure @ ChangeFailure::AddressTaken { .. }) => address_taken.push((change, failure)),
+                        Err(failure @ ChangeFailure::AddressTaken { .. }) => {
+                            address_taken.push((change, failure))
+                        }
                         Err(failure) => {
                             run.failures.push(failed(change, &failure));
                             settled += 1;
@@ -462,11 +637,18 @@ impl SyncEngine {
             }
             if !applied {
                 progress.changes_applied(address_taken.len() as u64);
-                run.failures.extend(address_taken.iter().map(|(change, failure)| failed(change, failure)));
+                run.failures.extend(
+                    address_taken
+                        .iter()
+                        .map(|(change, failure)| failed(change, failure)),
+                );
                 *run = self.store.update_run(run).await?;
                 break;
             }
-            pending = address_taken.into_iter().map(|(change, _)| change).collect();
+            pending = address_taken
+                .into_iter()
+                .map(|(change, _)| change)
+                .collect();
         }
         Ok(applied_changes)
     }
@@ -475,16 +657,26 @@ impl SyncEngine {
     /// the same apply adds later (groups nest in any order, cycles included) is missing from it.
     /// This pass writes such groups once more, now that every group of the apply exists, so one
     /// apply converges instead of leaving the difference to the next sync.
-    async fn settle_nested_groups(&self, applier: &mut Applier<'_>, run: &mut Run, applied: &[&Change]) -> Result<(), SyncError> {
+    async fn settle_nested_groups(
+        &self,
+        applier: &mut Applier<'_>,
+        run: &mut Run,
+        applied: &[&Change],
+    ) -> Result<(), SyncError> {
         let nested: Vec<(&Change, &GroupFields, &[ExternalId])> = applied
             .iter()
             .filter_map(|change| match &change.action {
-                ChangeAction::AddGroup { fields, members, .. } | ChangeAction::LinkGroup { fields, members, .. }
-                    if !members.groups.is_empty() =>
-                {
+                ChangeAction::AddGroup {
+                    fields, members, ..
+                }
+                | ChangeAction::LinkGroup {
+                    fields, members, ..
+                } if !members.groups.is_empty() => {
                     Some((*change, fields, members.groups.as_slice()))
                 }
-                ChangeAction::UpdateGroup { fields, members, .. } if !members.joining_groups.is_empty() => {
+                ChangeAction::UpdateGroup {
+                    fields, members, ..
+                } if !members.joining_groups.is_empty() => {
                     Some((*change, fields, members.joining_groups.as_slice()))
                 }
                 _ => None,
@@ -496,33 +688,54 @@ impl SyncEngine {
         // Only the nested groups and their member groups are read back, not the whole account.
         let involved: Vec<ExternalId> = nested
             .iter()
-            .flat_map(|(change, _, member_groups)| std::iter::once(&change.external_id).chain(member_groups.iter()))
+            .flat_map(|(change, _, member_groups)| {
+                std::iter::once(&change.external_id).chain(member_groups.iter())
+            })
             .collect::<HashSet<_>>()
             .into_iter()
             .cloned()
             .collect();
-        let groups = self.store.groups_by_external_id(run.account_id, &involved).await?;
-        let by_external_id: HashMap<&ExternalId, &Group> =
-            groups.iter().filter_map(|g| Some((g.external_id.as_ref()?, g))).collect();
+        let groups = self
+            .store
+            .groups_by_external_id(run.account_id, &involved)
+            .await?;
+        let by_external_id: HashMap<&ExternalId, &Group> = groups
+            .iter()
+            .filter_map(|g| Some((g.external_id.as_ref()?, g)))
+            .collect();
         let mut rewrites = Vec::new();
         for (change, fields, member_groups) in nested {
-            let Some(group) = by_external_id.get(&change.external_id) else { continue };
+            let Some(group) = by_external_id.get(&change.external_id) else {
+                continue;
+            };
             let missing: Vec<ExternalId> = member_groups
                 .iter()
-                .filter(|id| by_external_id.get(id).is_some_and(|member| !group.member_groups.contains(&member.id)))
+                .filter(|id| {
+                    by_external_id
+                        .get(id)
+                        .is_some_and(|member| !group.member_groups.contains(&member.id))
+                })
                 .cloned()
                 .collect();
             if !missing.is_empty() {
-                let members = MemberChanges { joining_groups: missing, ..MemberChanges::default() };
-                let action =
-                    ChangeAction::UpdateGroup { group_id: group.id, expected_version: group.version, fields: fields.clone(), members };
+                let members = MemberChanges {
+                    joining_groups: missing,
+                    ..MemberChanges::default()
+                };
+                let action = ChangeAction::UpdateGroup {
+                    group_id: group.id,
+                    expected_version: group.version,
+                    fields: fields.clone(),
+                    members,
+                };
                 rewrites.push((change, action));
             }
         }
         if rewrites.is_empty() {
             return Ok(());
         }
-        let actions: Vec<ChangeAction> = rewrites.iter().map(|(_, action)| action.clone()).collect();
+        let actions: Vec<ChangeAction> =
+            rewrites.iter().map(|(_, action)| action.clone()).collect();
         let outcomes = applier.apply(&actions).await?;
         for ((change, _), outcome) in rewrites.iter().zip(outcomes) {
             if let Err(failure) = outcome {
@@ -537,17 +750,26 @@ impl SyncEngine {
 /// Whether the plan left something out because another account holds an address: that account
 /// may let it go at any time, without this account's revision moving.
 fn depends_on_other_accounts(plan: &Plan) -> bool {
-    plan.skipped.iter().any(|skipped| skipped.reason == SkipReason::OwnedByAnotherAccount)
+    plan.skipped
+        .iter()
+        .any(|skipped| skipped.reason == SkipReason::OwnedByAnotherAccount)
 }
 
 fn failed(change: &Change, failure: &ChangeFailure) -> RunFailure {
-    RunFailure { external_id: Some(change.external_id.clone()), object: change.summary.clone(), reason: failure.to_string() }
+    RunFailure {
+        external_id: Some(change.external_id.clone()),
+        object: change.summary.clone(),
+        reason: failure.to_string(),
+    }
 }
 
 fn planned_counts(plan: &Plan) -> std::collections::BTreeMap<Category, CategoryCount> {
     let mut counts = std::collections::BTreeMap::new();
     for change in &plan.changes {
-        counts.entry(change.category).or_insert_with(CategoryCount::default).planned += 1;
+        counts
+            .entry(change.category)
+            .or_insert_with(CategoryCount::default)
+            .planned += 1;
     }
     counts
 }

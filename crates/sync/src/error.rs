@@ -20,7 +20,9 @@ pub enum SyncError {
     #[error(transparent)]
     Plan(#[from] PlanError),
 
-    #[error("the account has no directory connection; save the connection settings first (`roster connection set`)")]
+    #[error(
+        "the account has no directory connection; save the connection settings first (`roster connection set`)"
+    )]
     NoConnection(AccountId),
 
     #[error("the plan {plan_id} belongs to another account")]
@@ -50,9 +52,13 @@ mod tests {
     fn no_variant_repeats_its_cause_as_a_source() {
         let store = SyncError::from(StoreError::AccountNeedsDomain);
         let plan = SyncError::from(PlanError::NoActiveUsersRead { synced_users: 3 });
-        let graph = SyncError::from(GraphError::InvalidSecret { client_id: "6731de76-14a6-49ae-97bc-6eba6914391e".parse().unwrap() });
+        let graph = SyncError::from(GraphError::InvalidSecret {
+            client_id: "6731de76-14a6-49ae-97bc-6eba6914391e".parse().unwrap(),
+        });
         for error in [store, plan, graph] {
-            let said_again = error.source().is_some_and(|source| error.to_string().contains(&source.to_string()));
+            let said_again = error
+                .source()
+                .is_some_and(|source| error.to_string().contains(&source.to_string()));
             assert!(!said_again, "{error}");
         }
     }

@@ -71,7 +71,10 @@ pub async fn refresh(
     let kind = if full {
         ReadKind::FullRequested
     } else {
-        match usable_links(&store.delta_links(account_id).await?, OffsetDateTime::now_utc()) {
+        match usable_links(
+            &store.delta_links(account_id).await?,
+            OffsetDateTime::now_utc(),
+        ) {
             Usable::Yes(links) => {
                 match DeltaRound::read(client.read_changes(&links), progress).await {
                     Ok(round) => return round.commit(store, account_id).await,
@@ -107,7 +110,10 @@ fn usable_links(links: &roster_store::DeltaLinks, now: OffsetDateTime) -> Usable
         return Usable::Expired;
     }
     // A link that no longer parses was written by something else; a full read replaces it.
-    match (users.url.parse::<DeltaLink>(), groups.url.parse::<DeltaLink>()) {
+    match (
+        users.url.parse::<DeltaLink>(),
+        groups.url.parse::<DeltaLink>(),
+    ) {
         (Ok(users), Ok(groups)) => Usable::Yes(DeltaLinks { users, groups }),
         _ => Usable::NoLinks,
     }
@@ -135,7 +141,11 @@ impl DeltaRound {
 
     /// Merges the round into the stored records of the objects it patches and commits it, with
     /// the new delta links.
-    async fn commit(self, store: &Store, account_id: AccountId) -> Result<RefreshOutcome, SyncError> {
+    async fn commit(
+        self,
+        store: &Store,
+        account_id: AccountId,
+    ) -> Result<RefreshOutcome, SyncError> {
         let (mut users, mut groups) = (Vec::new(), Vec::new());
         for event in &self.events {
             match event {
@@ -146,11 +156,16 @@ impl DeltaRound {
             }
         }
         // The records as they were are kept for planning: a few, however large the tenant.
-        let (users_before, groups_before) = store.mirror_objects(account_id, &users, &groups).await?;
+        let (users_before, groups_before) =
+            store.mirror_objects(account_id, &users, &groups).await?;
         let mut working = WorkingMirror::of(users_before.clone(), groups_before.clone());
         working.objects_read = self.events.len() as u64;
-        self.events.into_iter().for_each(|event| working.merge(event));
-        working.commit_delta(store, account_id, self.links, users_before, groups_before).await
+        self.events
+            .into_iter()
+            .for_each(|event| working.merge(event));
+        working
+            .commit_delta(store, account_id, self.links, users_before, groups_before)
+            .await
     }
 }
 
@@ -177,7 +192,11 @@ impl WorkingMirror {
     }
 
     /// Reads to the end, merging every page; returns the links of the next round.
-    async fn read(&mut self, mut read: DirectoryRead, progress: &dyn Progress) -> Result<DeltaLinks, SyncError> {
+    async fn read(
+        &mut self,
+        mut read: DirectoryRead,
+        progress: &dyn Progress,
+    ) -> Result<DeltaLinks, SyncError> {
         loop {
             match read.next().await? {
                 ReadStep::Page(events) => {
@@ -230,16 +249,38 @@ impl WorkingMirror {
         groups_before: Vec<DirectoryGroup>,
     ) -> Result<RefreshOutcome, SyncError> {
         let refresh = MirrorRefresh {
-            upsert_users: self.touched_users.iter().filter_map(|id| self.users.get(id).cloned()).collect(),
-            remove_users: std::mem::take(&mut self.removed_users).into_iter().collect(),
-            upsert_groups: self.touched_groups.iter().filter_map(|id| self.groups.get(id).cloned()).collect(),
-            remove_groups: std::mem::take(&mut self.removed_groups).into_iter().collect(),
+            upsert_users: self
+                .touched_users
+                .iter()
+                .filter_map(|id| self.users.get(id).cloned())
+                .collect(),
+            remove_users: std::mem::take(&mut self.removed_users)
+                .into_iter()
+                .collect(),
+            upsert_groups: self
+                .touched_groups
+                .iter()
+                .filter_map(|id| self.groups.get(id).cloned())
+                .collect(),
+            remove_groups: std::mem::take(&mut self.removed_groups)
+                .into_iter()
+                .collect(),
             users_delta_link: Some(links.users.to_string()),
             groups_delta_link: Some(links.groups.to_string()),
         };
         let committed = store.commit_mirror_delta(account_id, &refresh).await?;
-        let delta = DeltaChanges { users_before, groups_before, written: refresh, committed };
-        Ok(RefreshOutcome { mirror: None, delta: Some(delta), kind: ReadKind::Delta, objects_read: self.objects_read })
+        let delta = DeltaChanges {
+            users_before,
+            groups_before,
+            written: refresh,
+            committed,
+        };
+        Ok(RefreshOutcome {
+            mirror: None,
+            delta: Some(delta),
+            kind: ReadKind::Delta,
+            objects_read: self.objects_read,
+        })
     }
 
     async fn commit_full(
@@ -261,8 +302,17 @@ impl WorkingMirror {
             ..MirrorRefresh::default()
         };
         store.replace_mirror(account_id, &full).await?;
-        let mirror = Mirror { users: full.upsert_users, groups: full.upsert_groups, delta_links: mirror.delta_links };
-        Ok(RefreshOutcome { mirror: Some(mirror), delta: None, kind, objects_read })
+        let mirror = Mirror {
+            users: full.upsert_users,
+            groups: full.upsert_groups,
+            delta_links: mirror.delta_links,
+        };
+        Ok(RefreshOutcome {
+            mirror: Some(mirror),
+            delta: None,
+            kind,
+            objects_read,
+        })
     }
 
     /// The refreshed mirror in a stable order, so that plans built from it are too.
@@ -271,6 +321,10 @@ impl WorkingMirror {
         users.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let mut groups: Vec<DirectoryGroup> = self.groups.into_values().collect();
         groups.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        Mirror { users, groups, delta_links: Default::default() }
+        Mirror {
+            users,
+            groups,
+            delta_links: Default::default(),
+        }
     }
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use roster_domain::run::Trigger;
-use roster_domain::{Account, AccountEventKind, AccountId, ConnectionSettings, DirectoryConnection, Frequency};
+use roster_domain::{
+    Account, AccountEventKind, AccountId, ConnectionSettings, DirectoryConnection, Frequency,
+};
 use roster_store::{AccountRef, StoreError};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Semaphore;
@@ -48,10 +50,13 @@ pub fn decide(
     let Some(slot) = frequency.latest_slot(account.id, now) else {
         return ScheduleDecision::Off;
     };
-    if account.tech_contact.is_none() && tech_contact_missing_since.is_some_and(|since| now - since > grace) {
+    if account.tech_contact.is_none()
+        && tech_contact_missing_since.is_some_and(|since| now - since > grace)
+    {
         return ScheduleDecision::TurnOff;
     }
-    let baseline = last_automatic_run.map_or(connection.updated_at, |run| run.max(connection.updated_at));
+    let baseline =
+        last_automatic_run.map_or(connection.updated_at, |run| run.max(connection.updated_at));
     if slot > baseline {
         ScheduleDecision::RunNow
     } else {
@@ -59,7 +64,6 @@ pub fn decide(
         ScheduleDecision::Wait { next }
     }
 }
-
 
 /// How the scheduler behaves.
 #[derive(Debug, Clone, Copy)]
@@ -73,7 +77,10 @@ pub struct SchedulePolicy {
 
 impl Default for SchedulePolicy {
     fn default() -> Self {
-        Self { tech_contact_grace: Duration::days(7), concurrency: 4 }
+        Self {
+            tech_contact_grace: Duration::days(7),
+            concurrency: 4,
+        }
     }
 }
 
@@ -92,27 +99,48 @@ impl SyncEngine {
     /// Looks at every connection once, as of `now`, and syncs the due ones, `concurrency` at a
     /// time. One account's failure never stops the others; an account another worker is
     /// already syncing is left to it.
-    pub async fn run_due(&self, now: OffsetDateTime, policy: SchedulePolicy) -> Result<ScheduleReport, SyncError> {
+    pub async fn run_due(
+        &self,
+        now: OffsetDateTime,
+        policy: SchedulePolicy,
+    ) -> Result<ScheduleReport, SyncError> {
         let store = self.store();
         let mut report = ScheduleReport::default();
         let slots = Arc::new(Semaphore::new(policy.concurrency.max(1)));
         let mut syncs = JoinSet::new();
         for connection in store.list_connections().await? {
-            let account = store.account(&AccountRef::Id(connection.account_id)).await?;
-            let last = store.last_run_started(account.id, Trigger::Automatic).await?;
+            let account = store
+                .account(&AccountRef::Id(connection.account_id))
+                .await?;
+            let last = store
+                .last_run_started(account.id, Trigger::Automatic)
+                .await?;
             let missing_since = store.tech_contact_missing_since(account.id).await?;
-            match decide(&account, &connection, last, missing_since, policy.tech_contact_grace, now) {
+            match decide(
+                &account,
+                &connection,
+                last,
+                missing_since,
+                policy.tech_contact_grace,
+                now,
+            ) {
                 ScheduleDecision::Off | ScheduleDecision::Wait { .. } => {}
                 ScheduleDecision::TurnOff => {
-                    self.turn_off(account.id, connection.settings, policy.tech_contact_grace).await?;
+                    self.turn_off(account.id, connection.settings, policy.tech_contact_grace)
+                        .await?;
                     report.turned_off.push(account.id);
                 }
                 ScheduleDecision::RunNow => {
                     let engine = self.clone();
                     // The semaphore is never closed, so acquiring fails only if the runtime is going away.
-                    let slot = Arc::clone(&slots).acquire_owned().await.map_err(|_| SyncError::SchedulerStopped)?;
+                    let slot = Arc::clone(&slots)
+                        .acquire_owned()
+                        .await
+                        .map_err(|_| SyncError::SchedulerStopped)?;
                     syncs.spawn(async move {
-                        let outcome = engine.run_automatic(account.id, SCHEDULER, &NoProgress).await;
+                        let outcome = engine
+                            .run_automatic(account.id, SCHEDULER, &NoProgress)
+                            .await;
                         drop(slot);
                         (account.id, outcome)
                     });
@@ -145,15 +173,29 @@ impl SyncEngine {
 
     /// Sets the frequency to never and records why, for the console, the history and the
     /// tech contact (none, here: the event says who would have been told).
-    async fn turn_off(&self, account_id: AccountId, mut settings: ConnectionSettings, grace: Duration) -> Result<(), SyncError> {
+    async fn turn_off(
+        &self,
+        account_id: AccountId,
+        mut settings: ConnectionSettings,
+        grace: Duration,
+    ) -> Result<(), SyncError> {
         settings.frequency = Frequency::Never;
-        self.store().set_connection(account_id, settings, None).await?;
+        self.store()
+            .set_connection(account_id, settings, None)
+            .await?;
         let message = format!(
             "Automatic sync was set to never: the account has had no tech contact for more than {} days, so nobody \
              would hear of a failing or held sync. Set a tech contact, then choose a frequency again.",
             grace.whole_days()
         );
-        self.store().record_event(account_id, AccountEventKind::AutomaticSyncTurnedOff, &message, None).await?;
+        self.store()
+            .record_event(
+                account_id,
+                AccountEventKind::AutomaticSyncTurnedOff,
+                &message,
+                None,
+            )
+            .await?;
         tracing::warn!(%account_id, "automatic sync turned off: no tech contact");
         Ok(())
     }
@@ -161,9 +203,7 @@ impl SyncEngine {
 
 #[cfg(test)]
 mod tests {
-    use roster_domain::{
-        AccountId, ClientId, Cloud, ConnectionSettings, TechContact, TenantRef,
-    };
+    use roster_domain::{AccountId, ClientId, Cloud, ConnectionSettings, TechContact, TenantRef};
 
     use super::*;
 
@@ -174,19 +214,28 @@ mod tests {
             id: AccountId::new(),
             name: "contoso".to_owned(),
             domains: vec!["contoso.com".parse().unwrap()],
-            tech_contact: tech_contact.then(|| TechContact { name: "Ada".to_owned(), email: "ada@contoso.com".parse().unwrap() }),
+            tech_contact: tech_contact.then(|| TechContact {
+                name: "Ada".to_owned(),
+                email: "ada@contoso.com".parse().unwrap(),
+            }),
             created_at: OffsetDateTime::UNIX_EPOCH,
         }
     }
 
-    fn connection(account: &Account, frequency: Frequency, saved: OffsetDateTime) -> DirectoryConnection {
+    fn connection(
+        account: &Account,
+        frequency: Frequency,
+        saved: OffsetDateTime,
+    ) -> DirectoryConnection {
         DirectoryConnection {
             account_id: account.id,
             settings: ConnectionSettings {
                 frequency,
                 ..ConnectionSettings::new(
                     "contoso.com".parse::<TenantRef>().unwrap(),
-                    "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d".parse::<ClientId>().unwrap(),
+                    "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d"
+                        .parse::<ClientId>()
+                        .unwrap(),
                     Cloud::Global,
                 )
             },
@@ -203,7 +252,10 @@ mod tests {
     fn a_connection_set_to_never_is_never_scheduled() {
         let account = account(true);
         let connection = connection(&account, Frequency::Never, now() - Duration::days(30));
-        assert_eq!(decide(&account, &connection, None, None, Duration::days(7), now()), ScheduleDecision::Off);
+        assert_eq!(
+            decide(&account, &connection, None, None, Duration::days(7), now()),
+            ScheduleDecision::Off
+        );
     }
 
     #[test]
@@ -211,7 +263,9 @@ mod tests {
         let account = account(true);
         let connection = connection(&account, Frequency::Hours(1), now());
         let decision = decide(&account, &connection, None, None, Duration::days(7), now());
-        let ScheduleDecision::Wait { next } = decision else { panic!("expected to wait, got {decision:?}") };
+        let ScheduleDecision::Wait { next } = decision else {
+            panic!("expected to wait, got {decision:?}")
+        };
         assert!(next > now() && next - now() <= HOUR);
     }
 
@@ -220,7 +274,17 @@ mod tests {
         let account = account(true);
         let connection = connection(&account, Frequency::Hours(1), now() - Duration::days(1));
         let last_run = now() - Duration::hours(2);
-        assert_eq!(decide(&account, &connection, Some(last_run), None, Duration::days(7), now()), ScheduleDecision::RunNow);
+        assert_eq!(
+            decide(
+                &account,
+                &connection,
+                Some(last_run),
+                None,
+                Duration::days(7),
+                now()
+            ),
+            ScheduleDecision::RunNow
+        );
     }
 
     #[test]
@@ -228,8 +292,18 @@ mod tests {
         let account = account(true);
         let connection = connection(&account, Frequency::Hours(3), now() - Duration::days(1));
         let slot = Frequency::Hours(3).latest_slot(account.id, now()).unwrap();
-        let decision = decide(&account, &connection, Some(slot + Duration::seconds(5)), None, Duration::days(7), now());
-        assert!(matches!(decision, ScheduleDecision::Wait { .. }), "{decision:?}");
+        let decision = decide(
+            &account,
+            &connection,
+            Some(slot + Duration::seconds(5)),
+            None,
+            Duration::days(7),
+            now(),
+        );
+        assert!(
+            matches!(decision, ScheduleDecision::Wait { .. }),
+            "{decision:?}"
+        );
     }
 
     #[test]
@@ -237,8 +311,28 @@ mod tests {
         let account = account(false);
         let connection = connection(&account, Frequency::Hours(24), now() - Duration::days(30));
         let missing_since = Some(now() - Duration::days(8));
-        assert_eq!(decide(&account, &connection, None, missing_since, Duration::days(7), now()), ScheduleDecision::TurnOff);
+        assert_eq!(
+            decide(
+                &account,
+                &connection,
+                None,
+                missing_since,
+                Duration::days(7),
+                now()
+            ),
+            ScheduleDecision::TurnOff
+        );
         let within_grace = Some(now() - Duration::days(6));
-        assert_eq!(decide(&account, &connection, None, within_grace, Duration::days(7), now()), ScheduleDecision::RunNow);
+        assert_eq!(
+            decide(
+                &account,
+                &connection,
+                None,
+                within_grace,
+                Duration::days(7),
+                now()
+            ),
+            ScheduleDecision::RunNow
+        );
     }
 }

@@ -168,7 +168,9 @@ impl<T> WirePage<'_, T> {
     /// The page with each item converted, or `None` if an item or a link is refused.
     fn convert<U>(self, item: impl Fn(T) -> Option<U>) -> Option<Page<U>> {
         let link = |link: Option<Text<'_>>| match link {
-            Some(link) => link.within(MAX_LINK_CHARS).map(|link| Some(link.into_owned())),
+            Some(link) => link
+                .within(MAX_LINK_CHARS)
+                .map(|link| Some(link.into_owned())),
             None => Some(None),
         };
         let next_link = link(self.next_link)?;
@@ -176,8 +178,16 @@ impl<T> WirePage<'_, T> {
         if next_link.is_some() && delta_link.is_some() {
             return None;
         }
-        let items = self.value.into_iter().map(|Object(entry)| item(entry)).collect::<Option<_>>()?;
-        Some(Page { items, next_link, delta_link })
+        let items = self
+            .value
+            .into_iter()
+            .map(|Object(entry)| item(entry))
+            .collect::<Option<_>>()?;
+        Some(Page {
+            items,
+            next_link,
+            delta_link,
+        })
     }
 }
 
@@ -188,7 +198,10 @@ fn read<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Option<T> {
     Some(read)
 }
 
-fn read_page<'a, T: Deserialize<'a>, U>(body: &'a [u8], item: impl Fn(T) -> Option<U>) -> Option<Page<U>> {
+fn read_page<'a, T: Deserialize<'a>, U>(
+    body: &'a [u8],
+    item: impl Fn(T) -> Option<U>,
+) -> Option<Page<U>> {
     read::<WirePage<'a, T>>(body)?.convert(item)
 }
 
@@ -252,7 +265,10 @@ fn member(member: WireMember<'_>) -> Option<DirectoryMember> {
         Some(odata_type) => MemberType::from_odata_type(&odata_type.within(MAX_TEXT_CHARS)?),
         None => MemberType::Other,
     };
-    Some(DirectoryMember { id: member.id.into_id()?, kind })
+    Some(DirectoryMember {
+        id: member.id.into_id()?,
+        kind,
+    })
 }
 
 #[derive(Deserialize)]
@@ -376,7 +392,12 @@ mod tests {
     /// The fast path must agree with the walker wherever it reads a body at all.
     fn assert_agrees(body: &[u8]) {
         if let Some(page) = user_page(body) {
-            assert_eq!(Some(page), walked(body, super::super::user_event), "users: {}", String::from_utf8_lossy(body));
+            assert_eq!(
+                Some(page),
+                walked(body, super::super::user_event),
+                "users: {}",
+                String::from_utf8_lossy(body)
+            );
         }
         if let Some(page) = group_page(body) {
             assert_eq!(
@@ -387,7 +408,12 @@ mod tests {
             );
         }
         if let Some(page) = member_page(body) {
-            assert_eq!(Some(page), walked(body, super::super::member), "members: {}", String::from_utf8_lossy(body));
+            assert_eq!(
+                Some(page),
+                walked(body, super::super::member),
+                "members: {}",
+                String::from_utf8_lossy(body)
+            );
         }
         if let Some(items) = member_batch(body) {
             let walked = batch_response(body).expect("the walker reads what the fast path read");
@@ -397,7 +423,10 @@ mod tests {
                     (fast.id.as_str(), fast.status, fast.retry_after),
                     (walked.id.as_str(), walked.status, walked.retry_after)
                 );
-                assert_eq!(fast.body.members(index), super::super::batch_member_page(index, &walked.body));
+                assert_eq!(
+                    fast.body.members(index),
+                    super::super::batch_member_page(index, &walked.body)
+                );
             }
         }
     }
@@ -407,7 +436,10 @@ mod tests {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/graph-samples");
         for entry in std::fs::read_dir(dir).expect("the samples directory") {
             let path = entry.expect("a sample").path();
-            if path.extension().is_some_and(|extension| extension == "json") {
+            if path
+                .extension()
+                .is_some_and(|extension| extension == "json")
+            {
                 assert_agrees(&std::fs::read(&path).expect("a readable sample"));
             }
         }
@@ -464,8 +496,13 @@ mod tests {
         for body in &bodies {
             assert_agrees(body.as_bytes());
         }
-        assert!(user_page(bodies[0].as_bytes()).is_none() && user_page(bodies[4].as_bytes()).is_none());
-        assert!(user_page(bodies[8].as_bytes()).is_some(), "a string of exactly the bound is read");
+        assert!(
+            user_page(bodies[0].as_bytes()).is_none() && user_page(bodies[4].as_bytes()).is_none()
+        );
+        assert!(
+            user_page(bodies[8].as_bytes()).is_some(),
+            "a string of exactly the bound is read"
+        );
         let mut invalid_utf8 = br#"{"value": [], "@odata.context": ""#.to_vec();
         invalid_utf8.extend([0xff, b'"', b'}']);
         assert!(user_page(&invalid_utf8).is_none());

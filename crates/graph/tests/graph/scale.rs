@@ -18,7 +18,12 @@ const PAGE: usize = 999;
 const LATENCY: Duration = Duration::from_millis(50);
 
 fn skiptoken(request: &Request) -> usize {
-    request.url.query_pairs().find(|(key, _)| key == "$skiptoken").and_then(|(_, value)| value.parse().ok()).unwrap_or(0)
+    request
+        .url
+        .query_pairs()
+        .find(|(key, _)| key == "$skiptoken")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The page starting at `start` of `total` generated objects, with a nextLink while more remain.
@@ -26,7 +31,9 @@ fn page(tenant_link: &str, start: usize, total: usize, object: impl Fn(usize) ->
     let end = (start + PAGE).min(total);
     let mut body = json!({ "value": (start..end).map(object).collect::<Vec<_>>() });
     if end < total {
-        body["@odata.nextLink"] = json!(format!("{tenant_link}?$select=id&$top=999&$skiptoken={end}"));
+        body["@odata.nextLink"] = json!(format!(
+            "{tenant_link}?$select=id&$top=999&$skiptoken={end}"
+        ));
     }
     body
 }
@@ -67,15 +74,35 @@ async fn mount_large_tenant(tenant: &Tenant) {
                 .iter()
                 .map(|item| {
                     let url = item["url"].as_str().expect("a url");
-                    let group: usize = url.split('/').nth(2).and_then(|g| g.strip_prefix('g')).and_then(|n| n.parse().ok()).expect("a group");
-                    let total = if group == 0 { LARGE_GROUP_MEMBERS } else { MEMBERS_PER_GROUP };
-                    let start = url.split("$skiptoken=").nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+                    let group: usize = url
+                        .split('/')
+                        .nth(2)
+                        .and_then(|g| g.strip_prefix('g'))
+                        .and_then(|n| n.parse().ok())
+                        .expect("a group");
+                    let total = if group == 0 {
+                        LARGE_GROUP_MEMBERS
+                    } else {
+                        MEMBERS_PER_GROUP
+                    };
+                    let start = url
+                        .split("$skiptoken=")
+                        .nth(1)
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
                     let link = format!("{root}/groups/g{group}/members");
-                    let body = page(&link, start, total, |n| json!({"@odata.type": "#microsoft.graph.user", "id": format!("u{n}")}));
+                    let body = page(
+                        &link,
+                        start,
+                        total,
+                        |n| json!({"@odata.type": "#microsoft.graph.user", "id": format!("u{n}")}),
+                    );
                     json!({"id": item["id"], "status": 200, "body": body})
                 })
                 .collect();
-            ResponseTemplate::new(200).set_body_json(json!({ "responses": responses })).set_delay(LATENCY)
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "responses": responses }))
+                .set_delay(LATENCY)
         })
         .mount(&tenant.server)
         .await;
@@ -94,13 +121,26 @@ async fn full_read_lists_with_top_999_and_batches_members_twenty_groups_at_a_tim
     mirror.apply(events);
     assert_eq!(mirror.users.len(), USERS);
     assert_eq!(mirror.groups.len(), GROUPS);
-    let memberships: usize = mirror.groups.values().map(|group| group.members.len()).sum();
-    assert_eq!(memberships, (GROUPS - 1) * MEMBERS_PER_GROUP + LARGE_GROUP_MEMBERS);
+    let memberships: usize = mirror
+        .groups
+        .values()
+        .map(|group| group.members.len())
+        .sum();
+    assert_eq!(
+        memberships,
+        (GROUPS - 1) * MEMBERS_PER_GROUP + LARGE_GROUP_MEMBERS
+    );
 
     let user_pages = USERS.div_ceil(PAGE);
     let group_pages = GROUPS.div_ceil(PAGE);
     // One batch more than the groups need, for the large group's second page.
     let batches = GROUPS.div_ceil(20) + 1;
-    assert_eq!(client.stats().graph_requests as usize, 2 + user_pages + group_pages + batches);
-    assert!(took < Duration::from_secs(20), "a scaled-down tenant took {took:?}");
+    assert_eq!(
+        client.stats().graph_requests as usize,
+        2 + user_pages + group_pages + batches
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "a scaled-down tenant took {took:?}"
+    );
 }

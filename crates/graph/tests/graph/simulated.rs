@@ -7,7 +7,8 @@ use std::time::Duration;
 use roster_domain::{ConnectionSettings, DomainName};
 use roster_graph::diagnostics::{StepStatus, test_connection};
 use roster_graph::{
-    ClientOptions, DeltaLinks, DirectoryEvent, GraphClient, GraphError, Priority, ReadStep, RetryPolicy,
+    ClientOptions, DeltaLinks, DirectoryEvent, GraphClient, GraphError, Priority, ReadStep,
+    RetryPolicy,
 };
 use roster_sim::{RunningSim, SimConfig, Simulator, TenantCredentials};
 use secrecy::SecretString;
@@ -16,11 +17,23 @@ use serde_json::json;
 use crate::support::{Mirror, connection_settings, read_all};
 
 async fn simulator(users: usize, groups: usize) -> RunningSim {
-    Simulator::start(SimConfig { users, groups, seed: 11, ..SimConfig::default() }).await.expect("the simulator starts")
+    Simulator::start(SimConfig {
+        users,
+        groups,
+        seed: 11,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts")
 }
 
 fn settings(tenant: &TenantCredentials) -> ConnectionSettings {
-    connection_settings(&tenant.tenant, &tenant.client_id, &tenant.login_url, &tenant.graph_url)
+    connection_settings(
+        &tenant.tenant,
+        &tenant.client_id,
+        &tenant.login_url,
+        &tenant.graph_url,
+    )
 }
 
 /// Retries patient enough for the simulator's faults (Retry-After up to one second).
@@ -53,7 +66,11 @@ async fn full_mirror(client: &GraphClient) -> (Mirror, DeltaLinks) {
 }
 
 fn member_ids(mirror: &Mirror, group: &str) -> BTreeSet<String> {
-    mirror.groups[&crate::support::id(group)].members.iter().map(|m| m.id.to_string()).collect()
+    mirror.groups[&crate::support::id(group)]
+        .members
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -91,9 +108,17 @@ async fn delta_round_follows_empty_pages_merges_split_groups_and_applies_every_c
     control.disable_user(&user_ids[0]).await.unwrap();
     control.soft_delete_user(&user_ids[1]).await.unwrap();
     control.hard_delete_user(&user_ids[2]).await.unwrap();
-    control.update_user(&user_ids[3], json!({"mail": null})).await.unwrap();
-    let created = control.create_group(json!({"displayName": "New", "mailEnabled": true, "securityEnabled": false,
-        "mail": "new@contoso.example", "groupTypes": []})).await.unwrap();
+    control
+        .update_user(&user_ids[3], json!({"mail": null}))
+        .await
+        .unwrap();
+    let created = control
+        .create_group(
+            json!({"displayName": "New", "mailEnabled": true, "securityEnabled": false,
+        "mail": "new@contoso.example", "groupTypes": []}),
+        )
+        .await
+        .unwrap();
 
     let mut read = client.read_changes(&links);
     let (mut empty_pages, mut pages_with_group) = (0, 0);
@@ -101,24 +126,62 @@ async fn delta_round_follows_empty_pages_merges_split_groups_and_applies_every_c
         match read.next().await.unwrap() {
             ReadStep::Page(events) => {
                 empty_pages += usize::from(events.is_empty());
-                pages_with_group +=
-                    usize::from(events.iter().any(|e| matches!(e, DirectoryEvent::Group(g) if g.id.as_str() == group)));
+                pages_with_group += usize::from(
+                    events
+                        .iter()
+                        .any(|e| matches!(e, DirectoryEvent::Group(g) if g.id.as_str() == group)),
+                );
                 mirror.apply(events);
             }
             ReadStep::Finished(next) => break next,
         }
     };
-    assert!(empty_pages >= 1, "the round was meant to include an empty page");
-    assert!(pages_with_group >= 2, "the group was meant to be split across pages");
+    assert!(
+        empty_pages >= 1,
+        "the round was meant to include an empty page"
+    );
+    assert!(
+        pages_with_group >= 2,
+        "the group was meant to be split across pages"
+    );
 
-    let expected: BTreeSet<String> = control.group(&group).await.unwrap().members.into_iter().collect();
+    let expected: BTreeSet<String> = control
+        .group(&group)
+        .await
+        .unwrap()
+        .members
+        .into_iter()
+        .collect();
     assert_eq!(member_ids(&mirror, &group), expected);
-    assert_eq!(mirror.users[&crate::support::id(&user_ids[5])].display_name.as_deref(), Some("Renamed"));
-    assert_eq!(mirror.users[&crate::support::id(&user_ids[0])].account_enabled, Some(false));
-    assert!(!mirror.users.contains_key(&crate::support::id(&user_ids[1])), "soft-deleted");
-    assert!(!mirror.users.contains_key(&crate::support::id(&user_ids[2])), "hard-deleted");
-    assert_eq!(mirror.users[&crate::support::id(&user_ids[3])].mail, None, "null clears");
-    assert_eq!(mirror.groups[&crate::support::id(&created.id)].display_name.as_deref(), Some("New"));
+    assert_eq!(
+        mirror.users[&crate::support::id(&user_ids[5])]
+            .display_name
+            .as_deref(),
+        Some("Renamed")
+    );
+    assert_eq!(
+        mirror.users[&crate::support::id(&user_ids[0])].account_enabled,
+        Some(false)
+    );
+    assert!(
+        !mirror.users.contains_key(&crate::support::id(&user_ids[1])),
+        "soft-deleted"
+    );
+    assert!(
+        !mirror.users.contains_key(&crate::support::id(&user_ids[2])),
+        "hard-deleted"
+    );
+    assert_eq!(
+        mirror.users[&crate::support::id(&user_ids[3])].mail,
+        None,
+        "null clears"
+    );
+    assert_eq!(
+        mirror.groups[&crate::support::id(&created.id)]
+            .display_name
+            .as_deref(),
+        Some("New")
+    );
     assert_ne!(next_links, links, "a round always ends with new links");
 }
 
@@ -133,7 +196,9 @@ async fn an_expired_delta_link_is_reported_and_a_full_read_recovers() {
     assert!(error.needs_full_read(), "{error:?}");
     let (mirror, fresh) = full_mirror(&client).await;
     assert_eq!(mirror.users.len(), control.summary().await.unwrap().users);
-    read_all(client.read_changes(&fresh)).await.expect("the fresh links work");
+    read_all(client.read_changes(&fresh))
+        .await
+        .expect("the fresh links work");
 }
 
 #[tokio::test]
@@ -141,22 +206,51 @@ async fn a_full_read_past_the_tenants_resource_unit_budget_paces_itself_and_comp
     // Forty users make a small tenant, with 3,500 units per 10 seconds; the member pages of its
     // 2,000 groups cost two units each, so the read must wait for the budget to refill. A client
     // that only retried each refused page on its own gave up here on a page refused eight times.
-    let config = SimConfig { users: 40, groups: 2_000, seed: 11, throttle: true, ..SimConfig::default() };
-    let sim = Simulator::start(config).await.expect("the simulator starts");
+    let config = SimConfig {
+        users: 40,
+        groups: 2_000,
+        seed: 11,
+        throttle: true,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(config)
+        .await
+        .expect("the simulator starts");
     let control = sim.control();
     let defaults = ClientOptions::new(Priority::Low);
-    let client = GraphClient::new(&settings(sim.tenant()), SecretString::from(sim.tenant().client_secret.as_str()), defaults).unwrap();
+    let client = GraphClient::new(
+        &settings(sim.tenant()),
+        SecretString::from(sim.tenant().client_secret.as_str()),
+        defaults,
+    )
+    .unwrap();
 
     let (paced, _) = full_mirror(&client).await;
 
     let throttled = client.stats().throttled;
     control.set_throttle(false).await.unwrap();
-    let (unthrottled, _) = full_mirror(&client_with(settings(sim.tenant()), &sim.tenant().client_secret)).await;
+    let (unthrottled, _) = full_mirror(&client_with(
+        settings(sim.tenant()),
+        &sim.tenant().client_secret,
+    ))
+    .await;
     assert_eq!(paced.groups.len(), control.summary().await.unwrap().groups);
-    assert!(paced.users == unthrottled.users, "the paced read's users differ from an unthrottled read's");
-    assert!(paced.groups == unthrottled.groups, "the paced read's groups differ from an unthrottled read's");
-    assert!(throttled > 0, "the read stayed within the budget, so it shows nothing");
-    assert!(throttled < 200, "{throttled} requests throttled, one in ten pages: the client kept sending into a spent budget");
+    assert!(
+        paced.users == unthrottled.users,
+        "the paced read's users differ from an unthrottled read's"
+    );
+    assert!(
+        paced.groups == unthrottled.groups,
+        "the paced read's groups differ from an unthrottled read's"
+    );
+    assert!(
+        throttled > 0,
+        "the read stayed within the budget, so it shows nothing"
+    );
+    assert!(
+        throttled < 200,
+        "{throttled} requests throttled, one in ten pages: the client kept sending into a spent budget"
+    );
 }
 
 #[tokio::test]
@@ -164,22 +258,42 @@ async fn reads_under_a_fault_rate_of_one_in_five_lose_and_duplicate_nothing() {
     let sim = simulator(1500, 60).await;
     let control = sim.control();
     let (reference, links) = full_mirror(&client(&sim)).await;
-    control.rename_user(reference.users.keys().next().unwrap().as_str(), "Changed").await.unwrap();
+    control
+        .rename_user(reference.users.keys().next().unwrap().as_str(), "Changed")
+        .await
+        .unwrap();
     control.set_fault_rate(0.2).await.unwrap();
 
     let faulty = client(&sim);
-    let (events, _) = read_all(faulty.read_full()).await.expect("a full read under faults");
-    let user_events = events.iter().filter(|e| matches!(e, DirectoryEvent::User(_))).count();
-    assert_eq!(user_events, reference.users.len(), "each user listed exactly once");
+    let (events, _) = read_all(faulty.read_full())
+        .await
+        .expect("a full read under faults");
+    let user_events = events
+        .iter()
+        .filter(|e| matches!(e, DirectoryEvent::User(_)))
+        .count();
+    assert_eq!(
+        user_events,
+        reference.users.len(),
+        "each user listed exactly once"
+    );
     let mut mirror = Mirror::default();
     mirror.apply(events);
-    assert_eq!(mirror.users.keys().collect::<Vec<_>>(), reference.users.keys().collect::<Vec<_>>());
+    assert_eq!(
+        mirror.users.keys().collect::<Vec<_>>(),
+        reference.users.keys().collect::<Vec<_>>()
+    );
     for (id, group) in &reference.groups {
         assert_eq!(mirror.groups[id].members, group.members, "members of {id}");
     }
-    assert!(faulty.stats().retries > 0, "the fault rate produced no retry");
+    assert!(
+        faulty.stats().retries > 0,
+        "the fault rate produced no retry"
+    );
 
-    let (changes, _) = read_all(faulty.read_changes(&links)).await.expect("a delta round under faults");
+    let (changes, _) = read_all(faulty.read_changes(&links))
+        .await
+        .expect("a delta round under faults");
     assert!(changes.iter().any(|e| matches!(e, DirectoryEvent::User(u) if u.display_name == roster_graph::Patch::Set("Changed".into()))));
 }
 
@@ -208,23 +322,48 @@ async fn simulated_sign_in_errors_name_their_fixes() {
     let sim = simulator(10, 1).await;
     let tenant = sim.tenant();
 
-    let unknown = ConnectionSettings { tenant: "nowhere.example".parse().unwrap(), ..settings(tenant) };
+    let unknown = ConnectionSettings {
+        tenant: "nowhere.example".parse().unwrap(),
+        ..settings(tenant)
+    };
     let error = read_error(&client_with(unknown, &tenant.client_secret)).await;
-    assert!(matches!(error, GraphError::TenantNotFound { .. }), "{error:?}");
+    assert!(
+        matches!(error, GraphError::TenantNotFound { .. }),
+        "{error:?}"
+    );
     assert!(error.fix().contains("Tenant ID"));
 
-    let error = read_error(&client_with(settings(tenant), "the-secret-id-not-its-value")).await;
-    assert!(matches!(error, GraphError::InvalidSecret { .. }), "{error:?}");
-    assert!(error.fix().contains("VALUE") && !format!("{error:?}").contains("the-secret-id-not-its-value"));
+    let error = read_error(&client_with(
+        settings(tenant),
+        "the-secret-id-not-its-value",
+    ))
+    .await;
+    assert!(
+        matches!(error, GraphError::InvalidSecret { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.fix().contains("VALUE")
+            && !format!("{error:?}").contains("the-secret-id-not-its-value")
+    );
 
-    let stranger = ConnectionSettings { client_id: "0f0e0d0c-0b0a-4909-8807-060504030201".parse().unwrap(), ..settings(tenant) };
+    let stranger = ConnectionSettings {
+        client_id: "0f0e0d0c-0b0a-4909-8807-060504030201".parse().unwrap(),
+        ..settings(tenant)
+    };
     let error = read_error(&client_with(stranger, &tenant.client_secret)).await;
-    assert!(matches!(error, GraphError::ApplicationNotFound { .. }), "{error:?}");
+    assert!(
+        matches!(error, GraphError::ApplicationNotFound { .. }),
+        "{error:?}"
+    );
     assert!(error.fix().contains("Application (client) ID"));
 
     sim.control().expire_secret().await.unwrap();
     let error = read_error(&client(&sim)).await;
-    assert!(matches!(error, GraphError::SecretExpired { .. }), "{error:?}");
+    assert!(
+        matches!(error, GraphError::SecretExpired { .. }),
+        "{error:?}"
+    );
     assert!(error.fix().contains("Create a new client secret"));
 }
 
@@ -235,12 +374,21 @@ async fn simulated_permission_errors_name_the_missing_permission_and_consent() {
 
     control.set_roles(&["User.Read.All"]).await.unwrap();
     let error = read_error(&client(&sim)).await;
-    assert!(matches!(&error, GraphError::MissingPermissions { missing, .. } if missing == &["Group.Read.All"]), "{error:?}");
-    assert!(error.fix().contains("Directory.Read.All (Application)") && error.fix().contains("Grant admin consent"));
+    assert!(
+        matches!(&error, GraphError::MissingPermissions { missing, .. } if missing == &["Group.Read.All"]),
+        "{error:?}"
+    );
+    assert!(
+        error.fix().contains("Directory.Read.All (Application)")
+            && error.fix().contains("Grant admin consent")
+    );
 
     control.set_roles(&[]).await.unwrap();
     let error = read_error(&client(&sim)).await;
-    assert!(matches!(error, GraphError::AdminConsentNotGranted), "{error:?}");
+    assert!(
+        matches!(error, GraphError::AdminConsentNotGranted),
+        "{error:?}"
+    );
     assert!(error.fix().contains("Grant admin consent"));
 }
 
@@ -248,15 +396,35 @@ async fn simulated_permission_errors_name_the_missing_permission_and_consent() {
 async fn a_simulated_graph_that_always_fails_is_reported_as_transient_with_its_fix() {
     let sim = simulator(10, 1).await;
     sim.control().set_fault_rate(1.0).await.unwrap();
-    let options = ClientOptions { retry: RetryPolicy { max_attempts: 3, ..patient().retry }, ..patient() };
-    let client = GraphClient::new(&settings(sim.tenant()), SecretString::from(sim.tenant().client_secret.as_str()), options).unwrap();
+    let options = ClientOptions {
+        retry: RetryPolicy {
+            max_attempts: 3,
+            ..patient().retry
+        },
+        ..patient()
+    };
+    let client = GraphClient::new(
+        &settings(sim.tenant()),
+        SecretString::from(sim.tenant().client_secret.as_str()),
+        options,
+    )
+    .unwrap();
     let error = read_error(&client).await;
     assert!(
-        matches!(error, GraphError::Throttled { .. } | GraphError::Unavailable { .. } | GraphError::Network { .. }),
+        matches!(
+            error,
+            GraphError::Throttled { .. }
+                | GraphError::Unavailable { .. }
+                | GraphError::Network { .. }
+        ),
         "{error:?}"
     );
     assert!(!error.fix().is_empty());
-    assert_eq!(client.stats().graph_requests, 3, "bounded by the retry policy");
+    assert_eq!(
+        client.stats().graph_requests,
+        3,
+        "bounded by the retry policy"
+    );
 }
 
 #[tokio::test]
@@ -266,32 +434,71 @@ async fn a_stopped_simulator_is_a_network_error_naming_the_host() {
     let secret = sim.tenant().client_secret.clone();
     drop(sim);
     let error = read_error(&client_with(settings, &secret)).await;
-    assert!(matches!(&error, GraphError::Network { host, .. } if host == "127.0.0.1"), "{error:?}");
+    assert!(
+        matches!(&error, GraphError::Network { host, .. } if host == "127.0.0.1"),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
 async fn over_https_the_client_trusts_an_extra_root_certificate_and_refuses_an_unknown_one() {
-    let sim = Simulator::start(SimConfig { users: 20, groups: 3, seed: 11, tls: true, ..SimConfig::default() })
-        .await
-        .expect("the simulator starts with TLS");
+    let sim = Simulator::start(SimConfig {
+        users: 20,
+        groups: 3,
+        seed: 11,
+        tls: true,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts with TLS");
     let tenant = sim.tenant();
-    assert!(tenant.login_url.starts_with("https://"), "{}", tenant.login_url);
+    assert!(
+        tenant.login_url.starts_with("https://"),
+        "{}",
+        tenant.login_url
+    );
 
     let untrusted = client_with(settings(tenant), &tenant.client_secret);
-    let error = read_all(untrusted.read_full()).await.expect_err("an unknown certificate is refused");
+    let error = read_all(untrusted.read_full())
+        .await
+        .expect_err("an unknown certificate is refused");
     assert!(matches!(error, GraphError::Network { .. }), "{error:?}");
 
-    let certificate = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../sim/tls/loopback-cert.pem")).unwrap();
-    let options = ClientOptions { extra_root_certificates_pem: certificate, ..patient() };
-    let trusting = GraphClient::new(&settings(tenant), SecretString::from(tenant.client_secret.as_str()), options).unwrap();
+    let certificate = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sim/tls/loopback-cert.pem"
+    ))
+    .unwrap();
+    let options = ClientOptions {
+        extra_root_certificates_pem: certificate,
+        ..patient()
+    };
+    let trusting = GraphClient::new(
+        &settings(tenant),
+        SecretString::from(tenant.client_secret.as_str()),
+        options,
+    )
+    .unwrap();
     let (mirror, _) = full_mirror(&trusting).await;
-    assert_eq!(mirror.users.len(), sim.control().summary().await.unwrap().users);
+    assert_eq!(
+        mirror.users.len(),
+        sim.control().summary().await.unwrap().users
+    );
 }
 
 #[test]
 fn extra_root_certificates_that_are_not_pem_are_a_setup_error() {
-    let settings = connection_settings("contoso.com", "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", "https://127.0.0.1:1", "https://127.0.0.1:2");
-    let options = ClientOptions { extra_root_certificates_pem: b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".to_vec(), ..patient() };
+    let settings = connection_settings(
+        "contoso.com",
+        "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d",
+        "https://127.0.0.1:1",
+        "https://127.0.0.1:2",
+    );
+    let options = ClientOptions {
+        extra_root_certificates_pem:
+            b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".to_vec(),
+        ..patient()
+    };
     let Err(error) = GraphClient::new(&settings, SecretString::from("s"), options) else {
         panic!("a bundle that is not PEM is refused");
     };

@@ -8,7 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use roster_domain::{Cloud, ConnectionSettings, DirectoryGroup, DirectoryUser, ExternalId};
 use roster_graph::{
-    ClientOptions, DeltaLinks, DirectoryEvent, DirectoryRead, GraphClient, GraphError, Priority, ReadStep, RetryPolicy,
+    ClientOptions, DeltaLinks, DirectoryEvent, DirectoryRead, GraphClient, GraphError, Priority,
+    ReadStep, RetryPolicy,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -26,7 +27,11 @@ pub fn jwt(roles: Option<&[&str]>) -> String {
         Some(roles) => json!({ "aud": "https://graph.microsoft.com", "roles": roles }),
         None => json!({ "aud": "https://graph.microsoft.com" }),
     };
-    format!("{}.{}.c2lnbmF0dXJl", URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"RS256"}"#), URL_SAFE_NO_PAD.encode(claims.to_string()))
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"RS256"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
 }
 
 /// The access token the test tenant hands out.
@@ -60,13 +65,17 @@ impl Tenant {
     /// A tenant whose token endpoint grants Directory.Read.All.
     pub async fn start() -> Self {
         let tenant = Self::without_token().await;
-        tenant.token_response(ResponseTemplate::new(200).set_body_json(token_body(&granted_token()))).await;
+        tenant
+            .token_response(ResponseTemplate::new(200).set_body_json(token_body(&granted_token())))
+            .await;
         tenant
     }
 
     /// A tenant with nothing mounted yet.
     pub async fn without_token() -> Self {
-        Self { server: MockServer::start().await }
+        Self {
+            server: MockServer::start().await,
+        }
     }
 
     pub async fn token_response(&self, response: ResponseTemplate) {
@@ -86,7 +95,8 @@ impl Tenant {
     }
 
     pub fn client_with(&self, options: ClientOptions) -> GraphClient {
-        GraphClient::new(&self.settings(), SecretString::from(SECRET), options).expect("the client builds")
+        GraphClient::new(&self.settings(), SecretString::from(SECRET), options)
+            .expect("the client builds")
     }
 
     /// The absolute URL of a Graph v1.0 path, as a nextLink or deltaLink names it.
@@ -96,7 +106,8 @@ impl Tenant {
 
     /// Serves `body` for GET `path` (under /v1.0) with the given query parameters.
     pub async fn get(&self, graph_path: &str, query: &[(&str, &str)], response: ResponseTemplate) {
-        let mut mock: MockBuilder = Mock::given(method("GET")).and(path(format!("/v1.0{graph_path}")));
+        let mut mock: MockBuilder =
+            Mock::given(method("GET")).and(path(format!("/v1.0{graph_path}")));
         for (key, value) in query {
             mock = mock.and(query_param(*key, *value));
         }
@@ -106,8 +117,14 @@ impl Tenant {
     /// Links for a delta round served by [`Tenant::get`] under `/users/delta` and `/groups/delta`.
     pub fn delta_links(&self, users_token: &str, groups_token: &str) -> DeltaLinks {
         DeltaLinks {
-            users: self.link(&format!("/users/delta?$deltatoken={users_token}")).parse().expect("a URL"),
-            groups: self.link(&format!("/groups/delta?$deltatoken={groups_token}")).parse().expect("a URL"),
+            users: self
+                .link(&format!("/users/delta?$deltatoken={users_token}"))
+                .parse()
+                .expect("a URL"),
+            groups: self
+                .link(&format!("/groups/delta?$deltatoken={groups_token}"))
+                .parse()
+                .expect("a URL"),
         }
     }
 
@@ -116,7 +133,9 @@ impl Tenant {
         let tenant = Self::start().await;
         tenant.latest_links().await;
         tenant.get("/users", &[], ok(json!({"value": []}))).await;
-        tenant.get("/groups", &[], ok(json!({"value": [{"id": "g1"}]}))).await;
+        tenant
+            .get("/groups", &[], ok(json!({"value": [{"id": "g1"}]})))
+            .await;
         tenant
     }
 
@@ -148,13 +167,23 @@ impl Tenant {
     pub async fn latest_links(&self) {
         for kind in ["users", "groups"] {
             let body = json!({ "@odata.deltaLink": self.link(&format!("/{kind}/delta?$deltatoken={kind}-latest")), "value": [] });
-            self.get(&format!("/{kind}/delta"), &[("$deltatoken", "latest")], ok(body)).await;
+            self.get(
+                &format!("/{kind}/delta"),
+                &[("$deltatoken", "latest")],
+                ok(body),
+            )
+            .await;
         }
     }
 }
 
 /// Saved connection settings for a tenant served on loopback.
-pub fn connection_settings(tenant: &str, client_id: &str, login_url: &str, graph_url: &str) -> ConnectionSettings {
+pub fn connection_settings(
+    tenant: &str,
+    client_id: &str,
+    login_url: &str,
+    graph_url: &str,
+) -> ConnectionSettings {
     ConnectionSettings {
         tenant: tenant.parse().expect("a valid tenant"),
         client_id: client_id.parse().expect("a valid client id"),
@@ -175,11 +204,14 @@ pub fn ok(body: Value) -> ResponseTemplate {
 /// A verbatim sample of Microsoft's documentation (testdata/graph-samples).
 pub fn sample(name: &str) -> String {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/graph-samples");
-    std::fs::read_to_string(format!("{dir}/{name}.json")).unwrap_or_else(|e| panic!("sample {name}: {e}"))
+    std::fs::read_to_string(format!("{dir}/{name}.json"))
+        .unwrap_or_else(|e| panic!("sample {name}: {e}"))
 }
 
 /// Every event of a read, and the links it finished with.
-pub async fn read_all(mut read: DirectoryRead) -> Result<(Vec<DirectoryEvent>, DeltaLinks), GraphError> {
+pub async fn read_all(
+    mut read: DirectoryRead,
+) -> Result<(Vec<DirectoryEvent>, DeltaLinks), GraphError> {
     let mut events = Vec::new();
     loop {
         match read.next().await? {
@@ -229,7 +261,10 @@ pub fn id(text: &str) -> ExternalId {
 pub fn assert_no_secret(error: &GraphError) {
     let shown = format!("{error} {error:?} {}", error.fix());
     assert!(!shown.contains(SECRET), "the secret leaked: {shown}");
-    assert!(!shown.contains(&granted_token()), "the token leaked: {shown}");
+    assert!(
+        !shown.contains(&granted_token()),
+        "the token leaked: {shown}"
+    );
 }
 
 /// A `$batch` endpoint answering each item from a table of relative URLs; an item whose URL
@@ -241,7 +276,10 @@ pub struct BatchGraph {
 
 impl BatchGraph {
     pub fn new(pages: impl IntoIterator<Item = (String, (u16, Value))>) -> Self {
-        Self { pages: pages.into_iter().collect(), throttle_once: Default::default() }
+        Self {
+            pages: pages.into_iter().collect(),
+            throttle_once: Default::default(),
+        }
     }
 
     pub fn throttling_once(self, urls: &[&str]) -> Self {
@@ -250,7 +288,11 @@ impl BatchGraph {
     }
 
     pub async fn mount(self, tenant: &Tenant) {
-        Mock::given(method("POST")).and(path("/v1.0/$batch")).respond_with(self).mount(&tenant.server).await;
+        Mock::given(method("POST"))
+            .and(path("/v1.0/$batch"))
+            .respond_with(self)
+            .mount(&tenant.server)
+            .await;
     }
 }
 
@@ -258,7 +300,10 @@ impl wiremock::Respond for BatchGraph {
     fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
         let body: Value = serde_json::from_slice(&request.body).expect("a JSON batch");
         let requests = body["requests"].as_array().expect("a requests array");
-        assert!(requests.len() <= 20, "Graph allows at most 20 requests per batch");
+        assert!(
+            requests.len() <= 20,
+            "Graph allows at most 20 requests per batch"
+        );
         let responses: Vec<Value> = requests
             .iter()
             .map(|item| {

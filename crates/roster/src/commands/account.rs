@@ -10,12 +10,21 @@ use crate::cli::AccountCommand;
 use crate::context::Context;
 use crate::output::print_json;
 
-pub fn tech_contact(name: Option<String>, email: Option<String>) -> anyhow::Result<Option<TechContact>> {
+pub fn tech_contact(
+    name: Option<String>,
+    email: Option<String>,
+) -> anyhow::Result<Option<TechContact>> {
     match (name, email) {
         (Some(name), Some(email)) => {
             let name = name.trim().to_owned();
-            anyhow::ensure!(!name.is_empty(), "the tech contact's name is empty; give the person's name");
-            Ok(Some(TechContact { name, email: email.parse()? }))
+            anyhow::ensure!(
+                !name.is_empty(),
+                "the tech contact's name is empty; give the person's name"
+            );
+            Ok(Some(TechContact {
+                name,
+                email: email.parse()?,
+            }))
         }
         _ => Ok(None),
     }
@@ -33,7 +42,12 @@ fn account_json(account: &Account) -> serde_json::Value {
 
 fn print_account(account: &Account) {
     let domains: Vec<&str> = account.domains.iter().map(DomainName::as_str).collect();
-    println!("{}  {}  domains: {}", account.id, account.name, domains.join(", "));
+    println!(
+        "{}  {}  domains: {}",
+        account.id,
+        account.name,
+        domains.join(", ")
+    );
     match &account.tech_contact {
         Some(contact) => println!("    tech contact: {} <{}>", contact.name, contact.email),
         None => println!("    tech contact: none (automatic sync falls back to never without one)"),
@@ -42,10 +56,26 @@ fn print_account(account: &Account) {
 
 pub async fn run(ctx: &Context, command: AccountCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AccountCommand::Create { name, domains, tech_contact_name, tech_contact_email, output } => {
-            let domains = domains.iter().map(|d| d.parse()).collect::<Result<Vec<DomainName>, _>>()?;
+        AccountCommand::Create {
+            name,
+            domains,
+            tech_contact_name,
+            tech_contact_email,
+            output,
+        } => {
+            let domains = domains
+                .iter()
+                .map(|d| d.parse())
+                .collect::<Result<Vec<DomainName>, _>>()?;
             let tech_contact = tech_contact(tech_contact_name, tech_contact_email)?;
-            let account = ctx.store.create_account(NewAccount { name, domains, tech_contact }).await?;
+            let account = ctx
+                .store
+                .create_account(NewAccount {
+                    name,
+                    domains,
+                    tech_contact,
+                })
+                .await?;
             if output.json {
                 print_json(&account_json(&account))?;
             } else {
@@ -57,7 +87,9 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> anyhow::Result<ExitC
             if output.json {
                 print_json(&accounts.iter().map(account_json).collect::<Vec<_>>())?;
             } else if accounts.is_empty() {
-                println!("No accounts yet; create one with `roster account create --name NAME --domain DOMAIN`.");
+                println!(
+                    "No accounts yet; create one with `roster account create --name NAME --domain DOMAIN`."
+                );
             } else {
                 accounts.iter().for_each(print_account);
             }
@@ -72,17 +104,34 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> anyhow::Result<ExitC
             } else {
                 print_account(&account);
                 match connection {
-                    Some(c) => println!("    directory connection: tenant {}, sync {}", c.settings.tenant, c.settings.frequency),
+                    Some(c) => println!(
+                        "    directory connection: tenant {}, sync {}",
+                        c.settings.tenant, c.settings.frequency
+                    ),
                     None => println!("    directory connection: none"),
                 }
             }
         }
-        AccountCommand::SetTechContact { account, name, email, clear } => {
+        AccountCommand::SetTechContact {
+            account,
+            name,
+            email,
+            clear,
+        } => {
             let account = ctx.account(&account).await?;
-            let contact = if clear { None } else { tech_contact(name, email)? };
-            ctx.store.set_tech_contact(account.id, contact.clone()).await?;
+            let contact = if clear {
+                None
+            } else {
+                tech_contact(name, email)?
+            };
+            ctx.store
+                .set_tech_contact(account.id, contact.clone())
+                .await?;
             match contact {
-                Some(c) => println!("Tech contact of {} set to {} <{}>.", account.name, c.name, c.email),
+                Some(c) => println!(
+                    "Tech contact of {} set to {} <{}>.",
+                    account.name, c.name, c.email
+                ),
                 None => println!("Tech contact of {} cleared.", account.name),
             }
         }
@@ -101,8 +150,14 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> anyhow::Result<ExitC
                 println!("No events for {}.", account.name);
             } else {
                 for event in &events {
-                    let to = event.notify.as_ref().map_or("nobody (no tech contact)".to_owned(), ToString::to_string);
-                    println!("{}  {}  to {to}\n    {}", event.created_at, event.kind, event.message);
+                    let to = event
+                        .notify
+                        .as_ref()
+                        .map_or("nobody (no tech contact)".to_owned(), ToString::to_string);
+                    println!(
+                        "{}  {}  to {to}\n    {}",
+                        event.created_at, event.kind, event.message
+                    );
                 }
             }
         }

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use roster_domain::{AccountEventKind, Cloud, ConnectionSettings, DeletionLimit, DirectoryConnection, Frequency};
+use roster_domain::{
+    AccountEventKind, Cloud, ConnectionSettings, DeletionLimit, DirectoryConnection, Frequency,
+};
 use roster_graph::Priority;
 use roster_graph::diagnostics::{StepStatus, test_connection};
 use secrecy::SecretString;
@@ -20,28 +22,40 @@ use crate::output::print_json;
 fn read_secret(path: &Path) -> anyhow::Result<SecretString> {
     let mut text = String::new();
     if path == Path::new("-") {
-        std::io::stdin().read_to_string(&mut text).context("cannot read the client secret from standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the client secret from standard input")?;
     } else {
-        text = std::fs::read_to_string(path).with_context(|| format!("cannot read the client secret file {}", path.display()))?;
+        text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the client secret file {}", path.display()))?;
     }
     let secret = text.trim();
     if secret.is_empty() {
-        bail!("the client secret is empty; paste the secret's Value (not its Secret ID) from Certificates & secrets");
+        bail!(
+            "the client secret is empty; paste the secret's Value (not its Secret ID) from Certificates & secrets"
+        );
     }
     Ok(SecretString::from(secret.to_owned()))
 }
 
 /// The saved settings changed by the flags given; a new connection needs tenant and client ID.
-fn settings_from(args: &ConnectionSetArgs, saved: Option<&ConnectionSettings>) -> anyhow::Result<ConnectionSettings> {
+fn settings_from(
+    args: &ConnectionSetArgs,
+    saved: Option<&ConnectionSettings>,
+) -> anyhow::Result<ConnectionSettings> {
     let tenant = match (&args.tenant, saved) {
         (Some(t), _) => t.parse()?,
         (None, Some(s)) => s.tenant.clone(),
-        (None, None) => bail!("a new connection needs --tenant (the tenant GUID or a verified domain)"),
+        (None, None) => {
+            bail!("a new connection needs --tenant (the tenant GUID or a verified domain)")
+        }
     };
     let client_id = match (&args.client_id, saved) {
         (Some(c), _) => c.parse()?,
         (None, Some(s)) => s.client_id,
-        (None, None) => bail!("a new connection needs --client-id (the app registration's Application (client) ID)"),
+        (None, None) => bail!(
+            "a new connection needs --client-id (the app registration's Application (client) ID)"
+        ),
     };
     let cloud = match (&args.cloud, &args.login_url, &args.graph_url) {
         (Some(name), _, _) => name.parse()?,
@@ -49,14 +63,20 @@ fn settings_from(args: &ConnectionSetArgs, saved: Option<&ConnectionSettings>) -
         _ => saved.map_or(Cloud::Global, |s| s.cloud.clone()),
     };
     let defaults = saved.cloned();
-    let limit = defaults.as_ref().map(|s| s.deletion_limit).unwrap_or_default();
+    let limit = defaults
+        .as_ref()
+        .map(|s| s.deletion_limit)
+        .unwrap_or_default();
     Ok(ConnectionSettings {
         tenant,
         client_id,
         cloud,
         default_role: match &args.default_role {
             Some(r) => r.parse()?,
-            None => defaults.as_ref().map(|s| s.default_role).unwrap_or_default(),
+            None => defaults
+                .as_ref()
+                .map(|s| s.default_role)
+                .unwrap_or_default(),
         },
         scope: match &args.sync {
             Some(list) => list.parse()?,
@@ -105,8 +125,16 @@ fn print_connection(connection: &DirectoryConnection, has_tech_contact: bool) {
     let s = &connection.settings;
     println!("Tenant (primary domain): {}", s.tenant);
     println!("Client ID:               {}", s.client_id);
-    println!("Key (client secret):     set on {}", connection.secret_set_at.date());
-    println!("Cloud:                   {} (login {}, Graph {})", s.cloud.name(), s.cloud.login_url(), s.cloud.graph_url());
+    println!(
+        "Key (client secret):     set on {}",
+        connection.secret_set_at.date()
+    );
+    println!(
+        "Cloud:                   {} (login {}, Graph {})",
+        s.cloud.name(),
+        s.cloud.login_url(),
+        s.cloud.graph_url()
+    );
     println!("Default new-user role:   {}", s.default_role);
     println!("What to sync:            {}", s.scope.names().join(", "));
     println!("How to sync:             {}", s.actions.names().join(", "));
@@ -115,7 +143,10 @@ fn print_connection(connection: &DirectoryConnection, has_tech_contact: bool) {
         "Deletion limit:          more than {}% of synced users or groups, and at least {} objects",
         s.deletion_limit.percent, s.deletion_limit.min_objects
     );
-    println!("Sign-in-blocked mailboxes count as active: {}", s.include_sign_in_blocked);
+    println!(
+        "Sign-in-blocked mailboxes count as active: {}",
+        s.include_sign_in_blocked
+    );
     if s.frequency.interval().is_some() && !has_tech_contact {
         println!(
             "Warning: the account has no tech contact. Set one (`roster account set-tech-contact`) or automatic sync \
@@ -130,11 +161,20 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
             let account = ctx.account(&args.account).await?;
             let saved = ctx.store.connection(account.id).await?;
             let settings = settings_from(&args, saved.as_ref().map(|c| &c.settings))?;
-            let secret = args.client_secret_file.as_deref().map(read_secret).transpose()?;
+            let secret = args
+                .client_secret_file
+                .as_deref()
+                .map(read_secret)
+                .transpose()?;
             if saved.is_none() && secret.is_none() {
-                bail!("a new connection needs its key: pass --client-secret-file PATH (or - to read it from standard input)");
+                bail!(
+                    "a new connection needs its key: pass --client-secret-file PATH (or - to read it from standard input)"
+                );
             }
-            let connection = ctx.store.set_connection(account.id, settings, secret).await?;
+            let connection = ctx
+                .store
+                .set_connection(account.id, settings, secret)
+                .await?;
             if args.output.json {
                 print_json(&connection_json(&connection))?;
             } else {
@@ -145,7 +185,10 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
         ConnectionCommand::Show { account, output } => {
             let account = ctx.account(&account).await?;
             let Some(connection) = ctx.store.connection(account.id).await? else {
-                bail!("the account {} has no directory connection; create it with `roster connection set`", account.name);
+                bail!(
+                    "the account {} has no directory connection; create it with `roster connection set`",
+                    account.name
+                );
             };
             // Say why automatic sync is off when the schedule turned it off.
             let turned_off = match connection.settings.frequency {
@@ -154,7 +197,10 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
                     .list_events(account.id, 20)
                     .await?
                     .into_iter()
-                    .find(|e| e.kind == AccountEventKind::AutomaticSyncTurnedOff && e.created_at >= connection.updated_at),
+                    .find(|e| {
+                        e.kind == AccountEventKind::AutomaticSyncTurnedOff
+                            && e.created_at >= connection.updated_at
+                    }),
                 Frequency::Hours(_) => None,
             };
             if output.json {
@@ -171,7 +217,10 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
         ConnectionCommand::Delete { account } => {
             let account = ctx.account(&account).await?;
             ctx.store.delete_connection(account.id).await?;
-            println!("Deleted the directory connection of {} and its mirror; its users and groups stay.", account.name);
+            println!(
+                "Deleted the directory connection of {} and its mirror; its users and groups stay.",
+                account.name
+            );
         }
         ConnectionCommand::Test { account, output } => {
             let account = ctx.account(&account).await?;

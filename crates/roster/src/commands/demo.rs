@@ -35,7 +35,10 @@ fn demo_dir(args: &DemoArgs) -> anyhow::Result<PathBuf> {
         None => std::env::temp_dir().join(format!("roster-demo-{}", uuid::Uuid::now_v7().simple())),
     };
     if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
-        bail!("{} is not empty; the demo starts from a fresh directory (give another --dir)", dir.display());
+        bail!(
+            "{} is not empty; the demo starts from a fresh directory (give another --dir)",
+            dir.display()
+        );
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
@@ -56,7 +59,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let summary = control.summary().await?;
     println!(
         "Tenant {} ({}) with {} users and {} groups; login at {}, Graph at {}.",
-        tenant.tenant, tenant.tenant_id, summary.users, summary.groups, tenant.login_url, tenant.graph_url
+        tenant.tenant,
+        tenant.tenant_id,
+        summary.users,
+        summary.groups,
+        tenant.login_url,
+        tenant.graph_url
     );
 
     heading("2. An account whose domains match the tenant");
@@ -64,15 +72,37 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let ctx = Context::connect(&format!("sqlite:{}", dir.join("roster.db").display()), key).await?;
     // The tenant's initial *.onmicrosoft.com domain receives no mail through the service, so,
     // as at a real customer, the account does not own it: aliases there show up as skipped.
-    let (initial, owned): (Vec<&String>, Vec<&String>) =
-        summary.verified_domains.iter().partition(|d| d.ends_with(".onmicrosoft.com"));
-    let domains = owned.iter().map(|d| d.parse()).collect::<Result<Vec<DomainName>, _>>()?;
-    let tech_contact = TechContact { name: "Ada Admin".to_owned(), email: format!("it-admin@{}", tenant.tenant).parse()? };
-    let account = ctx.store.create_account(NewAccount { name: ACCOUNT.to_owned(), domains, tech_contact: Some(tech_contact) }).await?;
+    let (initial, owned): (Vec<&String>, Vec<&String>) = summary
+        .verified_domains
+        .iter()
+        .partition(|d| d.ends_with(".onmicrosoft.com"));
+    let domains = owned
+        .iter()
+        .map(|d| d.parse())
+        .collect::<Result<Vec<DomainName>, _>>()?;
+    let tech_contact = TechContact {
+        name: "Ada Admin".to_owned(),
+        email: format!("it-admin@{}", tenant.tenant).parse()?,
+    };
+    let account = ctx
+        .store
+        .create_account(NewAccount {
+            name: ACCOUNT.to_owned(),
+            domains,
+            tech_contact: Some(tech_contact),
+        })
+        .await?;
     let domain_list: Vec<&str> = account.domains.iter().map(DomainName::as_str).collect();
-    println!("Account {} ({}) owns {}.", account.name, account.id, domain_list.join(", "));
+    println!(
+        "Account {} ({}) owns {}.",
+        account.name,
+        account.id,
+        domain_list.join(", ")
+    );
     for domain in initial {
-        println!("It does not own the tenant's initial domain {domain}: mail does not reach the service there.");
+        println!(
+            "It does not own the tenant's initial domain {domain}: mail does not reach the service there."
+        );
     }
 
     heading("3. The directory connection (the guide's Step 2)");
@@ -81,7 +111,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         frequency: Frequency::Hours(24),
         ..ConnectionSettings::new(tenant.tenant.parse()?, tenant.client_id.parse()?, cloud)
     };
-    ctx.store.set_connection(account.id, settings, Some(SecretString::from(tenant.client_secret.clone()))).await?;
+    ctx.store
+        .set_connection(
+            account.id,
+            settings,
+            Some(SecretString::from(tenant.client_secret.clone())),
+        )
+        .await?;
     let (_, client) = ctx.engine.graph_client(account.id, Priority::High).await?;
     let checklist = test_connection(&client, &account.domains).await;
     for step in &checklist.steps {
@@ -89,19 +125,35 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 
     heading("4. Search Now");
-    let preview = ctx.engine.preview(account.id, false, ACTOR, &NoProgress).await?;
+    let preview = ctx
+        .engine
+        .preview(account.id, false, ACTOR, &NoProgress)
+        .await?;
     print_plan(&preview.plan, SHOWN);
 
     heading("5. Sync Active Directory (every change)");
-    let request = roster_sync::ApplyRequest { plan_id: preview.plan.id, skip: Default::default(), confirm_removals: false };
-    let applied = ctx.engine.apply(account.id, &request, ACTOR, &NoProgress).await?;
+    let request = roster_sync::ApplyRequest {
+        plan_id: preview.plan.id,
+        skip: Default::default(),
+        confirm_removals: false,
+    };
+    let applied = ctx
+        .engine
+        .apply(account.id, &request, ACTOR, &NoProgress)
+        .await?;
     print_apply(&applied);
 
     heading("6. The directory changes");
     let users = ctx.store.list_users(account.id).await?;
-    let synced: Vec<_> = users.iter().filter(|u| u.source == Source::Directory).collect();
+    let synced: Vec<_> = users
+        .iter()
+        .filter(|u| u.source == Source::Directory)
+        .collect();
     if synced.len() < 2 {
-        bail!("the first sync imported {} user(s); the demo needs at least two to change", synced.len());
+        bail!(
+            "the first sync imported {} user(s); the demo needs at least two to change",
+            synced.len()
+        );
     }
     let new_user = control
         .create_user(json!({
@@ -114,39 +166,81 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("  New user: Grace Hopper (grace.hopper@{}).", tenant.tenant);
 
     let renamed = synced[0];
-    let renamed_id = renamed.external_id.as_ref().context("a synced user has its directory id")?.to_string();
+    let renamed_id = renamed
+        .external_id
+        .as_ref()
+        .context("a synced user has its directory id")?
+        .to_string();
     let new_primary = format!("renamed.{}", renamed.primary_address);
-    let mut proxies = vec![format!("SMTP:{new_primary}"), format!("smtp:{}", renamed.primary_address)];
+    let mut proxies = vec![
+        format!("SMTP:{new_primary}"),
+        format!("smtp:{}", renamed.primary_address),
+    ];
     proxies.extend(renamed.aliases.iter().map(|a| format!("smtp:{a}")));
     let proxy_refs: Vec<&str> = proxies.iter().map(String::as_str).collect();
-    control.set_proxy_addresses(&renamed_id, &proxy_refs).await?;
-    control.update_user(&renamed_id, json!({ "mail": new_primary })).await?;
-    println!("  Renamed address: {} is now {new_primary} (the old address stays as an alias).", renamed.primary_address);
+    control
+        .set_proxy_addresses(&renamed_id, &proxy_refs)
+        .await?;
+    control
+        .update_user(&renamed_id, json!({ "mail": new_primary }))
+        .await?;
+    println!(
+        "  Renamed address: {} is now {new_primary} (the old address stays as an alias).",
+        renamed.primary_address
+    );
 
     let blocked = synced[1];
-    let blocked_id = blocked.external_id.as_ref().context("a synced user has its directory id")?.to_string();
+    let blocked_id = blocked
+        .external_id
+        .as_ref()
+        .context("a synced user has its directory id")?
+        .to_string();
     control.disable_user(&blocked_id).await?;
     println!("  Sign-in blocked: {}.", blocked.primary_address);
 
     let groups = ctx.store.list_groups(account.id).await?;
-    if let Some(group) = groups.iter().find(|g| g.source == Source::Directory && g.address.is_some()) {
-        let group_id = group.external_id.as_ref().context("a synced group has its directory id")?.to_string();
-        control.add_members(&group_id, &[new_user.id.as_str()]).await?;
+    if let Some(group) = groups
+        .iter()
+        .find(|g| g.source == Source::Directory && g.address.is_some())
+    {
+        let group_id = group
+            .external_id
+            .as_ref()
+            .context("a synced group has its directory id")?
+            .to_string();
+        control
+            .add_members(&group_id, &[new_user.id.as_str()])
+            .await?;
         println!("  Group membership: Grace Hopper joined {}.", group.name);
     }
 
     heading("7. Search Now again: only the changes");
-    let preview = ctx.engine.preview(account.id, false, ACTOR, &NoProgress).await?;
+    let preview = ctx
+        .engine
+        .preview(account.id, false, ACTOR, &NoProgress)
+        .await?;
     print_plan(&preview.plan, SHOWN);
-    let request = roster_sync::ApplyRequest { plan_id: preview.plan.id, skip: Default::default(), confirm_removals: false };
-    let applied = ctx.engine.apply(account.id, &request, ACTOR, &NoProgress).await?;
+    let request = roster_sync::ApplyRequest {
+        plan_id: preview.plan.id,
+        skip: Default::default(),
+        confirm_removals: false,
+    };
+    let applied = ctx
+        .engine
+        .apply(account.id, &request, ACTOR, &NoProgress)
+        .await?;
     print_apply(&applied);
 
     heading("8. The result");
     let users = ctx.store.list_users(account.id).await?;
     let groups = ctx.store.list_groups(account.id).await?;
     let runs = ctx.store.list_runs(account.id, 100).await?;
-    println!("{} users, {} groups, {} runs recorded.", users.len(), groups.len(), runs.len());
+    println!(
+        "{} users, {} groups, {} runs recorded.",
+        users.len(),
+        groups.len(),
+        runs.len()
+    );
     let data_dir = dir.display();
     println!("\nExplore it (the simulated tenant has stopped; the data stays in {data_dir}):");
     println!("  cargo run --release -- --data-dir {data_dir} user list --account {ACCOUNT}");

@@ -26,7 +26,10 @@ impl Bar {
             return None;
         }
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {pos} [{elapsed}]").expect("the template is valid"));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {pos} [{elapsed}]")
+                .expect("the template is valid"),
+        );
         bar.set_message("directory objects read");
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         Some(Self(bar))
@@ -40,7 +43,8 @@ impl Progress for Bar {
 
     fn applying(&self, total: u64) {
         self.0.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} changes applied [{elapsed}]").expect("the template is valid"),
+            ProgressStyle::with_template("{bar:40} {pos}/{len} changes applied [{elapsed}]")
+                .expect("the template is valid"),
         );
         self.0.set_position(0);
         self.0.set_length(total);
@@ -71,12 +75,23 @@ fn run_json(run: &Run) -> serde_json::Value {
 pub fn print_apply(outcome: &ApplyOutcome) {
     let run = &outcome.run;
     let applied: usize = run.counts.values().map(|c| c.applied).sum();
-    println!("Applied {applied} change(s); run {} {:?}.", run.id, run.status);
+    println!(
+        "Applied {applied} change(s); run {} {:?}.",
+        run.id, run.status
+    );
     for (category, count) in &run.counts {
-        println!("  {}: {} of {} applied", category.title(), count.applied, count.planned);
+        println!(
+            "  {}: {} of {} applied",
+            category.title(),
+            count.applied,
+            count.planned
+        );
     }
     if outcome.not_allowed > 0 {
-        println!("  {} change(s) not applied by your settings (how to sync).", outcome.not_allowed);
+        println!(
+            "  {} change(s) not applied by your settings (how to sync).",
+            outcome.not_allowed
+        );
     }
     if outcome.held_removals > 0 {
         println!(
@@ -112,10 +127,17 @@ fn exit_for(run: &Run) -> ExitCode {
 
 pub async fn run(ctx: &Context, command: SyncCommand) -> anyhow::Result<ExitCode> {
     match command {
-        SyncCommand::Preview { account, full, output } => {
+        SyncCommand::Preview {
+            account,
+            full,
+            output,
+        } => {
             let account = ctx.account(&account).await?;
             let bar = Bar::new();
-            let outcome = ctx.engine.preview(account.id, full, ACTOR, progress(&bar)).await;
+            let outcome = ctx
+                .engine
+                .preview(account.id, full, ACTOR, progress(&bar))
+                .await;
             drop(bar);
             let outcome = outcome?;
             if output.json {
@@ -123,7 +145,9 @@ pub async fn run(ctx: &Context, command: SyncCommand) -> anyhow::Result<ExitCode
             } else {
                 print_plan(&outcome.plan, 10);
                 if outcome.planned == Planned::InStep {
-                    println!("\nNothing changed in the directory or in the account since the last complete sync.");
+                    println!(
+                        "\nNothing changed in the directory or in the account since the last complete sync."
+                    );
                 }
                 println!(
                     "\nApply it with: roster sync apply {} --plan {} [--skip CHANGE_ID ...]",
@@ -132,20 +156,39 @@ pub async fn run(ctx: &Context, command: SyncCommand) -> anyhow::Result<ExitCode
             }
             Ok(ExitCode::SUCCESS)
         }
-        SyncCommand::Apply { account, plan, skip, confirm_removals, output } => {
+        SyncCommand::Apply {
+            account,
+            plan,
+            skip,
+            confirm_removals,
+            output,
+        } => {
             let account = ctx.account(&account).await?;
             let plan_id: PlanId = plan.parse()?;
-            let skip = skip.iter().map(|s| s.parse()).collect::<Result<HashSet<ChangeId>, _>>()?;
-            let request = ApplyRequest { plan_id, skip, confirm_removals };
+            let skip = skip
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<HashSet<ChangeId>, _>>()?;
+            let request = ApplyRequest {
+                plan_id,
+                skip,
+                confirm_removals,
+            };
             let bar = Bar::new();
-            let outcome = ctx.engine.apply(account.id, &request, ACTOR, progress(&bar)).await;
+            let outcome = ctx
+                .engine
+                .apply(account.id, &request, ACTOR, progress(&bar))
+                .await;
             drop(bar);
             report_apply(&outcome?, output.json)
         }
         SyncCommand::Run { account, output } => {
             let account = ctx.account(&account).await?;
             let bar = Bar::new();
-            let outcome = ctx.engine.run_automatic(account.id, ACTOR, progress(&bar)).await;
+            let outcome = ctx
+                .engine
+                .run_automatic(account.id, ACTOR, progress(&bar))
+                .await;
             drop(bar);
             report_apply(&outcome?, output.json)
         }
@@ -155,7 +198,10 @@ pub async fn run(ctx: &Context, command: SyncCommand) -> anyhow::Result<ExitCode
             if output.json {
                 print_json(&runs.iter().map(run_json).collect::<Vec<_>>())?;
             } else if runs.is_empty() {
-                println!("No runs yet; start with `roster sync preview {}`.", account.name);
+                println!(
+                    "No runs yet; start with `roster sync preview {}`.",
+                    account.name
+                );
             } else {
                 runs.iter().for_each(print_run);
             }
@@ -168,7 +214,9 @@ pub async fn exempt(ctx: &Context, args: ExemptArgs, exempt: bool) -> anyhow::Re
     let account = ctx.account(&args.account).await?;
     let external_id: ExternalId = args.external_id.parse()?;
     if exempt {
-        ctx.store.add_exemption(account.id, external_id.clone(), ACTOR).await?;
+        ctx.store
+            .add_exemption(account.id, external_id.clone(), ACTOR)
+            .await?;
         println!("{external_id} is exempt from sync: no plan will propose changes to it.");
     } else if ctx.store.remove_exemption(account.id, &external_id).await? {
         println!("{external_id} is no longer exempt; the next plan includes it again.");

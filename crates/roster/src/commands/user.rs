@@ -16,15 +16,37 @@ fn print_user(user: &User) {
     let aliases = if user.aliases.is_empty() {
         String::new()
     } else {
-        format!("  aliases: {}", user.aliases.iter().map(EmailAddress::as_str).collect::<Vec<_>>().join(", "))
+        format!(
+            "  aliases: {}",
+            user.aliases
+                .iter()
+                .map(EmailAddress::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
     let name = user.display_name.clone().unwrap_or_default();
-    println!("{}  {}  {}  {}  {}{aliases}", user.id, user.primary_address, user.role, user.source.as_str(), name);
+    println!(
+        "{}  {}  {}  {}  {}{aliases}",
+        user.id,
+        user.primary_address,
+        user.role,
+        user.source.as_str(),
+        name
+    );
 }
 
 pub async fn run_user(ctx: &Context, command: UserCommand) -> anyhow::Result<ExitCode> {
     match command {
-        UserCommand::Add { account, email, aliases, role, first_name, last_name, output } => {
+        UserCommand::Add {
+            account,
+            email,
+            aliases,
+            role,
+            first_name,
+            last_name,
+            output,
+        } => {
             let account = ctx.account(&account).await?;
             let role: Role = role.parse()?;
             anyhow::ensure!(
@@ -39,7 +61,10 @@ pub async fn run_user(ctx: &Context, command: UserCommand) -> anyhow::Result<Exi
             };
             let new = NewUser {
                 primary_address: email.parse()?,
-                aliases: aliases.iter().map(|a| a.parse()).collect::<Result<_, _>>()?,
+                aliases: aliases
+                    .iter()
+                    .map(|a| a.parse())
+                    .collect::<Result<_, _>>()?,
                 first_name,
                 last_name,
                 display_name,
@@ -70,7 +95,12 @@ pub async fn run_user(ctx: &Context, command: UserCommand) -> anyhow::Result<Exi
             let found = users
                 .iter()
                 .find(|u| u.id.to_string() == wanted || u.primary_address.as_str() == wanted)
-                .with_context(|| format!("the account {} has no user with the id or primary address {user:?}", account.name))?;
+                .with_context(|| {
+                    format!(
+                        "the account {} has no user with the id or primary address {user:?}",
+                        account.name
+                    )
+                })?;
             ctx.store.remove_user(found.id).await?;
             println!("Removed {}.", found.primary_address);
         }
@@ -86,7 +116,11 @@ pub async fn run_group(ctx: &Context, command: GroupCommand) -> anyhow::Result<E
         print_json(&groups.iter().map(group_json).collect::<Vec<_>>())?;
     } else {
         for group in &groups {
-            let address = group.address.as_ref().map(EmailAddress::as_str).unwrap_or("(no address)");
+            let address = group
+                .address
+                .as_ref()
+                .map(EmailAddress::as_str)
+                .unwrap_or("(no address)");
             println!(
                 "{}  {}  {}  {}  {} member(s)",
                 group.id,
@@ -106,10 +140,19 @@ pub async fn run_admin(ctx: &Context, command: AdminCommand) -> anyhow::Result<E
     let account = ctx.account(&account).await?;
     let address: EmailAddress = email.parse()?;
     let mut password = String::new();
-    std::io::stdin().read_to_string(&mut password).context("cannot read the password from standard input")?;
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("cannot read the password from standard input")?;
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
-    let admin = NewAdmin { address, display_name: None, password: SecretString::from(password) };
+    let admin = NewAdmin {
+        address,
+        display_name: None,
+        password: SecretString::from(password),
+    };
     let user = ctx.store.create_admin(account.id, admin).await?;
-    println!("Created the organization admin {} for {}.", user.primary_address, account.name);
+    println!(
+        "Created the organization admin {} for {}.",
+        user.primary_address, account.name
+    );
     Ok(ExitCode::SUCCESS)
 }

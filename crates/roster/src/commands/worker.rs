@@ -16,8 +16,16 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         concurrency: usize::from(args.concurrency),
     };
     loop {
-        let report = ctx.engine.run_due(OffsetDateTime::now_utc(), policy).await?;
-        tracing::info!(ran = report.ran.len(), failed = report.failed.len(), turned_off = report.turned_off.len(), "looked at the schedule");
+        let report = ctx
+            .engine
+            .run_due(OffsetDateTime::now_utc(), policy)
+            .await?;
+        tracing::info!(
+            ran = report.ran.len(),
+            failed = report.failed.len(),
+            turned_off = report.turned_off.len(),
+            "looked at the schedule"
+        );
         if args.once {
             println!(
                 "Ran {} automatic sync(s), {} failed; turned automatic sync off for {} account(s).",

@@ -38,13 +38,24 @@ const TORN: [(&str, &str); 4] = [
 
 /// Counts the torn rows of each kind in a deployment's database, read behind the store's back.
 fn torn_rows(roster: &Roster) -> Vec<(&'static str, i64)> {
-    let url = format!("sqlite:{}?mode=ro", roster.data_dir().join("roster.db").display());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = format!(
+        "sqlite:{}?mode=ro",
+        roster.data_dir().join("roster.db").display()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("the database opens");
+        let mut conn = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("the database opens");
         let mut found = Vec::new();
         for (what, query) in TORN {
-            let count: i64 = sqlx::query_scalar(query).fetch_one(&mut conn).await.unwrap();
+            let count: i64 = sqlx::query_scalar(query)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
             found.push((what, count));
         }
         found
@@ -57,9 +68,16 @@ struct KillPoints(u64);
 
 impl KillPoints {
     fn seeded() -> Self {
-        let seed = std::env::var("ROSTER_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos() as u64 | 1
-        });
+        let seed = std::env::var("ROSTER_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap()
+                    .subsec_nanos() as u64
+                    | 1
+            });
         Self(seed)
     }
 
@@ -78,14 +96,24 @@ fn an_apply_killed_at_random_points_leaves_a_consistent_store_and_the_next_run_c
     let sim = Sim::start(3_000, 40, 3);
     let planned = Roster::connected_to(&sim);
     let plan = planned.json(&["sync", "preview", ACCOUNT]);
-    let apply = ["sync", "apply", ACCOUNT, "--plan", plan["plan_id"].as_str().unwrap()];
+    let apply = [
+        "sync",
+        "apply",
+        ACCOUNT,
+        "--plan",
+        plan["plan_id"].as_str().unwrap(),
+    ];
 
     let uninterrupted = planned.copy();
     let started = Instant::now();
     uninterrupted.ok(&apply);
     let apply_time = started.elapsed();
     let expected = uninterrupted.holdings();
-    assert!(expected.users.len() > 2_000, "the tenant is big enough to kill apply mid-way: {}", expected.users.len());
+    assert!(
+        expected.users.len() > 2_000,
+        "the tenant is big enough to kill apply mid-way: {}",
+        expected.users.len()
+    );
 
     let mut kill_points = KillPoints::seeded();
     let seed = kill_points.0;
@@ -93,16 +121,31 @@ fn an_apply_killed_at_random_points_leaves_a_consistent_store_and_the_next_run_c
     for trial in 0..TRIALS {
         let roster = planned.copy();
         let delay = kill_points.next(apply_time);
-        let mut process = roster.command(&apply).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut process = roster
+            .command(&apply)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         // The delay is the point of the test: where the process dies.
         std::thread::sleep(delay);
         process.kill().unwrap();
         process.wait().unwrap();
-        let context = format!("trial {trial} killed after {delay:?} of {apply_time:?} (ROSTER_CRASH_SEED={seed})");
+        let context = format!(
+            "trial {trial} killed after {delay:?} of {apply_time:?} (ROSTER_CRASH_SEED={seed})"
+        );
 
-        assert!(torn_rows(&roster).iter().all(|(_, count)| *count == 0), "{context}: {:?}", torn_rows(&roster));
+        assert!(
+            torn_rows(&roster).iter().all(|(_, count)| *count == 0),
+            "{context}: {:?}",
+            torn_rows(&roster)
+        );
         let interrupted = roster.holdings();
-        let context = format!("{context}, holding {} users and {} groups", interrupted.users.len(), interrupted.groups.len());
+        let context = format!(
+            "{context}, holding {} users and {} groups",
+            interrupted.users.len(),
+            interrupted.groups.len()
+        );
         if (1..expected.users.len()).contains(&interrupted.users.len()) {
             killed_mid_apply += 1;
         }
@@ -111,27 +154,56 @@ fn an_apply_killed_at_random_points_leaves_a_consistent_store_and_the_next_run_c
         addresses.sort_unstable();
         addresses.dedup();
         assert_eq!(addresses.len(), held, "{context}: an address is held twice");
-        assert!(interrupted.users.iter().all(|u| expected.users.contains(u)), "{context}: a user is half-applied");
-        assert!(interrupted.groups.iter().all(|g| expected.groups.contains(g)), "{context}: a group is half-applied");
+        assert!(
+            interrupted.users.iter().all(|u| expected.users.contains(u)),
+            "{context}: a user is half-applied"
+        );
+        assert!(
+            interrupted
+                .groups
+                .iter()
+                .all(|g| expected.groups.contains(g)),
+            "{context}: a group is half-applied"
+        );
 
         roster.ok(&["sync", "run", ACCOUNT]);
 
-        assert_eq!(roster.holdings(), expected, "{context}: the next run converges");
+        assert_eq!(
+            roster.holdings(),
+            expected,
+            "{context}: the next run converges"
+        );
     }
-    assert!(killed_mid_apply > 0, "no kill fell between the first and the last batch (ROSTER_CRASH_SEED={seed})");
+    assert!(
+        killed_mid_apply > 0,
+        "no kill fell between the first and the last batch (ROSTER_CRASH_SEED={seed})"
+    );
 }
 
 #[test]
 fn a_run_left_running_by_a_killed_process_does_not_block_the_next_run() {
     let sim = Sim::start(3_000, 40, 3);
     let roster = Roster::connected_to(&sim);
-    let mut preview = roster.command(&["sync", "preview", ACCOUNT]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut preview = roster
+        .command(&["sync", "preview", ACCOUNT])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let running = loop {
         let history = roster.json(&["sync", "history", ACCOUNT]);
-        if let Some(run) = history.as_array().unwrap().first().filter(|run| run["status"] == "running") {
+        if let Some(run) = history
+            .as_array()
+            .unwrap()
+            .first()
+            .filter(|run| run["status"] == "running")
+        {
             break run.clone();
         }
-        assert!(preview.try_wait().unwrap().is_none(), "the preview is still reading when it is killed");
+        assert!(
+            preview.try_wait().unwrap().is_none(),
+            "the preview is still reading when it is killed"
+        );
     };
     preview.kill().unwrap();
     preview.wait().unwrap();
@@ -139,7 +211,15 @@ fn a_run_left_running_by_a_killed_process_does_not_block_the_next_run() {
     roster.ok(&["sync", "run", ACCOUNT]);
 
     let history = roster.json(&["sync", "history", ACCOUNT]);
-    let abandoned = history.as_array().unwrap().iter().find(|run| run["id"] == running["id"]).unwrap();
+    let abandoned = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|run| run["id"] == running["id"])
+        .unwrap();
     assert_eq!(abandoned["status"], "failed");
-    assert!(abandoned["error"].as_str().unwrap().contains("abandoned"), "{abandoned:#}");
+    assert!(
+        abandoned["error"].as_str().unwrap().contains("abandoned"),
+        "{abandoned:#}"
+    );
 }

@@ -13,7 +13,12 @@ use tempfile::TempDir;
 pub const ACCOUNT: &str = "contoso";
 
 /// Variables that would point a test's `roster` at another database or key.
-const INHERITED: [&str; 4] = ["ROSTER_DATABASE_URL", "ROSTER_DATA_DIR", "ROSTER_MASTER_KEY", "ROSTER_MASTER_KEY_FILE"];
+const INHERITED: [&str; 4] = [
+    "ROSTER_DATABASE_URL",
+    "ROSTER_DATA_DIR",
+    "ROSTER_MASTER_KEY",
+    "ROSTER_MASTER_KEY_FILE",
+];
 
 /// A bare `roster` command: no database or key from the environment, no input.
 pub fn roster_command() -> Command {
@@ -36,7 +41,11 @@ pub struct Roster {
 impl Roster {
     pub fn new() -> Self {
         let temporary = || tempfile::tempdir().expect("a temporary directory");
-        Self { data: temporary(), files: temporary(), printed: RefCell::default() }
+        Self {
+            data: temporary(),
+            files: temporary(),
+            printed: RefCell::default(),
+        }
     }
 
     /// Another deployment starting from a copy of this one's database and key (no command of
@@ -63,8 +72,19 @@ impl Roster {
 
     /// Runs a command to its end, with `stdin` as its standard input.
     pub fn run_with_input(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         self.record(args, child.wait_with_output().unwrap())
     }
 
@@ -94,15 +114,25 @@ impl Roster {
         let mut args = args.to_vec();
         args.push("--json");
         let stdout = self.ok(&args);
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("`roster {}` prints JSON ({e}):\n{stdout}", args.join(" ")))
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("`roster {}` prints JSON ({e}):\n{stdout}", args.join(" ")))
     }
 
     /// Runs a command that must fail with a non-zero exit; its standard error.
     pub fn fails(&self, args: &[&str]) -> String {
         let output = self.run(args);
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(!output.status.success(), "`roster {}` fails, but it succeeded:\n{}", args.join(" "), String::from_utf8_lossy(&output.stdout));
-        assert!(stderr.contains("error:"), "`roster {}` says why it failed:\n{stderr}", args.join(" "));
+        assert!(
+            !output.status.success(),
+            "`roster {}` fails, but it succeeded:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        assert!(
+            stderr.contains("error:"),
+            "`roster {}` says why it failed:\n{stderr}",
+            args.join(" ")
+        );
         stderr
     }
 
@@ -114,8 +144,18 @@ impl Roster {
     /// The account `contoso`, owning contoso.com and contoso-europe.com, with a tech contact.
     pub fn create_account(&self) -> Value {
         self.json(&[
-            "account", "create", "--name", ACCOUNT, "--domain", "contoso.com", "--domain", "contoso-europe.com",
-            "--tech-contact-name", "Tech Contact", "--tech-contact-email", "it@contoso.com",
+            "account",
+            "create",
+            "--name",
+            ACCOUNT,
+            "--domain",
+            "contoso.com",
+            "--domain",
+            "contoso-europe.com",
+            "--tech-contact-name",
+            "Tech Contact",
+            "--tech-contact-email",
+            "it@contoso.com",
         ])
     }
 
@@ -131,13 +171,21 @@ impl Roster {
     pub fn connect(&self, sim: &Sim) -> Value {
         let secret_file = self.write_file("secret.txt", &format!("{}\n", sim.secret()));
         self.json(&[
-            "connection", "set", ACCOUNT,
-            "--tenant", sim.field("tenant"),
-            "--client-id", sim.field("client_id"),
-            "--client-secret-file", secret_file.to_str().unwrap(),
-            "--login-url", sim.field("login_url"),
-            "--graph-url", sim.field("graph_url"),
-            "--frequency", "24h",
+            "connection",
+            "set",
+            ACCOUNT,
+            "--tenant",
+            sim.field("tenant"),
+            "--client-id",
+            sim.field("client_id"),
+            "--client-secret-file",
+            secret_file.to_str().unwrap(),
+            "--login-url",
+            sim.field("login_url"),
+            "--graph-url",
+            sim.field("graph_url"),
+            "--frequency",
+            "24h",
         ])
     }
 
@@ -206,18 +254,31 @@ impl Holdings {
         };
         let users = users.as_array().expect("a list of users");
         let groups = groups.as_array().expect("a list of groups");
-        let external_ids: HashMap<String, String> =
-            users.iter().chain(groups).map(|object| (text(&object["id"]), text(&object["external_id"]))).collect();
-        let member = |id: String| external_ids.get(&id).cloned().unwrap_or_else(|| panic!("the group member {id} exists"));
+        let external_ids: HashMap<String, String> = users
+            .iter()
+            .chain(groups)
+            .map(|object| (text(&object["id"]), text(&object["external_id"])))
+            .collect();
+        let member = |id: String| {
+            external_ids
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| panic!("the group member {id} exists"))
+        };
         let mut users: Vec<HeldUser> = users
             .iter()
-            .map(|u| HeldUser { external_id: text(&u["external_id"]), primary_address: text(&u["primary_address"]), aliases: sorted(&u["aliases"]) })
+            .map(|u| HeldUser {
+                external_id: text(&u["external_id"]),
+                primary_address: text(&u["primary_address"]),
+                aliases: sorted(&u["aliases"]),
+            })
             .collect();
         users.sort();
         let mut groups: Vec<HeldGroup> = groups
             .iter()
             .map(|g| {
-                let mut members: Vec<String> = sorted(&g["members"]).into_iter().map(member).collect();
+                let mut members: Vec<String> =
+                    sorted(&g["members"]).into_iter().map(member).collect();
                 members.sort();
                 HeldGroup {
                     external_id: text(&g["external_id"]),
@@ -234,8 +295,14 @@ impl Holdings {
 
     /// Every address, as many times as it is held.
     pub fn addresses(&self) -> Vec<&str> {
-        let users = self.users.iter().flat_map(|u| std::iter::once(&u.primary_address).chain(&u.aliases));
-        let groups = self.groups.iter().flat_map(|g| g.address.iter().chain(&g.aliases));
+        let users = self
+            .users
+            .iter()
+            .flat_map(|u| std::iter::once(&u.primary_address).chain(&u.aliases));
+        let groups = self
+            .groups
+            .iter()
+            .flat_map(|g| g.address.iter().chain(&g.aliases));
         users.chain(groups).map(String::as_str).collect()
     }
 }
@@ -250,19 +317,34 @@ impl Sim {
     pub fn start(users: usize, groups: usize, seed: u64) -> Self {
         let mut child = roster_command()
             .args(["sim", "--listen", "127.0.0.1:0"])
-            .args(["--users", &users.to_string(), "--groups", &groups.to_string(), "--seed", &seed.to_string()])
+            .args([
+                "--users",
+                &users.to_string(),
+                "--groups",
+                &groups.to_string(),
+                "--seed",
+                &seed.to_string(),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("roster sim starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("roster sim prints its start-up line");
-        let announcement = serde_json::from_str(&line).unwrap_or_else(|e| panic!("the start-up line is JSON ({e}): {line:?}"));
-        Self { child, announcement }
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("roster sim prints its start-up line");
+        let announcement = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the start-up line is JSON ({e}): {line:?}"));
+        Self {
+            child,
+            announcement,
+        }
     }
 
     pub fn field(&self, name: &str) -> &str {
-        self.announcement[name].as_str().unwrap_or_else(|| panic!("roster sim announces {name}"))
+        self.announcement[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("roster sim announces {name}"))
     }
 
     pub fn secret(&self) -> &str {
@@ -272,10 +354,16 @@ impl Sim {
     /// Deletes directory users for good, through the simulator's control API.
     pub fn hard_delete_users(&self, ids: &[String]) {
         let control = roster_sim::ControlClient::new(self.field("control_url"));
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             for id in ids {
-                control.hard_delete_user(id).await.expect("the simulator deletes the user");
+                control
+                    .hard_delete_user(id)
+                    .await
+                    .expect("the simulator deletes the user");
             }
         });
     }
@@ -290,7 +378,12 @@ impl Drop for Sim {
 
 /// The keys of a JSON object, sorted.
 pub fn keys(object: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = object.as_object().expect("a JSON object").keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = object
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort_unstable();
     keys
 }

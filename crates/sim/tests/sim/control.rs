@@ -193,19 +193,38 @@ async fn the_summary_describes_the_tenant() {
 async fn a_hard_deleted_users_name_can_be_taken_again_and_a_soft_deleted_ones_cannot() {
     let harness = Harness::small().await;
     let control = harness.control();
-    let grace = control.create_user(json!({"displayName": "Grace", "mailNickname": "grace"})).await.unwrap();
-    let ada = control.create_user(json!({"displayName": "Ada", "mailNickname": "ada"})).await.unwrap();
+    let grace = control
+        .create_user(json!({"displayName": "Grace", "mailNickname": "grace"}))
+        .await
+        .unwrap();
+    let ada = control
+        .create_user(json!({"displayName": "Ada", "mailNickname": "ada"}))
+        .await
+        .unwrap();
     control.hard_delete_user(&grace.id).await.unwrap();
     control.soft_delete_user(&ada.id).await.unwrap();
 
-    let successor = control.create_user(json!({"displayName": "Grace again", "mailNickname": "grace"})).await;
-    let ada_again = control.create_user(json!({"displayName": "Ada again", "mailNickname": "ada"})).await;
+    let successor = control
+        .create_user(json!({"displayName": "Grace again", "mailNickname": "grace"}))
+        .await;
+    let ada_again = control
+        .create_user(json!({"displayName": "Ada again", "mailNickname": "ada"}))
+        .await;
 
     let successor = successor.expect("a purged user's userPrincipalName is free");
     assert_ne!(successor.id, grace.id);
-    assert_eq!(successor.property("userPrincipalName"), grace.property("userPrincipalName"));
+    assert_eq!(
+        successor.property("userPrincipalName"),
+        grace.property("userPrincipalName")
+    );
     assert!(
-        matches!(ada_again, Err(ControlError::Refused { status: StatusCode::CONFLICT, .. })),
+        matches!(
+            ada_again,
+            Err(ControlError::Refused {
+                status: StatusCode::CONFLICT,
+                ..
+            })
+        ),
         "a soft-deleted user can be restored, so its name stays taken: {ada_again:?}"
     );
 }

@@ -51,21 +51,37 @@ impl TestDb {
     pub async fn raw(&self, statement: &'static str, values: Vec<Raw>) -> Result<u64, String> {
         match self.backend() {
             Backend::Sqlite => {
-                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.map_err(|e| e.to_string())?;
-                conn.execute("PRAGMA foreign_keys = ON").await.map_err(|e| e.to_string())?;
-                let done = bind_all!(sqlx::query(statement), values).execute(&mut conn).await;
+                let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.execute("PRAGMA foreign_keys = ON")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let done = bind_all!(sqlx::query(statement), values)
+                    .execute(&mut conn)
+                    .await;
                 done.map(|r| r.rows_affected()).map_err(|e| e.to_string())
             }
             Backend::Postgres => {
-                let mut conn = sqlx::PgConnection::connect(&self.url).await.map_err(|e| e.to_string())?;
-                let done = bind_all!(sqlx::query(statement), values).execute(&mut conn).await;
+                let mut conn = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let done = bind_all!(sqlx::query(statement), values)
+                    .execute(&mut conn)
+                    .await;
                 done.map(|r| r.rows_affected()).map_err(|e| e.to_string())
             }
         }
     }
 
     /// Stores `address` (in `domain`) as an alias of `user` of `account`, behind the store's back.
-    pub async fn raw_alias(&self, address: &'static str, account: AccountId, domain: &'static str, user: UserId) -> Result<u64, String> {
+    pub async fn raw_alias(
+        &self,
+        address: &'static str,
+        account: AccountId,
+        domain: &'static str,
+        user: UserId,
+    ) -> Result<u64, String> {
         self.raw(
             "INSERT INTO addresses (address, account_id, domain, user_id, group_id, is_primary) VALUES ($1, $2, $3, $4, NULL, $5)",
             vec![Raw::Text(address), Raw::Uuid(account.as_uuid()), Raw::Text(domain), Raw::Uuid(user.as_uuid()), Raw::Bool(false)],
@@ -75,7 +91,9 @@ impl TestDb {
 
     /// Another store on the same database, holding `key`.
     pub async fn reopen_with(&self, key: MasterKey) -> Store {
-        Store::connect(&self.url, key).await.expect("the database reopens")
+        Store::connect(&self.url, key)
+            .await
+            .expect("the database reopens")
     }
 
     /// An account named `name` owning `domains`.
@@ -114,23 +132,40 @@ pub fn user_fields(primary: &str, aliases: &[&str]) -> UserFields {
 }
 
 pub fn group_fields(name: &str, address_text: Option<&str>) -> GroupFields {
-    GroupFields { name: name.to_owned(), kind: GroupKind::Distribution, address: address_text.map(address), aliases: Vec::new() }
+    GroupFields {
+        name: name.to_owned(),
+        kind: GroupKind::Distribution,
+        address: address_text.map(address),
+        aliases: Vec::new(),
+    }
 }
 
 /// The change adding directory group `id`, its members named by directory id.
-pub fn add_group(id: &str, name: &str, address_text: Option<&str>, users: &[&str], groups: &[&str]) -> ChangeAction {
+pub fn add_group(
+    id: &str,
+    name: &str,
+    address_text: Option<&str>,
+    users: &[&str],
+    groups: &[&str],
+) -> ChangeAction {
     let members = GroupMembers {
         users: users.iter().map(|u| external(u)).collect(),
         groups: groups.iter().map(|g| external(g)).collect(),
     };
-    ChangeAction::AddGroup { external_id: external(id), fields: group_fields(name, address_text), members }
+    ChangeAction::AddGroup {
+        external_id: external(id),
+        fields: group_fields(name, address_text),
+        members,
+    }
 }
 
 async fn sqlite_db() -> (TestDb, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite:{}", dir.path().join("roster.db").display());
     let key = MasterKey::generate();
-    let store = Store::connect(&url, key.clone()).await.expect("SQLite opens");
+    let store = Store::connect(&url, key.clone())
+        .await
+        .expect("SQLite opens");
     store.migrate().await.expect("SQLite migrates");
     (TestDb { store, url, key }, dir)
 }
@@ -151,19 +186,35 @@ where
     let (db, _dir) = sqlite_db().await;
     test(db).await;
 
-    let Ok(server) = std::env::var("ROSTER_TEST_POSTGRES_URL") else { return };
+    let Ok(server) = std::env::var("ROSTER_TEST_POSTGRES_URL") else {
+        return;
+    };
     let name = format!("roster_t_{}", Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&server).await.expect("the PostgreSQL server is reachable");
-    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("a test database is created");
+    let mut admin = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("the PostgreSQL server is reachable");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("a test database is created");
     let url = with_database(&server, &name);
     let key = MasterKey::generate();
-    let store = Store::connect(&url, key.clone()).await.expect("PostgreSQL opens");
+    let store = Store::connect(&url, key.clone())
+        .await
+        .expect("PostgreSQL opens");
     store.migrate().await.expect("PostgreSQL migrates");
     // The body runs as its own task so that the database is dropped even when it panics.
-    let outcome = tokio::spawn(test(TestDb { store: store.clone(), url, key })).await;
+    let outcome = tokio::spawn(test(TestDb {
+        store: store.clone(),
+        url,
+        key,
+    }))
+    .await;
     drop(store);
     admin
-        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
         .await
         .expect("the test database is dropped");
     if let Err(failure) = outcome {
@@ -186,7 +237,10 @@ pub(crate) use contract_test;
 /// Asserts that the database itself refused a raw write for breaking a constraint.
 pub fn assert_refused(outcome: Result<u64, String>, what: &str) {
     match outcome {
-        Err(message) => assert!(message.contains("constraint"), "{what}: refused for another reason: {message}"),
+        Err(message) => assert!(
+            message.contains("constraint"),
+            "{what}: refused for another reason: {message}"
+        ),
         Ok(_) => panic!("{what}"),
     }
 }

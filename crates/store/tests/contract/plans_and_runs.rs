@@ -1,4 +1,6 @@
-use roster_domain::plan::{AttributeChange, AttributeValue, Category, Change, ChangeAction, DeletionCheck, Plan};
+use roster_domain::plan::{
+    AttributeChange, AttributeValue, Category, Change, ChangeAction, DeletionCheck, Plan,
+};
 use roster_domain::run::{CategoryCount, RunFailure, RunStatus, Trigger};
 use roster_domain::{ChangeId, PlanId, RunId, UserId};
 use roster_store::{NewRun, StoreError};
@@ -7,7 +9,11 @@ use time::OffsetDateTime;
 use super::harness::{Raw, assert_refused, contract_test};
 
 fn new_run(account_id: roster_domain::AccountId) -> NewRun {
-    NewRun { account_id, trigger: Trigger::Automatic, actor: "scheduler".into() }
+    NewRun {
+        account_id,
+        trigger: Trigger::Automatic,
+        actor: "scheduler".into(),
+    }
 }
 
 pub fn empty_plan(account_id: roster_domain::AccountId) -> Plan {
@@ -18,7 +24,13 @@ pub fn empty_plan(account_id: roster_domain::AccountId) -> Plan {
         created_at: OffsetDateTime::UNIX_EPOCH,
         changes: Vec::new(),
         skipped: Vec::new(),
-        deletion_check: DeletionCheck { user_removals: 0, synced_users: 0, group_removals: 0, synced_groups: 0, exceeded: false },
+        deletion_check: DeletionCheck {
+            user_removals: 0,
+            synced_users: 0,
+            group_removals: 0,
+            synced_groups: 0,
+            exceeded: false,
+        },
         inactive_not_imported: Default::default(),
     }
 }
@@ -29,33 +41,66 @@ contract_test!(a_plan_is_stored_and_applied_at_most_once, |db| {
     let revision = db.store.revision(contoso.id).await.unwrap();
     db.store.save_plan(&plan, revision).await.unwrap();
     let stored = db.store.plan(plan.id).await.unwrap();
-    assert_eq!((stored.plan, stored.planned_at, stored.applied_at), (plan.clone(), Some(revision), None));
+    assert_eq!(
+        (stored.plan, stored.planned_at, stored.applied_at),
+        (plan.clone(), Some(revision), None)
+    );
 
-    let (first, second) = tokio::join!(db.store.mark_plan_applied(plan.id), db.store.mark_plan_applied(plan.id));
+    let (first, second) = tokio::join!(
+        db.store.mark_plan_applied(plan.id),
+        db.store.mark_plan_applied(plan.id)
+    );
     let applied = [&first, &second].iter().filter(|r| r.is_ok()).count();
-    assert_eq!(applied, 1, "exactly one of two concurrent applies wins: {first:?} {second:?}");
+    assert_eq!(
+        applied, 1,
+        "exactly one of two concurrent applies wins: {first:?} {second:?}"
+    );
     let third = db.store.mark_plan_applied(plan.id).await;
-    assert!(matches!(third, Err(StoreError::PlanAlreadyApplied { plan_id, .. }) if plan_id == plan.id));
+    assert!(
+        matches!(third, Err(StoreError::PlanAlreadyApplied { plan_id, .. }) if plan_id == plan.id)
+    );
     assert!(db.store.plan(plan.id).await.unwrap().applied_at.is_some());
-    assert!(matches!(db.store.mark_plan_applied(PlanId::new()).await, Err(StoreError::PlanNotFound(_))));
+    assert!(matches!(
+        db.store.mark_plan_applied(PlanId::new()).await,
+        Err(StoreError::PlanNotFound(_))
+    ));
 });
 
-contract_test!(a_plan_made_by_an_earlier_version_is_refused_with_the_fix, |db| {
-    let contoso = db.account("Contoso", &["contoso.com"]).await;
-    let plan = plan_with_changes(contoso.id, 1);
-    db.store.save_plan(&plan, db.store.revision(contoso.id).await.unwrap()).await.unwrap();
-    // A group update as plans carried it before updates named only the members that change.
-    let earlier = r#"{"id":"01900000-0000-7000-8000-000000000001","category":"groups_to_update","external_id":"g-1",
+contract_test!(
+    a_plan_made_by_an_earlier_version_is_refused_with_the_fix,
+    |db| {
+        let contoso = db.account("Contoso", &["contoso.com"]).await;
+        let plan = plan_with_changes(contoso.id, 1);
+        db.store
+            .save_plan(&plan, db.store.revision(contoso.id).await.unwrap())
+            .await
+            .unwrap();
+        // A group update as plans carried it before updates named only the members that change.
+        let earlier = r#"{"id":"01900000-0000-7000-8000-000000000001","category":"groups_to_update","external_id":"g-1",
         "summary":"Update group All","reason":"changed in the directory: members_added","attributes":[],
         "action":{"op":"update_group","group_id":"01900000-0000-7000-8000-000000000002","expected_version":1,
         "fields":{"name":"All","kind":"security","address":null,"aliases":[],"member_users":["u-1"],"member_groups":[]}},
         "allowed_by_settings":true}"#;
-    let rewritten = db.raw("UPDATE plan_changes SET body = $1 WHERE plan_id = $2", vec![Raw::Text(earlier), Raw::Uuid(plan.id.as_uuid())]).await;
-    assert_eq!(rewritten, Ok(1));
-    let error = db.store.plan(plan.id).await.unwrap_err();
-    assert!(matches!(&error, StoreError::PlanFromEarlierVersion { plan_id, .. } if *plan_id == plan.id), "{error:?}");
-    assert!(error.to_string().contains("run Search Now to build a new plan"), "{error}");
-});
+        let rewritten = db
+            .raw(
+                "UPDATE plan_changes SET body = $1 WHERE plan_id = $2",
+                vec![Raw::Text(earlier), Raw::Uuid(plan.id.as_uuid())],
+            )
+            .await;
+        assert_eq!(rewritten, Ok(1));
+        let error = db.store.plan(plan.id).await.unwrap_err();
+        assert!(
+            matches!(&error, StoreError::PlanFromEarlierVersion { plan_id, .. } if *plan_id == plan.id),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("run Search Now to build a new plan"),
+            "{error}"
+        );
+    }
+);
 
 /// A plan of `count` removals, each with an attribute change: enough to span several writes.
 fn plan_with_changes(account_id: roster_domain::AccountId, count: usize) -> Plan {
@@ -71,17 +116,26 @@ fn plan_with_changes(account_id: roster_domain::AccountId, count: usize) -> Plan
                 before: AttributeValue::Text(format!("user{n}@contoso.com")),
                 after: AttributeValue::None,
             }],
-            action: ChangeAction::RemoveUser { user_id: UserId::new(), expected_version: 1 },
+            action: ChangeAction::RemoveUser {
+                user_id: UserId::new(),
+                expected_version: 1,
+            },
             allowed_by_settings: n % 2 == 0,
         })
         .collect();
-    Plan { changes, ..empty_plan(account_id) }
+    Plan {
+        changes,
+        ..empty_plan(account_id)
+    }
 }
 
 contract_test!(a_large_plan_keeps_every_change_in_order, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let plan = plan_with_changes(contoso.id, 1_234);
-    db.store.save_plan(&plan, db.store.revision(contoso.id).await.unwrap()).await.unwrap();
+    db.store
+        .save_plan(&plan, db.store.revision(contoso.id).await.unwrap())
+        .await
+        .unwrap();
     db.store.mark_plan_applied(plan.id).await.unwrap();
     let stored = db.store.plan(plan.id).await.unwrap();
     assert!(stored.applied_at.is_some());
@@ -93,8 +147,14 @@ contract_test!(one_sync_runs_per_account_at_a_time, |db| {
     let fabrikam = db.account("Fabrikam", &["fabrikam.com"]).await;
     let running = db.store.start_run(new_run(contoso.id)).await.unwrap();
     let second = db.store.start_run(new_run(contoso.id)).await;
-    assert!(matches!(second, Err(StoreError::SyncAlreadyRunning { running: id }) if id == running.id), "{second:?}");
-    db.store.start_run(new_run(fabrikam.id)).await.expect("other accounts are not blocked");
+    assert!(
+        matches!(second, Err(StoreError::SyncAlreadyRunning { running: id }) if id == running.id),
+        "{second:?}"
+    );
+    db.store
+        .start_run(new_run(fabrikam.id))
+        .await
+        .expect("other accounts are not blocked");
 
     let now = OffsetDateTime::now_utc();
     let raw = db
@@ -106,24 +166,50 @@ contract_test!(one_sync_runs_per_account_at_a_time, |db| {
         .await;
     assert_refused(raw, "the schema stored a second running sync");
 
-    db.store.update_run(&roster_domain::run::Run { status: RunStatus::Succeeded, ..running }).await.unwrap();
-    db.store.start_run(new_run(contoso.id)).await.expect("a finished run no longer blocks");
+    db.store
+        .update_run(&roster_domain::run::Run {
+            status: RunStatus::Succeeded,
+            ..running
+        })
+        .await
+        .unwrap();
+    db.store
+        .start_run(new_run(contoso.id))
+        .await
+        .expect("a finished run no longer blocks");
 });
 
 contract_test!(of_two_syncs_started_at_once_exactly_one_runs, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
-    let (first, second) = tokio::join!(db.store.start_run(new_run(contoso.id)), db.store.start_run(new_run(contoso.id)));
-    let refused: Vec<_> = [&first, &second].into_iter().filter_map(|r| r.as_ref().err()).collect();
-    assert!(matches!(refused[..], [StoreError::SyncAlreadyRunning { .. }]), "{first:?} {second:?}");
+    let (first, second) = tokio::join!(
+        db.store.start_run(new_run(contoso.id)),
+        db.store.start_run(new_run(contoso.id))
+    );
+    let refused: Vec<_> = [&first, &second]
+        .into_iter()
+        .filter_map(|r| r.as_ref().err())
+        .collect();
+    assert!(
+        matches!(refused[..], [StoreError::SyncAlreadyRunning { .. }]),
+        "{first:?} {second:?}"
+    );
 });
 
 contract_test!(an_abandoned_run_no_longer_blocks_a_new_one, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let abandoned = db.store.start_run(new_run(contoso.id)).await.unwrap();
     let long_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
-    db.raw("UPDATE runs SET heartbeat_at = $1", vec![Raw::Time(long_ago)]).await.unwrap();
+    db.raw(
+        "UPDATE runs SET heartbeat_at = $1",
+        vec![Raw::Time(long_ago)],
+    )
+    .await
+    .unwrap();
 
-    db.store.start_run(new_run(contoso.id)).await.expect("the stale run is taken over");
+    db.store
+        .start_run(new_run(contoso.id))
+        .await
+        .expect("the stale run is taken over");
     let old = db.store.run(abandoned.id).await.unwrap();
     assert_eq!(old.status, RunStatus::Failed);
     assert!(old.error.unwrap().contains("abandoned"));
@@ -132,8 +218,18 @@ contract_test!(an_abandoned_run_no_longer_blocks_a_new_one, |db| {
 contract_test!(runs_keep_their_progress_and_are_listed_newest_first, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let mut run = db.store.start_run(new_run(contoso.id)).await.unwrap();
-    run.counts.insert(Category::UsersToAdd, CategoryCount { planned: 3, applied: 2 });
-    run.failures.push(RunFailure { external_id: None, object: "jane@contoso.com".into(), reason: "stale".into() });
+    run.counts.insert(
+        Category::UsersToAdd,
+        CategoryCount {
+            planned: 3,
+            applied: 2,
+        },
+    );
+    run.failures.push(RunFailure {
+        external_id: None,
+        object: "jane@contoso.com".into(),
+        reason: "stale".into(),
+    });
     run.graph_requests = 7;
     run.skipped = 1;
     let progress = db.store.update_run(&run).await.unwrap();
@@ -142,13 +238,26 @@ contract_test!(runs_keep_their_progress_and_are_listed_newest_first, |db| {
     run.status = RunStatus::Partial;
     let finished = db.store.update_run(&run).await.unwrap();
     assert!(finished.finished_at.is_some());
-    assert_eq!(db.store.run(run.id).await.unwrap().finished_at, finished.finished_at);
+    assert_eq!(
+        db.store.run(run.id).await.unwrap().finished_at,
+        finished.finished_at
+    );
     let again = db.store.update_run(&run).await;
     assert!(matches!(again, Err(StoreError::RunFinished(id)) if id == run.id));
 
     let newer = db.store.start_run(new_run(contoso.id)).await.unwrap();
-    let history: Vec<RunId> = db.store.list_runs(contoso.id, 10).await.unwrap().iter().map(|r| r.id).collect();
+    let history: Vec<RunId> = db
+        .store
+        .list_runs(contoso.id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(history, vec![newer.id, run.id]);
     assert_eq!(db.store.list_runs(contoso.id, 1).await.unwrap().len(), 1);
-    assert!(matches!(db.store.run(RunId::new()).await, Err(StoreError::RunNotFound(_))));
+    assert!(matches!(
+        db.store.run(RunId::new()).await,
+        Err(StoreError::RunNotFound(_))
+    ));
 });

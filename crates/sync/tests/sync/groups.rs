@@ -8,15 +8,24 @@ use crate::support::{TestApp, described};
 async fn a_renamed_group_is_an_update_of_its_name_only() {
     let app = TestApp::synced().await;
     let engineering = &app.directory.engineering;
-    app.control.update_group(engineering, json!({"displayName": "Engineering Team"})).await.unwrap();
+    app.control
+        .update_group(engineering, json!({"displayName": "Engineering Team"}))
+        .await
+        .unwrap();
 
     let plan = app.preview().await;
 
-    assert_eq!(described(&plan), [format!(
-        "groups_to_update {engineering}: changed in the directory: name [name: Engineering → Engineering Team]"
-    )]);
+    assert_eq!(
+        described(&plan),
+        [format!(
+            "groups_to_update {engineering}: changed in the directory: name [name: Engineering → Engineering Team]"
+        )]
+    );
     app.apply(&plan).await;
-    assert_eq!(app.group(engineering).await.unwrap().name, "Engineering Team");
+    assert_eq!(
+        app.group(engineering).await.unwrap().name,
+        "Engineering Team"
+    );
     assert!(app.preview().await.is_empty());
 }
 
@@ -24,15 +33,24 @@ async fn a_renamed_group_is_an_update_of_its_name_only() {
 async fn members_added_and_removed_in_the_directory_are_one_member_update() {
     let app = TestApp::synced().await;
     let d = &app.directory;
-    app.control.add_members(&d.engineering, &[d.alan.as_str()]).await.unwrap();
-    app.control.remove_members(&d.engineering, &[d.grace.as_str()]).await.unwrap();
+    app.control
+        .add_members(&d.engineering, &[d.alan.as_str()])
+        .await
+        .unwrap();
+    app.control
+        .remove_members(&d.engineering, &[d.grace.as_str()])
+        .await
+        .unwrap();
 
     let plan = app.preview().await;
 
-    assert_eq!(described(&plan), [format!(
-        "groups_to_update {}: changed in the directory: members_added, members_removed [members_added: — → [alan@contoso-europe.com]; members_removed: [grace@contoso.com] → —]",
-        d.engineering
-    )]);
+    assert_eq!(
+        described(&plan),
+        [format!(
+            "groups_to_update {}: changed in the directory: members_added, members_removed [members_added: — → [alan@contoso-europe.com]; members_removed: [grace@contoso.com] → —]",
+            d.engineering
+        )]
+    );
     app.apply(&plan).await;
     let group = app.group(&d.engineering).await.unwrap();
     let ada = app.user(&d.ada).await.unwrap();
@@ -50,18 +68,31 @@ async fn a_nested_group_is_kept_as_a_member_group_and_a_cycle_is_tolerated() {
     let d = &app.directory;
     let all_hands = app
         .control
-        .create_group(json!({"displayName": "All Hands", "mailNickname": "all-hands", "members": [d.staff]}))
+        .create_group(
+            json!({"displayName": "All Hands", "mailNickname": "all-hands", "members": [d.staff]}),
+        )
         .await
         .unwrap()
         .id;
-    app.control.add_members(&d.staff, &[all_hands.as_str()]).await.unwrap();
+    app.control
+        .add_members(&d.staff, &[all_hands.as_str()])
+        .await
+        .unwrap();
 
     let plan = app.preview().await;
 
-    assert_eq!(described(&plan), [
-        format!("groups_to_add {all_hands}: new in the directory [name: — → All Hands; kind: — → distribution; address: — → all-hands@contoso.com; members_added: — → [group Staff]]"),
-        format!("groups_to_update {}: changed in the directory: members_added [members_added: — → [group All Hands (all-hands@contoso.com)]]", d.staff),
-    ]);
+    assert_eq!(
+        described(&plan),
+        [
+            format!(
+                "groups_to_add {all_hands}: new in the directory [name: — → All Hands; kind: — → distribution; address: — → all-hands@contoso.com; members_added: — → [group Staff]]"
+            ),
+            format!(
+                "groups_to_update {}: changed in the directory: members_added [members_added: — → [group All Hands (all-hands@contoso.com)]]",
+                d.staff
+            ),
+        ]
+    );
     app.apply(&plan).await;
     let staff = app.group(&d.staff).await.unwrap();
     let added = app.group(&all_hands).await.expect("All Hands is added");
@@ -78,10 +109,19 @@ async fn a_deleted_group_is_removed_and_leaves_the_groups_it_was_nested_in() {
 
     let plan = app.preview().await;
 
-    assert_eq!(described(&plan), [
-        format!("groups_to_update {}: changed in the directory: members_removed [members_removed: [group Engineering (engineering@contoso.com)] → —]", d.staff),
-        format!("groups_to_remove {}: deleted in the directory [group: Engineering (engineering@contoso.com) → —]", d.engineering),
-    ]);
+    assert_eq!(
+        described(&plan),
+        [
+            format!(
+                "groups_to_update {}: changed in the directory: members_removed [members_removed: [group Engineering (engineering@contoso.com)] → —]",
+                d.staff
+            ),
+            format!(
+                "groups_to_remove {}: deleted in the directory [group: Engineering (engineering@contoso.com) → —]",
+                d.engineering
+            ),
+        ]
+    );
     app.apply(&plan).await;
     assert!(app.group(&d.engineering).await.is_none());
     assert!(app.group(&d.staff).await.unwrap().member_groups.is_empty());

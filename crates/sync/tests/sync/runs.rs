@@ -3,9 +3,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use roster_domain::ChangeId;
 use roster_domain::plan::Category;
 use roster_domain::run::{CategoryCount, RunStatus, Trigger};
-use roster_domain::ChangeId;
 use roster_store::StoreError;
 use roster_sync::{ApplyRequest, NoProgress, SyncError};
 
@@ -14,20 +14,36 @@ use crate::support::{ACTOR, TestApp};
 #[tokio::test]
 async fn a_second_run_of_an_account_is_refused_while_one_is_running() {
     let app = TestApp::synced().await;
-    app.control.set_latency(Duration::from_millis(150)).await.unwrap();
+    app.control
+        .set_latency(Duration::from_millis(150))
+        .await
+        .unwrap();
     let engine = app.engine.clone();
     let account_id = app.account.id;
-    let first = tokio::spawn(async move { engine.preview(account_id, false, ACTOR, &NoProgress).await });
+    let first =
+        tokio::spawn(async move { engine.preview(account_id, false, ACTOR, &NoProgress).await });
     let running = loop {
-        let latest = app.store.list_runs(app.account.id, 1).await.unwrap().remove(0);
+        let latest = app
+            .store
+            .list_runs(app.account.id, 1)
+            .await
+            .unwrap()
+            .remove(0);
         if latest.status == RunStatus::Running {
             break latest;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
 
-    let second = app.try_preview().await.expect_err("a second preview is refused");
-    let automatic = app.engine.run_automatic(app.account.id, "scheduler", &NoProgress).await.expect_err("and so is an automatic run");
+    let second = app
+        .try_preview()
+        .await
+        .expect_err("a second preview is refused");
+    let automatic = app
+        .engine
+        .run_automatic(app.account.id, "scheduler", &NoProgress)
+        .await
+        .expect_err("and so is an automatic run");
 
     for error in [second, automatic] {
         assert!(
@@ -35,9 +51,15 @@ async fn a_second_run_of_an_account_is_refused_while_one_is_running() {
             "{error}"
         );
     }
-    assert_eq!(first.await.unwrap().expect("the first run finishes").run.id, running.id);
+    assert_eq!(
+        first.await.unwrap().expect("the first run finishes").run.id,
+        running.id
+    );
     app.control.set_latency(Duration::ZERO).await.unwrap();
-    assert!(app.try_preview().await.is_ok(), "once it has finished, the next run starts");
+    assert!(
+        app.try_preview().await.is_ok(),
+        "once it has finished, the next run starts"
+    );
 }
 
 #[tokio::test]
@@ -46,9 +68,15 @@ async fn a_plan_is_applied_once_and_refused_the_second_time() {
     let plan = app.preview().await;
     app.apply(&plan).await;
 
-    let again = app.try_apply(&plan, &[], false).await.expect_err("the second apply is refused");
+    let again = app
+        .try_apply(&plan, &[], false)
+        .await
+        .expect_err("the second apply is refused");
 
-    assert!(matches!(again, SyncError::Store(StoreError::PlanAlreadyApplied { plan_id, .. }) if plan_id == plan.id), "{again}");
+    assert!(
+        matches!(again, SyncError::Store(StoreError::PlanAlreadyApplied { plan_id, .. }) if plan_id == plan.id),
+        "{again}"
+    );
     assert_eq!(app.users().await.len(), 3);
 }
 
@@ -65,24 +93,74 @@ async fn runs_record_trigger_actor_counts_and_graph_requests() {
 
     let runs = app.store.list_runs(app.account.id, 10).await.unwrap();
 
-    let [automatic, apply, preview] = &runs[..] else { panic!("three runs, newest first: {runs:#?}") };
-    assert_eq!((preview.trigger, preview.actor.as_str(), preview.status), (Trigger::Preview, ACTOR, RunStatus::Succeeded));
+    let [automatic, apply, preview] = &runs[..] else {
+        panic!("three runs, newest first: {runs:#?}")
+    };
+    assert_eq!(
+        (preview.trigger, preview.actor.as_str(), preview.status),
+        (Trigger::Preview, ACTOR, RunStatus::Succeeded)
+    );
     assert_eq!(preview.plan_id, Some(plan.id));
-    assert_eq!(preview.counts[&Category::UsersToAdd], CategoryCount { planned: 3, applied: 0 });
-    assert_eq!(preview.counts[&Category::GroupsToAdd], CategoryCount { planned: 2, applied: 0 });
+    assert_eq!(
+        preview.counts[&Category::UsersToAdd],
+        CategoryCount {
+            planned: 3,
+            applied: 0
+        }
+    );
+    assert_eq!(
+        preview.counts[&Category::GroupsToAdd],
+        CategoryCount {
+            planned: 2,
+            applied: 0
+        }
+    );
     assert!(graph_requests > 0);
-    assert_eq!(preview.graph_requests, graph_requests, "every HTTP request to Graph and to the token endpoint");
-    assert!(preview.finished_at.is_some_and(|end| end >= preview.started_at));
+    assert_eq!(
+        preview.graph_requests, graph_requests,
+        "every HTTP request to Graph and to the token endpoint"
+    );
+    assert!(
+        preview
+            .finished_at
+            .is_some_and(|end| end >= preview.started_at)
+    );
 
-    assert_eq!((apply.trigger, apply.actor.as_str(), apply.status), (Trigger::Apply, ACTOR, RunStatus::Succeeded));
+    assert_eq!(
+        (apply.trigger, apply.actor.as_str(), apply.status),
+        (Trigger::Apply, ACTOR, RunStatus::Succeeded)
+    );
     assert_eq!(apply.plan_id, Some(plan.id));
-    assert_eq!(apply.counts[&Category::UsersToAdd], CategoryCount { planned: 3, applied: 3 });
-    assert_eq!(apply.counts[&Category::GroupsToAdd], CategoryCount { planned: 2, applied: 2 });
+    assert_eq!(
+        apply.counts[&Category::UsersToAdd],
+        CategoryCount {
+            planned: 3,
+            applied: 3
+        }
+    );
+    assert_eq!(
+        apply.counts[&Category::GroupsToAdd],
+        CategoryCount {
+            planned: 2,
+            applied: 2
+        }
+    );
     assert_eq!(apply.graph_requests, 0, "applying reads nothing from Graph");
     assert!(apply.failures.is_empty());
 
-    assert_eq!((automatic.trigger, automatic.actor.as_str(), automatic.status), (Trigger::Automatic, "scheduler", RunStatus::Succeeded));
-    assert!(automatic.counts.is_empty(), "nothing changed since: {:?}", automatic.counts);
+    assert_eq!(
+        (
+            automatic.trigger,
+            automatic.actor.as_str(),
+            automatic.status
+        ),
+        (Trigger::Automatic, "scheduler", RunStatus::Succeeded)
+    );
+    assert!(
+        automatic.counts.is_empty(),
+        "nothing changed since: {:?}",
+        automatic.counts
+    );
     assert!(automatic.graph_requests > 0);
 }
 
@@ -92,20 +170,50 @@ async fn an_apply_naming_another_accounts_plan_or_an_unknown_change_is_refused_b
     let plan = app.preview().await;
     let other = app
         .store
-        .create_account(roster_store::NewAccount { name: "fabrikam".to_owned(), domains: vec!["fabrikam.com".parse().unwrap()], tech_contact: None })
+        .create_account(roster_store::NewAccount {
+            name: "fabrikam".to_owned(),
+            domains: vec!["fabrikam.com".parse().unwrap()],
+            tech_contact: None,
+        })
         .await
         .unwrap();
     let runs_before = app.store.list_runs(app.account.id, 10).await.unwrap();
 
-    let request = ApplyRequest { plan_id: plan.id, skip: HashSet::new(), confirm_removals: false };
-    let foreign = app.engine.apply(other.id, &request, ACTOR, &NoProgress).await.expect_err("another account's plan");
+    let request = ApplyRequest {
+        plan_id: plan.id,
+        skip: HashSet::new(),
+        confirm_removals: false,
+    };
+    let foreign = app
+        .engine
+        .apply(other.id, &request, ACTOR, &NoProgress)
+        .await
+        .expect_err("another account's plan");
     let unknown_change = ChangeId::from_uuid(uuid::Uuid::now_v7());
-    let request = ApplyRequest { plan_id: plan.id, skip: HashSet::from([unknown_change]), confirm_removals: false };
-    let unknown = app.engine.apply(app.account.id, &request, ACTOR, &NoProgress).await.expect_err("an unknown change");
+    let request = ApplyRequest {
+        plan_id: plan.id,
+        skip: HashSet::from([unknown_change]),
+        confirm_removals: false,
+    };
+    let unknown = app
+        .engine
+        .apply(app.account.id, &request, ACTOR, &NoProgress)
+        .await
+        .expect_err("an unknown change");
 
-    assert!(matches!(foreign, SyncError::PlanOfAnotherAccount { plan_id } if plan_id == plan.id), "{foreign}");
-    assert!(matches!(&unknown, SyncError::UnknownChange { change_id, .. } if *change_id == unknown_change.to_string()), "{unknown}");
-    assert_eq!(app.store.list_runs(app.account.id, 10).await.unwrap(), runs_before, "no run was started");
+    assert!(
+        matches!(foreign, SyncError::PlanOfAnotherAccount { plan_id } if plan_id == plan.id),
+        "{foreign}"
+    );
+    assert!(
+        matches!(&unknown, SyncError::UnknownChange { change_id, .. } if *change_id == unknown_change.to_string()),
+        "{unknown}"
+    );
+    assert_eq!(
+        app.store.list_runs(app.account.id, 10).await.unwrap(),
+        runs_before,
+        "no run was started"
+    );
     assert!(app.store.list_runs(other.id, 10).await.unwrap().is_empty());
     assert!(app.users().await.is_empty());
 }
@@ -113,10 +221,14 @@ async fn an_apply_naming_another_accounts_plan_or_an_unknown_change_is_refused_b
 #[tokio::test]
 async fn a_run_reading_a_slow_directory_keeps_beating_so_it_is_not_taken_for_abandoned() {
     let app = TestApp::synced().await;
-    app.control.set_latency(Duration::from_millis(400)).await.unwrap();
+    app.control
+        .set_latency(Duration::from_millis(400))
+        .await
+        .unwrap();
     let engine = app.engine.clone().with_heartbeat(Duration::from_millis(50));
     let account_id = app.account.id;
-    let preview = tokio::spawn(async move { engine.preview(account_id, false, ACTOR, &NoProgress).await });
+    let preview =
+        tokio::spawn(async move { engine.preview(account_id, false, ACTOR, &NoProgress).await });
 
     let mut beat_while_reading = false;
     while !preview.is_finished() && !beat_while_reading {
@@ -125,6 +237,9 @@ async fn a_run_reading_a_slow_directory_keeps_beating_so_it_is_not_taken_for_aba
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    assert!(beat_while_reading, "the run's heartbeat moved while the directory was read");
+    assert!(
+        beat_while_reading,
+        "the run's heartbeat moved while the directory was read"
+    );
     assert!(preview.await.unwrap().is_ok());
 }

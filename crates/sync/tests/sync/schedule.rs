@@ -11,35 +11,72 @@ use crate::support::TestApp;
 #[tokio::test]
 async fn nothing_runs_right_after_the_settings_are_saved() {
     let app = TestApp::unsynced().await;
-    let report = app.engine.run_due(OffsetDateTime::now_utc(), SchedulePolicy::default()).await.unwrap();
-    assert!(report.ran.is_empty() && report.failed.is_empty(), "{report:?}");
-    assert!(app.users().await.is_empty(), "no unreviewed sync right after saving");
+    let report = app
+        .engine
+        .run_due(OffsetDateTime::now_utc(), SchedulePolicy::default())
+        .await
+        .unwrap();
+    assert!(
+        report.ran.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
+    assert!(
+        app.users().await.is_empty(),
+        "no unreviewed sync right after saving"
+    );
 }
 
 #[tokio::test]
 async fn a_due_account_is_synced_once_per_slot_by_the_automatic_path() {
     let app = TestApp::unsynced().await;
     let next_day = OffsetDateTime::now_utc() + Duration::days(1) + Duration::minutes(1);
-    let report = app.engine.run_due(next_day, SchedulePolicy::default()).await.unwrap();
+    let report = app
+        .engine
+        .run_due(next_day, SchedulePolicy::default())
+        .await
+        .unwrap();
     assert_eq!(report.ran, vec![app.account.id]);
-    assert!(!app.users().await.is_empty(), "the automatic run applied the plan");
+    assert!(
+        !app.users().await.is_empty(),
+        "the automatic run applied the plan"
+    );
     let run = &app.store.list_runs(app.account.id, 1).await.unwrap()[0];
-    assert_eq!((run.trigger, run.actor.as_str()), (Trigger::Automatic, "scheduler"));
+    assert_eq!(
+        (run.trigger, run.actor.as_str()),
+        (Trigger::Automatic, "scheduler")
+    );
 
     // The run started after the latest slot, so until the next slot nothing is due.
-    let again = app.engine.run_due(OffsetDateTime::now_utc(), SchedulePolicy::default()).await.unwrap();
-    assert!(again.ran.is_empty(), "the same slot is not synced twice: {again:?}");
+    let again = app
+        .engine
+        .run_due(OffsetDateTime::now_utc(), SchedulePolicy::default())
+        .await
+        .unwrap();
+    assert!(
+        again.ran.is_empty(),
+        "the same slot is not synced twice: {again:?}"
+    );
 }
 
 #[tokio::test]
 async fn without_a_tech_contact_automatic_sync_is_turned_off_after_the_grace_period() {
     let app = TestApp::unsynced().await;
-    app.store.set_tech_contact(app.account.id, None).await.unwrap();
-    let policy = SchedulePolicy { tech_contact_grace: Duration::days(7), ..SchedulePolicy::default() };
+    app.store
+        .set_tech_contact(app.account.id, None)
+        .await
+        .unwrap();
+    let policy = SchedulePolicy {
+        tech_contact_grace: Duration::days(7),
+        ..SchedulePolicy::default()
+    };
 
     let within_grace = OffsetDateTime::now_utc() + Duration::days(6);
     let report = app.engine.run_due(within_grace, policy).await.unwrap();
-    assert_eq!(report.ran, vec![app.account.id], "within the grace period the schedule still runs");
+    assert_eq!(
+        report.ran,
+        vec![app.account.id],
+        "within the grace period the schedule still runs"
+    );
 
     let past_grace = OffsetDateTime::now_utc() + Duration::days(8);
     let report = app.engine.run_due(past_grace, policy).await.unwrap();
@@ -48,7 +85,11 @@ async fn without_a_tech_contact_automatic_sync_is_turned_off_after_the_grace_per
     assert_eq!(connection.settings.frequency, Frequency::Never);
     let events = app.store.list_events(app.account.id, 10).await.unwrap();
     assert_eq!(events[0].kind, AccountEventKind::AutomaticSyncTurnedOff);
-    assert!(events[0].message.contains("no tech contact"), "{}", events[0].message);
+    assert!(
+        events[0].message.contains("no tech contact"),
+        "{}",
+        events[0].message
+    );
 }
 
 #[tokio::test]
@@ -56,10 +97,21 @@ async fn a_failed_automatic_run_is_recorded_for_the_tech_contact() {
     let app = TestApp::unsynced().await;
     app.control.revoke_role("Directory.Read.All").await.unwrap();
     let due = OffsetDateTime::now_utc() + Duration::days(1) + Duration::minutes(1);
-    let report = app.engine.run_due(due, SchedulePolicy::default()).await.unwrap();
+    let report = app
+        .engine
+        .run_due(due, SchedulePolicy::default())
+        .await
+        .unwrap();
     assert_eq!(report.failed, vec![app.account.id]);
     let events = app.store.list_events(app.account.id, 10).await.unwrap();
     assert_eq!(events[0].kind, AccountEventKind::AutomaticRunFailed);
-    assert_eq!(events[0].notify.as_ref().map(|a| a.as_str()), Some("it@contoso.com"));
-    assert!(events[0].message.contains("Directory.Read.All"), "{}", events[0].message);
+    assert_eq!(
+        events[0].notify.as_ref().map(|a| a.as_str()),
+        Some("it@contoso.com")
+    );
+    assert!(
+        events[0].message.contains("Directory.Read.All"),
+        "{}",
+        events[0].message
+    );
 }
