@@ -88,6 +88,15 @@ pub enum GraphError {
     Network { host: String, detail: String },
 
     #[error(
+        "Microsoft Graph answered 404 Not Found for the members of group {group} ({path}) on each of {attempts} attempts, although the same read listed the group; the read was stopped and nothing was removed"
+    )]
+    GroupMembersNotFound {
+        group: String,
+        path: String,
+        attempts: u32,
+    },
+
+    #[error(
         "Microsoft Graph sent a response Roster cannot use, from {path} at {location}: {problem}"
     )]
     Protocol {
@@ -154,6 +163,10 @@ impl GraphError {
                 .into(),
             Self::Unavailable { .. } => "Nothing to change: try again later, and check the Microsoft 365 service health page.".into(),
             Self::Network { .. } => "Check this server's DNS, proxy and firewall: it must reach the login and Graph hosts over HTTPS.".into(),
+            Self::GroupMembersNotFound { .. } => "Nothing to change if the group was just created or deleted: Microsoft Graph \
+                can take a few minutes to replicate it, and the next sync reads the directory again. If it repeats, check \
+                the group in the Entra admin center."
+                .into(),
             Self::Protocol { .. } => "Try again; if it repeats, report it to Roster support with this message.".into(),
             Self::DeltaExpired { .. } => "Nothing to do: Roster reads the whole directory again on the next sync.".into(),
             Self::Rejected { request_id, .. } => match request_id {

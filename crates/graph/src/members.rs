@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::client::{Call, GraphClient, Reply, denied, rejected};
 use crate::error::GraphError;
-use crate::events::{DirectoryEvent, GroupPatch, Removal, RemovalReason};
+use crate::events::{DirectoryEvent, GroupPatch};
 use crate::parse;
 use crate::read::{BATCH_SIZE, wire_error};
 
@@ -156,11 +156,11 @@ impl MemberFetcher {
                         )));
                     }
                 }
-                // The group was deleted between listing and fetching its members.
-                404 => events.push(DirectoryEvent::GroupRemoved(Removal {
-                    id: request.group,
-                    reason: RemovalReason::Deleted,
-                })),
+                // Graph answers 404 for a group it has just listed while the group replicates,
+                // and a group deleted meanwhile is simply absent from the next read. A read
+                // missing a group's members must never remove it (product.md §5): retry, then
+                // fail the read.
+                404 => self.retry_later(client, request, None, 404)?,
                 429 => {
                     client.throttled_item(reply.sent_at, item.retry_after);
                     self.retry_later(client, request, item.retry_after, 429)?;
@@ -249,6 +249,11 @@ impl MemberFetcher {
             let path = client.api_url(&request.path).path().to_owned();
             let attempts = request.retries;
             return Err(match status {
+                404 => GraphError::GroupMembersNotFound {
+                    group: request.group.to_string(),
+                    path,
+                    attempts,
+                },
                 429 => GraphError::Throttled {
                     path,
                     attempts,
@@ -263,10 +268,10 @@ impl MemberFetcher {
         };
         client.count_retry(
             "batch_item",
-            if status == 429 {
-                "throttled"
-            } else {
-                "server_error"
+            match status {
+                404 => "not_found",
+                429 => "throttled",
+                _ => "server_error",
             },
         );
         request.not_before = now + delay;

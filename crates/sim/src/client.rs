@@ -306,6 +306,21 @@ impl ControlClient {
         .await
     }
 
+    /// Makes `GET /groups/{id}/members` answer 404 `Request_ResourceNotFound`, as Graph briefly
+    /// does while it replicates a group: the next `times` requests (`Some(0)` lifts it), or
+    /// every request until lifted (`None`). Batch items count as requests.
+    pub async fn members_not_found(
+        &self,
+        group_id: &str,
+        times: Option<u32>,
+    ) -> Result<(), ControlError> {
+        self.post(
+            &format!("/groups/{group_id}/members-not-found"),
+            &json!({ "times": times }),
+        )
+        .await
+    }
+
     /// The app registration: client id, consented roles, and each secret's ID and expiry.
     pub async fn app(&self) -> Result<AppRegistration, ControlError> {
         self.get("/app").await

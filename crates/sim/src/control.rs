@@ -586,6 +586,7 @@ async fn act(
             ok(view(&directory, at))
         }
         "members" => change_members(&shared, &tenant_id, &collection, &id, &body),
+        "members-not-found" => members_not_found(&shared, &tenant_id, &collection, &id, &body),
         _ => change_lifecycle(&shared, &tenant_id, &collection, &id, &action),
     }
 }
@@ -638,6 +639,13 @@ fn change_lifecycle(
     ok(view(&directory, at))
 }
 
+fn groups_only(collection: &str) -> Result<(), ControlFailure> {
+    if collection_kind(collection)? != ObjectKind::Group {
+        return Err(ControlFailure::bad_request("only groups have members"));
+    }
+    Ok(())
+}
+
 fn change_members(
     shared: &Shared,
     tenant_id: &str,
@@ -646,9 +654,7 @@ fn change_members(
     body: &[u8],
 ) -> Reply {
     let tenant = tenant(shared, tenant_id)?;
-    if collection_kind(collection)? != ObjectKind::Group {
-        return Err(ControlFailure::bad_request("only groups have members"));
-    }
+    groups_only(collection)?;
     let change: MembershipChange = parse_body(body)?;
     let mut directory = tenant.write();
     let group = find_live(&directory, ObjectKind::Group, id)?;
@@ -670,6 +676,32 @@ fn change_members(
         directory.remove_member(group, member);
     }
     ok(view(&directory, group))
+}
+
+/// How often a group's member list is to answer 404: `times` requests, or all when absent.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct MembersNotFound {
+    #[serde(default)]
+    times: Option<u32>,
+}
+
+fn members_not_found(
+    shared: &Shared,
+    tenant_id: &str,
+    collection: &str,
+    id: &str,
+    body: &[u8],
+) -> Reply {
+    let tenant = tenant(shared, tenant_id)?;
+    groups_only(collection)?;
+    let fault: MembersNotFound = if body.is_empty() {
+        MembersNotFound::default()
+    } else {
+        parse_body(body)?
+    };
+    find_live(&tenant.read(), ObjectKind::Group, id)?;
+    tenant.set_members_not_found(id, fault.times);
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn app(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>) -> Reply {

@@ -1,7 +1,7 @@
 //! One simulated tenant: its identity, its application registration, its directory and the
 //! runtime knobs (latency, faults, throttling) the control API turns.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -152,6 +152,9 @@ pub struct Tenant {
     requests: Mutex<BTreeMap<String, u64>>,
     budget: Mutex<ResourceBudget>,
     fault_rng: Mutex<ChaCha8Rng>,
+    /// Groups whose member lists answer 404 (by lowercase id): the number of times left, or
+    /// `None` for every request until lifted. Graph does this briefly while it replicates.
+    members_not_found: Mutex<HashMap<String, Option<u32>>>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every value guarded
@@ -179,6 +182,7 @@ impl Tenant {
             fault_rng: Mutex::new(ChaCha8Rng::seed_from_u64(
                 seed ^ 0x6661_756c_7473 ^ index as u64,
             )),
+            members_not_found: Mutex::new(HashMap::new()),
         }
     }
 
@@ -254,5 +258,32 @@ impl Tenant {
     /// The deterministic random source of fault injection.
     pub fn fault_rng(&self) -> MutexGuard<'_, ChaCha8Rng> {
         lock(&self.fault_rng)
+    }
+
+    /// Makes the member list of `group` answer 404 the next `times` requests (`Some(0)` lifts
+    /// it), or every request (`None`).
+    pub fn set_members_not_found(&self, group: &str, times: Option<u32>) {
+        let mut faults = lock(&self.members_not_found);
+        match times {
+            Some(0) => faults.remove(&group.to_ascii_lowercase()),
+            times => faults.insert(group.to_ascii_lowercase(), times),
+        };
+    }
+
+    /// Whether this request for `group`'s members is to answer 404, counting it if so.
+    pub fn take_members_not_found(&self, group: &str) -> bool {
+        let mut faults = lock(&self.members_not_found);
+        let key = group.to_ascii_lowercase();
+        match faults.get_mut(&key) {
+            None => false,
+            Some(None) => true,
+            Some(Some(left)) => {
+                *left -= 1;
+                if *left == 0 {
+                    faults.remove(&key);
+                }
+                true
+            }
+        }
     }
 }

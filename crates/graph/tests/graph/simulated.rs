@@ -504,3 +504,61 @@ fn extra_root_certificates_that_are_not_pem_are_a_setup_error() {
     };
     assert!(error.to_string().contains("not valid PEM"), "{error}");
 }
+
+/// The first group of the simulated tenant that has members, and their ids.
+async fn a_group_with_members(sim: &RunningSim) -> (String, BTreeSet<String>) {
+    let (mirror, _) = full_mirror(&client(sim)).await;
+    let (id, group) = mirror
+        .groups
+        .iter()
+        .find(|(_, group)| !group.members.is_empty())
+        .expect("the tenant has a group with members");
+    let members = group.members.iter().map(|m| m.id.to_string()).collect();
+    (id.to_string(), members)
+}
+
+#[tokio::test]
+async fn a_404_on_a_listed_groups_members_is_retried_and_the_group_read_whole() {
+    let sim = simulator(30, 4).await;
+    let (group, members) = a_group_with_members(&sim).await;
+    sim.control()
+        .members_not_found(&group, Some(3))
+        .await
+        .unwrap();
+
+    let client = client(&sim);
+    let (events, _) = read_all(client.read_full()).await.expect("a full read");
+    assert!(
+        !events
+            .iter()
+            .any(|event| matches!(event, DirectoryEvent::GroupRemoved(_))),
+        "a full read removes nothing: {events:?}"
+    );
+    let mut mirror = Mirror::default();
+    mirror.apply(events);
+    assert_eq!(member_ids(&mirror, &group), members);
+    assert!(client.stats().retries >= 3, "{:?}", client.stats());
+}
+
+#[tokio::test]
+async fn a_404_on_a_listed_groups_members_that_persists_fails_the_read_naming_the_group() {
+    let sim = simulator(30, 4).await;
+    let (group, _) = a_group_with_members(&sim).await;
+    sim.control().members_not_found(&group, None).await.unwrap();
+
+    let client = client(&sim);
+    let error = read_error(&client).await;
+    match &error {
+        GraphError::GroupMembersNotFound {
+            group: named,
+            attempts,
+            ..
+        } => {
+            assert_eq!(named, &group);
+            assert_eq!(*attempts, patient().retry.max_attempts, "{error}");
+        }
+        other => panic!("the read fails for the group's members, not with {other:?}"),
+    }
+    assert!(error.to_string().contains("nothing was removed"), "{error}");
+    assert!(error.fix().contains("next sync"), "{}", error.fix());
+}

@@ -551,6 +551,7 @@ async fn process(
         Route::List(kind) => collections::list(&call, kind),
         Route::Count(kind) => collections::count(&call, kind),
         Route::One(kind, key) => collections::one(&call, kind, &key),
+        Route::Members(id) if tenant.take_members_not_found(&id) => Err(GraphError::not_found(&id)),
         Route::Members(id) => collections::members(&call, &id, false),
         Route::TransitiveMembers(id) => collections::members(&call, &id, true),
         Route::Domains => collections::domains(&call, None),

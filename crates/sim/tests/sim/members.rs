@@ -173,3 +173,44 @@ async fn members_of_a_group_honour_top_limits_and_refuse_filters_without_advance
         .await;
     assert_eq!(filtered.error_code(), "Request_UnsupportedQuery");
 }
+
+#[tokio::test]
+async fn a_groups_members_answer_404_as_often_as_the_control_api_says_then_for_good() {
+    let harness = Harness::small().await;
+    let members = user_ids(&harness, 2).await;
+    let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+    let control = harness.control();
+    let group = control
+        .create_group(json!({"displayName": "Replicating", "members": refs}))
+        .await
+        .unwrap();
+    let path = format!("/groups/{}/members", group.id);
+
+    control.members_not_found(&group.id, Some(2)).await.unwrap();
+    for _ in 0..2 {
+        let reply = harness.get(&path).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        assert_eq!(reply.body["error"]["code"], "Request_ResourceNotFound");
+    }
+    assert_eq!(
+        harness.get(&path).await.values().len(),
+        2,
+        "then served again"
+    );
+    let group_itself = harness.get(&format!("/groups/{}", group.id)).await;
+    assert_eq!(
+        group_itself.status,
+        StatusCode::OK,
+        "only the members answer 404"
+    );
+
+    control.members_not_found(&group.id, None).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(harness.get(&path).await.status, StatusCode::NOT_FOUND);
+    }
+    control.members_not_found(&group.id, Some(0)).await.unwrap();
+    assert_eq!(harness.get(&path).await.status, StatusCode::OK, "lifted");
+
+    let unknown = control.members_not_found("no-such-group", None).await;
+    assert!(unknown.is_err(), "an unknown group is refused: {unknown:?}");
+}
