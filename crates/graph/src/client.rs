@@ -553,7 +553,10 @@ impl GraphClient {
         };
         let mut response = sent.map_err(|e| {
             counted("network_error".into());
-            Attempt::Retry(network(&e), None)
+            match certificate_problem(&e) {
+                Some(refused) => Attempt::Fail(refused),
+                None => Attempt::Retry(network(&e), None),
+            }
         })?;
         let status = response.status().as_u16();
         counted(status.to_string());
@@ -724,12 +727,66 @@ pub(crate) fn rejected(path: &str, status: u16, error: ErrorBody) -> GraphError 
     }
 }
 
-fn network(error: &reqwest::Error) -> Transient {
-    let host = error
+fn host_of(error: &reqwest::Error) -> String {
+    error
         .url()
         .and_then(Url::host_str)
         .unwrap_or("the server")
-        .to_owned();
+        .to_owned()
+}
+
+/// The certificate the server presented, if that is why the request failed: unknown issuer,
+/// expiry or a name mismatch do not clear by themselves, so they are not retried.
+fn certificate_problem(error: &reqwest::Error) -> Option<GraphError> {
+    use rustls::CertificateError as Problem;
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(rustls::Error::InvalidCertificate(problem)) = tls_error(cause) {
+            let named = match problem {
+                Problem::UnknownIssuer => {
+                    "it is not issued by an authority this server trusts (unknown issuer)"
+                }
+                Problem::Expired | Problem::ExpiredContext { .. } => "it has expired",
+                Problem::NotValidYet | Problem::NotValidYetContext { .. } => "it is not valid yet",
+                Problem::NotValidForName | Problem::NotValidForNameContext { .. } => {
+                    "it is not valid for this host name (name mismatch)"
+                }
+                Problem::Revoked => "it has been revoked",
+                Problem::BadSignature => "its signature does not verify",
+                _ => "it did not pass verification",
+            };
+            return Some(GraphError::Certificate {
+                host: host_of(error),
+                problem: named,
+                detail: problem.to_string(),
+            });
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// The rustls error `cause` is or wraps. An `io::Error` stands in the chain with the Display of
+/// the error it holds but, as `source`, that error's own source: the error itself is reached
+/// only by unwrapping.
+fn tls_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cause = cause;
+    // A bound on the nesting, which no client library comes near.
+    for _ in 0..8 {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cause = if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            io.get_ref()?
+        } else {
+            return None;
+        };
+    }
+    None
+}
+
+fn network(error: &reqwest::Error) -> Transient {
+    let host = host_of(error);
     // The chain's innermost cause says the most (refused, DNS, TLS); the URL is left out
     // because the host is named separately.
     let mut detail = error.to_string();

@@ -87,6 +87,13 @@ pub enum GraphError {
     #[error("could not reach {host}: {detail}")]
     Network { host: String, detail: String },
 
+    #[error("the TLS certificate of {host} was refused: {problem} ({detail})")]
+    Certificate {
+        host: String,
+        problem: &'static str,
+        detail: String,
+    },
+
     #[error(
         "Microsoft Graph answered 404 Not Found for the members of group {group} ({path}) on each of {attempts} attempts, although the same read listed the group; the read was stopped and nothing was removed"
     )]
@@ -163,6 +170,11 @@ impl GraphError {
                 .into(),
             Self::Unavailable { .. } => "Nothing to change: try again later, and check the Microsoft 365 service health page.".into(),
             Self::Network { .. } => "Check this server's DNS, proxy and firewall: it must reach the login and Graph hosts over HTTPS.".into(),
+            Self::Certificate { .. } => "A certificate problem does not clear by itself, so Roster did not retry. Check the login and \
+                Graph URLs (a name mismatch means they name another host) and this server's clock (for an expired or \
+                not-yet-valid certificate). If a TLS-inspecting proxy stands between this server and Microsoft, trust \
+                its CA certificate (ROSTER_GRAPH_CA_FILE); trust nothing else that way."
+                .into(),
             Self::GroupMembersNotFound { .. } => "Nothing to change if the group was just created or deleted: Microsoft Graph \
                 can take a few minutes to replicate it, and the next sync reads the directory again. If it repeats, check \
                 the group in the Entra admin center."
