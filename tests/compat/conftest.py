@@ -1,5 +1,8 @@
 """One `roster sim --tls` for the whole run, and the clients a sync would build against it.
 
+The simulator writes the certificate it generated to $ROSTER_SIM_CERT (run.sh points the
+libraries' CA variables there) before it prints its start-up line.
+
 Tests that change the tenant's settings or the app's roles put them back (see `control`), so
 the order tests run in does not matter. Graph SDK tests are `async def`; `pytest_pyfunc_call`
 runs each in a fresh event loop, which is all the async support they need.
@@ -43,8 +46,8 @@ class Sim:
 @pytest.fixture(scope="session")
 def sim():
     command = [
-        os.environ["ROSTER_BIN"], "sim", "--tls", "--listen", "127.0.0.1:0",
-        "--users", "300", "--groups", "30", "--seed", "11",
+        os.environ["ROSTER_BIN"], "sim", "--tls", "--cert-out", os.environ["ROSTER_SIM_CERT"],
+        "--listen", "127.0.0.1:0", "--users", "300", "--groups", "30", "--seed", "11",
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:

@@ -55,10 +55,15 @@ install "$node_dir" "$here/node/package.json" "$here/node/package-lock.json" -- 
   _ "$here/node"
 export NODE_PATH="$node_dir/node_modules"
 
-# The simulator's self-signed loopback certificate is the only root these runs need:
-# requests (MSAL, azure-identity) reads REQUESTS_CA_BUNDLE, httpx (the Graph SDK) SSL_CERT_FILE,
-# node (msal-node, fetch in the Graph client) NODE_EXTRA_CA_CERTS.
-cert="$repo/crates/sim/tls/loopback-cert.pem"
+# The simulator generates its certificate at start-up and writes it to ROSTER_SIM_CERT
+# (conftest.py passes it as --cert-out) before it announces itself; it is the only root these
+# runs need: requests (MSAL, azure-identity) reads REQUESTS_CA_BUNDLE, httpx (the Graph SDK)
+# SSL_CERT_FILE, node (msal-node, fetch in the Graph client) NODE_EXTRA_CA_CERTS, each when a
+# client is made, after the simulator has started.
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cert="$work/sim-cert.pem"
+export ROSTER_SIM_CERT="$cert"
 export REQUESTS_CA_BUNDLE="$cert" SSL_CERT_FILE="$cert" NODE_EXTRA_CA_CERTS="$cert"
 export ROSTER_BIN="$roster_bin"
 # The tests talk to the simulator on loopback only; a proxy the machine sets for the package
@@ -67,4 +72,4 @@ export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 export PYTHONDONTWRITEBYTECODE=1
 
 cd "$here"
-exec "$venv/bin/python" -m pytest -p no:cacheprovider "$@"
+"$venv/bin/python" -m pytest -p no:cacheprovider "$@"

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::server::{SimConfig, SimError, Simulator};
@@ -44,14 +44,18 @@ pub struct SimArgs {
     /// Load the tenants from this file (if it exists) and save them to it on shutdown.
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// Serve login and Graph over HTTPS with the loopback certificate in crates/sim/tls
-    /// (MSAL only accepts an https authority).
+    /// Serve login and Graph over HTTPS (MSAL only accepts an https authority), with a
+    /// certificate and key generated at start-up for localhost, 127.0.0.1 and ::1.
     #[arg(long)]
     pub tls: bool,
+    /// With --tls, write the generated certificate (PEM) to this file before the start-up
+    /// line is printed: the root a client of this simulator trusts.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub cert_out: Option<PathBuf>,
 }
 
-impl From<SimArgs> for SimConfig {
-    fn from(args: SimArgs) -> Self {
+impl From<&SimArgs> for SimConfig {
+    fn from(args: &SimArgs) -> Self {
         SimConfig {
             listen: args.listen,
             users: args.users,
@@ -63,7 +67,7 @@ impl From<SimArgs> for SimConfig {
             fault_rate: args.fault_rate,
             throttle: args.throttle,
             delta_token_max_age: Duration::from_secs(args.delta_token_max_age_secs),
-            state_file: args.state,
+            state_file: args.state.clone(),
             tls: args.tls,
         }
     }
@@ -72,7 +76,10 @@ impl From<SimArgs> for SimConfig {
 /// Starts the simulator, prints one JSON line with its URLs and credentials once it listens,
 /// and serves until interrupted (SIGINT or SIGTERM), then saves the state file if configured.
 pub async fn run(args: SimArgs) -> Result<(), SimError> {
-    let sim = Simulator::start(args.into()).await?;
+    let sim = Simulator::start(SimConfig::from(&args)).await?;
+    if let (Some(path), Some(pem)) = (&args.cert_out, sim.certificate_pem()) {
+        write_certificate(path, pem)?;
+    }
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{}", sim.announcement())
         .and_then(|()| stdout.flush())
@@ -80,6 +87,21 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
     drop(stdout);
     shutdown_signal().await;
     sim.shutdown().await
+}
+
+/// Writes through a temporary file, so that a reader never sees half a certificate.
+fn write_certificate(path: &Path, pem: &str) -> Result<(), SimError> {
+    let failed = |e: std::io::Error| {
+        SimError::Serve(format!(
+            "cannot write the certificate to {}: {e}",
+            path.display()
+        ))
+    };
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    std::fs::write(&temporary, pem)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(failed)
 }
 
 async fn shutdown_signal() {

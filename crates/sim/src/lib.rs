@@ -38,4 +38,3 @@ pub use control::{
 pub use model::{Lifecycle, ObjectKind};
 pub use server::{RunningSim, SimConfig, SimError, Simulator, TenantCredentials};
 pub use tenant::Settings;
-pub use tls::LOOPBACK_CERTIFICATE_PEM;

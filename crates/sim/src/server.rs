@@ -39,8 +39,8 @@ pub struct SimConfig {
     pub delta_token_max_age: Duration,
     /// Load the tenants from this file if it exists; save them to it on shutdown and on request.
     pub state_file: Option<PathBuf>,
-    /// Serve login and Graph over HTTPS with the loopback certificate (MSAL insists on an https
-    /// authority); the control API stays plain HTTP.
+    /// Serve login and Graph over HTTPS with a certificate generated at start-up (MSAL insists
+    /// on an https authority); the control API stays plain HTTP.
     pub tls: bool,
 }
 
@@ -286,9 +286,13 @@ impl Simulator {
         let login_router = crate::token::router(shared.clone());
         let graph_router = crate::graph::router(shared.clone());
         let mut tasks = Vec::with_capacity(3);
+        let mut certificate_pem = None;
         if config.tls {
-            let acceptor = crate::tls::acceptor()
-                .map_err(|e| SimError::InvalidConfig(format!("the loopback certificate: {e}")))?;
+            let tls = crate::tls::generate().map_err(|e| {
+                SimError::Serve(format!("cannot generate the loopback TLS certificate: {e}"))
+            })?;
+            let acceptor = tls.acceptor;
+            certificate_pem = Some(tls.certificate_pem);
             tasks.push(spawn_server(
                 TlsListener::new(login, acceptor.clone()),
                 login_router,
@@ -316,6 +320,7 @@ impl Simulator {
         Ok(RunningSim {
             shared,
             credentials,
+            certificate_pem,
             stop,
             tasks,
         })
@@ -383,6 +388,7 @@ fn next_port(requested: SocketAddr, offset: u16) -> SocketAddr {
 pub struct RunningSim {
     shared: Arc<Shared>,
     credentials: Vec<TenantCredentials>,
+    certificate_pem: Option<String>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
@@ -404,6 +410,12 @@ impl RunningSim {
 
     pub fn graph_url(&self) -> &str {
         &self.shared.urls.graph
+    }
+
+    /// With TLS, the certificate the login and Graph surfaces present (PEM), generated at
+    /// start-up: the one root a client of this simulator needs to trust.
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.certificate_pem.as_deref()
     }
 
     /// Tenant 0's control API base URL.

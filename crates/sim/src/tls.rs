@@ -1,47 +1,70 @@
 //! Optional HTTPS for the login and Graph surfaces.
 //!
 //! MSAL refuses an authority that is not `https`, so to run Microsoft's own libraries against the
-//! simulator it can serve TLS with a self-signed certificate for `localhost`, `127.0.0.1` and `::1`.
-//! The key is committed on purpose: it only ever protects loopback test traffic. Clients trust
-//! [`LOOPBACK_CERTIFICATE_PEM`] (also in `crates/sim/tls/loopback-cert.pem`).
+//! simulator it can serve TLS. Each start generates its own self-signed certificate and key for
+//! `localhost`, `127.0.0.1` and `::1`; the key never leaves the process, so trusting one run's
+//! certificate trusts nothing else. Clients trust [`crate::RunningSim::certificate_pem`], which
+//! `roster sim --tls --cert-out FILE` writes to FILE.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::crypto::aws_lc_rs;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::server::TlsStream;
-
-/// The certificate the simulator presents over HTTPS; trust it as a root.
-pub const LOOPBACK_CERTIFICATE_PEM: &str = include_str!("../tls/loopback-cert.pem");
-const LOOPBACK_KEY_PEM: &str = include_str!("../tls/loopback-key.pem");
 
 /// A client that has not finished its handshake by then is dropped, so it cannot stall others.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Builds the TLS acceptor from the embedded loopback certificate.
-pub fn acceptor() -> io::Result<TlsAcceptor> {
-    let invalid =
-        |e: &dyn std::fmt::Display| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
-    let certificate = CertificateDer::from_pem_slice(LOOPBACK_CERTIFICATE_PEM.as_bytes())
-        .map_err(|e| invalid(&e))?;
-    let key =
-        PrivateKeyDer::from_pem_slice(LOOPBACK_KEY_PEM.as_bytes()).map_err(|e| invalid(&e))?;
+/// How long a generated certificate is valid: longer than any run of the simulator.
+const VALIDITY: time::Duration = time::Duration::days(365);
+
+/// The names the certificate is valid for: every way a client on this machine reaches loopback.
+const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// The TLS side of one simulator: the acceptor holding the key, and the certificate to trust.
+pub struct LoopbackTls {
+    pub acceptor: TlsAcceptor,
+    pub certificate_pem: String,
+}
+
+/// Generates a fresh key and self-signed loopback certificate, and an acceptor serving them.
+pub fn generate() -> io::Result<LoopbackTls> {
+    let invalid = |e: &dyn std::fmt::Display| io::Error::other(e.to_string());
+    let key = KeyPair::generate().map_err(|e| invalid(&e))?;
+    let mut params =
+        CertificateParams::new(LOOPBACK_NAMES.map(str::to_owned)).map_err(|e| invalid(&e))?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "roster-sim loopback");
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // Python's strict verification (3.13) wants the authority key identifier, even self-signed.
+    params.use_authority_key_identifier_extension = true;
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + VALIDITY;
+    let certificate = params.self_signed(&key).map_err(|e| invalid(&e))?;
+    let private_key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let mut config = ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid(&e))?
         .with_no_client_auth()
-        .with_single_cert(vec![certificate], key)
+        .with_single_cert(vec![certificate.der().clone()], private_key)
         .map_err(|e| invalid(&e))?;
     // Only HTTP/1.1 is offered: the servers are built without axum's HTTP/2 support.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok(LoopbackTls {
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+        certificate_pem: certificate.pem(),
+    })
 }
 
 /// A TCP listener whose connections are TLS sessions.

@@ -175,7 +175,7 @@ fn roster_sim_arguments_map_onto_the_configuration() {
         "--state",
         "t.json",
     ]);
-    let config = SimConfig::from(cli.sim);
+    let config = SimConfig::from(&cli.sim);
     assert_eq!(
         (config.users, config.groups, config.memberships, config.seed),
         (100_000, 10_000, Some(1_000_000), 7)
@@ -189,7 +189,7 @@ fn roster_sim_arguments_map_onto_the_configuration() {
         config.state_file.as_deref(),
         Some(std::path::Path::new("t.json"))
     );
-    let defaults = SimConfig::from(Cli::parse_from(["roster"]).sim);
+    let defaults = SimConfig::from(&Cli::parse_from(["roster"]).sim);
     assert_eq!(
         (
             defaults.users,
@@ -199,10 +199,20 @@ fn roster_sim_arguments_map_onto_the_configuration() {
         ),
         (500, 40, 7, 1)
     );
+    let tls = Cli::parse_from(["roster", "--tls", "--cert-out", "sim.pem"]).sim;
+    assert!(SimConfig::from(&tls).tls);
+    assert_eq!(
+        tls.cert_out.as_deref(),
+        Some(std::path::Path::new("sim.pem"))
+    );
+    assert!(
+        Cli::try_parse_from(["roster", "--cert-out", "sim.pem"]).is_err(),
+        "a certificate is written only with --tls"
+    );
 }
 
 #[tokio::test]
-async fn with_tls_login_and_graph_are_served_over_https_with_the_loopback_certificate() {
+async fn with_tls_login_and_graph_are_served_over_https_with_a_certificate_generated_at_start_up() {
     let sim = Simulator::start(SimConfig {
         tls: true,
         ..config(30, 3, 2)
@@ -218,12 +228,20 @@ async fn with_tls_login_and_graph_are_served_over_https_with_the_loopback_certif
         tenant.control_url.starts_with("http://"),
         "the control API stays plain HTTP"
     );
-    let root =
-        reqwest::Certificate::from_pem(roster_sim::LOOPBACK_CERTIFICATE_PEM.as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([root])
-        .build()
-        .unwrap();
+    let pem = sim
+        .certificate_pem()
+        .expect("a TLS simulator has a certificate");
+    assert!(
+        pem.starts_with("-----BEGIN CERTIFICATE-----") && !pem.contains("PRIVATE KEY"),
+        "{pem}"
+    );
+    let trusting = |pem: &str| {
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()])
+            .build()
+            .unwrap()
+    };
+    let http = trusting(pem);
     let discovery: serde_json::Value = http
         .get(format!(
             "{}/{}/v2.0/.well-known/openid-configuration",
@@ -255,4 +273,26 @@ async fn with_tls_login_and_graph_are_served_over_https_with_the_loopback_certif
         "untrusted without the certificate"
     );
     assert!(sim.control().summary().await.is_ok());
+
+    let other = Simulator::start(SimConfig {
+        tls: true,
+        ..config(5, 1, 2)
+    })
+    .await
+    .unwrap();
+    assert_ne!(
+        other.certificate_pem(),
+        Some(pem),
+        "each start has its own key"
+    );
+    assert!(
+        trusting(pem)
+            .get(format!("{}/v1.0/users", other.tenant().graph_url))
+            .send()
+            .await
+            .is_err(),
+        "one simulator's certificate does not vouch for another"
+    );
+    let plain = Simulator::start(config(5, 1, 2)).await.unwrap();
+    assert_eq!(plain.certificate_pem(), None);
 }
