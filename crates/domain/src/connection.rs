@@ -47,7 +47,7 @@ impl Cloud {
     pub fn custom(login_url: &str, graph_url: &str) -> Result<Self, ParseError> {
         Ok(Self::Custom {
             login_url: parse_endpoint("login URL", login_url)?,
-            graph_url: parse_endpoint("Graph URL", graph_url)?,
+            graph_url: graph_root(graph_url, parse_endpoint("Graph URL", graph_url)?)?,
         })
     }
 
@@ -113,6 +113,30 @@ fn parse_endpoint(what: &'static str, input: &str) -> Result<Url, ParseError> {
     let mut url = url;
     let path = url.path().trim_end_matches('/').to_owned();
     url.set_path(&path);
+    Ok(url)
+}
+
+/// The Graph URL without an API version: Roster appends `/v1.0` itself, and the token's scope
+/// is the bare host. `…/v1.0`, as Microsoft's samples write it, is accepted and cut; another
+/// version is refused, since Roster speaks v1.0 only.
+fn graph_root(input: &str, mut url: Url) -> Result<Url, ParseError> {
+    let path = url.path().to_owned();
+    let (rest, last) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+    if last.eq_ignore_ascii_case("v1.0") {
+        url.set_path(rest);
+    } else if last.eq_ignore_ascii_case("beta")
+        || (last.len() > 1
+            && last.starts_with(['v', 'V'])
+            && last[1..].chars().all(|c| c.is_ascii_digit() || c == '.'))
+    {
+        return Err(ParseError::new(
+            "Graph URL",
+            input,
+            format!(
+                "Roster uses Microsoft Graph v1.0, not {last}; give the Graph URL without a version, such as https://graph.microsoft.com"
+            ),
+        ));
+    }
     Ok(url)
 }
 
@@ -535,6 +559,53 @@ mod tests {
         let cloud =
             Cloud::custom("https://login.example.com/", "https://graph.example.com").unwrap();
         assert_eq!(cloud.login_url().as_str(), "https://login.example.com/");
+    }
+
+    #[test]
+    fn a_graph_url_with_the_v1_version_is_cut_to_its_root_and_other_versions_are_refused() {
+        let graph = |url: &str| {
+            Cloud::custom("https://login.example.com", url).map(|cloud| cloud.graph_url())
+        };
+        for given in [
+            "https://graph.microsoft.com/v1.0",
+            "https://graph.microsoft.com/v1.0/",
+            "https://graph.microsoft.com/V1.0",
+            "https://graph.microsoft.com",
+        ] {
+            assert_eq!(
+                graph(given).unwrap().as_str(),
+                "https://graph.microsoft.com/",
+                "{given}"
+            );
+        }
+        assert_eq!(
+            graph("https://proxy.example.com/graph/v1.0")
+                .unwrap()
+                .as_str(),
+            "https://proxy.example.com/graph",
+            "a path before the version stays"
+        );
+        for refused in [
+            "https://graph.microsoft.com/beta",
+            "https://graph.microsoft.com/v2.0",
+        ] {
+            let error = graph(refused).unwrap_err().to_string();
+            assert!(
+                error.contains("v1.0") && error.contains("without a version"),
+                "{refused}: {error}"
+            );
+        }
+        assert_eq!(
+            Cloud::custom(
+                "https://login.example.com/v1.0",
+                "https://graph.example.com"
+            )
+            .unwrap()
+            .login_url()
+            .path(),
+            "/v1.0",
+            "only the Graph URL carries an API version"
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use roster_sync::SyncEngine;
 use crate::cli::GlobalArgs;
 
 pub const MASTER_KEY_FILE_ENV: &str = "ROSTER_MASTER_KEY_FILE";
-/// PEM certificates the Graph client trusts besides the system's (a TLS-inspecting proxy, or
-/// the simulated tenant's loopback certificate with `roster sim --tls`).
+/// PEM certificates the Graph client trusts besides the system's: a TLS-inspecting proxy's CA
+/// (tests also give it the certificate `roster sim --tls --cert-out` wrote).
 const GRAPH_CA_FILE_ENV: &str = "ROSTER_GRAPH_CA_FILE";
 const MASTER_KEY_ENV: &str = "ROSTER_MASTER_KEY";
 
@@ -28,9 +28,7 @@ impl Context {
         let (url, embedded) = match &global.database {
             Some(url) => (url.clone(), false),
             None => {
-                std::fs::create_dir_all(&data_dir).with_context(|| {
-                    format!("cannot create the data directory {}", data_dir.display())
-                })?;
+                create_private_dir(&data_dir)?;
                 (
                     format!("sqlite:{}", data_dir.join("roster.db").display()),
                     true,
@@ -42,6 +40,9 @@ impl Context {
     }
 
     pub async fn connect(url: &str, key: MasterKey) -> anyhow::Result<Self> {
+        if let Some(path) = sqlite_file(url) {
+            private_sqlite_files(&path)?;
+        }
         let store = Store::connect(url, key).await?;
         store.migrate().await?;
         let mut engine = SyncEngine::new(store.clone());
@@ -97,9 +98,68 @@ fn master_key(data_dir: &Path, embedded: bool) -> anyhow::Result<MasterKey> {
              (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or {MASTER_KEY_FILE_ENV}, the same for every process"
         );
     }
-    if let Some(parent) = file.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_private_dir(parent)?;
     }
     Ok(MasterKey::from_env_or_file(&file)?)
+}
+
+/// Creates `dir` and any missing parents, each readable by its owner only: the data directory
+/// holds personal data and password hashes. An existing directory is left as it is (it may be
+/// shared, such as /tmp).
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+}
+
+/// The file of a SQLite database URL (`sqlite:PATH`, `sqlite://PATH?…` or a plain path); none
+/// for PostgreSQL or an in-memory database.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let url = url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return None;
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = path.split_once('?').map_or(path, |(path, _)| path);
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// Makes the database file and its -wal and -shm files readable by their owner only. An absent
+/// database is created empty with mode 0600 first, because SQLite gives the -wal and -shm files
+/// the database's own mode; files an older Roster left readable by others are narrowed.
+fn private_sqlite_files(database: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false).mode(0o600);
+        options
+            .open(database)
+            .with_context(|| format!("cannot create the database file {}", database.display()))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = database.as_os_str().to_owned();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            match std::fs::metadata(&file) {
+                Ok(metadata) if metadata.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                        .with_context(|| {
+                            format!("cannot make {} private (chmod 600)", file.display())
+                        })?;
+                }
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = database;
+    Ok(())
 }

@@ -29,7 +29,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // An error can quote the directory or Graph (a name, a server's message).
+            eprintln!("error: {}", output::printable(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,8 @@
 //! How the CLI prints: JSON views with stable field names, and plain text for people.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use roster_domain::plan::{AttributeValue, Category, Change, Plan, SkipReason, Skipped};
 use roster_domain::run::Run;
@@ -8,9 +10,64 @@ use roster_domain::{Group, User};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+/// Text from the directory (or another outside source) as it may be shown on a terminal:
+/// control characters (ESC, CR, BEL, backspace, the C1 range…) and the invisible reordering
+/// marks become `\u{1b}`-style escapes, so a display name can neither move the cursor,
+/// recolour nor rewrite the admin's screen, nor pass itself off as other text.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    escape(text, needs_escape, |out, c| {
+        let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+    })
+}
+
+/// `text` with each character for which `needs` holds written by `write_escaped` instead.
+fn escape(
+    text: &str,
+    needs: fn(char) -> bool,
+    write_escaped: fn(&mut String, char),
+) -> Cow<'_, str> {
+    if !text.chars().any(needs) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if needs(c) {
+            write_escaped(&mut escaped, c);
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
+}
+
+/// Unicode's bidirectional formatting characters, which reorder the text around them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Prints `value` as JSON. serde_json escapes the C0 controls (ESC among them); the C1 controls
+/// and reordering marks it leaves raw are escaped too (`\u009b`), which is still the same JSON.
 pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    println!("{}", json_text(value)?);
     Ok(())
+}
+
+fn json_text(value: &impl Serialize) -> anyhow::Result<String> {
+    let text = serde_json::to_string_pretty(value)?;
+    let escaped = escape(&text, needs_escape_in_json, |out, c| {
+        let _ = write!(out, "\\u{:04x}", u32::from(c));
+    });
+    Ok(escaped.into_owned())
+}
+
+/// Besides the newlines and spaces of pretty-printing, which are not in strings, serde_json
+/// writes every control character escaped except DEL and the C1 range.
+fn needs_escape_in_json(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\n' | '\t' | '\r')) || is_bidi_control(c)
 }
 
 /// A user as `--json` shows it.
@@ -52,9 +109,9 @@ pub fn group_json(group: &Group) -> Value {
 fn value_text(value: &AttributeValue) -> String {
     match value {
         AttributeValue::None => "—".to_owned(),
-        AttributeValue::Text(text) => text.clone(),
+        AttributeValue::Text(text) => printable(text).into_owned(),
         AttributeValue::List(items) if items.is_empty() => "—".to_owned(),
-        AttributeValue::List(items) => items.join(", "),
+        AttributeValue::List(items) => printable(&items.join(", ")).into_owned(),
     }
 }
 
@@ -149,11 +206,16 @@ pub fn print_plan(plan: &Plan, shown: usize) {
         };
         println!("\n{} ({}){note}", category.title(), changes.len());
         for change in changes.iter().take(shown) {
-            println!("  [{}] {} — {}", change.id, change.summary, change.reason);
+            println!(
+                "  [{}] {} — {}",
+                change.id,
+                printable(&change.summary),
+                printable(&change.reason)
+            );
             for attribute in &change.attributes {
                 println!(
                     "      {}: {} → {}",
-                    attribute.attribute,
+                    printable(&attribute.attribute),
                     value_text(&attribute.before),
                     value_text(&attribute.after)
                 );
@@ -175,7 +237,11 @@ pub fn print_plan(plan: &Plan, shown: usize) {
     for (reason, entries) in &by_reason {
         println!("  {reason} ({})", entries.len());
         for skipped in entries.iter().take(shown.min(3)) {
-            println!("    {} — {}", skipped.summary, skipped.detail);
+            println!(
+                "    {} — {}",
+                printable(&skipped.summary),
+                printable(&skipped.detail)
+            );
         }
         if entries.len() > shown.min(3) {
             println!("    … and {} more", entries.len() - shown.min(3));
@@ -212,9 +278,13 @@ pub fn print_run(run: &Run) {
         run.graph_requests
     );
     if let Some(error) = &run.error {
-        println!("    {error}");
+        println!("    {}", printable(error));
     }
     for failure in &run.failures {
-        println!("    failed: {} — {}", failure.object, failure.reason);
+        println!(
+            "    failed: {} — {}",
+            printable(&failure.object),
+            printable(&failure.reason)
+        );
     }
 }

@@ -37,6 +37,11 @@ pub enum MasterKeyError {
     File { path: String, reason: String },
 
     #[error(
+        "the master key file {path} is open to other users (mode {mode:04o}), so anyone on this machine who can read it can decrypt every client secret; restrict it to its owner with `chmod 600 {path}` and start again"
+    )]
+    Exposed { path: String, mode: u32 },
+
+    #[error(
         "the master key does not match the one this secret was encrypted with; set {MASTER_KEY_ENV} to the original key or set the connection's secret again"
     )]
     WrongKey,
@@ -45,6 +50,32 @@ pub enum MasterKeyError {
         "the stored secret is damaged or was moved from another row; set the connection's secret again"
     )]
     Tampered,
+}
+
+/// Refuses a key file that its group or others may read or write, as ssh refuses such a
+/// private key: the key opens every client secret in the database.
+fn refuse_if_exposed(path: &Path) -> Result<(), MasterKeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| MasterKeyError::File {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(MasterKeyError::Exposed {
+                path: path.display().to_string(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// The key that seals every secret the store keeps. It lives outside the database.
@@ -110,7 +141,10 @@ impl MasterKey {
             reason: e.to_string(),
         };
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_base64(&SecretString::from(text)),
+            Ok(text) => {
+                refuse_if_exposed(path)?;
+                Self::from_base64(&SecretString::from(text))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; KEY_LEN];
                 rand::rng().fill_bytes(&mut bytes);

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::cli::AccountCommand;
 use crate::context::Context;
-use crate::output::print_json;
+use crate::output::{print_json, printable};
 
 pub fn tech_contact(
     name: Option<String>,
@@ -49,7 +49,11 @@ fn print_account(account: &Account) {
         domains.join(", ")
     );
     match &account.tech_contact {
-        Some(contact) => println!("    tech contact: {} <{}>", contact.name, contact.email),
+        Some(contact) => println!(
+            "    tech contact: {} <{}>",
+            printable(&contact.name),
+            contact.email
+        ),
         None => println!("    tech contact: none (automatic sync falls back to never without one)"),
     }
 }
@@ -156,7 +160,9 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> anyhow::Result<ExitC
                         .map_or("nobody (no tech contact)".to_owned(), ToString::to_string);
                     println!(
                         "{}  {}  to {to}\n    {}",
-                        event.created_at, event.kind, event.message
+                        event.created_at,
+                        event.kind,
+                        printable(&event.message)
                     );
                 }
             }

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::cli::{ConnectionCommand, ConnectionSetArgs};
 use crate::context::Context;
-use crate::output::print_json;
+use crate::output::{print_json, printable};
 
 /// Reads the client secret from a file or standard input ("-"). Only its value is kept:
 /// surrounding white space (a trailing newline from `echo`) is not part of a secret.
@@ -210,7 +210,7 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
             } else {
                 print_connection(&connection, account.tech_contact.is_some());
                 if let Some(event) = turned_off {
-                    println!("Note: {}", event.message);
+                    println!("Note: {}", printable(&event.message));
                 }
             }
         }
@@ -235,9 +235,9 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
                         StepStatus::Failed => "FAIL",
                         StepStatus::NotRun => "skip",
                     };
-                    println!("[{mark}] {}: {}", step.title, step.detail);
+                    println!("[{mark}] {}: {}", step.title, printable(&step.detail));
                     if let Some(fix) = &step.fix {
-                        println!("       fix: {fix}");
+                        println!("       fix: {}", printable(fix));
                     }
                 }
             }

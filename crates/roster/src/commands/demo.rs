@@ -40,7 +40,7 @@ fn demo_dir(args: &DemoArgs) -> anyhow::Result<PathBuf> {
             dir.display()
         );
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::context::create_private_dir(&dir)?;
     Ok(dir)
 }
 

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::cli::{ExemptArgs, SyncCommand};
 use crate::context::Context;
-use crate::output::{plan_json, print_json, print_plan, print_run};
+use crate::output::{plan_json, print_json, print_plan, print_run, printable};
 
 /// Who the CLI acts as in run records.
 const ACTOR: &str = "cli";
@@ -100,7 +100,11 @@ pub fn print_apply(outcome: &ApplyOutcome) {
         );
     }
     for failure in &run.failures {
-        println!("  failed: {} — {}", failure.object, failure.reason);
+        println!(
+            "  failed: {} — {}",
+            printable(&failure.object),
+            printable(&failure.reason)
+        );
     }
 }
 

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use crate::cli::{AdminCommand, GroupCommand, UserCommand};
 use crate::context::Context;
-use crate::output::{group_json, print_json, user_json};
+use crate::output::{group_json, print_json, printable, user_json};
 
 fn print_user(user: &User) {
     let aliases = if user.aliases.is_empty() {
@@ -32,7 +32,7 @@ fn print_user(user: &User) {
         user.primary_address,
         user.role,
         user.source.as_str(),
-        name
+        printable(&name)
     );
 }
 
@@ -124,7 +124,7 @@ pub async fn run_group(ctx: &Context, command: GroupCommand) -> anyhow::Result<E
             println!(
                 "{}  {}  {}  {}  {} member(s)",
                 group.id,
-                group.name,
+                printable(&group.name),
                 group.kind,
                 address,
                 group.member_users.len() + group.member_groups.len()

@@ -315,8 +315,19 @@ pub struct Sim {
 
 impl Sim {
     pub fn start(users: usize, groups: usize, seed: u64) -> Self {
+        Self::start_with(users, groups, seed, &[])
+    }
+
+    /// Over HTTPS, the certificate it generated written to `certificate`.
+    pub fn start_tls(users: usize, groups: usize, seed: u64, certificate: &Path) -> Self {
+        let certificate = certificate.to_str().expect("a UTF-8 path");
+        Self::start_with(users, groups, seed, &["--tls", "--cert-out", certificate])
+    }
+
+    fn start_with(users: usize, groups: usize, seed: u64, extra: &[&str]) -> Self {
         let mut child = roster_command()
             .args(["sim", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .args([
                 "--users",
                 &users.to_string(),
@@ -353,12 +364,7 @@ impl Sim {
 
     /// Deletes directory users for good, through the simulator's control API.
     pub fn hard_delete_users(&self, ids: &[String]) {
-        let control = roster_sim::ControlClient::new(self.field("control_url"));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        self.control(|control| async move {
             for id in ids {
                 control
                     .hard_delete_user(id)
@@ -366,6 +372,29 @@ impl Sim {
                     .expect("the simulator deletes the user");
             }
         });
+    }
+
+    /// Creates a directory user with these Graph properties; its id.
+    pub fn create_user(&self, properties: Value) -> String {
+        self.control(|control| async move {
+            control
+                .create_user(properties)
+                .await
+                .expect("the simulator creates the user")
+                .id
+        })
+    }
+
+    fn control<F: std::future::Future<Output = T>, T>(
+        &self,
+        act: impl FnOnce(roster_sim::ControlClient) -> F,
+    ) -> T {
+        let control = roster_sim::ControlClient::new(self.field("control_url"));
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(act(control))
     }
 }
 
