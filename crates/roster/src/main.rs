@@ -38,6 +38,7 @@ fn main() -> ExitCode {
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`roster user list | head`) would fail
 /// with an error on every line; a command-line tool should instead end quietly, as `cat` does.
+#[expect(unsafe_code, reason = "libc::signal has no safe wrapper")]
 fn restore_default_sigpipe() {
     // SAFETY: called first thing in main, before any other thread exists; setting a signal's
     // disposition to its default has no other effect on this process.

@@ -9,6 +9,10 @@
 ///
 /// Call it first thing in `main`, before any other thread starts; arenas made before it stay.
 /// Nothing happens where glibc is not the allocator.
+#[cfg_attr(
+    all(target_os = "linux", target_env = "gnu"),
+    expect(unsafe_code, reason = "glibc's mallopt has no safe wrapper")
+)]
 pub fn use_one_allocator_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a parameter of the allocator, which takes its own lock to do it;
