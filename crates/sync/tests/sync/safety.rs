@@ -287,3 +287,44 @@ async fn a_delta_link_older_than_seven_days_is_not_tried_and_the_directory_is_re
         )]
     );
 }
+
+#[tokio::test]
+async fn a_group_whose_members_graph_cannot_find_is_kept_and_the_full_read_fails() {
+    let app = TestApp::synced().await;
+    let engineering = app.directory.engineering.clone();
+    let groups_before = app.groups().await;
+    let mirror_before = app.mirror().await;
+    app.control
+        .members_not_found(&engineering, None)
+        .await
+        .unwrap();
+
+    let error = app
+        .engine
+        .preview(app.account.id, true, ACTOR, &NoProgress)
+        .await
+        .expect_err("a full read missing a group's members fails");
+
+    assert!(
+        error.to_string().contains(&engineering) && error.to_string().contains("404"),
+        "{error}"
+    );
+    assert_eq!(app.mirror().await, mirror_before, "the mirror is untouched");
+    assert_eq!(app.groups().await, groups_before, "no group is removed");
+
+    app.control
+        .members_not_found(&engineering, Some(1))
+        .await
+        .unwrap();
+    let plan = app
+        .engine
+        .preview(app.account.id, true, ACTOR, &NoProgress)
+        .await
+        .expect("one 404 is retried")
+        .plan;
+    assert!(
+        described(&plan).is_empty(),
+        "the group read whole again proposes nothing: {:?}",
+        described(&plan)
+    );
+}
