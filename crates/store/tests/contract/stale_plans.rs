@@ -1,12 +1,12 @@
 //! Plans left open while things changed (product.md §4): a plan that is no longer current is
-//! refused whole.
+//! refused whole, and whatever changed after planning wins at apply time, change by change.
 
-use roster_domain::plan::{ChangeAction, Plan};
-use roster_domain::{AccountId, User};
-use roster_store::{MirrorRefresh, NotCurrent, StoreError};
+use roster_domain::plan::{Category, ChangeAction, Plan};
+use roster_domain::{AccountId, TechContact, User};
+use roster_store::{ChangeFailure, MirrorRefresh, NotCurrent, OwnedBy, StoreError};
 
 use super::connections::{SECRET, settings};
-use super::harness::{TestDb, contract_test, external, user_fields};
+use super::harness::{Raw, TestDb, address, contract_test, external, user_fields};
 use super::mirror::directory_user;
 use super::plans_and_runs::empty_plan;
 
@@ -166,5 +166,196 @@ contract_test!(
             &plan,
             NotCurrent::DirectoryChanged,
         );
+    }
+);
+
+fn update(user: &User) -> ChangeAction {
+    ChangeAction::UpdateUser {
+        user_id: user.id,
+        expected_version: user.version,
+        fields: user_fields("ann@contoso.com", &["ann.new@contoso.com"]),
+    }
+}
+
+fn remove(user: &User) -> ChangeAction {
+    ChangeAction::RemoveUser {
+        user_id: user.id,
+        expected_version: user.version,
+    }
+}
+
+contract_test!(
+    a_change_to_an_object_exempted_after_planning_is_rejected_with_the_reason,
+    |db| {
+        let (account, ann) = synced(&db).await;
+        let planned = [
+            update(&ann),
+            remove(&ann),
+            ChangeAction::AddUser {
+                external_id: external("u-2"),
+                fields: user_fields("bob@contoso.com", &[]),
+                role: roster_domain::NewUserRole::EndUser,
+            },
+        ];
+        for id in ["u-1", "u-2"] {
+            db.store
+                .add_exemption(account, external(id), "admin@contoso.com")
+                .await
+                .unwrap();
+        }
+
+        let outcomes = db.store.apply_changes(account, &planned).await.unwrap();
+
+        assert_eq!(
+            outcomes,
+            [
+                Err(ChangeFailure::Exempted),
+                Err(ChangeFailure::Exempted),
+                Err(ChangeFailure::Exempted)
+            ]
+        );
+        assert!(
+            ChangeFailure::Exempted
+                .to_string()
+                .starts_with("exempted from sync after the plan was built")
+        );
+        assert_eq!(
+            db.store.list_users(account).await.unwrap(),
+            [ann],
+            "nothing changed"
+        );
+    }
+);
+
+contract_test!(
+    removing_a_user_who_became_the_tech_contact_after_planning_is_rejected,
+    |db| {
+        let (account, ann) = synced(&db).await;
+        db.store
+            .set_tech_contact(
+                account,
+                Some(TechContact {
+                    name: "Ann".into(),
+                    email: address("ann.alias@contoso.com"),
+                }),
+            )
+            .await
+            .unwrap();
+
+        let outcomes = db
+            .store
+            .apply_changes(account, &[remove(&ann)])
+            .await
+            .unwrap();
+
+        assert_eq!(outcomes, [Err(ChangeFailure::TechContact)]);
+        assert_eq!(
+            ChangeFailure::TechContact.to_string(),
+            "the user is now the account's tech contact, and sync never removes the tech contact"
+        );
+        let outcomes = db
+            .store
+            .apply_changes(account, &[update(&ann)])
+            .await
+            .unwrap();
+        assert_eq!(outcomes, [Ok(())], "the tech contact is still updated");
+    }
+);
+
+contract_test!(
+    removing_a_user_who_became_an_organization_admin_after_planning_is_rejected,
+    |db| {
+        let (account, ann) = synced(&db).await;
+        // No store call promotes a synced user yet (the console will); the row is changed
+        // directly, its version untouched, so that only the role can stop the removal.
+        let promoted = db
+            .raw(
+                "UPDATE users SET role = $1 WHERE id = $2",
+                vec![Raw::Text("organization_admin"), Raw::Uuid(ann.id.as_uuid())],
+            )
+            .await;
+        assert_eq!(promoted, Ok(1));
+
+        let outcomes = db
+            .store
+            .apply_changes(account, &[remove(&ann)])
+            .await
+            .unwrap();
+
+        assert_eq!(outcomes, [Err(ChangeFailure::OrganizationAdmin)]);
+        assert_eq!(db.store.list_users(account).await.unwrap().len(), 1);
+    }
+);
+
+contract_test!(
+    a_change_to_an_object_that_became_manual_after_planning_is_rejected,
+    |db| {
+        let (account, ann) = synced(&db).await;
+        let made_manual = db
+            .raw(
+                "UPDATE users SET source = $1, external_id = NULL WHERE id = $2",
+                vec![Raw::Text("manual"), Raw::Uuid(ann.id.as_uuid())],
+            )
+            .await;
+        assert_eq!(made_manual, Ok(1));
+
+        let outcomes = db
+            .store
+            .apply_changes(account, &[update(&ann), remove(&ann)])
+            .await
+            .unwrap();
+
+        let manual = ChangeFailure::Manual {
+            object: OwnedBy::User(ann.id),
+        };
+        assert_eq!(outcomes, [Err(manual.clone()), Err(manual.clone())]);
+        assert!(
+            manual
+                .to_string()
+                .starts_with("the user is now a manual object"),
+            "{manual}"
+        );
+        let kept = db.store.list_users(account).await.unwrap();
+        assert_eq!(kept[0].aliases, ann.aliases, "not updated");
+    }
+);
+
+contract_test!(
+    a_change_whose_category_the_settings_no_longer_allow_is_rejected,
+    |db| {
+        let (account, ann) = synced(&db).await;
+        let mut changed = settings("contoso.com");
+        changed.actions.remove_users = false;
+        db.store
+            .set_connection(account, changed, None)
+            .await
+            .unwrap();
+        let add = ChangeAction::AddUser {
+            external_id: external("u-2"),
+            fields: user_fields("bob@contoso.com", &[]),
+            role: roster_domain::NewUserRole::EndUser,
+        };
+
+        let outcomes = db
+            .store
+            .apply_changes(account, &[remove(&ann), add])
+            .await
+            .unwrap();
+
+        let refused = ChangeFailure::NotAllowedBySettings {
+            category: Category::UsersToRemove,
+        };
+        assert_eq!(
+            outcomes,
+            [Err(refused.clone()), Ok(())],
+            "the other switches still allow"
+        );
+        assert!(
+            refused
+                .to_string()
+                .starts_with("How to Sync no longer allows changes in \"Users to remove\""),
+            "{refused}"
+        );
+        assert_eq!(db.store.list_users(account).await.unwrap().len(), 2);
     }
 );
