@@ -1,5 +1,7 @@
-//! Applying a plan's changes to an in-memory copy of an account: what apply does to storage,
-//! without storage. The sync engine's dry runs and the planner's tests share it.
+//! Applying a plan's changes to an in-memory copy of an account: what the store's apply does to
+//! an account that nothing else changed since planning, without storage. The planner's tests
+//! use it to show that a plan, applied, converges. It agrees with the store where the two can
+//! differ: a stale change fails alone, and a group member Roster does not hold is left out.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -39,19 +41,14 @@ pub enum ApplyError {
         expected: i64,
         found: i64,
     },
-    #[error(
-        "change {change}: the member {member} is not a synced object of the account; apply the change that adds it first"
-    )]
-    UnknownMember {
-        change: ChangeId,
-        member: ExternalId,
-    },
 }
 
 /// Applies `changes` in order, as apply does: each change wholly or not at all, a failing one
 /// reported and the others still applied. A group's members are named by directory id and
-/// resolved once every other change is in, since a member may be added by the same plan. New
-/// objects take their ids from their change's id, so that applying is deterministic too.
+/// resolved once every other change is in, since a member may be added by the same plan; one
+/// the account does not hold then (its addition not applied, say) is left out, as the store
+/// leaves it out, and the next plan proposes it again. New objects take their ids from their
+/// change's id, so that applying is deterministic too.
 pub fn apply_to_snapshot<'c>(
     snapshot: &mut AccountSnapshot,
     changes: impl IntoIterator<Item = &'c Change>,
@@ -60,7 +57,7 @@ pub fn apply_to_snapshot<'c>(
     let mut memberships = Vec::new();
     for change in changes {
         match apply_change(snapshot, change) {
-            Ok(Some(group_fields)) => memberships.push((change.id, group_fields)),
+            Ok(Some(membership)) => memberships.push(membership),
             Ok(None) => {}
             Err(failure) => failures.push(failure),
         }
@@ -77,37 +74,29 @@ pub fn apply_to_snapshot<'c>(
         .collect();
     let resolved: Vec<_> = memberships
         .into_iter()
-        .map(|(change, (group, membership))| {
+        .map(|(group, membership)| {
             let (users, groups) = match membership {
                 Membership::Whole(members) => (&members.users, &members.groups),
                 Membership::Changes(changes) => (&changes.joining_users, &changes.joining_groups),
             };
-            let users = resolve(change, users, &user_ids);
-            let groups = resolve(change, groups, &group_ids);
-            (
-                group,
-                membership,
-                users.and_then(|users| Ok((users, groups?))),
-            )
+            let users = resolve(users, &user_ids);
+            let groups = resolve(groups, &group_ids);
+            (group, membership, users, groups)
         })
         .collect();
-    for (id, membership, members) in resolved {
-        match (
-            members,
-            snapshot.groups.iter_mut().find(|group| group.id == id),
-        ) {
-            (Ok((users, groups)), Some(group)) => match membership {
-                Membership::Whole(_) => {
-                    group.member_users = users;
-                    group.member_groups = groups;
-                }
-                Membership::Changes(changes) => {
-                    change_members(&mut group.member_users, &changes.leaving_users, users);
-                    change_members(&mut group.member_groups, &changes.leaving_groups, groups);
-                }
-            },
-            (Ok(_), None) => {}
-            (Err(failure), _) => failures.push(failure),
+    for (id, membership, users, groups) in resolved {
+        let Some(group) = snapshot.groups.iter_mut().find(|group| group.id == id) else {
+            continue;
+        };
+        match membership {
+            Membership::Whole(_) => {
+                group.member_users = users;
+                group.member_groups = groups;
+            }
+            Membership::Changes(changes) => {
+                change_members(&mut group.member_users, &changes.leaving_users, users);
+                change_members(&mut group.member_groups, &changes.leaving_groups, groups);
+            }
         }
     }
     failures
@@ -128,21 +117,13 @@ fn change_members<Id: Copy + Eq + Hash>(members: &mut Vec<Id>, leaving: &[Id], j
     members.extend(joining.into_iter().filter(|member| held.insert(*member)));
 }
 
-/// The account's ids of the members a change names by directory id.
-fn resolve<Id: Copy>(
-    change: ChangeId,
-    wanted: &[ExternalId],
-    held: &HashMap<&ExternalId, Id>,
-) -> Result<Vec<Id>, ApplyError> {
-    let resolve_one = |member: &ExternalId| {
-        held.get(member)
-            .copied()
-            .ok_or_else(|| ApplyError::UnknownMember {
-                change,
-                member: member.clone(),
-            })
-    };
-    wanted.iter().map(resolve_one).collect()
+/// The account's ids of the members a change names by directory id, leaving out those it does
+/// not hold.
+fn resolve<Id: Copy>(wanted: &[ExternalId], held: &HashMap<&ExternalId, Id>) -> Vec<Id> {
+    wanted
+        .iter()
+        .filter_map(|member| held.get(member).copied())
+        .collect()
 }
 
 /// Applies one change; for a group, returns the membership still to be resolved.
