@@ -162,7 +162,9 @@ impl SyncEngine {
         }
     }
 
-    /// Sync Active Directory: applies the checked changes of a stored plan, once.
+    /// Sync Active Directory: applies the checked changes of a stored plan, once, and only while
+    /// it is current (the account's newest plan, its mirror unchanged since); otherwise nothing
+    /// is applied and the error says why.
     pub async fn apply(
         &self,
         account_id: AccountId,
