@@ -131,29 +131,14 @@ fn apply_change<'c>(
     snapshot: &mut AccountSnapshot,
     change: &'c Change,
 ) -> Result<Option<(GroupId, Membership<'c>)>, ApplyError> {
+    let id = change.id;
     match &change.action {
         ChangeAction::AddUser {
             external_id,
             fields,
             role,
         } => {
-            let role = Role::from(*role);
-            let mut user = User {
-                id: UserId::from_uuid(change.id.as_uuid()),
-                account_id: snapshot.account_id,
-                primary_address: fields.primary_address.clone(),
-                aliases: Vec::new(),
-                first_name: None,
-                last_name: None,
-                display_name: None,
-                role,
-                digests: role.digests_by_default(),
-                source: Source::Directory,
-                external_id: Some(external_id.clone()),
-                version: 1,
-            };
-            set_user_fields(&mut user, fields);
-            snapshot.users.push(user);
+            add_user(snapshot, id, external_id, fields, Role::from(*role));
             Ok(None)
         }
         ChangeAction::LinkUser {
@@ -162,9 +147,8 @@ fn apply_change<'c>(
             external_id,
             fields,
         } => {
-            let user = find(&mut snapshot.users, change.id, *user_id, *expected_version)?;
-            user.source = Source::Directory;
-            user.external_id = Some(external_id.clone());
+            let user = find(&mut snapshot.users, id, *user_id, *expected_version)?;
+            link(&mut user.source, &mut user.external_id, external_id);
             set_user_fields(user, fields);
             Ok(None)
         }
@@ -173,22 +157,15 @@ fn apply_change<'c>(
             expected_version,
             fields,
         } => {
-            set_user_fields(
-                find(&mut snapshot.users, change.id, *user_id, *expected_version)?,
-                fields,
-            );
+            let user = find(&mut snapshot.users, id, *user_id, *expected_version)?;
+            set_user_fields(user, fields);
             Ok(None)
         }
         ChangeAction::RemoveUser {
             user_id,
             expected_version,
         } => {
-            find(&mut snapshot.users, change.id, *user_id, *expected_version)?;
-            snapshot.users.retain(|user| user.id != *user_id);
-            snapshot
-                .groups
-                .iter_mut()
-                .for_each(|group| group.member_users.retain(|member| member != user_id));
+            remove_user(snapshot, id, *user_id, *expected_version)?;
             Ok(None)
         }
         ChangeAction::AddGroup {
@@ -196,21 +173,8 @@ fn apply_change<'c>(
             fields,
             members,
         } => {
-            let id = GroupId::from_uuid(change.id.as_uuid());
-            snapshot.groups.push(Group {
-                id,
-                account_id: snapshot.account_id,
-                name: fields.name.clone(),
-                kind: fields.kind,
-                address: fields.address.clone(),
-                aliases: fields.aliases.clone(),
-                source: Source::Directory,
-                external_id: Some(external_id.clone()),
-                member_users: Vec::new(),
-                member_groups: Vec::new(),
-                version: 1,
-            });
-            Ok(Some((id, Membership::Whole(members))))
+            let group_id = add_group(snapshot, id, external_id, fields);
+            Ok(Some((group_id, Membership::Whole(members))))
         }
         ChangeAction::LinkGroup {
             group_id,
@@ -219,14 +183,8 @@ fn apply_change<'c>(
             fields,
             members,
         } => {
-            let group = find(
-                &mut snapshot.groups,
-                change.id,
-                *group_id,
-                *expected_version,
-            )?;
-            group.source = Source::Directory;
-            group.external_id = Some(external_id.clone());
+            let group = find(&mut snapshot.groups, id, *group_id, *expected_version)?;
+            link(&mut group.source, &mut group.external_id, external_id);
             set_group_fields(group, fields);
             Ok(Some((*group_id, Membership::Whole(members))))
         }
@@ -236,35 +194,102 @@ fn apply_change<'c>(
             fields,
             members,
         } => {
-            set_group_fields(
-                find(
-                    &mut snapshot.groups,
-                    change.id,
-                    *group_id,
-                    *expected_version,
-                )?,
-                fields,
-            );
+            let group = find(&mut snapshot.groups, id, *group_id, *expected_version)?;
+            set_group_fields(group, fields);
             Ok(Some((*group_id, Membership::Changes(members))))
         }
         ChangeAction::RemoveGroup {
             group_id,
             expected_version,
         } => {
-            find(
-                &mut snapshot.groups,
-                change.id,
-                *group_id,
-                *expected_version,
-            )?;
-            snapshot.groups.retain(|group| group.id != *group_id);
-            snapshot
-                .groups
-                .iter_mut()
-                .for_each(|group| group.member_groups.retain(|member| member != group_id));
+            remove_group(snapshot, id, *group_id, *expected_version)?;
             Ok(None)
         }
     }
+}
+
+/// Adds a directory user, its id taken from the change's.
+fn add_user(
+    snapshot: &mut AccountSnapshot,
+    change: ChangeId,
+    external_id: &ExternalId,
+    fields: &UserFields,
+    role: Role,
+) {
+    let mut user = User {
+        id: UserId::from_uuid(change.as_uuid()),
+        account_id: snapshot.account_id,
+        primary_address: fields.primary_address.clone(),
+        aliases: Vec::new(),
+        first_name: None,
+        last_name: None,
+        display_name: None,
+        role,
+        digests: role.digests_by_default(),
+        source: Source::Directory,
+        external_id: Some(external_id.clone()),
+        version: 1,
+    };
+    set_user_fields(&mut user, fields);
+    snapshot.users.push(user);
+}
+
+/// Adds a directory group without members, its id taken from the change's, and returns the id.
+fn add_group(
+    snapshot: &mut AccountSnapshot,
+    change: ChangeId,
+    external_id: &ExternalId,
+    fields: &GroupFields,
+) -> GroupId {
+    let id = GroupId::from_uuid(change.as_uuid());
+    snapshot.groups.push(Group {
+        id,
+        account_id: snapshot.account_id,
+        name: fields.name.clone(),
+        kind: fields.kind,
+        address: fields.address.clone(),
+        aliases: fields.aliases.clone(),
+        source: Source::Directory,
+        external_id: Some(external_id.clone()),
+        member_users: Vec::new(),
+        member_groups: Vec::new(),
+        version: 1,
+    });
+    id
+}
+
+/// Makes a manual object a directory one, linked to `external_id`.
+fn link(source: &mut Source, linked: &mut Option<ExternalId>, external_id: &ExternalId) {
+    *source = Source::Directory;
+    *linked = Some(external_id.clone());
+}
+
+/// Removes a user and its memberships.
+fn remove_user(
+    snapshot: &mut AccountSnapshot,
+    change: ChangeId,
+    user_id: UserId,
+    expected_version: i64,
+) -> Result<(), ApplyError> {
+    find(&mut snapshot.users, change, user_id, expected_version)?;
+    snapshot.users.retain(|user| user.id != user_id);
+    (snapshot.groups.iter_mut())
+        .for_each(|group| group.member_users.retain(|member| *member != user_id));
+    Ok(())
+}
+
+/// Removes a group and its memberships in other groups.
+fn remove_group(
+    snapshot: &mut AccountSnapshot,
+    change: ChangeId,
+    group_id: GroupId,
+    expected_version: i64,
+) -> Result<(), ApplyError> {
+    find(&mut snapshot.groups, change, group_id, expected_version)?;
+    snapshot.groups.retain(|group| group.id != group_id);
+    (snapshot.groups.iter_mut())
+        .for_each(|group| group.member_groups.retain(|member| *member != group_id));
+    Ok(())
 }
 
 fn set_user_fields(user: &mut User, fields: &UserFields) {
