@@ -823,10 +823,24 @@ impl Batch<'_> {
 
     /// Writes every accepted change of the batch.
     async fn write(self, tx: &mut Tx) -> Result<DirectoryIdChanges, BatchError> {
-        let account = self.account.id.as_uuid();
         let mut conn = tx.conn();
         let conn = &mut conn;
+        self.delete_rewritten_addresses(conn).await?;
+        self.delete_removed(conn).await?;
+        let mut addresses = self.write_users(conn).await?;
+        addresses.extend(self.write_groups(conn).await?);
+        // In the order of the table's key, for the same reason as memberships (see write_members).
+        addresses.sort_unstable_by(|a, b| a.address.cmp(&b.address));
+        insert_addresses(conn, self.account.id, &addresses).await?;
 
+        self.write_members(conn).await?;
+        Ok(self.id_changes)
+    }
+
+    /// Deletes the addresses of the updated objects whose addresses change; they are written
+    /// again with the objects.
+    async fn delete_rewritten_addresses(&self, conn: &mut Conn<'_>) -> Result<(), BatchError> {
+        let account = self.account.id.as_uuid();
         let readdressed = |object: OwnedBy| self.readdressed.contains(&object);
         let readdressed_users = self
             .updated_users
@@ -855,7 +869,11 @@ impl Batch<'_> {
         )
         .await?;
 
-        // Each removed row is matched at the version it was loaded at, as updated ones are below.
+        Ok(())
+    }
+
+    /// Deletes the removed users and groups, each at the version it was loaded at.
+    async fn delete_removed(&self, conn: &mut Conn<'_>) -> Result<(), BatchError> {
         let (mut removed_users, mut removed_groups) = (Vec::new(), Vec::new());
         for object in &self.removed {
             let (rows, id) = match object {
@@ -869,6 +887,13 @@ impl Batch<'_> {
         if removed != self.removed.len() as u64 {
             return Err(BatchError::Conflict);
         }
+        Ok(())
+    }
+
+    /// Inserts the new users and updates the changed ones; returns the addresses to insert.
+    async fn write_users(&self, conn: &mut Conn<'_>) -> Result<Vec<NewAddress>, BatchError> {
+        let account = self.account.id.as_uuid();
+        let readdressed = |object: OwnedBy| self.readdressed.contains(&object);
         let mut addresses = Vec::new();
         let mut user_rows = Vec::new();
         for (id, user, role) in &self.new_users {
@@ -931,6 +956,15 @@ impl Batch<'_> {
         )
         .await?;
 
+        Ok(addresses)
+    }
+
+    /// Inserts the new groups and updates the changed ones, members aside; returns the addresses
+    /// to insert.
+    async fn write_groups(&self, conn: &mut Conn<'_>) -> Result<Vec<NewAddress>, BatchError> {
+        let account = self.account.id.as_uuid();
+        let readdressed = |object: OwnedBy| self.readdressed.contains(&object);
+        let mut addresses = Vec::new();
         let mut group_rows = Vec::new();
         for (id, group, _) in &self.new_groups {
             let f = &group.fields;
@@ -986,12 +1020,7 @@ impl Batch<'_> {
             self.updated_groups.len(),
         )
         .await?;
-        // In the order of the table's key, for the same reason as memberships (see write_members).
-        addresses.sort_unstable_by(|a, b| a.address.cmp(&b.address));
-        insert_addresses(conn, self.account.id, &addresses).await?;
-
-        self.write_members(conn).await?;
-        Ok(self.id_changes)
+        Ok(addresses)
     }
 
     /// Writes the members of the groups the batch adds and changes. A linked group's members
