@@ -1334,6 +1334,66 @@ fn target(change: &ChangeAction) -> Option<(OwnedBy, i64)> {
     }
 }
 
+/// What a batch loads before it checks its changes: the objects it touches, the directory ids
+/// it adds, links or makes members, and whether a group it adds or links has members.
+struct BatchKeys {
+    users: Vec<Uuid>,
+    groups: Vec<Uuid>,
+    directory_ids: DirectoryIdKeys,
+    has_members: bool,
+}
+
+impl BatchKeys {
+    fn of(changes: &[ChangeAction]) -> Self {
+        let mut keys = Self {
+            users: Vec::new(),
+            groups: Vec::new(),
+            directory_ids: DirectoryIdKeys::default(),
+            has_members: false,
+        };
+        for change in changes {
+            let directory_ids = &mut keys.directory_ids;
+            match change {
+                ChangeAction::AddUser { external_id, .. }
+                | ChangeAction::LinkUser { external_id, .. } => {
+                    directory_ids.users.insert(external_id.clone());
+                }
+                ChangeAction::AddGroup {
+                    external_id,
+                    members,
+                    ..
+                }
+                | ChangeAction::LinkGroup {
+                    external_id,
+                    members,
+                    ..
+                } => {
+                    directory_ids.groups.insert(external_id.clone());
+                    keys.has_members |= !members.users.is_empty() || !members.groups.is_empty();
+                }
+                // Only the members that join need resolving: looked up with the batch's own ids.
+                ChangeAction::UpdateGroup { members, .. } => {
+                    directory_ids
+                        .users
+                        .extend(members.joining_users.iter().cloned());
+                    directory_ids
+                        .groups
+                        .extend(members.joining_groups.iter().cloned());
+                }
+                ChangeAction::UpdateUser { .. }
+                | ChangeAction::RemoveUser { .. }
+                | ChangeAction::RemoveGroup { .. } => {}
+            }
+            match target(change) {
+                Some((OwnedBy::User(id), _)) => keys.users.push(id.as_uuid()),
+                Some((OwnedBy::Group(id), _)) => keys.groups.push(id.as_uuid()),
+                None => {}
+            }
+        }
+        keys
+    }
+}
+
 /// Every address a change would give its object.
 fn addresses_of(change: &ChangeAction) -> Vec<&EmailAddress> {
     match change {
@@ -1510,52 +1570,12 @@ impl Applier<'_> {
         changes: &[ChangeAction],
     ) -> Result<Vec<ChangeOutcome>, BatchError> {
         let account = self.account.clone();
-        let mut users = Vec::new();
-        let mut groups = Vec::new();
-        let mut directory_ids = DirectoryIdKeys::default();
-        let mut has_members = false;
-        for change in changes {
-            match change {
-                ChangeAction::AddUser { external_id, .. }
-                | ChangeAction::LinkUser { external_id, .. } => {
-                    directory_ids.users.insert(external_id.clone());
-                }
-                ChangeAction::AddGroup {
-                    external_id,
-                    members,
-                    ..
-                }
-                | ChangeAction::LinkGroup {
-                    external_id,
-                    members,
-                    ..
-                } => {
-                    directory_ids.groups.insert(external_id.clone());
-                    has_members |= !members.users.is_empty() || !members.groups.is_empty();
-                }
-                // Only the members that join need resolving: looked up with the batch's own ids.
-                ChangeAction::UpdateGroup { members, .. } => {
-                    directory_ids
-                        .users
-                        .extend(members.joining_users.iter().cloned());
-                    directory_ids
-                        .groups
-                        .extend(members.joining_groups.iter().cloned());
-                }
-                ChangeAction::UpdateUser { .. }
-                | ChangeAction::RemoveUser { .. }
-                | ChangeAction::RemoveGroup { .. } => {}
-            }
-            match change {
-                ChangeAction::LinkUser { user_id, .. }
-                | ChangeAction::UpdateUser { user_id, .. }
-                | ChangeAction::RemoveUser { user_id, .. } => users.push(user_id.as_uuid()),
-                ChangeAction::LinkGroup { group_id, .. }
-                | ChangeAction::UpdateGroup { group_id, .. }
-                | ChangeAction::RemoveGroup { group_id, .. } => groups.push(group_id.as_uuid()),
-                ChangeAction::AddUser { .. } | ChangeAction::AddGroup { .. } => {}
-            }
-        }
+        let BatchKeys {
+            users,
+            groups,
+            directory_ids,
+            has_members,
+        } = BatchKeys::of(changes);
         let mut tx = self.store.db.begin_write().await?;
         let before = revision::current(&mut tx.conn(), account.id).await?;
         let standing = Standing::load(&mut tx.conn(), account.id).await?;
