@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
 
+use crate::plan::Category;
 use crate::{AccountId, ClientId, NewUserRole, ParseError, TenantRef, serde_via_str};
 
 /// Which Microsoft cloud the tenant lives in, or explicit endpoints (the simulator, a proxy).
@@ -366,6 +367,18 @@ impl SyncActions {
             self.update_groups,
             self.remove_groups,
         ]
+    }
+
+    /// Whether these switches let sync make changes of `category`.
+    pub fn allows(&self, category: Category) -> bool {
+        match category {
+            Category::UsersToAdd => self.add_users,
+            Category::UsersToUpdate => self.update_users,
+            Category::UsersToRemove => self.remove_users,
+            Category::GroupsToAdd => self.add_groups,
+            Category::GroupsToUpdate => self.update_groups,
+            Category::GroupsToRemove => self.remove_groups,
+        }
     }
 
     pub fn names(&self) -> Vec<&'static str> {

@@ -176,6 +176,20 @@ pub enum ChangeAction {
     },
 }
 
+impl ChangeAction {
+    /// The category a change of this kind is shown in: linking an existing object updates it.
+    pub fn category(&self) -> Category {
+        match self {
+            Self::AddUser { .. } => Category::UsersToAdd,
+            Self::LinkUser { .. } | Self::UpdateUser { .. } => Category::UsersToUpdate,
+            Self::RemoveUser { .. } => Category::UsersToRemove,
+            Self::AddGroup { .. } => Category::GroupsToAdd,
+            Self::LinkGroup { .. } | Self::UpdateGroup { .. } => Category::GroupsToUpdate,
+            Self::RemoveGroup { .. } => Category::GroupsToRemove,
+        }
+    }
+}
+
 /// One proposed change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {

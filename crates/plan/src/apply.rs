@@ -1,5 +1,7 @@
-//! Applying a plan's changes to an in-memory copy of an account: what apply does to storage,
-//! without storage. The sync engine's dry runs and the planner's tests share it.
+//! Applying a plan's changes to an in-memory copy of an account: what the store's apply does to
+//! an account that nothing else changed since planning, without storage. The planner's tests
+//! use it to show that a plan, applied, converges. It agrees with the store where the two can
+//! differ: a stale change fails alone, and a group member Roster does not hold is left out.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -39,19 +41,14 @@ pub enum ApplyError {
         expected: i64,
         found: i64,
     },
-    #[error(
-        "change {change}: the member {member} is not a synced object of the account; apply the change that adds it first"
-    )]
-    UnknownMember {
-        change: ChangeId,
-        member: ExternalId,
-    },
 }
 
 /// Applies `changes` in order, as apply does: each change wholly or not at all, a failing one
 /// reported and the others still applied. A group's members are named by directory id and
-/// resolved once every other change is in, since a member may be added by the same plan. New
-/// objects take their ids from their change's id, so that applying is deterministic too.
+/// resolved once every other change is in, since a member may be added by the same plan; one
+/// the account does not hold then (its addition not applied, say) is left out, as the store
+/// leaves it out, and the next plan proposes it again. New objects take their ids from their
+/// change's id, so that applying is deterministic too.
 pub fn apply_to_snapshot<'c>(
     snapshot: &mut AccountSnapshot,
     changes: impl IntoIterator<Item = &'c Change>,
@@ -60,7 +57,7 @@ pub fn apply_to_snapshot<'c>(
     let mut memberships = Vec::new();
     for change in changes {
         match apply_change(snapshot, change) {
-            Ok(Some(group_fields)) => memberships.push((change.id, group_fields)),
+            Ok(Some(membership)) => memberships.push(membership),
             Ok(None) => {}
             Err(failure) => failures.push(failure),
         }
@@ -77,37 +74,29 @@ pub fn apply_to_snapshot<'c>(
         .collect();
     let resolved: Vec<_> = memberships
         .into_iter()
-        .map(|(change, (group, membership))| {
+        .map(|(group, membership)| {
             let (users, groups) = match membership {
                 Membership::Whole(members) => (&members.users, &members.groups),
                 Membership::Changes(changes) => (&changes.joining_users, &changes.joining_groups),
             };
-            let users = resolve(change, users, &user_ids);
-            let groups = resolve(change, groups, &group_ids);
-            (
-                group,
-                membership,
-                users.and_then(|users| Ok((users, groups?))),
-            )
+            let users = resolve(users, &user_ids);
+            let groups = resolve(groups, &group_ids);
+            (group, membership, users, groups)
         })
         .collect();
-    for (id, membership, members) in resolved {
-        match (
-            members,
-            snapshot.groups.iter_mut().find(|group| group.id == id),
-        ) {
-            (Ok((users, groups)), Some(group)) => match membership {
-                Membership::Whole(_) => {
-                    group.member_users = users;
-                    group.member_groups = groups;
-                }
-                Membership::Changes(changes) => {
-                    change_members(&mut group.member_users, &changes.leaving_users, users);
-                    change_members(&mut group.member_groups, &changes.leaving_groups, groups);
-                }
-            },
-            (Ok(_), None) => {}
-            (Err(failure), _) => failures.push(failure),
+    for (id, membership, users, groups) in resolved {
+        let Some(group) = snapshot.groups.iter_mut().find(|group| group.id == id) else {
+            continue;
+        };
+        match membership {
+            Membership::Whole(_) => {
+                group.member_users = users;
+                group.member_groups = groups;
+            }
+            Membership::Changes(changes) => {
+                change_members(&mut group.member_users, &changes.leaving_users, users);
+                change_members(&mut group.member_groups, &changes.leaving_groups, groups);
+            }
         }
     }
     failures
@@ -128,21 +117,13 @@ fn change_members<Id: Copy + Eq + Hash>(members: &mut Vec<Id>, leaving: &[Id], j
     members.extend(joining.into_iter().filter(|member| held.insert(*member)));
 }
 
-/// The account's ids of the members a change names by directory id.
-fn resolve<Id: Copy>(
-    change: ChangeId,
-    wanted: &[ExternalId],
-    held: &HashMap<&ExternalId, Id>,
-) -> Result<Vec<Id>, ApplyError> {
-    let resolve_one = |member: &ExternalId| {
-        held.get(member)
-            .copied()
-            .ok_or_else(|| ApplyError::UnknownMember {
-                change,
-                member: member.clone(),
-            })
-    };
-    wanted.iter().map(resolve_one).collect()
+/// The account's ids of the members a change names by directory id, leaving out those it does
+/// not hold.
+fn resolve<Id: Copy>(wanted: &[ExternalId], held: &HashMap<&ExternalId, Id>) -> Vec<Id> {
+    wanted
+        .iter()
+        .filter_map(|member| held.get(member).copied())
+        .collect()
 }
 
 /// Applies one change; for a group, returns the membership still to be resolved.
@@ -150,29 +131,14 @@ fn apply_change<'c>(
     snapshot: &mut AccountSnapshot,
     change: &'c Change,
 ) -> Result<Option<(GroupId, Membership<'c>)>, ApplyError> {
+    let id = change.id;
     match &change.action {
         ChangeAction::AddUser {
             external_id,
             fields,
             role,
         } => {
-            let role = Role::from(*role);
-            let mut user = User {
-                id: UserId::from_uuid(change.id.as_uuid()),
-                account_id: snapshot.account_id,
-                primary_address: fields.primary_address.clone(),
-                aliases: Vec::new(),
-                first_name: None,
-                last_name: None,
-                display_name: None,
-                role,
-                digests: role.digests_by_default(),
-                source: Source::Directory,
-                external_id: Some(external_id.clone()),
-                version: 1,
-            };
-            set_user_fields(&mut user, fields);
-            snapshot.users.push(user);
+            add_user(snapshot, id, external_id, fields, Role::from(*role));
             Ok(None)
         }
         ChangeAction::LinkUser {
@@ -181,9 +147,8 @@ fn apply_change<'c>(
             external_id,
             fields,
         } => {
-            let user = find(&mut snapshot.users, change.id, *user_id, *expected_version)?;
-            user.source = Source::Directory;
-            user.external_id = Some(external_id.clone());
+            let user = find(&mut snapshot.users, id, *user_id, *expected_version)?;
+            link(&mut user.source, &mut user.external_id, external_id);
             set_user_fields(user, fields);
             Ok(None)
         }
@@ -192,22 +157,15 @@ fn apply_change<'c>(
             expected_version,
             fields,
         } => {
-            set_user_fields(
-                find(&mut snapshot.users, change.id, *user_id, *expected_version)?,
-                fields,
-            );
+            let user = find(&mut snapshot.users, id, *user_id, *expected_version)?;
+            set_user_fields(user, fields);
             Ok(None)
         }
         ChangeAction::RemoveUser {
             user_id,
             expected_version,
         } => {
-            find(&mut snapshot.users, change.id, *user_id, *expected_version)?;
-            snapshot.users.retain(|user| user.id != *user_id);
-            snapshot
-                .groups
-                .iter_mut()
-                .for_each(|group| group.member_users.retain(|member| member != user_id));
+            remove_user(snapshot, id, *user_id, *expected_version)?;
             Ok(None)
         }
         ChangeAction::AddGroup {
@@ -215,21 +173,8 @@ fn apply_change<'c>(
             fields,
             members,
         } => {
-            let id = GroupId::from_uuid(change.id.as_uuid());
-            snapshot.groups.push(Group {
-                id,
-                account_id: snapshot.account_id,
-                name: fields.name.clone(),
-                kind: fields.kind,
-                address: fields.address.clone(),
-                aliases: fields.aliases.clone(),
-                source: Source::Directory,
-                external_id: Some(external_id.clone()),
-                member_users: Vec::new(),
-                member_groups: Vec::new(),
-                version: 1,
-            });
-            Ok(Some((id, Membership::Whole(members))))
+            let group_id = add_group(snapshot, id, external_id, fields);
+            Ok(Some((group_id, Membership::Whole(members))))
         }
         ChangeAction::LinkGroup {
             group_id,
@@ -238,14 +183,8 @@ fn apply_change<'c>(
             fields,
             members,
         } => {
-            let group = find(
-                &mut snapshot.groups,
-                change.id,
-                *group_id,
-                *expected_version,
-            )?;
-            group.source = Source::Directory;
-            group.external_id = Some(external_id.clone());
+            let group = find(&mut snapshot.groups, id, *group_id, *expected_version)?;
+            link(&mut group.source, &mut group.external_id, external_id);
             set_group_fields(group, fields);
             Ok(Some((*group_id, Membership::Whole(members))))
         }
@@ -255,35 +194,102 @@ fn apply_change<'c>(
             fields,
             members,
         } => {
-            set_group_fields(
-                find(
-                    &mut snapshot.groups,
-                    change.id,
-                    *group_id,
-                    *expected_version,
-                )?,
-                fields,
-            );
+            let group = find(&mut snapshot.groups, id, *group_id, *expected_version)?;
+            set_group_fields(group, fields);
             Ok(Some((*group_id, Membership::Changes(members))))
         }
         ChangeAction::RemoveGroup {
             group_id,
             expected_version,
         } => {
-            find(
-                &mut snapshot.groups,
-                change.id,
-                *group_id,
-                *expected_version,
-            )?;
-            snapshot.groups.retain(|group| group.id != *group_id);
-            snapshot
-                .groups
-                .iter_mut()
-                .for_each(|group| group.member_groups.retain(|member| member != group_id));
+            remove_group(snapshot, id, *group_id, *expected_version)?;
             Ok(None)
         }
     }
+}
+
+/// Adds a directory user, its id taken from the change's.
+fn add_user(
+    snapshot: &mut AccountSnapshot,
+    change: ChangeId,
+    external_id: &ExternalId,
+    fields: &UserFields,
+    role: Role,
+) {
+    let mut user = User {
+        id: UserId::from_uuid(change.as_uuid()),
+        account_id: snapshot.account_id,
+        primary_address: fields.primary_address.clone(),
+        aliases: Vec::new(),
+        first_name: None,
+        last_name: None,
+        display_name: None,
+        role,
+        digests: role.digests_by_default(),
+        source: Source::Directory,
+        external_id: Some(external_id.clone()),
+        version: 1,
+    };
+    set_user_fields(&mut user, fields);
+    snapshot.users.push(user);
+}
+
+/// Adds a directory group without members, its id taken from the change's, and returns the id.
+fn add_group(
+    snapshot: &mut AccountSnapshot,
+    change: ChangeId,
+    external_id: &ExternalId,
+    fields: &GroupFields,
+) -> GroupId {
+    let id = GroupId::from_uuid(change.as_uuid());
+    snapshot.groups.push(Group {
+        id,
+        account_id: snapshot.account_id,
+        name: fields.name.clone(),
+        kind: fields.kind,
+        address: fields.address.clone(),
+        aliases: fields.aliases.clone(),
+        source: Source::Directory,
+        external_id: Some(external_id.clone()),
+        member_users: Vec::new(),
+        member_groups: Vec::new(),
+        version: 1,
+    });
+    id
+}
+
+/// Makes a manual object a directory one, linked to `external_id`.
+fn link(source: &mut Source, linked: &mut Option<ExternalId>, external_id: &ExternalId) {
+    *source = Source::Directory;
+    *linked = Some(external_id.clone());
+}
+
+/// Removes a user and its memberships.
+fn remove_user(
+    snapshot: &mut AccountSnapshot,
+    change: ChangeId,
+    user_id: UserId,
+    expected_version: i64,
+) -> Result<(), ApplyError> {
+    find(&mut snapshot.users, change, user_id, expected_version)?;
+    snapshot.users.retain(|user| user.id != user_id);
+    (snapshot.groups.iter_mut())
+        .for_each(|group| group.member_users.retain(|member| *member != user_id));
+    Ok(())
+}
+
+/// Removes a group and its memberships in other groups.
+fn remove_group(
+    snapshot: &mut AccountSnapshot,
+    change: ChangeId,
+    group_id: GroupId,
+    expected_version: i64,
+) -> Result<(), ApplyError> {
+    find(&mut snapshot.groups, change, group_id, expected_version)?;
+    snapshot.groups.retain(|group| group.id != group_id);
+    (snapshot.groups.iter_mut())
+        .for_each(|group| group.member_groups.retain(|member| *member != group_id));
+    Ok(())
 }
 
 fn set_user_fields(user: &mut User, fields: &UserFields) {

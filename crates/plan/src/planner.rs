@@ -418,15 +418,7 @@ impl<'a> Planner<'a> {
     }
 
     fn allowed(&self, category: Category) -> bool {
-        let actions = &self.input.settings.actions;
-        match category {
-            Category::UsersToAdd => actions.add_users,
-            Category::UsersToUpdate => actions.update_users,
-            Category::UsersToRemove => actions.remove_users,
-            Category::GroupsToAdd => actions.add_groups,
-            Category::GroupsToUpdate => actions.update_groups,
-            Category::GroupsToRemove => actions.remove_groups,
-        }
+        self.input.settings.actions.allows(category)
     }
 
     /// Whether the candidate's change, if it has one, would be applied under the settings.

@@ -152,7 +152,8 @@ pub(crate) async fn insert_addresses(
         6,
         values,
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Claims `addresses` for a new object of `account_id`: each must be in the account's domains

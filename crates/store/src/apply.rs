@@ -8,14 +8,25 @@
 //! the whole batch, never part of a change; running again converges, because re-applied adds
 //! and updates are recognised as stale.
 //!
+//! Whatever changed in the account after planning wins, change by change: each batch reads, in
+//! its own transaction, the account's exemptions, tech contact and connection settings and its
+//! objects' source and role, and rejects a change they no longer allow with the reason. Every
+//! write to those bumps the account's revision, so a batch that finds the revision moved by
+//! another writer between its reads and its write gives up as a conflict.
+//!
 //! If the database still refuses a batch (another process wrote the same rows after they were
 //! loaded), the batch is retried change by change, each in its own transaction, so that only the
 //! conflicting change fails.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use roster_domain::plan::{ChangeAction, GroupFields, GroupMembers, MemberChanges, UserFields};
-use roster_domain::{AccountId, EmailAddress, ExternalId, GroupId, Role, Source, UserId};
+use roster_domain::plan::{
+    Category, ChangeAction, GroupFields, GroupMembers, MemberChanges, UserFields,
+};
+use roster_domain::{
+    AccountId, ConnectionSettings, EmailAddress, ExternalId, GroupId, Role, Source, SyncActions,
+    UserId,
+};
 use uuid::Uuid;
 
 use crate::addresses::{
@@ -27,7 +38,7 @@ use crate::db::{
 };
 use crate::groups::MEMBER_COLUMNS;
 use crate::revision::{self, Revision};
-use crate::rows::{hex_ids, stored};
+use crate::rows::{hex_ids, stored, stored_json};
 use crate::{Backend, Store, StoreError};
 
 /// How much one transaction takes: changes, and about how many group members, so that batches
@@ -75,6 +86,42 @@ pub enum ChangeFailure {
 
     #[error("the address {address} is not in any of the account's domains")]
     AddressOutsideDomains { address: EmailAddress },
+
+    /// The object's directory object was exempted from sync after the plan was built.
+    #[error(
+        "exempted from sync after the plan was built: no change to it is applied; lift the exemption to sync it again"
+    )]
+    Exempted,
+
+    /// The user became an organization admin after the plan was built.
+    #[error("the user is now an organization admin, and sync never removes an organization admin")]
+    OrganizationAdmin,
+
+    /// The user became the account's tech contact after the plan was built.
+    #[error("the user is now the account's tech contact, and sync never removes the tech contact")]
+    TechContact,
+
+    /// The object is a manual one now, which sync neither updates nor removes.
+    #[error(
+        "the {} is now a manual object, and sync changes only the users and groups it created or linked",
+        noun(*.object)
+    )]
+    Manual { object: OwnedBy },
+
+    /// The connection's *How to Sync* switch for the change's category was turned off after the
+    /// plan was built.
+    #[error(
+        "How to Sync no longer allows changes in \"{}\": the setting changed after the plan was built; turn it on and run Search Now again to apply them",
+        .category.title()
+    )]
+    NotAllowedBySettings { category: Category },
+}
+
+fn noun(object: OwnedBy) -> &'static str {
+    match object {
+        OwnedBy::User(_) => "user",
+        OwnedBy::Group(_) => "group",
+    }
 }
 
 fn stale(reason: impl Into<String>) -> ChangeFailure {
@@ -255,8 +302,66 @@ impl DirectoryIdKeys {
 struct Existing {
     version: i64,
     external_id: Option<ExternalId>,
+    source: Source,
+    /// A user's role; `None` for a group.
+    role: Option<Role>,
     addresses: Vec<String>,
     primary: Option<String>,
+}
+
+/// What the account says, when a batch applies, about which changes sync may make: read in the
+/// batch's transaction, so that whatever changed after planning wins.
+struct Standing {
+    exempt: HashSet<ExternalId>,
+    tech_contact: Option<String>,
+    /// The connection's *How to Sync* switches; an account without a connection has none.
+    actions: Option<SyncActions>,
+}
+
+impl Standing {
+    async fn load(conn: &mut Conn<'_>, account_id: AccountId) -> Result<Self, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct ExemptRow {
+            external_id: String,
+        }
+        #[derive(sqlx::FromRow)]
+        struct ContactRow {
+            tech_contact_email: Option<String>,
+        }
+        #[derive(sqlx::FromRow)]
+        struct SettingsRow {
+            settings: String,
+        }
+        let exempt: Vec<ExemptRow> =
+            sql("SELECT external_id FROM exemptions WHERE account_id = $1")
+                .bind(account_id.as_uuid())
+                .fetch_all(conn)
+                .await?;
+        let contact: Option<ContactRow> =
+            sql("SELECT tech_contact_email FROM accounts WHERE id = $1")
+                .bind(account_id.as_uuid())
+                .fetch_optional(conn)
+                .await?;
+        let settings: Option<SettingsRow> =
+            sql("SELECT settings FROM connections WHERE account_id = $1")
+                .bind(account_id.as_uuid())
+                .fetch_optional(conn)
+                .await?;
+        let actions = settings
+            .map(|row| {
+                stored_json::<ConnectionSettings>("connection settings", row.settings.as_bytes())
+            })
+            .transpose()?
+            .map(|settings| settings.actions);
+        Ok(Self {
+            exempt: exempt
+                .iter()
+                .map(|row| stored("external id", &row.external_id))
+                .collect::<Result<_, _>>()?,
+            tech_contact: contact.and_then(|row| row.tech_contact_email),
+            actions,
+        })
+    }
 }
 
 /// The final state a batch writes for one user or group.
@@ -292,6 +397,7 @@ impl AccountOwner {
 /// Everything one batch knows and decides, before it writes.
 struct Batch<'a> {
     account: AccountOwner,
+    standing: &'a Standing,
     domains: HashSet<String>,
     /// Addresses held by anyone, as the batch's accepted changes leave them.
     held: HashMap<String, AddressOwner>,
@@ -397,37 +503,13 @@ impl Batch<'_> {
             .enumerate()
             .filter(|(index, _)| !keep.contains(index))
         {
-            let (object, expected_version) = match change {
-                ChangeAction::LinkUser {
-                    user_id,
-                    expected_version,
-                    ..
-                }
-                | ChangeAction::UpdateUser {
-                    user_id,
-                    expected_version,
-                    ..
-                }
-                | ChangeAction::RemoveUser {
-                    user_id,
-                    expected_version,
-                } => (OwnedBy::User(*user_id), *expected_version),
-                ChangeAction::LinkGroup {
-                    group_id,
-                    expected_version,
-                    ..
-                }
-                | ChangeAction::UpdateGroup {
-                    group_id,
-                    expected_version,
-                    ..
-                }
-                | ChangeAction::RemoveGroup {
-                    group_id,
-                    expected_version,
-                } => (OwnedBy::Group(*group_id), *expected_version),
-                ChangeAction::AddUser { .. } | ChangeAction::AddGroup { .. } => continue,
+            let Some((object, expected_version)) = target(change) else {
+                continue;
             };
+            // A change rejected anyway keeps its object's addresses where they are.
+            if self.still_allowed(change).is_err() {
+                continue;
+            }
             let Ok(current) = self.existing(object, expected_version) else {
                 continue;
             };
@@ -439,7 +521,52 @@ impl Batch<'_> {
         released
     }
 
+    /// Rejects a change that what changed after planning no longer allows: its category's How
+    /// to Sync switch turned off, its directory object exempted, its object now manual, or (for
+    /// a user's removal) its user now an organization admin or the tech contact.
+    fn still_allowed(&self, change: &ChangeAction) -> ChangeOutcome {
+        let category = change.category();
+        if (self.standing.actions).is_some_and(|actions| !actions.allows(category)) {
+            return Err(ChangeFailure::NotAllowedBySettings { category });
+        }
+        let current =
+            target(change).and_then(|(object, _)| Some((object, self.existing.get(&object)?)));
+        let external_id = match change {
+            ChangeAction::AddUser { external_id, .. }
+            | ChangeAction::LinkUser { external_id, .. }
+            | ChangeAction::AddGroup { external_id, .. }
+            | ChangeAction::LinkGroup { external_id, .. } => Some(external_id),
+            _ => current.and_then(|(_, existing)| existing.external_id.as_ref()),
+        };
+        if external_id.is_some_and(|id| self.standing.exempt.contains(id)) {
+            return Err(ChangeFailure::Exempted);
+        }
+        // A change to an object that is gone fails below, as stale.
+        let Some((object, existing)) = current else {
+            return Ok(());
+        };
+        let links = matches!(
+            change,
+            ChangeAction::LinkUser { .. } | ChangeAction::LinkGroup { .. }
+        );
+        if !links && existing.source == Source::Manual {
+            return Err(ChangeFailure::Manual { object });
+        }
+        if let ChangeAction::RemoveUser { .. } = change {
+            if existing.role == Some(Role::OrganizationAdmin) {
+                return Err(ChangeFailure::OrganizationAdmin);
+            }
+            if (self.standing.tech_contact.as_ref())
+                .is_some_and(|contact| existing.addresses.contains(contact))
+            {
+                return Err(ChangeFailure::TechContact);
+            }
+        }
+        Ok(())
+    }
+
     fn check(&mut self, change: &ChangeAction) -> ChangeOutcome {
+        self.still_allowed(change)?;
         match change {
             ChangeAction::AddUser {
                 external_id,
@@ -610,6 +737,7 @@ impl Batch<'_> {
         );
         current.version += 1;
         current.external_id = Some(external_id.clone());
+        current.source = Source::Directory;
         let version = current.version;
         self.readdress(object, &old, addresses);
         self.id_changes
@@ -695,10 +823,24 @@ impl Batch<'_> {
 
     /// Writes every accepted change of the batch.
     async fn write(self, tx: &mut Tx) -> Result<DirectoryIdChanges, BatchError> {
-        let account = self.account.id.as_uuid();
         let mut conn = tx.conn();
         let conn = &mut conn;
+        self.delete_rewritten_addresses(conn).await?;
+        self.delete_removed(conn).await?;
+        let mut addresses = self.write_users(conn).await?;
+        addresses.extend(self.write_groups(conn).await?);
+        // In the order of the table's key, for the same reason as memberships (see write_members).
+        addresses.sort_unstable_by(|a, b| a.address.cmp(&b.address));
+        insert_addresses(conn, self.account.id, &addresses).await?;
 
+        self.write_members(conn).await?;
+        Ok(self.id_changes)
+    }
+
+    /// Deletes the addresses of the updated objects whose addresses change; they are written
+    /// again with the objects.
+    async fn delete_rewritten_addresses(&self, conn: &mut Conn<'_>) -> Result<(), BatchError> {
+        let account = self.account.id.as_uuid();
         let readdressed = |object: OwnedBy| self.readdressed.contains(&object);
         let readdressed_users = self
             .updated_users
@@ -727,7 +869,11 @@ impl Batch<'_> {
         )
         .await?;
 
-        // Each removed row is matched at the version it was loaded at, as updated ones are below.
+        Ok(())
+    }
+
+    /// Deletes the removed users and groups, each at the version it was loaded at.
+    async fn delete_removed(&self, conn: &mut Conn<'_>) -> Result<(), BatchError> {
         let (mut removed_users, mut removed_groups) = (Vec::new(), Vec::new());
         for object in &self.removed {
             let (rows, id) = match object {
@@ -741,6 +887,13 @@ impl Batch<'_> {
         if removed != self.removed.len() as u64 {
             return Err(BatchError::Conflict);
         }
+        Ok(())
+    }
+
+    /// Inserts the new users and updates the changed ones; returns the addresses to insert.
+    async fn write_users(&self, conn: &mut Conn<'_>) -> Result<Vec<NewAddress>, BatchError> {
+        let account = self.account.id.as_uuid();
+        let readdressed = |object: OwnedBy| self.readdressed.contains(&object);
         let mut addresses = Vec::new();
         let mut user_rows = Vec::new();
         for (id, user, role) in &self.new_users {
@@ -803,6 +956,15 @@ impl Batch<'_> {
         )
         .await?;
 
+        Ok(addresses)
+    }
+
+    /// Inserts the new groups and updates the changed ones, members aside; returns the addresses
+    /// to insert.
+    async fn write_groups(&self, conn: &mut Conn<'_>) -> Result<Vec<NewAddress>, BatchError> {
+        let account = self.account.id.as_uuid();
+        let readdressed = |object: OwnedBy| self.readdressed.contains(&object);
+        let mut addresses = Vec::new();
         let mut group_rows = Vec::new();
         for (id, group, _) in &self.new_groups {
             let f = &group.fields;
@@ -858,12 +1020,7 @@ impl Batch<'_> {
             self.updated_groups.len(),
         )
         .await?;
-        // In the order of the table's key, for the same reason as memberships (see write_members).
-        addresses.sort_unstable_by(|a, b| a.address.cmp(&b.address));
-        insert_addresses(conn, self.account.id, &addresses).await?;
-
-        self.write_members(conn).await?;
-        Ok(self.id_changes)
+        Ok(addresses)
     }
 
     /// Writes the members of the groups the batch adds and changes. A linked group's members
@@ -1077,6 +1234,8 @@ async fn load_existing(
         id: Uuid,
         version: i64,
         external_id: Option<String>,
+        source: String,
+        role: Option<String>,
     }
     #[derive(sqlx::FromRow)]
     struct AddressRow {
@@ -1084,9 +1243,9 @@ async fn load_existing(
         address: String,
         is_primary: bool,
     }
-    let (table, owner_column) = match kind {
-        Kind::User => ("users", "user_id"),
-        Kind::Group => ("groups", "group_id"),
+    let (table, owner_column, role) = match kind {
+        Kind::User => ("users", "user_id", "role"),
+        Kind::Group => ("groups", "group_id", "CAST(NULL AS TEXT) AS role"),
     };
     let object = |id: Uuid| match kind {
         Kind::User => OwnedBy::User(UserId::from_uuid(id)),
@@ -1096,7 +1255,7 @@ async fn load_existing(
     let keys: Vec<Value> = objects.into_iter().map(Value::from).collect();
     let rows: Vec<ObjectRow> = fetch_in(
         conn,
-        &format!("SELECT id, version, external_id FROM {table} WHERE account_id = $1 AND id IN ({{list}})"),
+        &format!("SELECT id, version, external_id, source, {role} FROM {table} WHERE account_id = $1 AND id IN ({{list}})"),
         &account,
         keys.clone(),
     )
@@ -1120,6 +1279,10 @@ async fn load_existing(
             Existing {
                 version: row.version,
                 external_id,
+                source: stored("source", &row.source)?,
+                role: (row.role.as_deref())
+                    .map(|role| stored("user role", role))
+                    .transpose()?,
                 addresses: Vec::new(),
                 primary: None,
             },
@@ -1134,6 +1297,101 @@ async fn load_existing(
         }
     }
     Ok(existing)
+}
+
+/// The existing object a change touches, with the version it expects; `None` for an add.
+fn target(change: &ChangeAction) -> Option<(OwnedBy, i64)> {
+    match change {
+        ChangeAction::LinkUser {
+            user_id,
+            expected_version,
+            ..
+        }
+        | ChangeAction::UpdateUser {
+            user_id,
+            expected_version,
+            ..
+        }
+        | ChangeAction::RemoveUser {
+            user_id,
+            expected_version,
+        } => Some((OwnedBy::User(*user_id), *expected_version)),
+        ChangeAction::LinkGroup {
+            group_id,
+            expected_version,
+            ..
+        }
+        | ChangeAction::UpdateGroup {
+            group_id,
+            expected_version,
+            ..
+        }
+        | ChangeAction::RemoveGroup {
+            group_id,
+            expected_version,
+        } => Some((OwnedBy::Group(*group_id), *expected_version)),
+        ChangeAction::AddUser { .. } | ChangeAction::AddGroup { .. } => None,
+    }
+}
+
+/// What a batch loads before it checks its changes: the objects it touches, the directory ids
+/// it adds, links or makes members, and whether a group it adds or links has members.
+struct BatchKeys {
+    users: Vec<Uuid>,
+    groups: Vec<Uuid>,
+    directory_ids: DirectoryIdKeys,
+    has_members: bool,
+}
+
+impl BatchKeys {
+    fn of(changes: &[ChangeAction]) -> Self {
+        let mut keys = Self {
+            users: Vec::new(),
+            groups: Vec::new(),
+            directory_ids: DirectoryIdKeys::default(),
+            has_members: false,
+        };
+        for change in changes {
+            let directory_ids = &mut keys.directory_ids;
+            match change {
+                ChangeAction::AddUser { external_id, .. }
+                | ChangeAction::LinkUser { external_id, .. } => {
+                    directory_ids.users.insert(external_id.clone());
+                }
+                ChangeAction::AddGroup {
+                    external_id,
+                    members,
+                    ..
+                }
+                | ChangeAction::LinkGroup {
+                    external_id,
+                    members,
+                    ..
+                } => {
+                    directory_ids.groups.insert(external_id.clone());
+                    keys.has_members |= !members.users.is_empty() || !members.groups.is_empty();
+                }
+                // Only the members that join need resolving: looked up with the batch's own ids.
+                ChangeAction::UpdateGroup { members, .. } => {
+                    directory_ids
+                        .users
+                        .extend(members.joining_users.iter().cloned());
+                    directory_ids
+                        .groups
+                        .extend(members.joining_groups.iter().cloned());
+                }
+                ChangeAction::UpdateUser { .. }
+                | ChangeAction::RemoveUser { .. }
+                | ChangeAction::RemoveGroup { .. } => {}
+            }
+            match target(change) {
+                Some((OwnedBy::User(id), _)) => keys.users.push(id.as_uuid()),
+                Some((OwnedBy::Group(id), _)) => keys.groups.push(id.as_uuid()),
+                None => {}
+            }
+        }
+        keys
+    }
 }
 
 /// Every address a change would give its object.
@@ -1312,53 +1570,15 @@ impl Applier<'_> {
         changes: &[ChangeAction],
     ) -> Result<Vec<ChangeOutcome>, BatchError> {
         let account = self.account.clone();
-        let mut users = Vec::new();
-        let mut groups = Vec::new();
-        let mut directory_ids = DirectoryIdKeys::default();
-        let mut has_members = false;
-        for change in changes {
-            match change {
-                ChangeAction::AddUser { external_id, .. }
-                | ChangeAction::LinkUser { external_id, .. } => {
-                    directory_ids.users.insert(external_id.clone());
-                }
-                ChangeAction::AddGroup {
-                    external_id,
-                    members,
-                    ..
-                }
-                | ChangeAction::LinkGroup {
-                    external_id,
-                    members,
-                    ..
-                } => {
-                    directory_ids.groups.insert(external_id.clone());
-                    has_members |= !members.users.is_empty() || !members.groups.is_empty();
-                }
-                // Only the members that join need resolving: looked up with the batch's own ids.
-                ChangeAction::UpdateGroup { members, .. } => {
-                    directory_ids
-                        .users
-                        .extend(members.joining_users.iter().cloned());
-                    directory_ids
-                        .groups
-                        .extend(members.joining_groups.iter().cloned());
-                }
-                ChangeAction::UpdateUser { .. }
-                | ChangeAction::RemoveUser { .. }
-                | ChangeAction::RemoveGroup { .. } => {}
-            }
-            match change {
-                ChangeAction::LinkUser { user_id, .. }
-                | ChangeAction::UpdateUser { user_id, .. }
-                | ChangeAction::RemoveUser { user_id, .. } => users.push(user_id.as_uuid()),
-                ChangeAction::LinkGroup { group_id, .. }
-                | ChangeAction::UpdateGroup { group_id, .. }
-                | ChangeAction::RemoveGroup { group_id, .. } => groups.push(group_id.as_uuid()),
-                ChangeAction::AddUser { .. } | ChangeAction::AddGroup { .. } => {}
-            }
-        }
+        let BatchKeys {
+            users,
+            groups,
+            directory_ids,
+            has_members,
+        } = BatchKeys::of(changes);
         let mut tx = self.store.db.begin_write().await?;
+        let before = revision::current(&mut tx.conn(), account.id).await?;
+        let standing = Standing::load(&mut tx.conn(), account.id).await?;
         if has_members && self.members.is_none() {
             self.members = Some(DirectoryIds::load(&mut tx.conn(), account.id, None).await?);
         }
@@ -1387,6 +1607,7 @@ impl Applier<'_> {
         let (batch, outcomes) = loop {
             let mut batch = Batch {
                 account: account.clone(),
+                standing: &standing,
                 domains: domains.clone(),
                 held: held.clone(),
                 existing: existing.clone(),
@@ -1415,6 +1636,11 @@ impl Applier<'_> {
         };
         let id_changes = batch.write(&mut tx).await?;
         let written = revision::bump(&mut tx.conn(), account.id).await?;
+        // Another writer committed between the batch's reads and its write (on PostgreSQL, whose
+        // reads see each statement's latest commits): what it read may no longer hold.
+        if written != before.map(Revision::next) {
+            return Err(BatchError::Conflict);
+        }
         tx.commit().await?;
         if let Some(members) = &mut self.members {
             members.merge(&id_changes);

@@ -112,6 +112,7 @@ impl Store {
                     .execute(&mut tx.conn())
                     .await?;
             }
+            revision::bump_mirror_version(&mut tx.conn(), account_id).await?;
         }
         let saved = load(&mut tx.conn(), account_id)
             .await?
@@ -180,6 +181,8 @@ impl Store {
         if deleted == 0 {
             return Err(StoreError::ConnectionNotFound(account_id));
         }
+        // The mirror went with the connection.
+        revision::bump_mirror_version(&mut tx.conn(), account_id).await?;
         revision::bump(&mut tx.conn(), account_id).await?;
         tx.commit().await?;
         Ok(())

@@ -429,19 +429,18 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
 }
 
 /// Runs `INSERT INTO {head} … {tail}` for many rows of `width` values each, in as few
-/// statements as is fast.
+/// statements as is fast. Returns how many rows it wrote (an upsert's `tail` may leave some).
 pub(crate) async fn insert_rows(
     conn: &mut Conn<'_>,
     head: &str,
     tail: &str,
     width: usize,
     values: Vec<Value>,
-) -> Result<(), DbError> {
+) -> Result<u64, DbError> {
     with_rows(conn, width, values, |rows| {
         format!("INSERT INTO {head} {rows} {tail}")
     })
     .await
-    .map(|_| ())
 }
 
 /// Deletes the rows of `table` whose `columns` hold one of the tuples in `values` (`columns.len()`

@@ -7,6 +7,7 @@ use roster_domain::{
 use time::OffsetDateTime;
 
 use crate::AddressOwner;
+use crate::plans::NotCurrent;
 use crate::secret::MasterKeyError;
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +120,13 @@ pub enum StoreError {
         plan_id: PlanId,
         applied_at: OffsetDateTime,
     },
+
+    /// The plan is no longer the account's newest, or the directory changed since it was built:
+    /// nothing of it is applied.
+    #[error(
+        "the plan {plan_id} is no longer current: {why}; run Search Now again and apply its plan"
+    )]
+    PlanNotCurrent { plan_id: PlanId, why: NotCurrent },
 
     /// Plans are previews: one stored by an earlier version of Roster, whose changes this one
     /// reads differently, is planned again rather than converted.

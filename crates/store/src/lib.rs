@@ -37,7 +37,9 @@
 //! a failed refresh changes nothing. [`Store::apply_changes`] works in batches of a few hundred
 //! changes: one transaction loads the rows a batch touches, checks each change in order against
 //! them in memory (rejecting stale changes and address conflicts one by one), writes the accepted
-//! ones with multi-row statements and commits. A crash loses whole uncommitted batches, never part
+//! ones with multi-row statements and commits. Those checks include what changed since planning
+//! (exemptions, tech contact, roles, sources, *how to sync* switches), read in the same
+//! transaction; a plan itself is applied only while current ([`Store::mark_plan_applied`]). A crash loses whole uncommitted batches, never part
 //! of a change, and applying again converges because re-applied changes are recognised as stale.
 //! Should the database still refuse a batch (another process wrote the same rows meanwhile), the
 //! batch is retried change by change so that only the conflicting change fails. Nothing holds a
@@ -82,8 +84,8 @@ pub use apply::{Applier, ChangeFailure, ChangeOutcome};
 pub use db::Backend;
 pub use error::StoreError;
 pub use mirror::{DeltaCommitted, DeltaLink, DeltaLinks, Mirror, MirrorRefresh};
-pub use plans::StoredPlan;
-pub use revision::Revision;
+pub use plans::{NotCurrent, StoredPlan};
+pub use revision::{MirrorVersion, Revision};
 pub use runs::{NewRun, RUN_ABANDONED_AFTER};
 pub use scope::{MemberKeys, Membership, ObjectKeys};
 pub use secret::{MasterKey, MasterKeyError};

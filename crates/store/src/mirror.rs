@@ -88,12 +88,14 @@ fn link(url: Option<String>, saved_at: Option<OffsetDateTime>) -> Option<DeltaLi
     })
 }
 
+/// Upserts records and returns how many were new or different: one the mirror already holds as
+/// it is is left alone, so that a round re-sending it does not change the mirror.
 async fn upsert_records(
     conn: &mut Conn<'_>,
     table: &str,
     account_id: AccountId,
     records: impl Iterator<Item = (&ExternalId, Vec<u8>)>,
-) -> Result<(), DbError> {
+) -> Result<u64, DbError> {
     // A directory id given twice keeps its last record, as one upsert after the other would. On
     // PostgreSQL one statement may not upsert a row twice, and a statement holds many records.
     let mut latest: HashMap<&ExternalId, Vec<u8>> = HashMap::new();
@@ -117,7 +119,10 @@ async fn upsert_records(
     insert_rows(
         conn,
         &format!("{table} (account_id, external_id, record)"),
-        "ON CONFLICT (account_id, external_id) DO UPDATE SET record = excluded.record",
+        &format!(
+            "ON CONFLICT (account_id, external_id) DO UPDATE SET record = excluded.record \
+             WHERE {table}.record <> excluded.record"
+        ),
         3,
         values,
     )
@@ -291,6 +296,9 @@ impl Store {
             }
             e => e.into(),
         };
+        // Rows removed, added or changed: a round that brought nothing new leaves the mirror
+        // version, and so the plans built at it, as they were.
+        let mut changed = 0;
         if replace {
             for statement in [
                 "DELETE FROM mirror_users WHERE account_id = $1",
@@ -302,10 +310,12 @@ impl Store {
                     .await?;
             }
         } else {
-            remove_records(&mut tx, "mirror_users", account_id, &refresh.remove_users).await?;
-            remove_records(&mut tx, "mirror_groups", account_id, &refresh.remove_groups).await?;
+            changed +=
+                remove_records(&mut tx, "mirror_users", account_id, &refresh.remove_users).await?;
+            changed += remove_records(&mut tx, "mirror_groups", account_id, &refresh.remove_groups)
+                .await?;
         }
-        upsert_records(
+        changed += upsert_records(
             &mut tx.conn(),
             "mirror_users",
             account_id,
@@ -313,7 +323,7 @@ impl Store {
         )
         .await
         .map_err(missing_connection)?;
-        upsert_records(
+        changed += upsert_records(
             &mut tx.conn(),
             "mirror_groups",
             account_id,
@@ -352,6 +362,9 @@ impl Store {
         };
         let revision =
             revision.ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))?;
+        if replace || changed > 0 {
+            revision::bump_mirror_version(&mut tx.conn(), account_id).await?;
+        }
         tx.commit().await?;
         if replace {
             self.db.release_idle_cache().await?;
@@ -378,12 +391,13 @@ async fn load_delta_links(
     }))
 }
 
+/// Removes records and returns how many the mirror held.
 async fn remove_records(
     tx: &mut Tx,
     table: &str,
     account_id: AccountId,
     ids: &[ExternalId],
-) -> Result<(), DbError> {
+) -> Result<u64, DbError> {
     let keys = ids.iter().map(|id| Value::from(id.as_str())).collect();
     let template =
         format!("DELETE FROM {table} WHERE account_id = $1 AND external_id IN ({{list}})");
@@ -393,6 +407,5 @@ async fn remove_records(
         &[Value::from(account_id.as_uuid())],
         keys,
     )
-    .await?;
-    Ok(())
+    .await
 }

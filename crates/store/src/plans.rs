@@ -4,13 +4,18 @@
 //! of `plan_changes` per change. A first sync of a large tenant plans hundreds of thousands of
 //! changes: written as one value, the plan would be copied whole by the driver and the database
 //! while stored, and rewritten whole when marked applied.
+//!
+//! A plan can be applied only while it is *current*: the account's newest plan, built at the
+//! mirror version the account is still at (product.md §4). Both are checked in the transaction
+//! that marks it applied, so that a plan left open while a newer Search Now or scheduled sync
+//! ran, or while the directory changed, is refused whole before anything is written.
 
 use roster_domain::PlanId;
 use roster_domain::plan::{Change, Plan};
 use time::OffsetDateTime;
 
 use crate::db::{Conn, Constraint, DbError, Value, insert_rows, sql};
-use crate::revision::Revision;
+use crate::revision::{MirrorVersion, Revision};
 use crate::rows::{now, to_json};
 use crate::{Store, StoreError};
 
@@ -19,6 +24,24 @@ use crate::{Store, StoreError};
 /// statement can wait ~40 ms over TCP (see `db.rs`): 500 at a time, the 110,000 changes of a
 /// large first sync took 220 statements.
 const CHANGES_PER_WRITE: usize = 5_000;
+
+/// Why a plan is no longer current, and so cannot be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCurrent {
+    /// The account has a newer plan.
+    Replaced,
+    /// The directory mirror changed since the plan was built.
+    DirectoryChanged,
+}
+
+impl std::fmt::Display for NotCurrent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Replaced => "a newer Search Now or scheduled sync replaced this plan",
+            Self::DirectoryChanged => "the directory changed since this plan was built",
+        })
+    }
+}
 
 /// A plan as stored, with when it was applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,18 +79,25 @@ fn without_changes(plan: &Plan) -> Plan {
 }
 
 impl Store {
-    /// Stores a plan computed when the account was at revision `planned_at`.
-    pub async fn save_plan(&self, plan: &Plan, planned_at: Revision) -> Result<(), StoreError> {
+    /// Stores a plan computed when the account was at revision `planned_at` and its mirror at
+    /// `mirror` (read before the mirror itself), as the account's newest plan.
+    pub async fn save_plan(
+        &self,
+        plan: &Plan,
+        planned_at: Revision,
+        mirror: MirrorVersion,
+    ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
         sql(
-            "INSERT INTO plans (id, account_id, body, created_at, applied_at, planned_at_revision) \
-             VALUES ($1, $2, $3, $4, NULL, $5)",
+            "INSERT INTO plans (id, account_id, body, created_at, applied_at, planned_at_revision, mirror_version) \
+             VALUES ($1, $2, $3, $4, NULL, $5, $6)",
         )
         .bind(plan.id.as_uuid())
         .bind(plan.account_id.as_uuid())
         .bind(to_json(&without_changes(plan)))
         .bind(plan.created_at)
         .bind(planned_at.as_i64())
+        .bind(mirror.as_i64())
         .execute(&mut tx.conn())
         .await
         .map_err(|e| match e {
@@ -96,6 +126,11 @@ impl Store {
             )
             .await?;
         }
+        sql("UPDATE accounts SET newest_plan_id = $2 WHERE id = $1")
+            .bind(plan.account_id.as_uuid())
+            .bind(plan.id.as_uuid())
+            .execute(&mut tx.conn())
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -131,33 +166,63 @@ impl Store {
         Ok(stored.plan)
     }
 
-    /// Marks the plan applied, once: of two processes applying the same plan, exactly one
-    /// succeeds and the other gets [`StoreError::PlanAlreadyApplied`]. Call it before applying.
+    /// Marks the plan applied, once, if it is current: of two processes applying the same plan,
+    /// exactly one succeeds and the other gets [`StoreError::PlanAlreadyApplied`]; a plan that
+    /// is not current gets [`StoreError::PlanNotCurrent`]. Call it before applying.
     pub async fn mark_plan_applied(&self, plan_id: PlanId) -> Result<OffsetDateTime, StoreError> {
         let now = now();
         let mut tx = self.db.begin_write().await?;
-        let marked = sql("UPDATE plans SET applied_at = $2 WHERE id = $1 AND applied_at IS NULL")
-            .bind(plan_id.as_uuid())
-            .bind(now)
-            .execute(&mut tx.conn())
-            .await?;
+        let marked = sql(
+            "UPDATE plans SET applied_at = $2 WHERE id = $1 AND applied_at IS NULL AND EXISTS \
+             (SELECT 1 FROM accounts a WHERE a.id = plans.account_id AND a.newest_plan_id = plans.id \
+              AND a.mirror_version = plans.mirror_version)",
+        )
+        .bind(plan_id.as_uuid())
+        .bind(now)
+        .execute(&mut tx.conn())
+        .await?;
         if marked == 1 {
             tx.commit().await?;
             return Ok(now);
         }
         #[derive(sqlx::FromRow)]
-        struct AppliedRow {
+        struct UnmarkedRow {
             applied_at: Option<OffsetDateTime>,
+            mirror_version: Option<i64>,
+            newest_plan_id: Option<uuid::Uuid>,
         }
-        let row: AppliedRow = sql("SELECT applied_at FROM plans WHERE id = $1")
-            .bind(plan_id.as_uuid())
-            .fetch_optional(&mut tx.conn())
-            .await?
-            .ok_or(StoreError::PlanNotFound(plan_id))?;
-        let applied_at = row.applied_at.unwrap_or(now);
-        Err(StoreError::PlanAlreadyApplied {
-            plan_id,
-            applied_at,
+        let row: UnmarkedRow = sql(
+            "SELECT p.applied_at, p.mirror_version, a.newest_plan_id FROM plans p \
+             JOIN accounts a ON a.id = p.account_id WHERE p.id = $1",
+        )
+        .bind(plan_id.as_uuid())
+        .fetch_optional(&mut tx.conn())
+        .await?
+        .ok_or(StoreError::PlanNotFound(plan_id))?;
+        Err(match row {
+            UnmarkedRow {
+                applied_at: Some(applied_at),
+                ..
+            } => StoreError::PlanAlreadyApplied {
+                plan_id,
+                applied_at,
+            },
+            UnmarkedRow {
+                mirror_version: None,
+                ..
+            } => StoreError::PlanFromEarlierVersion {
+                plan_id,
+                reason: "it does not record which state of the directory it was built from"
+                    .to_owned(),
+            },
+            UnmarkedRow { newest_plan_id, .. } => StoreError::PlanNotCurrent {
+                plan_id,
+                why: if newest_plan_id == Some(plan_id.as_uuid()) {
+                    NotCurrent::DirectoryChanged
+                } else {
+                    NotCurrent::Replaced
+                },
+            },
         })
     }
 }

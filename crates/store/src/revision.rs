@@ -6,6 +6,10 @@
 //! it left the account at. While the revision stays there the account is *in step* with its
 //! mirror: planning again would propose nothing, so a sync whose delta round brought nothing
 //! need not load and plan the whole tenant to find that out.
+//!
+//! The account's *mirror version* counts changes to its directory mirror's content alone: a
+//! plan built at one stays current (applicable) only while the mirror is still at it, and the
+//! revision, which every write to the account moves, would age a plan that nothing made wrong.
 
 use std::fmt;
 
@@ -38,6 +42,41 @@ impl fmt::Display for Revision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
+}
+
+/// One state of an account's directory mirror: the counter moves only when the mirror's
+/// content changes, never for a delta round that brought nothing new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MirrorVersion(i64);
+
+impl MirrorVersion {
+    pub(crate) fn as_i64(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for MirrorVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MirrorVersionRow {
+    mirror_version: i64,
+}
+
+/// Moves the account's mirror version on, inside the caller's transaction: call it whenever the
+/// mirror's content changes. Plans built before are then no longer current.
+pub(crate) async fn bump_mirror_version(
+    conn: &mut Conn<'_>,
+    account_id: AccountId,
+) -> Result<(), DbError> {
+    sql("UPDATE accounts SET mirror_version = mirror_version + 1 WHERE id = $1")
+        .bind(account_id.as_uuid())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]
@@ -97,6 +136,18 @@ impl Store {
         let mut tx = self.db.begin_read().await?;
         current(&mut tx.conn(), account_id)
             .await?
+            .ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))
+    }
+
+    /// The account's current mirror version: read it before reading what a plan is built from.
+    pub async fn mirror_version(&self, account_id: AccountId) -> Result<MirrorVersion, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let row: Option<MirrorVersionRow> =
+            sql("SELECT mirror_version FROM accounts WHERE id = $1")
+                .bind(account_id.as_uuid())
+                .fetch_optional(&mut tx.conn())
+                .await?;
+        row.map(|r| MirrorVersion(r.mirror_version))
             .ok_or_else(|| StoreError::AccountNotFound(account_id.to_string()))
     }
 

@@ -12,5 +12,6 @@ mod contract {
     mod revisions;
     mod schedule;
     mod scope;
+    mod stale_plans;
     mod users;
 }

@@ -14,7 +14,7 @@ use roster_domain::{
 };
 use roster_graph::{ClientOptions, GraphClient, Priority};
 use roster_plan::{Mirror as PlanMirror, MirrorRead, PlanInput};
-use roster_store::{Applier, ChangeFailure, NewRun, Revision, Store};
+use roster_store::{Applier, ChangeFailure, MirrorVersion, NewRun, Revision, Store};
 use time::OffsetDateTime;
 
 use crate::part::{PartOf, plan_part};
@@ -38,11 +38,12 @@ pub struct SyncEngine {
     heartbeat: Duration,
 }
 
-/// A plan with the account revision it was computed at.
+/// A plan with the account revision and mirror version it was computed at.
 #[derive(Debug)]
 struct RevisedPlan {
     plan: Plan,
     revision: Revision,
+    mirror_version: MirrorVersion,
     planned: Planned,
 }
 
@@ -161,7 +162,9 @@ impl SyncEngine {
         }
     }
 
-    /// Sync Active Directory: applies the checked changes of a stored plan, once.
+    /// Sync Active Directory: applies the checked changes of a stored plan, once, and only while
+    /// it is current (the account's newest plan, its mirror unchanged since); otherwise nothing
+    /// is applied and the error says why.
     pub async fn apply(
         &self,
         account_id: AccountId,
@@ -371,7 +374,9 @@ impl SyncEngine {
             .await?;
         tracing::info!(run = %run.id, changes = plan.plan.changes.len(), planned = ?plan.planned, elapsed = ?started.elapsed(), "planned");
         let started = std::time::Instant::now();
-        self.store.save_plan(&plan.plan, plan.revision).await?;
+        self.store
+            .save_plan(&plan.plan, plan.revision, plan.mirror_version)
+            .await?;
         tracing::info!(run = %run.id, elapsed = ?started.elapsed(), "plan saved");
         run.plan_id = Some(plan.plan.id);
         run.skipped = plan.plan.skipped.len();
@@ -412,6 +417,9 @@ impl SyncEngine {
         mirror: Option<roster_store::Mirror>,
         delta: Option<DeltaChanges>,
     ) -> Result<RevisedPlan, SyncError> {
+        // Read before what the plan is built from: a change after it ages the plan, never one
+        // before it.
+        let mirror_version = self.store.mirror_version(account_id).await?;
         let revision = self.store.revision(account_id).await?;
         if mirror.is_none()
             && let Some(in_step) = self.store.in_step_plan(account_id).await?
@@ -420,6 +428,7 @@ impl SyncEngine {
             return Ok(RevisedPlan {
                 plan,
                 revision,
+                mirror_version,
                 planned: Planned::InStep,
             });
         }
@@ -443,6 +452,7 @@ impl SyncEngine {
                     return Ok(RevisedPlan {
                         plan,
                         revision,
+                        mirror_version,
                         planned: Planned::Part,
                     });
                 }
@@ -501,6 +511,7 @@ impl SyncEngine {
         Ok(RevisedPlan {
             plan: roster_plan::plan(&input)?,
             revision,
+            mirror_version,
             planned: Planned::Whole,
         })
     }

@@ -8,7 +8,7 @@
 //! - [`SyncEngine::preview`] (*Search Now*) refreshes, plans and stores the plan: from the whole
 //!   account, or after a delta round from the part of it the round reached (see [`Planned`]).
 //! - [`SyncEngine::apply`] (*Sync Active Directory*) applies the checked changes of a stored plan,
-//!   at most once.
+//!   at most once and only while it is the account's current plan.
 //! - [`SyncEngine::run_automatic`] (the schedule) does all three without review, within the
 //!   *how to sync* switches, holding removals over the deletion limit.
 //! - [`SyncEngine::run_due`] runs the automatic syncs that are due; [`decide`] is its pure rule.

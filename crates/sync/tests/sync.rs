@@ -20,6 +20,8 @@ mod runs;
 mod safety;
 #[path = "sync/schedule.rs"]
 mod schedule;
+#[path = "sync/stale_plans.rs"]
+mod stale_plans;
 #[path = "sync/support.rs"]
 mod support;
 #[path = "sync/users.rs"]

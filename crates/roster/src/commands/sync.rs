@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use indicatif::{ProgressBar, ProgressStyle};
 use roster_domain::run::{Run, RunStatus};
 use roster_domain::{ChangeId, ExternalId, PlanId};
-use roster_sync::{ApplyOutcome, ApplyRequest, NoProgress, Planned, Progress};
+use roster_store::StoreError;
+use roster_sync::{ApplyOutcome, ApplyRequest, NoProgress, Planned, Progress, SyncError};
 use serde_json::json;
 
 use crate::cli::{ExemptArgs, SyncCommand};
@@ -184,7 +185,14 @@ pub async fn run(ctx: &Context, command: SyncCommand) -> anyhow::Result<ExitCode
                 .apply(account.id, &request, ACTOR, progress(&bar))
                 .await;
             drop(bar);
-            report_apply(&outcome?, output.json)
+            let outcome = outcome.map_err(|error| match error {
+                SyncError::Store(StoreError::PlanNotCurrent { .. }) => anyhow::anyhow!(
+                    "{error} (Search Now is `roster sync preview {}`)",
+                    account.name
+                ),
+                error => error.into(),
+            })?;
+            report_apply(&outcome, output.json)
         }
         SyncCommand::Run { account, output } => {
             let account = ctx.account(&account).await?;

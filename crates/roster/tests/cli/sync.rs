@@ -243,6 +243,32 @@ fn search_now_after_a_complete_sync_of_an_unchanged_directory_says_nothing_chang
 }
 
 #[test]
+fn sync_apply_refuses_a_plan_a_newer_preview_replaced_and_says_to_preview_again() {
+    let sim = Sim::start(60, 8, 3);
+    let roster = Roster::connected_to(&sim);
+    let replaced = roster.json(&["sync", "preview", ACCOUNT]);
+    roster.json(&["sync", "preview", ACCOUNT]);
+
+    let refused = roster.fails(&[
+        "sync",
+        "apply",
+        ACCOUNT,
+        "--plan",
+        replaced["plan_id"].as_str().unwrap(),
+    ]);
+
+    assert!(
+        refused.contains(
+            "is no longer current: a newer Search Now or scheduled sync replaced this plan"
+        ) && refused.contains("run Search Now again")
+            && refused.contains("`roster sync preview contoso`"),
+        "{refused}"
+    );
+    let users = roster.json(&["user", "list", "--account", ACCOUNT]);
+    assert_eq!(users, json!([]), "nothing is applied");
+}
+
+#[test]
 fn an_exempted_directory_object_is_left_out_of_the_plan_until_the_exemption_is_lifted() {
     let sim = Sim::start(60, 8, 3);
     let roster = Roster::connected_to(&sim);
@@ -283,8 +309,9 @@ fn removals_over_the_deletion_limit_are_held_by_sync_run_and_applied_with_confir
     sim.hard_delete_users(&leaving);
 
     let held = roster.json(&["sync", "run", ACCOUNT]);
-    let plan = roster.json(&["sync", "preview", ACCOUNT]);
+    // The plan applied is the newest: a later preview would replace it.
     let text = roster.ok(&["sync", "preview", ACCOUNT]);
+    let plan = roster.json(&["sync", "preview", ACCOUNT]);
     let unconfirmed = roster.json(&[
         "sync",
         "apply",

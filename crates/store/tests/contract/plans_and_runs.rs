@@ -39,7 +39,8 @@ contract_test!(a_plan_is_stored_and_applied_at_most_once, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let plan = empty_plan(contoso.id);
     let revision = db.store.revision(contoso.id).await.unwrap();
-    db.store.save_plan(&plan, revision).await.unwrap();
+    let mirror = db.store.mirror_version(contoso.id).await.unwrap();
+    db.store.save_plan(&plan, revision, mirror).await.unwrap();
     let stored = db.store.plan(plan.id).await.unwrap();
     assert_eq!(
         (stored.plan, stored.planned_at, stored.applied_at),
@@ -72,7 +73,11 @@ contract_test!(
         let contoso = db.account("Contoso", &["contoso.com"]).await;
         let plan = plan_with_changes(contoso.id, 1);
         db.store
-            .save_plan(&plan, db.store.revision(contoso.id).await.unwrap())
+            .save_plan(
+                &plan,
+                db.store.revision(contoso.id).await.unwrap(),
+                db.store.mirror_version(contoso.id).await.unwrap(),
+            )
             .await
             .unwrap();
         // A group update as plans carried it before updates named only the members that change.
@@ -133,7 +138,11 @@ contract_test!(a_large_plan_keeps_every_change_in_order, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let plan = plan_with_changes(contoso.id, 1_234);
     db.store
-        .save_plan(&plan, db.store.revision(contoso.id).await.unwrap())
+        .save_plan(
+            &plan,
+            db.store.revision(contoso.id).await.unwrap(),
+            db.store.mirror_version(contoso.id).await.unwrap(),
+        )
         .await
         .unwrap();
     db.store.mark_plan_applied(plan.id).await.unwrap();

@@ -157,7 +157,11 @@ contract_test!(
             id,
             false,
             store
-                .save_plan(&plan, store.revision(id).await.unwrap())
+                .save_plan(
+                    &plan,
+                    store.revision(id).await.unwrap(),
+                    store.mirror_version(id).await.unwrap(),
+                )
                 .await
                 .unwrap()
         );
@@ -188,7 +192,10 @@ contract_test!(
         let id = contoso.id;
         let plan = empty_plan(id);
         let revision = db.store.revision(id).await.unwrap();
-        db.store.save_plan(&plan, revision).await.unwrap();
+        db.store
+            .save_plan(&plan, revision, db.store.mirror_version(id).await.unwrap())
+            .await
+            .unwrap();
         assert_eq!(
             db.store.in_step_plan(id).await.unwrap(),
             None,
@@ -268,7 +275,10 @@ contract_test!(
             .unwrap();
         let plan = empty_plan(id);
         let revision = db.store.revision(id).await.unwrap();
-        db.store.save_plan(&plan, revision).await.unwrap();
+        db.store
+            .save_plan(&plan, revision, db.store.mirror_version(id).await.unwrap())
+            .await
+            .unwrap();
         assert!(
             db.store
                 .record_in_step(id, revision, plan.id)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use roster_domain::plan::{AttributeValue, Change, Plan};
 use roster_domain::{
-    Account, Cloud, ConnectionSettings, ExternalId, Frequency, Group, TechContact, User,
+    Account, Cloud, ConnectionSettings, ExternalId, Frequency, Group, TechContact, User, UserId,
 };
 use roster_graph::{ClientOptions, Priority, RetryPolicy};
 use roster_sim::{ControlClient, RunningSim, SimConfig, Simulator, TenantCredentials};
@@ -277,6 +277,21 @@ impl TestApp {
             .fetch_one(&mut conn)
             .await
             .unwrap()
+    }
+
+    /// Runs `statement` on the database behind the store's back, binding `value` and then
+    /// `user`'s id: for changes no store call makes yet (promoting a synced user, say).
+    pub async fn change_user_row(&self, statement: &'static str, value: &str, user: UserId) {
+        let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        let changed = sqlx::query(statement)
+            .bind(value)
+            .bind(user.as_uuid())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(changed.rows_affected(), 1, "the user's row is changed");
     }
 
     /// Exempts a directory object from sync.
