@@ -11,3 +11,5 @@ mod directory;
 mod support;
 #[path = "cli/sync.rs"]
 mod sync;
+#[path = "cli/workers.rs"]
+mod workers;

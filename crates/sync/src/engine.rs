@@ -430,15 +430,13 @@ impl SyncEngine {
         account_id: AccountId,
         work: impl Future<Output = Result<T, SyncError>>,
     ) -> Result<T, SyncError> {
-        let mut work = std::pin::pin!(work);
-        let mut beats =
-            tokio::time::interval_at(tokio::time::Instant::now() + self.heartbeat, self.heartbeat);
-        beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut renewed = tokio::time::Instant::now();
-        loop {
-            tokio::select! {
-                done = &mut work => return done,
-                _ = beats.tick() => match self.store.renew_run_lease(run_id, account_id).await {
+        // The heartbeat runs beside `work`, not between its steps: a renewal waits for the run's
+        // row while a transaction of `work` holds it, and that transaction must go on meanwhile.
+        let heartbeat = async {
+            let mut renewed = tokio::time::Instant::now();
+            loop {
+                tokio::time::sleep(self.heartbeat).await;
+                match self.store.renew_run_lease(run_id, account_id).await {
                     Ok(()) => renewed = tokio::time::Instant::now(),
                     Err(
                         e @ (StoreError::RunTakenOver(_)
@@ -446,17 +444,21 @@ impl SyncEngine {
                         | StoreError::RunNotFound(_)),
                     ) => {
                         tracing::warn!(run = %run_id, error = %e, "the run lost its lease; it stops");
-                        return Err(StoreError::RunTakenOver(run_id).into());
+                        return SyncError::from(StoreError::RunTakenOver(run_id));
                     }
                     Err(e) if renewed.elapsed() >= self.store.run_lease() => {
                         tracing::error!(run = %run_id, error = %e, "the run's lease lapsed unrenewed; it stops");
-                        return Err(e.into());
+                        return e.into();
                     }
                     Err(e) => {
                         tracing::warn!(run = %run_id, error = %e, "could not renew the run's lease; trying again");
                     }
-                },
+                }
             }
+        };
+        tokio::select! {
+            done = work => done,
+            lost = heartbeat => Err(lost),
         }
     }
 

@@ -315,8 +315,14 @@ pub struct Sim {
 
 impl Sim {
     pub fn start(users: usize, groups: usize, seed: u64) -> Self {
+        Self::start_with(users, groups, seed, &[])
+    }
+
+    /// Like [`Sim::start`], with more of `roster sim`'s flags (`--latency-ms 300`).
+    pub fn start_with(users: usize, groups: usize, seed: u64, flags: &[&str]) -> Self {
         let mut child = roster_command()
             .args(["sim", "--listen", "127.0.0.1:0"])
+            .args(flags)
             .args([
                 "--users",
                 &users.to_string(),
