@@ -313,3 +313,63 @@ fn a_process_in_another_pid_namespace_is_not_taken_for_dead_and_exactly_one_run_
         .collect();
     assert_eq!(statuses, ["succeeded"], "exactly one run: {runs:#?}");
 }
+
+#[test]
+fn a_worker_stopped_by_sigterm_hands_its_syncs_back_and_the_next_pass_runs_them_at_once() {
+    let sim = Sim::start_with(40, 4, 13, &["--latency-ms", "500"]);
+    let shared = Shared::new();
+    let accounts = shared.connected_accounts(&sim, 2);
+    shared.saved_two_days_ago();
+    // A lease far longer than the test: the next pass runs the accounts because they were handed
+    // back, not because their leases ran out.
+    let long_lease = |args: &[&str]| {
+        let mut command = shared.command(args);
+        command.env("ROSTER_RUN_LEASE_SECONDS", "600");
+        command
+    };
+    let worker = long_lease(&["worker", "--concurrency", "2", "--grace-seconds", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !accounts.iter().all(|account| {
+        shared
+            .runs(account)
+            .first()
+            .is_some_and(|run| run["status"] == "running")
+    }) {
+        assert!(Instant::now() < deadline, "both syncs started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let terminated = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let output = finished(worker);
+    assert!(
+        output.status.success(),
+        "the worker stops cleanly on SIGTERM:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let next = long_lease(&["worker", "--once"]).output().unwrap();
+    assert!(next.status.success());
+    for account in &accounts {
+        let runs = shared.runs(account);
+        let statuses: Vec<(&str, &str)> = runs
+            .iter()
+            .map(|run| {
+                (
+                    run["status"].as_str().unwrap(),
+                    run["error"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert!(
+            matches!(&statuses[..], [("succeeded", _), ("failed", handed_back)] if handed_back.contains("handed back")),
+            "{account}: handed back, then run again by the next pass: {statuses:?}"
+        );
+    }
+}
