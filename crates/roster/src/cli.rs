@@ -28,6 +28,11 @@ pub struct GlobalArgs {
     /// $XDG_DATA_HOME/roster, or ~/.local/share/roster.
     #[arg(long, global = true, env = "ROSTER_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Seconds a running sync's lease lasts; the process renews it three times as often. A
+    /// sync whose process stopped is taken over once its lease has run out.
+    #[arg(long, global = true, env = "ROSTER_RUN_LEASE_SECONDS", value_name = "SECONDS",
+          default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub run_lease_seconds: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +106,10 @@ pub struct WorkerArgs {
     /// Days an account may go without a tech contact before its automatic sync is set to never.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub tech_contact_grace_days: u32,
+    /// On SIGTERM or Ctrl-C: seconds the running syncs may take to finish before they are
+    /// stopped and handed back for another worker to run at once.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub grace_seconds: u64,
 }
 
 #[derive(Debug, Subcommand)]

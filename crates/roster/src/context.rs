@@ -36,7 +36,12 @@ impl Context {
             }
         };
         let key = master_key(&data_dir, embedded)?;
-        Self::connect(&url, key).await
+        let lease = std::time::Duration::from_secs(global.run_lease_seconds);
+        let Self { store, engine } = Self::connect(&url, key).await?;
+        Ok(Self {
+            store: store.with_run_lease(lease),
+            engine: engine.with_run_lease(lease),
+        })
     }
 
     pub async fn connect(url: &str, key: MasterKey) -> anyhow::Result<Self> {

@@ -13,3 +13,5 @@ mod hardening;
 mod support;
 #[path = "cli/sync.rs"]
 mod sync;
+#[path = "cli/workers.rs"]
+mod workers;

@@ -1458,6 +1458,8 @@ pub struct Applier<'s> {
     /// as many.
     written: usize,
     refresh_statistics_at: usize,
+    /// The run whose batches these are, if any: each batch is fenced by it.
+    run: Option<roster_domain::RunId>,
 }
 
 impl Store {
@@ -1492,6 +1494,7 @@ impl Store {
             revision: planned_at,
             written: 0,
             refresh_statistics_at: ROWS_BEFORE_STATISTICS,
+            run: None,
         })
     }
 
@@ -1510,6 +1513,13 @@ impl Store {
 }
 
 impl Applier<'_> {
+    /// Fences every batch by the run `run`: a batch writes only while this store instance still
+    /// owns the run, and otherwise fails as a whole with [`StoreError::RunTakenOver`].
+    pub fn for_run(mut self, run: roster_domain::RunId) -> Self {
+        self.run = Some(run);
+        self
+    }
+
     /// Applies `changes` to the account, each atomically, and reports each one's outcome in
     /// order. A change fails alone — stale, or for an address conflict — and the others apply.
     /// Adding or linking sets the object's source to directory and its external id; every write
@@ -1577,6 +1587,9 @@ impl Applier<'_> {
             has_members,
         } = BatchKeys::of(changes);
         let mut tx = self.store.db.begin_write().await?;
+        if let Some(run) = self.run {
+            self.store.hold_run(&mut tx.conn(), run, account.id).await?;
+        }
         let before = revision::current(&mut tx.conn(), account.id).await?;
         let standing = Standing::load(&mut tx.conn(), account.id).await?;
         if has_members && self.members.is_none() {

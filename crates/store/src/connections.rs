@@ -6,9 +6,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::accounts::require_account;
-use crate::db::{Conn, sql};
+use crate::db::{Conn, lock_account_runs, sql};
 use crate::revision;
 use crate::rows::{now, stored_json, to_json};
+use crate::runs::require_no_running_run;
 use crate::secret::{Binding, SealedSecret};
 use crate::{Store, StoreError};
 
@@ -53,7 +54,8 @@ async fn load(
 impl Store {
     /// Saves the account's one directory connection, replacing its settings. A new connection
     /// needs `secret`; afterwards `None` keeps the stored one. Pointing the connection at another
-    /// tenant or cloud discards the mirror and delta links, which describe the old tenant.
+    /// tenant or cloud discards the mirror and delta links, which describe the old tenant; that is
+    /// refused with [`StoreError::ConnectionBusy`] while a sync of the account runs.
     pub async fn set_connection(
         &self,
         account_id: AccountId,
@@ -65,6 +67,21 @@ impl Store {
         let mut tx = self.db.begin_write().await?;
         require_account(&mut tx.conn(), account_id).await?;
         let previous = load(&mut tx.conn(), account_id).await?;
+        let discards_mirror = previous.as_ref().is_some_and(|p| {
+            p.settings.tenant != settings.tenant || p.settings.cloud != settings.cloud
+        });
+        if discards_mirror {
+            // The mirror a running sync is writing may not vanish under it: take the run lock.
+            lock_account_runs(&mut tx.conn(), account_id).await?;
+            require_no_running_run(&mut tx.conn(), account_id, now)
+                .await
+                .map_err(|e| match e {
+                    StoreError::SyncAlreadyRunning { running } => {
+                        StoreError::ConnectionBusy { running }
+                    }
+                    e => e,
+                })?;
+        }
         match (&previous, sealed) {
             (None, None) => return Err(StoreError::SecretRequired),
             (
@@ -99,9 +116,7 @@ impl Store {
                     .await?;
             }
         }
-        if previous.as_ref().is_some_and(|p| {
-            p.settings.tenant != settings.tenant || p.settings.cloud != settings.cloud
-        }) {
+        if discards_mirror {
             for statement in [
                 "DELETE FROM mirror_users WHERE account_id = $1",
                 "DELETE FROM mirror_groups WHERE account_id = $1",
@@ -137,16 +152,29 @@ impl Store {
         load(&mut tx.conn(), account_id).await
     }
 
-    /// Every directory connection, for the scheduler.
+    /// Every directory connection.
     pub async fn list_connections(&self) -> Result<Vec<DirectoryConnection>, StoreError> {
+        self.each_connection()
+            .await?
+            .into_iter()
+            .map(|(_, connection)| connection)
+            .collect()
+    }
+
+    /// Every directory connection, each read on its own, for the scheduler: one whose stored
+    /// settings cannot be read is that account's problem, not every account's.
+    pub async fn each_connection(
+        &self,
+    ) -> Result<Vec<(AccountId, Result<DirectoryConnection, StoreError>)>, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let rows: Vec<ConnectionRow> =
             sql("SELECT account_id, settings, secret_set_at, updated_at FROM connections ORDER BY account_id")
                 .fetch_all(&mut tx.conn())
                 .await?;
-        rows.into_iter()
-            .map(ConnectionRow::into_connection)
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|row| (AccountId::from_uuid(row.account_id), row.into_connection()))
+            .collect())
     }
 
     /// The decrypted client secret, for the Graph client only.

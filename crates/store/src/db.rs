@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
+use roster_domain::AccountId;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -243,6 +244,22 @@ impl Tx {
 pub(crate) enum Conn<'c> {
     Sqlite(&'c mut SqliteConnection),
     Postgres(&'c mut PgConnection),
+}
+
+/// Takes the account's run lock for the rest of the caller's write transaction: starting a run
+/// and discarding the mirror a run writes exclude each other. SQLite's write transactions
+/// already run one at a time; PostgreSQL takes a transaction-scoped advisory lock.
+pub(crate) async fn lock_account_runs(
+    conn: &mut Conn<'_>,
+    account_id: AccountId,
+) -> Result<(), DbError> {
+    if let Conn::Postgres(_) = conn {
+        sql("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(account_id.to_string())
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// A row type both backends can decode.

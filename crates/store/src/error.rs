@@ -143,4 +143,21 @@ pub enum StoreError {
 
     #[error("the run {0} has already finished; a finished run is history and cannot change")]
     RunFinished(RunId),
+
+    /// The fencing refusal: the run's lease lapsed and another process took it over (or it was
+    /// handed back), so this process may no longer write for it.
+    #[error(
+        "the run {0} is no longer owned by this process (its lease lapsed and it was taken over or released); its write was refused and the run stops"
+    )]
+    RunTakenOver(RunId),
+
+    #[error(
+        "the schedule slot of {slot} was already claimed for this account by another worker; it runs once"
+    )]
+    SlotAlreadyClaimed { slot: OffsetDateTime },
+
+    #[error(
+        "a sync of this account is running (run {running}); changing the tenant or cloud discards the mirror it is writing — wait for the sync to finish, then save again"
+    )]
+    ConnectionBusy { running: RunId },
 }

@@ -26,6 +26,18 @@
 //!   The same key refuses removing a domain that addresses still use.
 //! - One directory connection per account: the account id is the key of `connections`.
 //! - One running sync per account: a partial unique index on running runs.
+//! - One run per schedule slot: claiming a slot is a conditional update of the connection's
+//!   last claimed slot, in the transaction that starts the slot's run.
+//!
+//! # Run ownership and fencing
+//!
+//! Each [`Store`] handle made by [`Store::connect`] has a random instance id; a run it starts is
+//! owned by that id under a lease ([`RUN_LEASE`] by default) that the owner renews while the run
+//! lives. Only a run whose lease expired is taken over, by whoever looks next; nothing about
+//! hosts or process ids is trusted. Every mirror commit and apply batch of a run renews the lease
+//! in its own transaction, conditionally on the run still being running and owned by this
+//! instance (the fencing token: run id and owner): a run that was taken over cannot write, and
+//! gets [`StoreError::RunTakenOver`].
 //!
 //! Violations are mapped by constraint to [`StoreError`] variants at this boundary; no database
 //! driver type appears in the public API.
@@ -86,7 +98,7 @@ pub use error::StoreError;
 pub use mirror::{DeltaCommitted, DeltaLink, DeltaLinks, Mirror, MirrorRefresh};
 pub use plans::{NotCurrent, StoredPlan};
 pub use revision::{MirrorVersion, Revision};
-pub use runs::{NewRun, RUN_ABANDONED_AFTER};
+pub use runs::{NewRun, RUN_LEASE};
 pub use scope::{MemberKeys, Membership, ObjectKeys};
 pub use secret::{MasterKey, MasterKeyError};
 pub use users::{MIN_PASSWORD_LEN, NewAdmin, NewUser};
@@ -97,6 +109,9 @@ pub use users::{MIN_PASSWORD_LEN, NewAdmin, NewUser};
 pub struct Store {
     db: db::Db,
     key: Arc<MasterKey>,
+    /// Who owns the runs this handle starts: random, shared by its clones.
+    instance: Arc<str>,
+    run_lease: std::time::Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -104,6 +119,7 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("backend", &self.db.backend())
             .field("key", &self.key)
+            .field("instance", &self.instance)
             .finish()
     }
 }
@@ -116,7 +132,21 @@ impl Store {
         Ok(Self {
             db: db::Db::connect(url).await?,
             key: Arc::new(key),
+            instance: uuid::Uuid::new_v4().to_string().into(),
+            run_lease: RUN_LEASE,
         })
+    }
+
+    /// Leases the runs this handle starts or renews for `lease` instead of [`RUN_LEASE`]
+    /// (tests shorten it so that a takeover need not wait a minute).
+    pub fn with_run_lease(mut self, lease: std::time::Duration) -> Self {
+        self.run_lease = lease;
+        self
+    }
+
+    /// How long a run's lease lasts after each renewal; the owner renews it well within that.
+    pub fn run_lease(&self) -> std::time::Duration {
+        self.run_lease
     }
 
     /// Brings the schema up to date with the migrations embedded for this backend.

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId, PlanId};
+use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId, PlanId, RunId};
 use time::OffsetDateTime;
 
 use crate::db::{
@@ -251,27 +251,35 @@ impl Store {
         Ok(load_delta_links(&mut tx.conn(), account_id).await?)
     }
 
-    /// Commits one delta round: upserts, removals and new delta links, all or nothing.
+    /// Commits one delta round of the run `run`: upserts, removals and new delta links, all or
+    /// nothing, and only while this instance still owns the run (else
+    /// [`StoreError::RunTakenOver`], and nothing is written).
     pub async fn commit_mirror_delta(
         &self,
+        run: RunId,
         account_id: AccountId,
         refresh: &MirrorRefresh,
     ) -> Result<DeltaCommitted, StoreError> {
-        self.write_mirror(account_id, refresh, false).await
+        self.write_mirror(run, account_id, refresh, false).await
     }
 
     /// Replaces the whole mirror after a full read, with its new delta links, all or nothing.
-    /// The refresh's removals are ignored: whatever it does not hold is gone.
+    /// The refresh's removals are ignored: whatever it does not hold is gone. Fenced by the run
+    /// as [`Store::commit_mirror_delta`] is.
     pub async fn replace_mirror(
         &self,
+        run: RunId,
         account_id: AccountId,
         full: &MirrorRefresh,
     ) -> Result<(), StoreError> {
-        self.write_mirror(account_id, full, true).await.map(|_| ())
+        self.write_mirror(run, account_id, full, true)
+            .await
+            .map(|_| ())
     }
 
     async fn write_mirror(
         &self,
+        run: RunId,
         account_id: AccountId,
         refresh: &MirrorRefresh,
         replace: bool,
@@ -289,6 +297,7 @@ impl Store {
             .collect();
         let now = now();
         let mut tx = self.db.begin_write().await?;
+        self.hold_run(&mut tx.conn(), run, account_id).await?;
         let in_step_before = revision::in_step_plan(&mut tx.conn(), account_id).await?;
         let missing_connection = |e: DbError| match e {
             DbError::Violation(Constraint::ForeignKey) => {

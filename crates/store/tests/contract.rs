@@ -8,6 +8,7 @@ mod contract {
     mod apply;
     mod connections;
     mod mirror;
+    mod ownership;
     mod plans_and_runs;
     mod revisions;
     mod schedule;

@@ -14,7 +14,7 @@ use roster_domain::{
 };
 use roster_graph::{ClientOptions, GraphClient, Priority};
 use roster_plan::{Mirror as PlanMirror, MirrorRead, PlanInput};
-use roster_store::{Applier, ChangeFailure, MirrorVersion, NewRun, Revision, Store};
+use roster_store::{Applier, ChangeFailure, MirrorVersion, NewRun, Revision, Store, StoreError};
 use time::OffsetDateTime;
 
 use crate::part::{PartOf, plan_part};
@@ -25,10 +25,9 @@ use crate::{Progress, SyncError};
 /// between chunks.
 const APPLY_CHUNK: usize = 5_000;
 
-/// How often a sync reading the directory tells the store it is alive. The store takes a run
-/// silent for 15 minutes as abandoned, and a full read of a large, throttled tenant can take
-/// longer than that.
-const HEARTBEAT: Duration = Duration::from_secs(60);
+/// How many times a run renews its lease within one lease: a renewal or two may fail (a
+/// database blip) without the lease lapsing.
+const BEATS_PER_LEASE: u32 = 3;
 
 /// Runs syncs against one store. Cheap to clone.
 #[derive(Clone)]
@@ -93,9 +92,9 @@ pub struct ApplyOutcome {
 impl SyncEngine {
     pub fn new(store: Store) -> Self {
         Self {
+            heartbeat: store.run_lease() / BEATS_PER_LEASE,
             store,
             graph_options: Arc::new(ClientOptions::new),
-            heartbeat: HEARTBEAT,
         }
     }
 
@@ -108,7 +107,14 @@ impl SyncEngine {
         self
     }
 
-    /// Beats at another interval while reading the directory (tests shorten it).
+    /// Leases its runs for `lease`, renewing them a few times within it.
+    pub fn with_run_lease(mut self, lease: Duration) -> Self {
+        self.store = self.store.with_run_lease(lease);
+        self.heartbeat = lease / BEATS_PER_LEASE;
+        self
+    }
+
+    /// Renews a running run's lease at another interval (tests change it).
     pub fn with_heartbeat(mut self, every: Duration) -> Self {
         self.heartbeat = every;
         self
@@ -144,8 +150,13 @@ impl SyncEngine {
         progress: &dyn Progress,
     ) -> Result<PreviewOutcome, SyncError> {
         let mut run = self.start(account_id, Trigger::Preview, actor).await?;
+        let (run_id, account_id) = (run.id, run.account_id);
         let result = self
-            .refresh_and_plan(&mut run, full, Priority::High, progress)
+            .owned(
+                run_id,
+                account_id,
+                self.refresh_and_plan(&mut run, full, Priority::High, progress),
+            )
             .await;
         match result {
             Ok((RevisedPlan { plan, planned, .. }, read)) => {
@@ -186,21 +197,24 @@ impl SyncEngine {
         }
         let mut run = self.start(account_id, Trigger::Apply, actor).await?;
         run.plan_id = Some(plan_id);
-        let result = async {
-            self.store.mark_plan_applied(plan_id).await?;
-            let hold_removals = stored.plan.deletion_check.exceeded && !request.confirm_removals;
-            let selected = |c: &Change| !request.skip.contains(&c.id);
-            self.apply_plan(
-                &mut run,
-                &stored.plan,
-                stored.planned_at,
-                selected,
-                hold_removals,
-                progress,
-            )
-            .await
-        }
-        .await;
+        let run_id = run.id;
+        let result = self
+            .owned(run_id, account_id, async {
+                self.store.mark_plan_applied(plan_id).await?;
+                let hold_removals =
+                    stored.plan.deletion_check.exceeded && !request.confirm_removals;
+                let selected = |c: &Change| !request.skip.contains(&c.id);
+                self.apply_plan(
+                    &mut run,
+                    &stored.plan,
+                    stored.planned_at,
+                    selected,
+                    hold_removals,
+                    progress,
+                )
+                .await
+            })
+            .await;
         match result {
             Ok((held_removals, not_allowed)) => {
                 let run = self.finish(run).await?;
@@ -222,25 +236,50 @@ impl SyncEngine {
         actor: &str,
         progress: &dyn Progress,
     ) -> Result<ApplyOutcome, SyncError> {
-        let mut run = self.start(account_id, Trigger::Automatic, actor).await?;
-        let result = async {
-            let (RevisedPlan { plan, revision, .. }, _) = self
-                .refresh_and_plan(&mut run, false, Priority::Low, progress)
-                .await?;
-            self.store.mark_plan_applied(plan.id).await?;
-            let hold_removals = plan.deletion_check.exceeded;
-            self.apply_plan(
-                &mut run,
-                &plan,
-                Some(revision),
-                |_| true,
-                hold_removals,
-                progress,
-            )
-            .await
-        }
-        .await;
-        let run_id = run.id;
+        let run = self.start(account_id, Trigger::Automatic, actor).await?;
+        self.automatic(run, progress).await
+    }
+
+    /// Claims the schedule slot that began at `slot` for the account and starts its automatic
+    /// run; another worker that claimed it first makes this fail with
+    /// [`roster_store::StoreError::SlotAlreadyClaimed`]. Continue with [`SyncEngine::automatic`].
+    pub async fn start_scheduled(
+        &self,
+        account_id: AccountId,
+        actor: &str,
+        slot: OffsetDateTime,
+    ) -> Result<Run, SyncError> {
+        Ok(self
+            .store
+            .start_scheduled_run(account_id, actor, slot)
+            .await?)
+    }
+
+    /// The automatic path of a started run: see [`SyncEngine::run_automatic`].
+    pub async fn automatic(
+        &self,
+        mut run: Run,
+        progress: &dyn Progress,
+    ) -> Result<ApplyOutcome, SyncError> {
+        let (run_id, account_id) = (run.id, run.account_id);
+        let result = self
+            .owned(run_id, account_id, async {
+                let (RevisedPlan { plan, revision, .. }, _) = self
+                    .refresh_and_plan(&mut run, false, Priority::Low, progress)
+                    .await?;
+                self.store.mark_plan_applied(plan.id).await?;
+                let hold_removals = plan.deletion_check.exceeded;
+                self.apply_plan(
+                    &mut run,
+                    &plan,
+                    Some(revision),
+                    |_| true,
+                    hold_removals,
+                    progress,
+                )
+                .await
+            })
+            .await;
         match result {
             Ok((held_removals, not_allowed)) => {
                 let run = self.finish(run).await?;
@@ -277,6 +316,8 @@ impl SyncEngine {
                     not_allowed,
                 })
             }
+            // Whoever took the run over runs the account again and reports that run.
+            Err(e @ SyncError::Store(StoreError::RunTakenOver(_))) => Err(self.fail(run, e).await),
             Err(e) => {
                 let error = self.fail(run, e).await;
                 let message = format!("Automatic sync failed: {error}");
@@ -332,8 +373,13 @@ impl SyncEngine {
     }
 
     /// Records the run as failed and hands back the error. If even that write fails, the run
-    /// stays "running" until the store takes it as abandoned; the original error matters more.
+    /// stays "running" until its lease lapses and it is taken as abandoned; the original error
+    /// matters more. A run taken over is no longer this process's to record.
     async fn fail(&self, mut run: Run, error: SyncError) -> SyncError {
+        if matches!(error, SyncError::Store(StoreError::RunTakenOver(_))) {
+            tracing::warn!(run = %run.id, "the run was taken over; it stops without writing");
+            return error;
+        }
         run.status = RunStatus::Failed;
         run.error = Some(error.to_string());
         run.finished_at = Some(OffsetDateTime::now_utc());
@@ -353,12 +399,7 @@ impl SyncEngine {
         let account_id = run.account_id;
         let (connection, client) = self.graph_client(account_id, priority).await?;
         let started = std::time::Instant::now();
-        let refreshed = self
-            .beating(
-                run,
-                refresh(&self.store, account_id, &client, full, progress),
-            )
-            .await;
+        let refreshed = refresh(&self.store, run.id, account_id, &client, full, progress).await;
         run.graph_requests = client.stats().graph_requests + client.stats().token_requests;
         let refreshed = refreshed?;
         tracing::info!(run = %run.id, read = ?refreshed.kind, objects = refreshed.objects_read, elapsed = ?started.elapsed(), "directory refreshed");
@@ -385,22 +426,44 @@ impl SyncEngine {
         Ok((plan, refreshed.kind))
     }
 
-    /// Runs `work`, saving the run at every heartbeat so that a long directory read is not
-    /// taken for an abandoned run. The run must not change while `work` runs.
-    async fn beating<T>(&self, run: &Run, work: impl Future<Output = T>) -> T {
-        let mut work = std::pin::pin!(work);
-        let mut beats =
-            tokio::time::interval_at(tokio::time::Instant::now() + self.heartbeat, self.heartbeat);
-        beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                done = &mut work => return done,
-                _ = beats.tick() => {
-                    if let Err(e) = self.store.update_run(run).await {
-                        tracing::warn!(run = %run.id, error = %e, "could not record that the run is alive");
+    /// Runs `work` for the run `run_id`, renewing the run's lease at every heartbeat. The run
+    /// stops — `work` is dropped, its open transaction rolled back — as soon as a renewal finds
+    /// that the run was taken over, or when renewals kept failing until the lease lapsed.
+    async fn owned<T>(
+        &self,
+        run_id: RunId,
+        account_id: AccountId,
+        work: impl Future<Output = Result<T, SyncError>>,
+    ) -> Result<T, SyncError> {
+        // The heartbeat runs beside `work`, not between its steps: a renewal waits for the run's
+        // row while a transaction of `work` holds it, and that transaction must go on meanwhile.
+        let heartbeat = async {
+            let mut renewed = tokio::time::Instant::now();
+            loop {
+                tokio::time::sleep(self.heartbeat).await;
+                match self.store.renew_run_lease(run_id, account_id).await {
+                    Ok(()) => renewed = tokio::time::Instant::now(),
+                    Err(
+                        e @ (StoreError::RunTakenOver(_)
+                        | StoreError::RunFinished(_)
+                        | StoreError::RunNotFound(_)),
+                    ) => {
+                        tracing::warn!(run = %run_id, error = %e, "the run lost its lease; it stops");
+                        return SyncError::from(StoreError::RunTakenOver(run_id));
+                    }
+                    Err(e) if renewed.elapsed() >= self.store.run_lease() => {
+                        tracing::error!(run = %run_id, error = %e, "the run's lease lapsed unrenewed; it stops");
+                        return e.into();
+                    }
+                    Err(e) => {
+                        tracing::warn!(run = %run_id, error = %e, "could not renew the run's lease; trying again");
                     }
                 }
             }
+        };
+        tokio::select! {
+            done = work => done,
+            lost = heartbeat => Err(lost),
         }
     }
 
@@ -576,7 +639,11 @@ impl SyncEngine {
         progress.applying(to_apply.len() as u64);
         let started = std::time::Instant::now();
         let whole_plan = to_apply.len() == plan.changes.len();
-        let mut applier = self.store.applier(run.account_id, planned_at).await?;
+        let mut applier = self
+            .store
+            .applier(run.account_id, planned_at)
+            .await?
+            .for_run(run.id);
         let applied = self
             .apply_in_passes(&mut applier, run, to_apply, progress)
             .await?;

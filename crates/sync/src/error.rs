@@ -30,10 +30,6 @@ pub enum SyncError {
 
     #[error("the plan {plan_id} has no change with the id {change_id}")]
     UnknownChange { plan_id: PlanId, change_id: String },
-
-    /// The runtime is shutting down under the scheduler.
-    #[error("the scheduler stopped before its syncs finished")]
-    SchedulerStopped,
 }
 
 impl From<GraphError> for SyncError {

@@ -11,10 +11,13 @@
 //!   at most once and only while it is the account's current plan.
 //! - [`SyncEngine::run_automatic`] (the schedule) does all three without review, within the
 //!   *how to sync* switches, holding removals over the deletion limit.
-//! - [`SyncEngine::run_due`] runs the automatic syncs that are due; [`decide`] is its pure rule.
+//! - [`Scheduler`] runs the automatic syncs that are due side by side, claiming each slot so it
+//!   runs once across workers; [`SyncEngine::run_due`] is one whole pass; [`decide`] is the pure
+//!   rule.
 //!
 //! Every operation is recorded as a run; one run per account at a time, across processes, is
-//! enforced by the store.
+//! enforced by the store. A run renews its lease while it lives and stops as soon as the store
+//! refuses it (taken over by another process).
 
 mod allocator;
 mod engine;
@@ -29,4 +32,4 @@ pub use engine::{ApplyOutcome, ApplyRequest, Planned, PreviewOutcome, SyncEngine
 pub use error::SyncError;
 pub use progress::{NoProgress, Progress};
 pub use refresh::{ReadKind, RefreshOutcome, refresh};
-pub use schedule::{ScheduleDecision, SchedulePolicy, ScheduleReport, decide};
+pub use schedule::{ScheduleDecision, SchedulePolicy, ScheduleReport, Scheduler, decide};

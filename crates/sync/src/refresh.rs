@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId};
+use roster_domain::{AccountId, DirectoryGroup, DirectoryUser, ExternalId, RunId};
 use roster_graph::{DeltaLink, DeltaLinks, DirectoryEvent, DirectoryRead, GraphClient, ReadStep};
 use roster_store::{DeltaCommitted, Mirror, MirrorRefresh, Store};
 use time::{Duration, OffsetDateTime};
@@ -60,9 +60,11 @@ pub struct DeltaChanges {
     pub committed: DeltaCommitted,
 }
 
-/// Refreshes the account's mirror from the tenant and commits it. `full` forces a full read.
+/// Refreshes the account's mirror from the tenant and commits it, fenced by the run `run`.
+/// `full` forces a full read.
 pub async fn refresh(
     store: &Store,
+    run: RunId,
     account_id: AccountId,
     client: &GraphClient,
     full: bool,
@@ -77,7 +79,7 @@ pub async fn refresh(
         ) {
             Usable::Yes(links) => {
                 match DeltaRound::read(client.read_changes(&links), progress).await {
-                    Ok(round) => return round.commit(store, account_id).await,
+                    Ok(round) => return round.commit(store, run, account_id).await,
                     Err(SyncError::Graph { error }) if error.needs_full_read() => {
                         tracing::info!(%account_id, "delta link expired; reading the whole directory");
                         ReadKind::FullDeltaExpired
@@ -93,7 +95,9 @@ pub async fn refresh(
     let reading = std::time::Instant::now();
     let links = working.read(client.read_full(), progress).await?;
     tracing::debug!(%account_id, objects = working.objects_read, elapsed = ?reading.elapsed(), "directory read in full");
-    working.commit_full(store, account_id, links, kind).await
+    working
+        .commit_full(store, run, account_id, links, kind)
+        .await
 }
 
 enum Usable {
@@ -144,6 +148,7 @@ impl DeltaRound {
     async fn commit(
         self,
         store: &Store,
+        run: RunId,
         account_id: AccountId,
     ) -> Result<RefreshOutcome, SyncError> {
         let (mut users, mut groups) = (Vec::new(), Vec::new());
@@ -164,7 +169,14 @@ impl DeltaRound {
             .into_iter()
             .for_each(|event| working.merge(event));
         working
-            .commit_delta(store, account_id, self.links, users_before, groups_before)
+            .commit_delta(
+                store,
+                run,
+                account_id,
+                self.links,
+                users_before,
+                groups_before,
+            )
             .await
     }
 }
@@ -243,6 +255,7 @@ impl WorkingMirror {
     async fn commit_delta(
         mut self,
         store: &Store,
+        run: RunId,
         account_id: AccountId,
         links: DeltaLinks,
         users_before: Vec<DirectoryUser>,
@@ -268,7 +281,7 @@ impl WorkingMirror {
             users_delta_link: Some(links.users.to_string()),
             groups_delta_link: Some(links.groups.to_string()),
         };
-        let committed = store.commit_mirror_delta(account_id, &refresh).await?;
+        let committed = store.commit_mirror_delta(run, account_id, &refresh).await?;
         let delta = DeltaChanges {
             users_before,
             groups_before,
@@ -286,6 +299,7 @@ impl WorkingMirror {
     async fn commit_full(
         self,
         store: &Store,
+        run: RunId,
         account_id: AccountId,
         links: DeltaLinks,
         kind: ReadKind,
@@ -301,7 +315,7 @@ impl WorkingMirror {
             groups_delta_link: Some(links.groups.to_string()),
             ..MirrorRefresh::default()
         };
-        store.replace_mirror(account_id, &full).await?;
+        store.replace_mirror(run, account_id, &full).await?;
         let mirror = Mirror {
             users: full.upsert_users,
             groups: full.upsert_groups,

@@ -1,18 +1,17 @@
 //! When automatic sync runs (product.md §6): the schedule's decisions, as a pure function, and
 //! the scheduler that acts on them.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 
-use roster_domain::run::Trigger;
+use roster_domain::run::{RunStatus, Trigger};
 use roster_domain::{
-    Account, AccountEventKind, AccountId, ConnectionSettings, DirectoryConnection, Frequency,
+    Account, AccountEventKind, AccountId, ConnectionSettings, DirectoryConnection, Frequency, RunId,
 };
-use roster_store::{AccountRef, StoreError};
+use roster_store::{AccountRef, NewRun, StoreError};
 use time::{Duration, OffsetDateTime};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
-use crate::{NoProgress, SyncEngine, SyncError};
+use crate::{ApplyOutcome, NoProgress, SyncEngine, SyncError};
 
 /// Who the scheduler is in run records.
 const SCHEDULER: &str = "scheduler";
@@ -24,8 +23,8 @@ pub enum ScheduleDecision {
     Off,
     /// Nothing is due before `next`.
     Wait { next: OffsetDateTime },
-    /// A slot has passed since the last automatic run: run now.
-    RunNow,
+    /// The slot that began at `slot` has passed since the last automatic run: run now.
+    RunNow { slot: OffsetDateTime },
     /// The account has had no tech contact for longer than the grace period: set the
     /// frequency to never and record why, since nobody would hear of a failing sync.
     TurnOff,
@@ -58,7 +57,7 @@ pub fn decide(
     let baseline =
         last_automatic_run.map_or(connection.updated_at, |run| run.max(connection.updated_at));
     if slot > baseline {
-        ScheduleDecision::RunNow
+        ScheduleDecision::RunNow { slot }
     } else {
         let next = frequency.next_slot(account.id, now).unwrap_or(slot);
         ScheduleDecision::Wait { next }
@@ -84,7 +83,7 @@ impl Default for SchedulePolicy {
     }
 }
 
-/// What one look at the schedule did.
+/// What the scheduler did, over one or more looks at the schedule.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScheduleReport {
     /// Automatic runs that finished (succeeded, partial or held).
@@ -93,82 +92,250 @@ pub struct ScheduleReport {
     pub failed: Vec<AccountId>,
     /// Accounts whose automatic sync was turned off for want of a tech contact.
     pub turned_off: Vec<AccountId>,
+    /// Runs whose owner's lease lapsed, marked abandoned so their accounts are due again.
+    pub abandoned: Vec<RunId>,
+}
+
+/// A sync the scheduler started and has not yet seen end.
+struct InFlight {
+    run: RunId,
+    task: AbortHandle,
+}
+
+/// Runs due automatic syncs side by side, up to the policy's concurrency, as their slots come:
+/// each [`Scheduler::look`] claims what is due while there is room, and each finished sync makes
+/// room, so no look waits for the slowest sync. Each account's failure is that account's failed
+/// run; the scheduler goes on.
+pub struct Scheduler {
+    engine: SyncEngine,
+    policy: SchedulePolicy,
+    syncs: JoinSet<(AccountId, Result<ApplyOutcome, SyncError>)>,
+    in_flight: HashMap<AccountId, InFlight>,
+}
+
+impl Scheduler {
+    pub fn new(engine: SyncEngine, policy: SchedulePolicy) -> Self {
+        Self {
+            engine,
+            policy,
+            syncs: JoinSet::new(),
+            in_flight: HashMap::new(),
+        }
+    }
+
+    /// Syncs started and not yet finished.
+    pub fn running(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Looks at every connection once, as of `now`: marks runs whose lease lapsed as abandoned,
+    /// turns off automatic sync where the tech contact has been missing too long, and starts the
+    /// due syncs while there is room, claiming each one's slot so that no other worker runs it.
+    /// Returns how many it started. An error here is the store's as a whole (the caller retries);
+    /// one account's problem is logged or recorded as its failed run, and the look goes on.
+    pub async fn look(
+        &mut self,
+        now: OffsetDateTime,
+        report: &mut ScheduleReport,
+    ) -> Result<usize, SyncError> {
+        let store = self.engine.store().clone();
+        report.abandoned.extend(store.abandon_lapsed_runs().await?);
+        let mut started = 0;
+        for (account_id, connection) in store.each_connection().await? {
+            if self.in_flight.len() >= self.policy.concurrency.max(1) {
+                break;
+            }
+            if self.in_flight.contains_key(&account_id) {
+                continue;
+            }
+            let connection = match connection {
+                Ok(connection) => connection,
+                Err(error) => {
+                    self.record_unreadable(account_id, &error, report).await;
+                    continue;
+                }
+            };
+            match self.consider(connection, now, report).await {
+                Ok(true) => started += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%account_id, %error, "could not look at the account's schedule")
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    /// Decides for one account and acts; `true` when a sync started.
+    async fn consider(
+        &mut self,
+        connection: DirectoryConnection,
+        now: OffsetDateTime,
+        report: &mut ScheduleReport,
+    ) -> Result<bool, SyncError> {
+        let store = self.engine.store();
+        let account = store
+            .account(&AccountRef::Id(connection.account_id))
+            .await?;
+        let last = store
+            .last_run_started(account.id, Trigger::Automatic)
+            .await?;
+        let missing_since = store.tech_contact_missing_since(account.id).await?;
+        let decision = decide(
+            &account,
+            &connection,
+            last,
+            missing_since,
+            self.policy.tech_contact_grace,
+            now,
+        );
+        match decision {
+            ScheduleDecision::Off | ScheduleDecision::Wait { .. } => Ok(false),
+            ScheduleDecision::TurnOff => {
+                self.engine
+                    .turn_off(
+                        account.id,
+                        connection.settings,
+                        self.policy.tech_contact_grace,
+                    )
+                    .await?;
+                report.turned_off.push(account.id);
+                Ok(false)
+            }
+            ScheduleDecision::RunNow { slot } => {
+                let run = match self
+                    .engine
+                    .start_scheduled(account.id, SCHEDULER, slot)
+                    .await
+                {
+                    Ok(run) => run,
+                    // Another worker has the slot, or a sync of the account is running.
+                    Err(SyncError::Store(
+                        StoreError::SlotAlreadyClaimed { .. }
+                        | StoreError::SyncAlreadyRunning { .. },
+                    )) => return Ok(false),
+                    Err(error) => return Err(error),
+                };
+                let engine = self.engine.clone();
+                let run_id = run.id;
+                let task = self.syncs.spawn(async move {
+                    let account_id = run.account_id;
+                    (account_id, engine.automatic(run, &NoProgress).await)
+                });
+                self.in_flight
+                    .insert(account.id, InFlight { run: run_id, task });
+                Ok(true)
+            }
+        }
+    }
+
+    /// A connection whose stored settings cannot be read cannot be scheduled: that is recorded
+    /// as the account's failed automatic run, once for as long as the same error lasts.
+    async fn record_unreadable(
+        &self,
+        account_id: AccountId,
+        error: &StoreError,
+        report: &mut ScheduleReport,
+    ) {
+        let message = format!(
+            "the connection settings could not be read, so automatic sync cannot run: {error}; save the connection settings again"
+        );
+        let store = self.engine.store();
+        let recorded = async {
+            let latest = store.list_runs(account_id, 1).await?;
+            if latest
+                .first()
+                .is_some_and(|run| run.error.as_deref() == Some(message.as_str()))
+            {
+                return Ok(false);
+            }
+            let mut run = store
+                .start_run(NewRun {
+                    account_id,
+                    trigger: Trigger::Automatic,
+                    actor: SCHEDULER.to_owned(),
+                })
+                .await?;
+            run.status = RunStatus::Failed;
+            run.error = Some(message.clone());
+            store.update_run(&run).await?;
+            Ok::<_, StoreError>(true)
+        }
+        .await;
+        match recorded {
+            Ok(true) => {
+                tracing::warn!(%account_id, %error, "unreadable connection settings recorded as a failed run");
+                report.failed.push(account_id);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(%account_id, %error, record_error = %e, "unreadable connection settings")
+            }
+        }
+    }
+
+    /// Waits for the next started sync to end and records it in `report`; `false` when none
+    /// is running.
+    pub async fn next_finished(&mut self, report: &mut ScheduleReport) -> bool {
+        let Some(joined) = self.syncs.join_next().await else {
+            return false;
+        };
+        let (account_id, outcome) = match joined {
+            Ok(done) => done,
+            // A task that panicked leaves its run to lapse and be taken over.
+            Err(error) => {
+                tracing::error!(%error, "an automatic sync task stopped");
+                let id = error.id();
+                self.in_flight.retain(|_, sync| sync.task.id() != id);
+                return true;
+            }
+        };
+        self.in_flight.remove(&account_id);
+        match outcome {
+            Ok(outcome) => {
+                tracing::info!(%account_id, run = %outcome.run.id, status = ?outcome.run.status, "automatic sync finished");
+                report.ran.push(account_id);
+            }
+            Err(error) => {
+                tracing::warn!(%account_id, %error, "automatic sync failed");
+                report.failed.push(account_id);
+            }
+        }
+        true
+    }
+
+    /// Stops the running syncs and hands their runs back, so that the next worker pass runs
+    /// those accounts again at once.
+    pub async fn release(&mut self) {
+        self.syncs.abort_all();
+        while self.syncs.join_next().await.is_some() {}
+        for (account_id, sync) in self.in_flight.drain() {
+            match self.engine.store().release_run(sync.run).await {
+                Ok(()) => tracing::info!(%account_id, run = %sync.run, "handed the run back"),
+                Err(error) => {
+                    tracing::warn!(%account_id, run = %sync.run, %error, "could not hand the run back; its lease will lapse")
+                }
+            }
+        }
+    }
 }
 
 impl SyncEngine {
-    /// Looks at every connection once, as of `now`, and syncs the due ones, `concurrency` at a
-    /// time. One account's failure never stops the others; an account another worker is
-    /// already syncing is left to it.
+    /// Runs every sync due as of `now` to its end, `concurrency` at a time, looking at the
+    /// schedule again whenever one ends, until nothing more is due: one pass of a worker.
     pub async fn run_due(
         &self,
         now: OffsetDateTime,
         policy: SchedulePolicy,
     ) -> Result<ScheduleReport, SyncError> {
-        let store = self.store();
+        let mut scheduler = Scheduler::new(self.clone(), policy);
         let mut report = ScheduleReport::default();
-        let slots = Arc::new(Semaphore::new(policy.concurrency.max(1)));
-        let mut syncs = JoinSet::new();
-        for connection in store.list_connections().await? {
-            let account = store
-                .account(&AccountRef::Id(connection.account_id))
-                .await?;
-            let last = store
-                .last_run_started(account.id, Trigger::Automatic)
-                .await?;
-            let missing_since = store.tech_contact_missing_since(account.id).await?;
-            match decide(
-                &account,
-                &connection,
-                last,
-                missing_since,
-                policy.tech_contact_grace,
-                now,
-            ) {
-                ScheduleDecision::Off | ScheduleDecision::Wait { .. } => {}
-                ScheduleDecision::TurnOff => {
-                    self.turn_off(account.id, connection.settings, policy.tech_contact_grace)
-                        .await?;
-                    report.turned_off.push(account.id);
-                }
-                ScheduleDecision::RunNow => {
-                    let engine = self.clone();
-                    // The semaphore is never closed, so acquiring fails only if the runtime is going away.
-                    let slot = Arc::clone(&slots)
-                        .acquire_owned()
-                        .await
-                        .map_err(|_| SyncError::SchedulerStopped)?;
-                    syncs.spawn(async move {
-                        let outcome = engine
-                            .run_automatic(account.id, SCHEDULER, &NoProgress)
-                            .await;
-                        drop(slot);
-                        (account.id, outcome)
-                    });
-                }
+        loop {
+            scheduler.look(now, &mut report).await?;
+            if !scheduler.next_finished(&mut report).await {
+                return Ok(report);
             }
         }
-        while let Some(joined) = syncs.join_next().await {
-            let (account_id, outcome) = match joined {
-                Ok(done) => done,
-                // A sync task that panicked or was cancelled leaves its run to be taken over.
-                Err(error) => {
-                    tracing::error!(%error, "an automatic sync task stopped");
-                    continue;
-                }
-            };
-            match outcome {
-                Ok(outcome) => {
-                    tracing::info!(%account_id, run = %outcome.run.id, status = ?outcome.run.status, "automatic sync finished");
-                    report.ran.push(account_id);
-                }
-                Err(SyncError::Store(StoreError::SyncAlreadyRunning { .. })) => {}
-                Err(error) => {
-                    tracing::warn!(%account_id, %error, "automatic sync failed");
-                    report.failed.push(account_id);
-                }
-            }
-        }
-        Ok(report)
     }
 
     /// Sets the frequency to never and records why, for the console, the history and the
@@ -283,7 +450,9 @@ mod tests {
                 Duration::days(7),
                 now()
             ),
-            ScheduleDecision::RunNow
+            ScheduleDecision::RunNow {
+                slot: Frequency::Hours(1).latest_slot(account.id, now()).unwrap()
+            }
         );
     }
 
@@ -332,7 +501,9 @@ mod tests {
                 Duration::days(7),
                 now()
             ),
-            ScheduleDecision::RunNow
+            ScheduleDecision::RunNow {
+                slot: Frequency::Hours(24).latest_slot(account.id, now()).unwrap()
+            }
         );
     }
 }

@@ -121,8 +121,9 @@ fn an_apply_killed_at_random_points_leaves_a_consistent_store_and_the_next_run_c
     for trial in 0..TRIALS {
         let roster = planned.copy();
         let delay = kill_points.next(apply_time);
+        // A short lease, so that the next run need not wait a minute to take the killed one over.
         let mut process = roster
-            .command(&apply)
+            .command(&[&["--run-lease-seconds", "1"], &apply[..]].concat())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -166,6 +167,7 @@ fn an_apply_killed_at_random_points_leaves_a_consistent_store_and_the_next_run_c
             "{context}: a group is half-applied"
         );
 
+        std::thread::sleep(Duration::from_millis(1_200));
         roster.ok(&["sync", "run", ACCOUNT]);
 
         assert_eq!(
@@ -181,11 +183,11 @@ fn an_apply_killed_at_random_points_leaves_a_consistent_store_and_the_next_run_c
 }
 
 #[test]
-fn a_run_left_running_by_a_killed_process_does_not_block_the_next_run() {
+fn a_run_left_running_by_a_killed_process_is_taken_over_once_its_lease_runs_out() {
     let sim = Sim::start(3_000, 40, 3);
     let roster = Roster::connected_to(&sim);
     let mut preview = roster
-        .command(&["sync", "preview", ACCOUNT])
+        .command(&["--run-lease-seconds", "3", "sync", "preview", ACCOUNT])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -207,6 +209,12 @@ fn a_run_left_running_by_a_killed_process_does_not_block_the_next_run() {
     };
     preview.kill().unwrap();
     preview.wait().unwrap();
+    let blocked = roster.fails(&["sync", "run", ACCOUNT]);
+    assert!(
+        blocked.contains("already running"),
+        "the run is not taken over while its lease lasts: {blocked}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(3_500));
 
     roster.ok(&["sync", "run", ACCOUNT]);
 

@@ -324,7 +324,8 @@ impl Sim {
         Self::start_with(users, groups, seed, &["--tls", "--cert-out", certificate])
     }
 
-    fn start_with(users: usize, groups: usize, seed: u64, extra: &[&str]) -> Self {
+    /// Like [`Sim::start`], with more of `roster sim`'s flags (`--latency-ms 300`).
+    pub fn start_with(users: usize, groups: usize, seed: u64, extra: &[&str]) -> Self {
         let mut child = roster_command()
             .args(["sim", "--listen", "127.0.0.1:0"])
             .args(extra)

@@ -429,7 +429,10 @@ contract_test!(bulk_applies_and_mirror_loads_hold_every_object, |db| {
         ..MirrorRefresh::default()
     };
     let started = Instant::now();
-    db.store.replace_mirror(contoso.id, &full).await.unwrap();
+    db.store
+        .replace_mirror(db.mirror_run(contoso.id).await, contoso.id, &full)
+        .await
+        .unwrap();
     let written = started.elapsed();
     let started = Instant::now();
     let mirror = db.store.load_mirror(contoso.id).await.unwrap();

@@ -187,7 +187,7 @@ contract_test!(deleting_a_connection_deletes_its_mirror, |db| {
         ..MirrorRefresh::default()
     };
     db.store
-        .commit_mirror_delta(contoso.id, &refresh)
+        .commit_mirror_delta(db.mirror_run(contoso.id).await, contoso.id, &refresh)
         .await
         .unwrap();
     db.store.delete_connection(contoso.id).await.unwrap();
@@ -220,8 +220,17 @@ contract_test!(
             upsert_users: vec![super::mirror::directory_user("u-1", "jane@contoso.com")],
             ..MirrorRefresh::default()
         };
+        let run = db.mirror_run(contoso.id).await;
         db.store
-            .commit_mirror_delta(contoso.id, &refresh)
+            .commit_mirror_delta(run, contoso.id, &refresh)
+            .await
+            .unwrap();
+        let run = db.store.run(run).await.unwrap();
+        db.store
+            .update_run(&roster_domain::run::Run {
+                status: roster_domain::run::RunStatus::Succeeded,
+                ..run
+            })
             .await
             .unwrap();
 

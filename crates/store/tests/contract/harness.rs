@@ -3,8 +3,11 @@
 use std::future::Future;
 
 use roster_domain::plan::{ChangeAction, GroupFields, GroupMembers, UserFields};
-use roster_domain::{Account, AccountId, DomainName, EmailAddress, ExternalId, GroupKind, UserId};
-use roster_store::{Backend, MasterKey, NewAccount, Store};
+use roster_domain::run::{RunStatus, Trigger};
+use roster_domain::{
+    Account, AccountId, DomainName, EmailAddress, ExternalId, GroupKind, RunId, UserId,
+};
+use roster_store::{Backend, MasterKey, NewAccount, NewRun, Store};
 use sqlx::{Connection, Executor};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -22,6 +25,7 @@ pub enum Raw {
     Uuid(Uuid),
     Text(&'static str),
     Bool(bool),
+    Int(i64),
     Bytes(Vec<u8>),
     Time(OffsetDateTime),
 }
@@ -34,6 +38,7 @@ macro_rules! bind_all {
                 Raw::Uuid(v) => query.bind(v),
                 Raw::Text(v) => query.bind(v),
                 Raw::Bool(v) => query.bind(v),
+                Raw::Int(v) => query.bind(v),
                 Raw::Bytes(v) => query.bind(v),
                 Raw::Time(v) => query.bind(v),
             };
@@ -94,6 +99,22 @@ impl TestDb {
         Store::connect(&self.url, key)
             .await
             .expect("the database reopens")
+    }
+
+    /// The run a test's mirror writes belong to: the account's running run, else a new one.
+    pub async fn mirror_run(&self, account: AccountId) -> RunId {
+        let latest = self.store.list_runs(account, 1).await.unwrap();
+        match latest.first() {
+            Some(run) if run.status == RunStatus::Running => run.id,
+            _ => {
+                let new = NewRun {
+                    account_id: account,
+                    trigger: Trigger::Preview,
+                    actor: "test".to_owned(),
+                };
+                self.store.start_run(new).await.expect("a run starts").id
+            }
+        }
     }
 
     /// An account named `name` owning `domains`.

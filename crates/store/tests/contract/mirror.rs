@@ -63,7 +63,10 @@ contract_test!(
             groups_delta_link: Some(GROUPS_LINK.into()),
             ..MirrorRefresh::default()
         };
-        db.store.replace_mirror(account, &full).await.unwrap();
+        db.store
+            .replace_mirror(db.mirror_run(account).await, account, &full)
+            .await
+            .unwrap();
 
         let renamed = directory_user("u-2", "b.renamed@contoso.com");
         let delta = MirrorRefresh {
@@ -74,7 +77,10 @@ contract_test!(
             ),
             ..MirrorRefresh::default()
         };
-        db.store.commit_mirror_delta(account, &delta).await.unwrap();
+        db.store
+            .commit_mirror_delta(db.mirror_run(account).await, account, &delta)
+            .await
+            .unwrap();
 
         let mirror = db.store.load_mirror(account).await.unwrap();
         let mut users = mirror.users.clone();
@@ -118,7 +124,10 @@ contract_test!(
             groups_delta_link: Some(GROUPS_LINK.into()),
             ..MirrorRefresh::default()
         };
-        db.store.replace_mirror(account, &full).await.unwrap();
+        db.store
+            .replace_mirror(db.mirror_run(account).await, account, &full)
+            .await
+            .unwrap();
 
         let (users, groups) = db
             .store
@@ -154,13 +163,19 @@ contract_test!(a_full_read_replaces_the_whole_mirror, |db| {
         upsert_users: vec![directory_user("u-1", "a@contoso.com")],
         ..MirrorRefresh::default()
     };
-    db.store.replace_mirror(account, &first).await.unwrap();
+    db.store
+        .replace_mirror(db.mirror_run(account).await, account, &first)
+        .await
+        .unwrap();
     let second = MirrorRefresh {
         upsert_users: vec![directory_user("u-2", "b@contoso.com")],
         users_delta_link: Some(USERS_LINK.into()),
         ..MirrorRefresh::default()
     };
-    db.store.replace_mirror(account, &second).await.unwrap();
+    db.store
+        .replace_mirror(db.mirror_run(account).await, account, &second)
+        .await
+        .unwrap();
     let mirror = db.store.load_mirror(account).await.unwrap();
     assert_eq!(mirror.users, vec![directory_user("u-2", "b@contoso.com")]);
     assert!(mirror.delta_links.groups.is_none());
@@ -175,7 +190,10 @@ contract_test!(
             users_delta_link: Some(USERS_LINK.into()),
             ..MirrorRefresh::default()
         };
-        db.store.replace_mirror(account, &before).await.unwrap();
+        db.store
+            .replace_mirror(db.mirror_run(account).await, account, &before)
+            .await
+            .unwrap();
         let snapshot = db.store.load_mirror(account).await.unwrap();
 
         // Make the last write of a refresh, the delta links, fail inside the database.
@@ -203,11 +221,16 @@ contract_test!(
         };
         assert!(
             db.store
-                .commit_mirror_delta(account, &failing)
+                .commit_mirror_delta(db.mirror_run(account).await, account, &failing)
                 .await
                 .is_err()
         );
-        assert!(db.store.replace_mirror(account, &failing).await.is_err());
+        assert!(
+            db.store
+                .replace_mirror(db.mirror_run(account).await, account, &failing)
+                .await
+                .is_err()
+        );
         assert_eq!(db.store.load_mirror(account).await.unwrap(), snapshot);
     }
 );
@@ -218,7 +241,10 @@ contract_test!(a_mirror_needs_a_connection, |db| {
         upsert_users: vec![directory_user("u-1", "a@contoso.com")],
         ..MirrorRefresh::default()
     };
-    let committed = db.store.commit_mirror_delta(contoso.id, &refresh).await;
+    let committed = db
+        .store
+        .commit_mirror_delta(db.mirror_run(contoso.id).await, contoso.id, &refresh)
+        .await;
     assert!(
         matches!(committed, Err(StoreError::ConnectionNotFound(_))),
         "{committed:?}"
@@ -231,7 +257,10 @@ contract_test!(a_directory_id_named_twice_among_many_is_read_once, |db| {
         upsert_users: vec![directory_user("u-1", "a@contoso.com")],
         ..MirrorRefresh::default()
     };
-    db.store.replace_mirror(account, &full).await.unwrap();
+    db.store
+        .replace_mirror(db.mirror_run(account).await, account, &full)
+        .await
+        .unwrap();
     // A delta round may name an object on several pages; the ids then span several statements.
     let mut ids: Vec<_> = (0..500).map(|n| external(&format!("absent-{n}"))).collect();
     ids.insert(0, external("u-1"));

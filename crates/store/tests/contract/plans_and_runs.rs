@@ -207,13 +207,10 @@ contract_test!(of_two_syncs_started_at_once_exactly_one_runs, |db| {
 contract_test!(an_abandoned_run_no_longer_blocks_a_new_one, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let abandoned = db.store.start_run(new_run(contoso.id)).await.unwrap();
-    let long_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
-    db.raw(
-        "UPDATE runs SET heartbeat_at = $1",
-        vec![Raw::Time(long_ago)],
-    )
-    .await
-    .unwrap();
+    // Its owner stopped renewing the lease, which then ran out.
+    db.raw("UPDATE runs SET lease_expires_ms = $1", vec![Raw::Int(1)])
+        .await
+        .unwrap();
 
     db.store
         .start_run(new_run(contoso.id))

@@ -131,13 +131,19 @@ contract_test!(
             db,
             id,
             true,
-            store.replace_mirror(id, &objects).await.unwrap()
+            store
+                .replace_mirror(db.mirror_run(id).await, id, &objects)
+                .await
+                .unwrap()
         );
         moves_revision!(
             db,
             id,
             true,
-            store.commit_mirror_delta(id, &objects).await.unwrap()
+            store
+                .commit_mirror_delta(db.mirror_run(id).await, id, &objects)
+                .await
+                .unwrap()
         );
         let links_only = MirrorRefresh {
             users_delta_link: Some(
@@ -149,7 +155,10 @@ contract_test!(
             db,
             id,
             false,
-            store.commit_mirror_delta(id, &links_only).await.unwrap()
+            store
+                .commit_mirror_delta(db.mirror_run(id).await, id, &links_only)
+                .await
+                .unwrap()
         );
         let plan = empty_plan(id);
         moves_revision!(
@@ -290,7 +299,11 @@ contract_test!(
             upsert_users: vec![directory_user("u-1", "ann@contoso.com")],
             ..MirrorRefresh::default()
         };
-        let first = db.store.commit_mirror_delta(id, &objects).await.unwrap();
+        let first = db
+            .store
+            .commit_mirror_delta(db.mirror_run(id).await, id, &objects)
+            .await
+            .unwrap();
         assert_eq!(
             first.in_step_before,
             Some(plan.id),
@@ -299,7 +312,11 @@ contract_test!(
         assert_eq!(first.revision, db.store.revision(id).await.unwrap());
         assert_eq!(first.revision, revision.next());
 
-        let second = db.store.commit_mirror_delta(id, &objects).await.unwrap();
+        let second = db
+            .store
+            .commit_mirror_delta(db.mirror_run(id).await, id, &objects)
+            .await
+            .unwrap();
         assert_eq!(
             second.in_step_before, None,
             "the first round moved the account out of step"
@@ -310,7 +327,11 @@ contract_test!(
             ),
             ..MirrorRefresh::default()
         };
-        let third = db.store.commit_mirror_delta(id, &links_only).await.unwrap();
+        let third = db
+            .store
+            .commit_mirror_delta(db.mirror_run(id).await, id, &links_only)
+            .await
+            .unwrap();
         assert_eq!(
             third.revision, second.revision,
             "a round that brings nothing leaves the revision"

@@ -242,7 +242,10 @@ contract_test!(
             upsert_groups: groups.clone(),
             ..MirrorRefresh::default()
         };
-        db.store.replace_mirror(account, &full).await.unwrap();
+        db.store
+            .replace_mirror(db.mirror_run(account).await, account, &full)
+            .await
+            .unwrap();
 
         let naming = |ids: &'static [&'static str]| {
             let store = db.store.clone();

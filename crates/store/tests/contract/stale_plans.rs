@@ -21,7 +21,10 @@ async fn synced(db: &TestDb) -> (AccountId, User) {
         upsert_users: vec![directory_user("u-1", "ann@contoso.com")],
         ..MirrorRefresh::default()
     };
-    db.store.replace_mirror(contoso.id, &full).await.unwrap();
+    db.store
+        .replace_mirror(db.mirror_run(contoso.id).await, contoso.id, &full)
+        .await
+        .unwrap();
     let add = ChangeAction::AddUser {
         external_id: external("u-1"),
         fields: user_fields("ann@contoso.com", &["ann.alias@contoso.com"]),
@@ -66,7 +69,10 @@ async fn delta(db: &TestDb, account: AccountId, users: Vec<roster_domain::Direct
         ),
         ..MirrorRefresh::default()
     };
-    db.store.commit_mirror_delta(account, &round).await.unwrap();
+    db.store
+        .commit_mirror_delta(db.mirror_run(account).await, account, &round)
+        .await
+        .unwrap();
 }
 
 contract_test!(

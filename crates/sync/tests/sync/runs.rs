@@ -8,6 +8,7 @@ use roster_domain::plan::Category;
 use roster_domain::run::{CategoryCount, RunStatus, Trigger};
 use roster_store::StoreError;
 use roster_sync::{ApplyRequest, NoProgress, SyncError};
+use sqlx::Connection;
 
 use crate::support::{ACTOR, TestApp};
 
@@ -242,4 +243,45 @@ async fn a_run_reading_a_slow_directory_keeps_beating_so_it_is_not_taken_for_aba
         "the run's heartbeat moved while the directory was read"
     );
     assert!(preview.await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_run_that_lost_its_ownership_stops_and_writes_nothing() {
+    let app = TestApp::unsynced().await;
+    app.control
+        .set_latency(Duration::from_millis(300))
+        .await
+        .unwrap();
+    let engine = app.engine.clone().with_heartbeat(Duration::from_millis(50));
+    let account_id = app.account.id;
+    let preview =
+        tokio::spawn(async move { engine.preview(account_id, false, ACTOR, &NoProgress).await });
+    while app.store.list_runs(account_id, 1).await.unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Another process took the run over while the directory was read.
+    let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE runs SET owner = 'another-process'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let outcome = preview.await.unwrap();
+    assert!(
+        matches!(outcome, Err(SyncError::Store(StoreError::RunTakenOver(_)))),
+        "{outcome:?}"
+    );
+    let mirror = app.store.load_mirror(account_id).await.unwrap();
+    assert!(
+        mirror.users.is_empty() && mirror.delta_links.users.is_none(),
+        "the run stopped before writing its mirror"
+    );
+    let run = &app.store.list_runs(account_id, 1).await.unwrap()[0];
+    assert_eq!(
+        run.status,
+        RunStatus::Running,
+        "the process that took it over records its end, not this one"
+    );
 }

@@ -1,9 +1,10 @@
 //! The scheduler: automatic syncs when their slot comes, never right after saving, and turned
 //! off after the grace period without a tech contact.
 
-use roster_domain::run::Trigger;
+use roster_domain::run::{RunStatus, Trigger};
 use roster_domain::{AccountEventKind, Frequency};
 use roster_sync::SchedulePolicy;
+use sqlx::Connection;
 use time::{Duration, OffsetDateTime};
 
 use crate::support::TestApp;
@@ -114,4 +115,65 @@ async fn a_failed_automatic_run_is_recorded_for_the_tech_contact() {
         "{}",
         events[0].message
     );
+}
+
+#[tokio::test]
+async fn an_account_whose_settings_cannot_be_read_fails_alone_and_the_others_still_sync() {
+    let app = TestApp::unsynced().await;
+    let fabrikam = app
+        .store
+        .create_account(roster_store::NewAccount {
+            name: "fabrikam".into(),
+            domains: vec!["fabrikam.com".parse().unwrap()],
+            tech_contact: None,
+        })
+        .await
+        .unwrap();
+    let settings = app
+        .store
+        .connection(app.account.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .settings;
+    app.store
+        .set_connection(fabrikam.id, settings, Some("secret".to_owned().into()))
+        .await
+        .unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE connections SET settings = '{\"tenant\": 7}' WHERE account_id = $1")
+        .bind(fabrikam.id.as_uuid())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let due = OffsetDateTime::now_utc() + Duration::days(1) + Duration::minutes(1);
+    let report = app
+        .engine
+        .run_due(due, SchedulePolicy::default())
+        .await
+        .expect("one account's unreadable settings do not stop the scheduler");
+    assert_eq!(report.ran, vec![app.account.id]);
+    assert_eq!(report.failed, vec![fabrikam.id]);
+    let runs = app.store.list_runs(fabrikam.id, 10).await.unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].status, RunStatus::Failed);
+    assert!(
+        runs[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("connection settings could not be read")),
+        "{:?}",
+        runs[0].error
+    );
+
+    let again = app
+        .engine
+        .run_due(due, SchedulePolicy::default())
+        .await
+        .unwrap();
+    assert!(again.failed.is_empty(), "recorded once: {again:?}");
+    assert_eq!(app.store.list_runs(fabrikam.id, 10).await.unwrap().len(), 1);
 }

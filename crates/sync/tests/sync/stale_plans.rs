@@ -4,8 +4,10 @@
 
 use roster_domain::TechContact;
 use roster_domain::plan::{Category, Plan};
-use roster_domain::run::RunStatus;
+use roster_domain::run::{RunStatus, Trigger};
+use roster_graph::GraphClient;
 use roster_graph::Priority;
+use roster_store::NewRun;
 use roster_store::{NotCurrent, StoreError};
 use roster_sync::{ApplyOutcome, NoProgress, SyncError, refresh};
 
@@ -232,9 +234,7 @@ async fn a_delta_round_that_brought_nothing_does_not_age_a_plan_and_one_that_did
         .unwrap();
     let plan = app.preview().await;
 
-    refresh(&app.store, app.account.id, &client, false, &NoProgress)
-        .await
-        .unwrap();
+    delta_round(&app, &client).await;
 
     assert_eq!(app.apply(&plan).await.run.status, RunStatus::Succeeded);
     let renamed = app.user(grace).await.unwrap();
@@ -249,9 +249,7 @@ async fn a_delta_round_that_brought_nothing_does_not_age_a_plan_and_one_that_did
         .rename_user(grace, "Rear Admiral Hopper")
         .await
         .unwrap();
-    refresh(&app.store, app.account.id, &client, false, &NoProgress)
-        .await
-        .unwrap();
+    delta_round(&app, &client).await;
 
     let refused = app.try_apply(&plan, &[], false).await.unwrap_err();
 
@@ -262,4 +260,27 @@ async fn a_delta_round_that_brought_nothing_does_not_age_a_plan_and_one_that_did
         "the directory changed since this plan was built",
     );
     assert_eq!(app.user(grace).await, Some(renamed));
+}
+
+/// One delta round of the mirror, outside any preview: as a scheduled sync's read would be, in a
+/// run of its own.
+async fn delta_round(app: &TestApp, client: &GraphClient) {
+    let new = NewRun {
+        account_id: app.account.id,
+        trigger: Trigger::Automatic,
+        actor: "test".to_owned(),
+    };
+    let mut run = app.store.start_run(new).await.unwrap();
+    refresh(
+        &app.store,
+        run.id,
+        app.account.id,
+        client,
+        false,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    run.status = RunStatus::Succeeded;
+    app.store.update_run(&run).await.unwrap();
 }
