@@ -27,7 +27,9 @@ fn main() -> Result<(), Failure> {
             "groups" => parse::group_page(&body)?.items.len(),
             "batch" => batch_members(&body)?,
             other => {
-                return Err(format!("unknown kind {other}: expected users, groups or batch").into());
+                return Err(
+                    format!("unknown kind {other}: expected users, groups or batch").into(),
+                );
             }
         };
     }

@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::assertion::{SeenAssertions, UploadedCertificate};
 use crate::model::{Directory, ObjectKind};
 
 /// A domain of the tenant, as `/domains` reports it.
@@ -36,6 +37,9 @@ pub struct Application {
     pub display_name: String,
     pub service_principal_id: String,
     pub secrets: Vec<ClientSecret>,
+    /// Certificates uploaded for client assertions.
+    #[serde(default)]
+    pub certificates: Vec<UploadedCertificate>,
     /// Application permissions an admin has consented to; they become the token's `roles`.
     pub roles: BTreeSet<String>,
 }
@@ -152,6 +156,8 @@ pub struct Tenant {
     requests: Mutex<BTreeMap<String, u64>>,
     budget: Mutex<ResourceBudget>,
     fault_rng: Mutex<ChaCha8Rng>,
+    /// Client assertions already used to sign in.
+    pub seen_assertions: Mutex<SeenAssertions>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every value guarded
@@ -179,6 +185,7 @@ impl Tenant {
             fault_rng: Mutex::new(ChaCha8Rng::seed_from_u64(
                 seed ^ 0x6661_756c_7473 ^ index as u64,
             )),
+            seen_assertions: Mutex::new(SeenAssertions::default()),
         }
     }
 
