@@ -76,14 +76,14 @@ struct KeyRow {
     key_key_id: String,
 }
 
-/// The account's certificates, newest first.
+/// The account's certificates, newest (the one expiring last) first.
 pub(crate) async fn infos(
     conn: &mut Conn<'_>,
     account_id: AccountId,
 ) -> Result<Vec<CertificateInfo>, StoreError> {
     let rows: Vec<InfoRow> = sql(
         "SELECT thumbprint, sha256_thumbprint, not_before, not_after, created_at \
-         FROM connection_certificates WHERE account_id = $1 ORDER BY created_at DESC, thumbprint",
+         FROM connection_certificates WHERE account_id = $1 ORDER BY not_after DESC, created_at DESC, thumbprint",
     )
     .bind(account_id.as_uuid())
     .fetch_all(conn)
@@ -179,7 +179,7 @@ impl Store {
         let rows: Vec<KeyRow> = sql(
             "SELECT thumbprint, sha256_thumbprint, not_before, not_after, created_at, certificate, \
              key_ciphertext, key_nonce, key_key_id FROM connection_certificates WHERE account_id = $1 \
-             ORDER BY created_at DESC, thumbprint",
+             ORDER BY not_after DESC, created_at DESC, thumbprint",
         )
         .bind(account_id.as_uuid())
         .fetch_all(&mut tx.conn())
