@@ -1,5 +1,7 @@
 //! The Graph client's behaviour, against local servers playing the login and Graph hosts.
 
+#[path = "graph/certificates.rs"]
+mod certificates;
 #[path = "graph/counters.rs"]
 mod counters;
 #[path = "graph/diagnostics.rs"]
