@@ -150,7 +150,10 @@ pub fn verify(
 
     let text =
         |value: &Value, name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
-    let (by_s256, by_sha1) = (text(&header, "x5t#S256"), text(&header, "x5t"));
+    // MSAL Python pads its thumbprints (`hOBcHZi846VCHSJbFAs26Go9VTQ=`, as an older version of
+    // Microsoft's page shows them); Entra accepts both spellings.
+    let thumbprint = |name: &str| text(&header, name).map(|t| t.trim_end_matches('=').to_owned());
+    let (by_s256, by_sha1) = (thumbprint("x5t#S256"), thumbprint("x5t"));
     let certificate = expected
         .certificates
         .iter()
@@ -210,7 +213,13 @@ pub fn verify(
     {
         return Err(Refusal::Audience);
     }
-    let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+    // A NumericDate may have a fraction (RFC 7519 §2); MSAL Python sends `time.time()`'s.
+    let number = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_f64)
+            .map(|seconds| seconds.floor() as i64)
+    };
     let exp = number("exp").ok_or_else(|| malformed("the assertion has no exp claim"))?;
     // MSAL sends `iat` without `nbf`; either starts the valid range.
     let nbf = number("nbf").or_else(|| number("iat")).unwrap_or(exp);

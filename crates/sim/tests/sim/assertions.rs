@@ -155,14 +155,17 @@ async fn an_assertion_signed_by_an_uploaded_certificate_earns_a_token() {
 async fn the_older_rs256_form_with_x5t_and_a_domain_audience_is_accepted_too() {
     let (harness, certificate) = with_uploaded().await;
     let tenant = harness.tenant().clone();
-    let header = json!({"alg": "RS256", "typ": "JWT", "x5t": certificate.x5t()});
+    // Padded, as MSAL Python writes it.
+    let header = json!({"alg": "RS256", "typ": "JWT", "x5t": format!("{}=", certificate.x5t())});
     let mut claims = claims(&harness);
     claims["aud"] = json!(format!(
         "{}/{}/oauth2/v2.0/token",
         tenant.login_url, tenant.tenant
     ));
-    // MSAL sends `iat` and no `nbf`.
+    // MSAL Python sends `iat` and no `nbf`, and times with a fraction.
     claims.as_object_mut().unwrap().remove("nbf");
+    claims["iat"] = json!(now() as f64 + 0.25);
+    claims["exp"] = json!(now() as f64 + 600.75);
     let reply = sign_in(&harness, &certificate.sign(&header, &claims)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }
