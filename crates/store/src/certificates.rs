@@ -65,11 +65,8 @@ impl From<InfoRow> for CertificateInfo {
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
-    thumbprint: String,
-    sha256_thumbprint: String,
-    not_before: OffsetDateTime,
-    not_after: OffsetDateTime,
-    created_at: OffsetDateTime,
+    #[sqlx(flatten)]
+    info: InfoRow,
     certificate: Vec<u8>,
     key_ciphertext: Vec<u8>,
     key_nonce: Vec<u8>,
@@ -193,16 +190,10 @@ impl Store {
                 };
                 let private_key_pem = self.key.open(
                     &sealed,
-                    &Binding::certificate_key(account_id, &row.thumbprint),
+                    &Binding::certificate_key(account_id, &row.info.thumbprint),
                 )?;
                 Ok(SigningCertificate {
-                    info: CertificateInfo {
-                        thumbprint: row.thumbprint,
-                        sha256_thumbprint: row.sha256_thumbprint,
-                        not_before: row.not_before,
-                        not_after: row.not_after,
-                        created_at: row.created_at,
-                    },
+                    info: row.info.into(),
                     certificate_der: row.certificate,
                     private_key_pem,
                 })

@@ -78,7 +78,7 @@ async fn a_certificate_connection_syncs_and_a_removed_certificate_is_explained()
     else {
         panic!("expected AADSTS700027 explained, got {error:?}");
     };
-    assert_eq!(thumbprints, &[made.thumbprint.clone()]);
+    assert_eq!(thumbprints, std::slice::from_ref(&made.thumbprint));
     let message = error.to_string();
     assert!(
         message.contains("AADSTS700027")
