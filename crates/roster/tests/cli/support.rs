@@ -351,20 +351,62 @@ impl Sim {
         self.field("client_secret")
     }
 
-    /// Deletes directory users for good, through the simulator's control API.
-    pub fn hard_delete_users(&self, ids: &[String]) {
+    /// Runs `calls` against the simulator's control API.
+    fn control<F: Future<Output = ()>>(&self, calls: impl FnOnce(roster_sim::ControlClient) -> F) {
         let control = roster_sim::ControlClient::new(self.field("control_url"));
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
-        runtime.block_on(async {
+            .unwrap()
+            .block_on(calls(control));
+    }
+
+    /// Deletes directory users for good, through the simulator's control API.
+    pub fn hard_delete_users(&self, ids: &[String]) {
+        self.control(|control| async move {
             for id in ids {
                 control
                     .hard_delete_user(id)
                     .await
                     .expect("the simulator deletes the user");
             }
+        });
+    }
+
+    /// Uploads a certificate (PEM) to the app registration, as the admin does.
+    pub fn upload_certificate(&self, pem: &str) {
+        self.control(|control| async move {
+            control
+                .upload_certificate(pem)
+                .await
+                .expect("the simulator takes the certificate");
+        });
+    }
+
+    /// Removes a certificate from the app registration by its SHA-1 thumbprint.
+    pub fn remove_certificate(&self, thumbprint: &str) {
+        self.control(|control| async move {
+            control
+                .remove_certificate(thumbprint)
+                .await
+                .expect("the simulator removes the certificate");
+        });
+    }
+
+    /// Expires the app's client secret (AADSTS7000222 from now on).
+    pub fn expire_secret(&self) {
+        self.control(|control| async move {
+            control.expire_secret().await.expect("the secret expires");
+        });
+    }
+
+    /// Replaces the app's client secret: the one Roster holds stops working.
+    pub fn rotate_secret(&self) {
+        self.control(|control| async move {
+            control
+                .rotate_secret()
+                .await
+                .expect("the secret is rotated");
         });
     }
 }
