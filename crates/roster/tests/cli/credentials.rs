@@ -1,7 +1,28 @@
 //! Certificate credentials and master key rotation through the CLI, as an operator and an
 //! Entra admin would do them.
 
+use std::path::PathBuf;
+
+use serde_json::Value;
+
 use crate::support::{ACCOUNT, Roster, Sim};
+
+/// `roster connection certificate generate` into a directory beside the deployment: what it
+/// printed, and the directory.
+fn generate_certificate(roster: &Roster) -> (Value, PathBuf) {
+    let out_dir = roster
+        .write_file("placeholder", "")
+        .with_file_name("certificates");
+    let generated = roster.json(&[
+        "connection",
+        "certificate",
+        "generate",
+        ACCOUNT,
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    (generated, out_dir)
+}
 
 #[test]
 fn an_admin_generates_uploads_and_switches_to_a_certificate() {
@@ -14,17 +35,7 @@ fn an_admin_generates_uploads_and_switches_to_a_certificate() {
         "{refused}"
     );
 
-    let out_dir = roster
-        .write_file("placeholder", "")
-        .with_file_name("certificates");
-    let generated = roster.json(&[
-        "connection",
-        "certificate",
-        "generate",
-        ACCOUNT,
-        "--out-dir",
-        out_dir.to_str().unwrap(),
-    ]);
+    let (generated, _) = generate_certificate(&roster);
     let thumbprint = generated["thumbprint"].as_str().unwrap().to_owned();
     let pem = std::fs::read_to_string(generated["pem_file"].as_str().unwrap()).unwrap();
     let cer = std::fs::read(generated["cer_file"].as_str().unwrap()).unwrap();
@@ -95,24 +106,14 @@ fn the_key_expiry_date_is_a_setting_and_is_named_when_the_key_expires() {
         "{test}"
     );
     let cleared = roster.json(&["connection", "set", ACCOUNT, "--key-expires-on", "none"]);
-    assert_eq!(cleared["key_expires_on"], serde_json::Value::Null);
+    assert_eq!(cleared["key_expires_on"], Value::Null);
 }
 
 #[test]
 fn rotating_the_master_key_keeps_every_secret_and_refuses_the_old_key() {
     let sim = Sim::start(5, 1, 4);
     let roster = Roster::connected_to(&sim);
-    let out_dir = roster
-        .write_file("placeholder", "")
-        .with_file_name("certificates");
-    roster.ok(&[
-        "connection",
-        "certificate",
-        "generate",
-        ACCOUNT,
-        "--out-dir",
-        out_dir.to_str().unwrap(),
-    ]);
+    let (_, out_dir) = generate_certificate(&roster);
     let key_file = roster.data_dir().join("master.key");
     let old_key = std::fs::read_to_string(&key_file).unwrap();
     let new_key_file = out_dir.join("master.key.new");
