@@ -48,7 +48,8 @@ impl fmt::Debug for GeneratedCertificate {
 }
 
 /// A new RSA-2048 key pair (Entra requires RSA for client assertions) and a self-signed
-/// certificate for it, valid from `now` for `valid_for`, named after the app registration.
+/// certificate for it, valid from (just before) `now` for `valid_for`, named after the app
+/// registration.
 pub fn generate_certificate(
     client_id: ClientId,
     now: OffsetDateTime,
@@ -69,8 +70,9 @@ pub fn generate_certificate(
         rcgen::DnType::CommonName,
         format!("Roster directory sync {client_id}"),
     );
-    // Whole seconds: X.509 times have no fractions, and the stored dates must match them.
-    let not_before = now.replace_nanosecond(0).unwrap_or(now);
+    // Whole seconds: X.509 times have no fractions, and the stored dates must match them. A few
+    // minutes back, so that a clock slightly behind this one already finds it valid.
+    let not_before = now.replace_nanosecond(0).unwrap_or(now) - time::Duration::minutes(5);
     params.not_before = not_before;
     params.not_after = not_before + valid_for;
     let certificate = params

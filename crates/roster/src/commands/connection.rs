@@ -262,7 +262,9 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
                      to sign in with a certificate instead, switch with --credential certificate after generating one"
                 );
             }
-            if settings.credential == CredentialKind::Certificate
+            // Checked when switching, so that other settings stay changeable meanwhile.
+            if args.credential.is_some()
+                && settings.credential == CredentialKind::Certificate
                 && saved
                     .as_ref()
                     .is_none_or(|c| c.signing_certificates(OffsetDateTime::now_utc()).is_empty())
