@@ -2,12 +2,14 @@
 
 import base64
 import json
+import urllib.error
 
 import msal
 import pytest
+import requests
 from azure.core.exceptions import ClientAuthenticationError
 
-from conftest import GRAPH_SCOPE, credential
+from conftest import GRAPH_SCOPE, Control, credential
 
 
 def confidential_app(sim, secret=None, tenant=None, **discovery):
@@ -135,3 +137,118 @@ def test_azure_identity_surfaces_an_unknown_tenant(sim):
 def test_azure_identity_surfaces_a_bad_scope(sim):
     with pytest.raises(ClientAuthenticationError, match="AADSTS70011"):
         credential(sim).get_token("https://outlook.office365.com/.default")
+
+
+# Certificate credentials (graph-protocol.md §1a): MSAL signs the client assertion itself, so
+# these show the simulator accepts what Microsoft's library sends, not only what Roster sends.
+
+@pytest.fixture
+def uploaded_certificate(sim):
+    """A key pair and self-signed certificate made with `cryptography` (MSAL's own dependency),
+    uploaded to the simulated app registration and removed again after the test."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "MSAL compatibility")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    private_key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    sha1 = certificate.fingerprint(hashes.SHA1()).hex().upper()
+    control = Control(sim.control_url)
+    uploaded = control.call("POST", "/app/certificates", {"pem": certificate_pem})
+    assert uploaded["thumbprint"] == sha1
+    yield {"private_key": private_key_pem, "public_certificate": certificate_pem, "sha1": sha1}
+    try:
+        control.call("DELETE", f"/app/certificates/{sha1}")
+    except urllib.error.HTTPError as error:  # a test that removed it already
+        assert error.code == 404
+
+
+class RecordingSession(requests.Session):
+    """An HTTP client (MSAL's public `http_client` option) that keeps each form it posts."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms = []
+
+    def post(self, url, data=None, **kwargs):
+        self.forms.append(data)
+        return super().post(url, data=data, **kwargs)
+
+
+def certificate_app(sim, client_credential, http_client=None):
+    return msal.ConfidentialClientApplication(
+        sim.client_id,
+        client_credential=client_credential,
+        authority=f"{sim.login_url}/{sim.tenant_id}",
+        instance_discovery=False,
+        http_client=http_client,
+    )
+
+
+def assertion_header(form: dict) -> dict:
+    """The JOSE header of the client assertion in a token request's form."""
+    assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    assert "client_secret" not in form
+    assertion = form["client_assertion"]
+    if isinstance(assertion, bytes):  # MSAL posts it as bytes
+        assertion = assertion.decode()
+    header = assertion.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+
+
+def test_msal_signs_in_with_a_certificate_using_ps256_and_x5t_s256(sim, uploaded_certificate):
+    # The current form: with the public certificate and no SHA-1 thumbprint, MSAL sends PS256
+    # with x5t#S256 (and x5c).
+    http = RecordingSession()
+    app = certificate_app(sim, {
+        "private_key": uploaded_certificate["private_key"],
+        "public_certificate": uploaded_certificate["public_certificate"],
+    }, http)
+    result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
+    assert "access_token" in result, result
+    assert claims(result["access_token"])["appid"] == sim.client_id
+    header = assertion_header(http.forms[-1])
+    assert header["alg"] == "PS256" and "x5t#S256" in header, header
+
+
+def test_msal_signs_in_with_a_sha1_thumbprint_using_rs256_and_x5t(sim, uploaded_certificate):
+    http = RecordingSession()
+    app = certificate_app(sim, {
+        "private_key": uploaded_certificate["private_key"],
+        "thumbprint": uploaded_certificate["sha1"],
+    }, http)
+    result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
+    assert "access_token" in result, result
+    header = assertion_header(http.forms[-1])
+    assert header["alg"] == "RS256" and "x5t" in header, header
+
+
+def test_msal_surfaces_a_removed_certificate_as_aadsts700027(sim, uploaded_certificate):
+    Control(sim.control_url).call("DELETE", f"/app/certificates/{uploaded_certificate['sha1']}")
+    app = certificate_app(sim, {
+        "private_key": uploaded_certificate["private_key"],
+        "public_certificate": uploaded_certificate["public_certificate"],
+    })
+    result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
+    assert result["error"] == "invalid_client"
+    assert result["error_codes"] == [700027]

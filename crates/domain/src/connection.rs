@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 use url::Url;
 
 use crate::plan::Category;
@@ -483,6 +483,13 @@ pub struct ConnectionSettings {
     /// Treat sign-in-blocked accounts that still have a mailbox as active (shared and room
     /// mailboxes are often blocked and still receive mail). Off by default.
     pub include_sign_in_blocked: bool,
+    /// How Roster signs in: with the client secret (the key) or a certificate.
+    #[serde(default)]
+    pub credential: CredentialKind,
+    /// The client secret's expiry date, as the Entra admin center showed it when the secret
+    /// was created; optional, since Entra never tells an app when its secret expires.
+    #[serde(default, with = "iso_date")]
+    pub key_expires_on: Option<Date>,
 }
 
 impl ConnectionSettings {
@@ -500,7 +507,104 @@ impl ConnectionSettings {
             frequency: Frequency::Never,
             deletion_limit: DeletionLimit::default(),
             include_sign_in_blocked: false,
+            credential: CredentialKind::Secret,
+            key_expires_on: None,
         }
+    }
+}
+
+/// A date as `YYYY-MM-DD`, the form the Entra admin center and the CLI use.
+pub mod iso_date {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::Date;
+    use time::format_description::BorrowedFormatItem;
+    use time::macros::format_description;
+
+    const FORMAT: &[BorrowedFormatItem<'_>] = format_description!("[year]-[month]-[day]");
+
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(text: &str) -> Result<Date, crate::ParseError> {
+        Date::parse(text.trim(), FORMAT).map_err(|e| {
+            crate::ParseError::new("date", text, format!("{e}; write it as YYYY-MM-DD"))
+        })
+    }
+
+    pub fn format(date: Date) -> String {
+        date.format(FORMAT)
+            .unwrap_or_else(|_| unreachable!("every date has a year, month and day"))
+    }
+
+    pub fn serialize<S: Serializer>(date: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+        match date {
+            Some(date) => s.serialize_some(&format(*date)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| parse(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// What the token request proves the app's identity with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// The client secret's value (the guide's "key").
+    #[default]
+    Secret,
+    /// A client assertion signed with the private key of a certificate Roster generated and
+    /// the admin uploaded to the app registration.
+    Certificate,
+}
+
+impl FromStr for CredentialKind {
+    type Err = ParseError;
+
+    fn from_str(input: &str) -> Result<Self, ParseError> {
+        match input.trim().to_ascii_lowercase().as_str() {
+            "secret" | "key" | "client-secret" => Ok(Self::Secret),
+            "certificate" | "cert" => Ok(Self::Certificate),
+            _ => Err(ParseError::new(
+                "credential",
+                input,
+                "expected secret (the client secret, or key) or certificate",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for CredentialKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Secret => "secret",
+            Self::Certificate => "certificate",
+        })
+    }
+}
+
+/// The public half of a certificate Roster generated for a connection; its private key stays
+/// sealed in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateInfo {
+    /// The SHA-1 thumbprint in hex, as the Entra admin center lists it under Certificates.
+    pub thumbprint: String,
+    /// The base64url SHA-256 thumbprint, the `x5t#S256` of Roster's client assertions.
+    pub sha256_thumbprint: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl CertificateInfo {
+    /// Whether the certificate can sign in at `now`.
+    pub fn valid_at(&self, now: OffsetDateTime) -> bool {
+        self.not_before <= now && now < self.not_after
     }
 }
 
@@ -514,6 +618,43 @@ pub struct DirectoryConnection {
     pub secret_set_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The certificates generated for this connection, newest first.
+    #[serde(default)]
+    pub certificates: Vec<CertificateInfo>,
+}
+
+impl DirectoryConnection {
+    /// The certificate a sign-in tries first at `now`: the newest one that is valid. The
+    /// others that are still valid are tried after it (one may not be uploaded yet).
+    pub fn signing_certificates(&self, now: OffsetDateTime) -> Vec<&CertificateInfo> {
+        self.certificates
+            .iter()
+            .filter(|c| c.valid_at(now))
+            .collect()
+    }
+}
+
+/// The date the credential a connection signs in with stops working, if Roster knows it: the
+/// key's expiry date from the settings for a secret, or for certificates the latest expiry of
+/// those still valid at `now` (sign-in keeps working until the last of them expires), else
+/// the latest expiry of any (all expired).
+pub fn credential_expiry(connection: &DirectoryConnection, now: OffsetDateTime) -> Option<Date> {
+    match connection.settings.credential {
+        CredentialKind::Secret => connection.settings.key_expires_on,
+        CredentialKind::Certificate => {
+            let latest = |valid_only: bool| {
+                connection
+                    .certificates
+                    .iter()
+                    .filter(|c| !valid_only || c.valid_at(now))
+                    .map(|c| c.not_after)
+                    .max()
+            };
+            latest(true)
+                .or_else(|| latest(false))
+                .map(OffsetDateTime::date)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -628,6 +769,72 @@ mod tests {
         assert!(!limit.exceeded(10, 100), "exactly 10% is not more than 10%");
         assert!(limit.exceeded(11, 100));
         assert!(DeletionLimit::new(0, 10).is_err());
+    }
+
+    #[test]
+    fn the_credential_expires_with_the_key_or_the_last_valid_certificate() {
+        let day = |d: i64| OffsetDateTime::UNIX_EPOCH + time::Duration::days(d);
+        let certificate = |from: i64, to: i64| CertificateInfo {
+            thumbprint: format!("{from}-{to}"),
+            sha256_thumbprint: String::new(),
+            not_before: day(from),
+            not_after: day(to),
+            created_at: day(from),
+        };
+        let mut settings = ConnectionSettings::new(
+            "contoso.com".parse().unwrap(),
+            "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d".parse().unwrap(),
+            Cloud::Global,
+        );
+        settings.key_expires_on = Some(day(400).date());
+        let mut connection = DirectoryConnection {
+            account_id: AccountId::new(),
+            settings,
+            secret_set_at: day(0),
+            updated_at: day(0),
+            certificates: vec![certificate(300, 700), certificate(0, 365)],
+        };
+        assert_eq!(
+            credential_expiry(&connection, day(10)),
+            Some(day(400).date())
+        );
+        connection.settings.credential = CredentialKind::Certificate;
+        assert_eq!(
+            credential_expiry(&connection, day(10)),
+            Some(day(365).date()),
+            "the newer certificate is not valid yet"
+        );
+        assert_eq!(
+            credential_expiry(&connection, day(320)),
+            Some(day(700).date())
+        );
+        assert_eq!(
+            credential_expiry(&connection, day(800)),
+            Some(day(700).date())
+        );
+        connection.certificates.clear();
+        assert_eq!(credential_expiry(&connection, day(10)), None);
+        assert_eq!(
+            "cert".parse::<CredentialKind>().unwrap(),
+            CredentialKind::Certificate
+        );
+        assert!("password".parse::<CredentialKind>().is_err());
+        let json = serde_json::to_value(&connection.settings).unwrap();
+        assert_eq!(json["key_expires_on"], "1971-02-05");
+        assert!(iso_date::parse("2027-13-01").is_err());
+    }
+
+    #[test]
+    fn settings_saved_before_certificates_read_as_secret_without_expiry() {
+        let saved = r#"{"tenant":"contoso.com","client_id":"8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d",
+            "cloud":{"kind":"global"},"default_role":"end_user","scope":{"users":true,
+            "distribution_groups":true,"security_groups":true,"m365_groups":false},
+            "actions":{"add_users":true,"update_users":true,"remove_users":true,"add_groups":true,
+            "update_groups":true,"remove_groups":true},"frequency":"never",
+            "deletion_limit":{"percent":10,"min_objects":10},"include_sign_in_blocked":false}"#;
+        let settings: ConnectionSettings = serde_json::from_str(saved).unwrap();
+        assert_eq!(settings.credential, CredentialKind::Secret);
+        assert_eq!(settings.key_expires_on, None);
     }
 
     #[test]

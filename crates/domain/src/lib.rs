@@ -15,8 +15,8 @@ pub mod run;
 
 pub use address::{DomainName, EmailAddress};
 pub use connection::{
-    Cloud, ConnectionSettings, DeletionLimit, DirectoryConnection, Frequency, SyncActions,
-    SyncScope,
+    CertificateInfo, Cloud, ConnectionSettings, CredentialKind, DeletionLimit, DirectoryConnection,
+    Frequency, SyncActions, SyncScope, credential_expiry,
 };
 pub use directory::{DirectoryGroup, DirectoryMember, DirectoryUser, MemberType};
 pub use event::{AccountEvent, AccountEventKind};

@@ -18,10 +18,11 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::certificate::ClientCertificate;
 use crate::error::GraphError;
 use crate::pace::Pace;
 use crate::parse::{self, ErrorBody};
-use crate::token::{AccessToken, Credentials, TokenCache, missing_permissions};
+use crate::token::{AccessToken, ClientCredential, Credentials, TokenCache, missing_permissions};
 
 /// The largest response body read. A page of 999 users, or a batch of twenty pages of 999
 /// members, is a few megabytes; the bound keeps a hostile body from taking the process's memory.
@@ -241,6 +242,19 @@ impl GraphClient {
         secret: SecretString,
         options: ClientOptions,
     ) -> Result<Self, GraphError> {
+        Self::with_credential(settings, ClientCredential::Secret(secret), options)
+    }
+
+    /// A client for a saved connection that signs in with `credential`: the secret, or
+    /// client assertions signed by its certificates.
+    pub fn with_credential(
+        settings: &ConnectionSettings,
+        credential: ClientCredential,
+        options: ClientOptions,
+    ) -> Result<Self, GraphError> {
+        if matches!(&credential, ClientCredential::Certificates(c) if c.is_empty()) {
+            return Err(GraphError::NoValidCertificate { expired_on: None });
+        }
         let mut builder = reqwest::Client::builder()
             // A redirect would carry the bearer token to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
@@ -271,8 +285,9 @@ impl GraphClient {
         let credentials = Credentials {
             tenant: settings.tenant.clone(),
             client_id: settings.client_id,
-            secret,
+            credential,
             cloud: settings.cloud.clone(),
+            key_expires_on: settings.key_expires_on,
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -364,7 +379,23 @@ impl GraphClient {
         self.inner.tokens.get(self.fetch_token()).await
     }
 
+    /// A token from the secret, or from the first certificate the app registration accepts:
+    /// a certificate it does not hold (AADSTS700027) passes the turn to the next one.
     async fn fetch_token(&self) -> Result<AccessToken, GraphError> {
+        let mut refused = None;
+        for certificate in self.inner.credentials.attempts() {
+            match self.fetch_token_with(certificate).await {
+                Err(error @ GraphError::CertificateNotUploaded { .. }) => refused = Some(error),
+                other => return other,
+            }
+        }
+        Err(refused.unwrap_or(GraphError::NoValidCertificate { expired_on: None }))
+    }
+
+    async fn fetch_token_with(
+        &self,
+        certificate: Option<&ClientCertificate>,
+    ) -> Result<AccessToken, GraphError> {
         let credentials = &self.inner.credentials;
         let url = credentials.token_url();
         let path = Url::parse(&url)
@@ -376,13 +407,12 @@ impl GraphClient {
                 .counters
                 .token_requests
                 .fetch_add(1, Ordering::Relaxed);
-            let sent = self
-                .inner
-                .http
-                .post(url)
-                .form(&credentials.form())
-                .send()
-                .await;
+            // Each attempt signs a new assertion: a retried one would repeat its `jti`.
+            let form = match credentials.form(certificate) {
+                Ok(form) => form,
+                Err(e) => return Attempt::Fail(e),
+            };
+            let sent = self.inner.http.post(url).form(&form).send().await;
             let fetched_at = Instant::now();
             let (status, retry_after, body) = match self.receive("token", sent, path).await {
                 Ok(received) => received,
@@ -394,6 +424,7 @@ impl GraphClient {
                         grant.access_token,
                         grant.expires_in,
                         fetched_at,
+                        credentials.describe(certificate),
                     )),
                     Err(e) => Attempt::Fail(GraphError::protocol(path, e.location, e.problem)),
                 },

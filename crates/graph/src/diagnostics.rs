@@ -143,7 +143,7 @@ pub async fn test_connection(client: &GraphClient, account_domains: &[DomainName
     ));
     steps.push(Step::passed(
         Check::Authentication,
-        "the client ID and secret were accepted",
+        token.obtained_with.clone(),
     ));
     steps.push(match &token.roles {
         None => Step::not_run(

@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use roster_domain::ClientId;
+use roster_domain::connection::iso_date;
+use time::Date;
 
 /// The permission that covers everything Roster reads, recommended in every permission fix.
 pub const RECOMMENDED_PERMISSION: &str = "Directory.Read.All";
@@ -34,8 +36,45 @@ pub enum GraphError {
     #[error("the client secret (key) for application {client_id} was rejected (AADSTS7000215)")]
     InvalidSecret { client_id: ClientId },
 
-    #[error("the client secret (key) for application {client_id} has expired (AADSTS7000222)")]
-    SecretExpired { client_id: ClientId },
+    #[error("the client secret (key) for application {client_id} has expired (AADSTS7000222){}",
+        expires_on.map(|d| format!("; Roster was told it expires on {}", iso_date::format(d))).unwrap_or_default())]
+    SecretExpired {
+        client_id: ClientId,
+        /// The expiry date saved in the connection settings, if the admin gave it.
+        expires_on: Option<Date>,
+    },
+
+    #[error(
+        "the app registration {client_id} does not hold Roster's certificate {} (AADSTS700027: the client assertion's signature is not valid for any certificate uploaded to the app)",
+        thumbprints.join(" or ")
+    )]
+    CertificateNotUploaded {
+        client_id: ClientId,
+        /// The SHA-1 thumbprints of the certificates Roster tried, newest first.
+        thumbprints: Vec<String>,
+    },
+
+    #[error(
+        "Microsoft refused Roster's client assertion as outside its valid time range (AADSTS700024)"
+    )]
+    AssertionOutsideValidity,
+
+    #[error(
+        "Microsoft refused Roster's client assertion because its issuer and subject do not match the client ID {client_id} (AADSTS700021)"
+    )]
+    AssertionClientMismatch { client_id: ClientId },
+
+    #[error(
+        "Microsoft refused Roster's client assertion because its audience {audience} is not the tenant's token endpoint (AADSTS700023)"
+    )]
+    AssertionAudienceMismatch { audience: String },
+
+    #[error("the connection signs in with a certificate but has no valid certificate{}",
+        expired_on.map(|d| format!(": the last one expired on {}", iso_date::format(d))).unwrap_or_else(|| ": none was generated".into()))]
+    NoValidCertificate { expired_on: Option<Date> },
+
+    #[error("the certificate {thumbprint} cannot sign: {why}")]
+    CertificateUnusable { thumbprint: String, why: String },
 
     #[error("the application {client_id} was not found in the tenant {tenant} (AADSTS700016)")]
     ApplicationNotFound { client_id: ClientId, tenant: String },
@@ -146,7 +185,31 @@ impl GraphError {
                 secret if you no longer have it."
                 .into(),
             Self::SecretExpired { .. } => "Create a new client secret in App registrations › your app › Certificates & secrets, \
-                and paste its value into the key field."
+                and paste its value into the key field with its new expiry date (--key-expires-on), or switch the \
+                connection to a certificate (`roster connection certificate generate`)."
+                .into(),
+            Self::CertificateNotUploaded { thumbprints, .. } => format!(
+                "Upload the certificate file Roster wrote (the .cer) in the Entra admin center under App registrations › \
+                 your app › Certificates & secrets › Certificates › Upload certificate, then test again; the thumbprint \
+                 listed there must read {}. A certificate removed from the app registration must be uploaded again or \
+                 replaced with a new one.",
+                thumbprints.first().map_or("the one `roster connection certificate list` shows", String::as_str)
+            ),
+            Self::AssertionOutsideValidity => "Check this server's clock: it must be within a few minutes of the real time \
+                (enable NTP time synchronisation), then test again."
+                .into(),
+            Self::AssertionClientMismatch { .. } => "Check the client ID setting against App registrations › your app › \
+                Overview › Application (client) ID; if it matches, report this to Roster support."
+                .into(),
+            Self::AssertionAudienceMismatch { .. } => "Check the cloud and tenant settings: the assertion is addressed to the \
+                token endpoint Roster signs in at, and a proxy or custom login URL that changes that path makes Microsoft refuse it."
+                .into(),
+            Self::NoValidCertificate { .. } => "Generate a new certificate (`roster connection certificate generate`) and upload \
+                it under App registrations › your app › Certificates & secrets › Certificates, or switch the connection \
+                back to its client secret (`--credential secret`)."
+                .into(),
+            Self::CertificateUnusable { .. } => "Generate a new certificate (`roster connection certificate generate`), upload \
+                it, and remove this one (`roster connection certificate remove`)."
                 .into(),
             Self::ApplicationNotFound { .. } => "Check the client ID (App registrations › your app › Overview › Application \
                 (client) ID) and that the app is registered in, or consented to by, this tenant."

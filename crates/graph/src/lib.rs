@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod certificate;
 mod client;
 pub mod diagnostics;
 mod error;
@@ -36,7 +37,12 @@ pub mod parse;
 mod read;
 mod token;
 
+pub use certificate::{
+    ClientCertificate, GeneratedCertificate, generate_certificate, sha1_thumbprint,
+    sha256_thumbprint,
+};
 pub use client::{ClientOptions, GraphClient, Priority, RequestStats, RetryPolicy};
 pub use error::{GraphError, RECOMMENDED_PERMISSION};
 pub use events::{DirectoryEvent, GroupPatch, Patch, Removal, RemovalReason, UserPatch};
 pub use read::{DeltaLink, DeltaLinks, DirectoryRead, ReadStep};
+pub use token::ClientCredential;

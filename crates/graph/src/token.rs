@@ -9,11 +9,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use roster_domain::{ClientId, Cloud, TenantRef};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use time::Date;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::certificate::ClientCertificate;
 use crate::error::GraphError;
 use crate::parse::TokenFailure;
+
+/// RFC 7523's client authentication by a JWT, as Entra expects it.
+const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// An access token and what it grants.
 pub(crate) struct AccessToken {
@@ -22,10 +27,17 @@ pub(crate) struct AccessToken {
     /// The application permissions in the token's `roles` claim; `None` when the token is not
     /// a readable JWT.
     pub(crate) roles: Option<Vec<String>>,
+    /// What the token was obtained with (the secret, or which certificate).
+    pub(crate) obtained_with: String,
 }
 
 impl AccessToken {
-    pub(crate) fn new(secret: SecretString, expires_in: Duration, fetched_at: Instant) -> Self {
+    pub(crate) fn new(
+        secret: SecretString,
+        expires_in: Duration,
+        fetched_at: Instant,
+        obtained_with: String,
+    ) -> Self {
         // A day bounds a hostile expiry; refresh five minutes early, or halfway through a
         // short-lived token.
         let expires_in = expires_in.min(Duration::from_secs(24 * 3600));
@@ -35,6 +47,7 @@ impl AccessToken {
             secret,
             refresh_at: fetched_at + (expires_in - margin),
             roles,
+            obtained_with,
         }
     }
 }
@@ -128,12 +141,34 @@ pub(crate) fn missing_permissions(roles: &[String]) -> Vec<String> {
     missing.into_iter().map(str::to_owned).collect()
 }
 
+/// What a connection proves its identity with.
+pub enum ClientCredential {
+    /// The client secret's value.
+    Secret(SecretString),
+    /// Certificates uploaded to the app registration, in the order to try them (newest
+    /// first): a newer one may not be uploaded yet while an older one still is.
+    Certificates(Vec<ClientCertificate>),
+}
+
+impl std::fmt::Debug for ClientCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret(_) => f.write_str("Secret(..)"),
+            Self::Certificates(certificates) => {
+                f.debug_tuple("Certificates").field(certificates).finish()
+            }
+        }
+    }
+}
+
 /// Where and how a connection signs in.
 pub(crate) struct Credentials {
     pub(crate) tenant: TenantRef,
     pub(crate) client_id: ClientId,
-    pub(crate) secret: SecretString,
+    pub(crate) credential: ClientCredential,
     pub(crate) cloud: Cloud,
+    /// The key's expiry date the admin saved, named when Entra says the key expired.
+    pub(crate) key_expires_on: Option<Date>,
 }
 
 impl Credentials {
@@ -145,11 +180,15 @@ impl Credentials {
         )
     }
 
-    pub(crate) fn form(&self) -> [(&'static str, String); 4] {
-        [
+    /// The token request's form, proving identity with the secret, or with a fresh
+    /// assertion signed by `certificate` (one of [`ClientCredential::Certificates`]).
+    pub(crate) fn form(
+        &self,
+        certificate: Option<&ClientCertificate>,
+    ) -> Result<Vec<(&'static str, String)>, GraphError> {
+        let mut form = vec![
             ("grant_type", "client_credentials".to_owned()),
             ("client_id", self.client_id.to_string()),
-            ("client_secret", self.secret.expose_secret().to_owned()),
             (
                 "scope",
                 format!(
@@ -157,7 +196,43 @@ impl Credentials {
                     self.cloud.graph_url().as_str().trim_end_matches('/')
                 ),
             ),
-        ]
+        ];
+        match (&self.credential, certificate) {
+            (_, Some(certificate)) => {
+                form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE.to_owned()));
+                form.push((
+                    "client_assertion",
+                    certificate.assertion(self.client_id, &self.token_url())?,
+                ));
+            }
+            (ClientCredential::Secret(secret), None) => {
+                form.push(("client_secret", secret.expose_secret().to_owned()));
+            }
+            (ClientCredential::Certificates(_), None) => {
+                return Err(GraphError::NoValidCertificate { expired_on: None });
+            }
+        }
+        Ok(form)
+    }
+
+    /// The certificates to try in turn, or one `None` for the secret.
+    pub(crate) fn attempts(&self) -> Vec<Option<&ClientCertificate>> {
+        match &self.credential {
+            ClientCredential::Secret(_) => vec![None],
+            ClientCredential::Certificates(certificates) => certificates.iter().map(Some).collect(),
+        }
+    }
+
+    /// What a token was obtained with, in the admin's terms.
+    pub(crate) fn describe(&self, certificate: Option<&ClientCertificate>) -> String {
+        match certificate {
+            None => "the client ID and secret were accepted".to_owned(),
+            Some(certificate) => format!(
+                "the client ID and certificate {} (valid until {}) were accepted",
+                certificate.thumbprint(),
+                certificate.not_after().date()
+            ),
+        }
     }
 
     /// The admin's terms for a refusal from the token endpoint.
@@ -177,6 +252,24 @@ impl Credentials {
             },
             Some(7000222) => GraphError::SecretExpired {
                 client_id: self.client_id,
+                expires_on: self.key_expires_on,
+            },
+            Some(700027) => GraphError::CertificateNotUploaded {
+                client_id: self.client_id,
+                thumbprints: match &self.credential {
+                    ClientCredential::Certificates(certificates) => certificates
+                        .iter()
+                        .map(|c| c.thumbprint().to_owned())
+                        .collect(),
+                    ClientCredential::Secret(_) => Vec::new(),
+                },
+            },
+            Some(700024) => GraphError::AssertionOutsideValidity,
+            Some(700021) => GraphError::AssertionClientMismatch {
+                client_id: self.client_id,
+            },
+            Some(700023) => GraphError::AssertionAudienceMismatch {
+                audience: self.token_url(),
             },
             Some(700016) => GraphError::ApplicationNotFound {
                 client_id: self.client_id,
@@ -221,14 +314,15 @@ mod tests {
         let credentials = Credentials {
             tenant: "contoso.us".parse().unwrap(),
             client_id: "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d".parse().unwrap(),
-            secret: SecretString::from("value"),
+            credential: ClientCredential::Secret(SecretString::from("value")),
             cloud: Cloud::UsGovDod,
+            key_expires_on: None,
         };
         assert_eq!(
             credentials.token_url(),
             "https://login.microsoftonline.us/contoso.us/oauth2/v2.0/token"
         );
-        assert!(credentials.form().contains(&(
+        assert!(credentials.form(None).unwrap().contains(&(
             "scope",
             "https://dod-graph.microsoft.us/.default".to_owned()
         )));
@@ -240,7 +334,7 @@ mod tests {
             china.token_url(),
             "https://login.chinacloudapi.cn/contoso.us/oauth2/v2.0/token"
         );
-        assert!(china.form().contains(&(
+        assert!(china.form(None).unwrap().contains(&(
             "scope",
             "https://microsoftgraph.chinacloudapi.cn/.default".to_owned()
         )));

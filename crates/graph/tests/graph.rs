@@ -22,3 +22,5 @@ mod scale;
 mod simulated;
 #[path = "graph/support.rs"]
 mod support;
+#[path = "graph/tls_certificates.rs"]
+mod tls_certificates;

@@ -67,6 +67,23 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Serve a simulated Entra ID tenant (token endpoint, Graph and a control API).
     Sim(roster_sim::cli::SimArgs),
+    /// The master key that encrypts client secrets and certificates' private keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Re-encrypt every stored secret and private key under a new master key, in one
+    /// transaction. Stop every other Roster process first: after the rotation only the new key
+    /// opens the secrets. The current key comes from the usual place (ROSTER_MASTER_KEY, or
+    /// ROSTER_MASTER_KEY_FILE, or the data directory's master.key).
+    Rotate {
+        /// The new key's file: read if it exists (base64 of 32 random bytes), otherwise
+        /// created with a new random key, readable by its owner only.
+        #[arg(long, value_name = "PATH")]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +260,35 @@ pub enum ConnectionCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// Certificates for signing in with a client assertion instead of the client secret.
+    #[command(subcommand)]
+    Certificate(CertificateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertificateCommand {
+    /// Create a key pair and a self-signed certificate, keep the private key encrypted, and
+    /// write the public certificate (.cer and .pem) to upload to the app registration.
+    Generate {
+        account: String,
+        /// Where to write the certificate files.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out_dir: PathBuf,
+        /// How long the certificate is valid, in days.
+        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        valid_days: u16,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// The connection's certificates, and which one signs in.
+    List {
+        account: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Forget a certificate (by the thumbprint the list shows), e.g. after removing it from
+    /// the app registration.
+    Remove { account: String, thumbprint: String },
 }
 
 #[derive(Debug, Args)]
@@ -288,6 +334,14 @@ pub struct ConnectionSetArgs {
     /// Treat sign-in-blocked accounts that still have a mailbox (shared, room) as active.
     #[arg(long, value_name = "true|false")]
     pub include_sign_in_blocked: Option<bool>,
+    /// Sign in with the client secret or a certificate (`roster connection certificate
+    /// generate` makes one).
+    #[arg(long, value_name = "secret|certificate")]
+    pub credential: Option<String>,
+    /// The client secret's expiry date, as the Entra admin center showed it when the secret
+    /// was created (YYYY-MM-DD), or "none".
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub key_expires_on: Option<String>,
     #[command(flatten)]
     pub output: JsonFlag,
 }

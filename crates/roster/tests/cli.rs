@@ -5,6 +5,8 @@
 mod connection;
 #[path = "cli/crash.rs"]
 mod crash;
+#[path = "cli/credentials.rs"]
+mod credentials;
 #[path = "cli/directory.rs"]
 mod directory;
 #[path = "cli/hardening.rs"]

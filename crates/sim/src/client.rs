@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value as Json, json};
 
 use crate::control::{
-    AppRegistration, IssuedSecret, MembershipChange, ObjectView, RequestCounts, SettingsPatch,
-    TenantSummary,
+    AppRegistration, CertificateUpload, IssuedSecret, MembershipChange, ObjectView, RequestCounts,
+    SettingsPatch, TenantSummary, UploadedThumbprint,
 };
 use crate::tenant::Settings;
 
@@ -334,6 +334,30 @@ impl ControlClient {
     /// Expires the current secret; token requests then fail with AADSTS7000222.
     pub async fn expire_secret(&self) -> Result<(), ControlError> {
         self.post("/app/secret/expire", &json!({})).await
+    }
+
+    /// Uploads a certificate (PEM) to the app registration; returns its SHA-1 thumbprint.
+    pub async fn upload_certificate(&self, pem: &str) -> Result<String, ControlError> {
+        let uploaded: UploadedThumbprint = self
+            .post(
+                "/app/certificates",
+                &CertificateUpload {
+                    pem: pem.to_owned(),
+                },
+            )
+            .await?;
+        Ok(uploaded.thumbprint)
+    }
+
+    /// Removes a certificate by SHA-1 thumbprint; its assertions then fail with AADSTS700027.
+    pub async fn remove_certificate(&self, thumbprint: &str) -> Result<(), ControlError> {
+        self.call::<Json>(
+            Method::DELETE,
+            &format!("/app/certificates/{thumbprint}"),
+            None::<&()>,
+        )
+        .await
+        .map(drop)
     }
 
     /// Sets the consented application permissions (the `roles` of tokens issued from now on).

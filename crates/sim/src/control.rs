@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
+use crate::assertion::UploadedCertificate;
 use crate::clock;
 use crate::generate;
 use crate::model::{
@@ -85,6 +86,21 @@ pub struct AppRegistration {
     /// Consented application permissions.
     pub roles: Vec<String>,
     pub secrets: Vec<SecretInfo>,
+    /// Uploaded certificates, by SHA-1 thumbprint (hex).
+    #[serde(default)]
+    pub certificates: Vec<String>,
+}
+
+/// A certificate to upload to the app registration, as PEM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateUpload {
+    pub pem: String,
+}
+
+/// An uploaded certificate's SHA-1 thumbprint (hex), as the admin center lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedThumbprint {
+    pub thumbprint: String,
 }
 
 /// A client secret's ID (what admins often paste by mistake) and expiry.
@@ -193,6 +209,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/tenants/{tenant}/app/secret/rotate", post(rotate_secret))
         .route("/tenants/{tenant}/app/secret/expire", post(expire_secret))
         .route("/tenants/{tenant}/app/roles", axum::routing::put(set_roles))
+        .route(
+            "/tenants/{tenant}/app/certificates",
+            post(upload_certificate),
+        )
+        .route(
+            "/tenants/{tenant}/app/certificates/{thumbprint}",
+            axum::routing::delete(remove_certificate),
+        )
         .route(
             "/tenants/{tenant}/app/roles/{role}",
             post(grant_role).delete(revoke_role),
@@ -719,7 +743,54 @@ async fn app(State(shared): State<Arc<Shared>>, Path(tenant_id): Path<String>) -
                 expires_at: clock::iso_z(s.expires_at_unix),
             })
             .collect(),
+        certificates: app
+            .certificates
+            .iter()
+            .map(|c| c.thumbprint.clone())
+            .collect(),
     })
+}
+
+/// Uploads a certificate (Certificates & secrets › Certificates › Upload certificate); its
+/// private key's assertions are accepted from now on. Uploading it twice changes nothing.
+async fn upload_certificate(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant_id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let tenant = tenant(&shared, &tenant_id)?;
+    let body: CertificateUpload = parse_body(&body)?;
+    let certificate = UploadedCertificate::from_pem(&body.pem).map_err(|why| {
+        ControlFailure::bad_request(format!("the certificate is not usable: {why}"))
+    })?;
+    let thumbprint = certificate.thumbprint.clone();
+    let mut app = lock(&tenant.app);
+    if !app.certificates.iter().any(|c| c.thumbprint == thumbprint) {
+        app.certificates.push(certificate);
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(UploadedThumbprint { thumbprint }),
+    )
+        .into_response())
+}
+
+/// Removes a certificate by its SHA-1 thumbprint; its assertions fail with AADSTS700027.
+async fn remove_certificate(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant_id, thumbprint)): Path<(String, String)>,
+) -> Reply {
+    let tenant = tenant(&shared, &tenant_id)?;
+    let mut app = lock(&tenant.app);
+    let before = app.certificates.len();
+    app.certificates
+        .retain(|c| !c.thumbprint.eq_ignore_ascii_case(&thumbprint));
+    if app.certificates.len() == before {
+        return Err(ControlFailure::not_found(format!(
+            "the app has no certificate with the thumbprint {thumbprint}"
+        )));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Replaces the secret with a new one; the old value stops working (AADSTS7000215).

@@ -200,6 +200,7 @@ pub fn tenant(seed: u64, index: usize, size: TenantSize) -> TenantState {
         display_name: "Roster directory sync".to_owned(),
         service_principal_id: uuid(&mut rng),
         secrets: vec![new_secret(&mut rng, clock::now_unix())],
+        certificates: Vec::new(),
         roles: BTreeSet::from(["Directory.Read.All".to_owned()]),
     };
     let mut generator = Generator {

@@ -17,6 +17,7 @@
 //! This crate shares no code with the Graph client (`roster-graph`) on purpose: the simulator is
 //! an independent reading of Microsoft's documentation.
 
+mod assertion;
 pub mod cli;
 mod client;
 mod clock;
@@ -32,8 +33,8 @@ mod token;
 
 pub use client::{ControlClient, ControlError};
 pub use control::{
-    AppRegistration, IssuedSecret, MembershipChange, ObjectView, RequestCounts, SecretInfo,
-    SettingsPatch, TenantSummary,
+    AppRegistration, CertificateUpload, IssuedSecret, MembershipChange, ObjectView, RequestCounts,
+    SecretInfo, SettingsPatch, TenantSummary, UploadedThumbprint,
 };
 pub use model::{Lifecycle, ObjectKind};
 pub use server::{RunningSim, SimConfig, SimError, Simulator, TenantCredentials};

@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::assertion::{SeenAssertions, UploadedCertificate};
 use crate::model::{Directory, ObjectKind};
 
 /// A domain of the tenant, as `/domains` reports it.
@@ -36,6 +37,9 @@ pub struct Application {
     pub display_name: String,
     pub service_principal_id: String,
     pub secrets: Vec<ClientSecret>,
+    /// Certificates uploaded for client assertions.
+    #[serde(default)]
+    pub certificates: Vec<UploadedCertificate>,
     /// Application permissions an admin has consented to; they become the token's `roles`.
     pub roles: BTreeSet<String>,
 }
@@ -155,6 +159,8 @@ pub struct Tenant {
     /// Groups whose member lists answer 404 (by lowercase id): the number of times left, or
     /// `None` for every request until lifted. Graph does this briefly while it replicates.
     members_not_found: Mutex<HashMap<String, Option<u32>>>,
+    /// Client assertions already used to sign in.
+    pub seen_assertions: Mutex<SeenAssertions>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every value guarded
@@ -183,6 +189,7 @@ impl Tenant {
                 seed ^ 0x6661_756c_7473 ^ index as u64,
             )),
             members_not_found: Mutex::new(HashMap::new()),
+            seen_assertions: Mutex::new(SeenAssertions::default()),
         }
     }
 

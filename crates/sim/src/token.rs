@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use crate::assertion::{self, Expected, JWT_BEARER};
 use crate::clock;
 use crate::server::Shared;
-use crate::tenant::{Tenant, lock};
+use crate::tenant::{Application, Tenant, lock};
 
 /// The HS256 key the simulator signs access tokens with (derived from the seed, so two
 /// simulators with one seed accept each other's signatures and differ only in audience).
@@ -363,36 +364,13 @@ fn issue_token(
             ),
         ));
     }
-    let secret = field("client_secret").map(str::to_owned).or_else(|| basic.map(|(_, secret)| secret)).ok_or_else(|| {
-        AadError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        )
-    })?;
     let now = clock::now_unix();
-    let matching = app.secrets.iter().find(|s| s.value == secret).ok_or_else(|| {
-        AadError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
-                app.client_id
-            ),
-        )
-    })?;
-    if matching.expires_at_unix <= now {
-        return Err(AadError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000222,
-            format!(
-                "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.",
-                app.client_id
-            ),
-        ));
+    if let Some(assertion_type) = field("client_assertion_type") {
+        let assertion = field("client_assertion")
+            .ok_or_else(|| AadError::missing_parameter("client_assertion"))?;
+        check_assertion(shared, tenant, &app, assertion_type, assertion)?;
+    } else {
+        check_secret(&app, field("client_secret"), basic, now)?;
     }
     let lifetime = tenant.settings().access_token_lifetime_secs as i64;
     let claims = AccessClaims {
@@ -418,6 +396,92 @@ fn issue_token(
         "ext_expires_in": lifetime,
         "access_token": shared.key.sign(&claims),
     }))
+}
+
+/// The client secret from the form or HTTP Basic must be one of the app's, and not expired.
+fn check_secret(
+    app: &Application,
+    form_secret: Option<&str>,
+    basic: Option<(String, String)>,
+    now: i64,
+) -> Result<(), AadError> {
+    let secret = form_secret.map(str::to_owned).or_else(|| basic.map(|(_, secret)| secret)).ok_or_else(|| {
+        AadError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )
+    })?;
+    let matching = app.secrets.iter().find(|s| s.value == secret).ok_or_else(|| {
+        AadError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                app.client_id
+            ),
+        )
+    })?;
+    if matching.expires_at_unix <= now {
+        return Err(AadError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            format!(
+                "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.",
+                app.client_id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A client assertion must be of the JWT bearer type and pass Entra's checks
+/// (see `assertion.rs`).
+fn check_assertion(
+    shared: &Shared,
+    tenant: &Tenant,
+    app: &Application,
+    assertion_type: &str,
+    assertion: &str,
+) -> Result<(), AadError> {
+    if assertion_type != JWT_BEARER {
+        return Err(AadError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50027,
+            format!(
+                "JWT token is invalid or malformed: the client_assertion_type '{assertion_type}' is not supported; use '{JWT_BEARER}'."
+            ),
+        ));
+    }
+    let login = shared.urls.login.trim_end_matches('/');
+    let is_token_endpoint = |audience: &str| {
+        let Some(rest) = audience.trim_end_matches('/').strip_prefix(login) else {
+            return false;
+        };
+        let mut segments = rest.trim_start_matches('/').splitn(2, '/');
+        let (Some(realm), Some(path)) = (segments.next(), segments.next()) else {
+            return false;
+        };
+        tenant.answers_to(realm) && (path == "oauth2/v2.0/token" || path == "oauth2/token")
+    };
+    let expected = Expected {
+        client_id: &app.client_id,
+        is_token_endpoint: &is_token_endpoint,
+        certificates: &app.certificates,
+    };
+    assertion::verify(assertion, &expected, &mut lock(&tenant.seen_assertions)).map_err(|refusal| {
+        let (code, error, message) = refusal.describe(&app.client_id);
+        let status = if error == "invalid_client" {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        AadError::new(status, error, code, message)
+    })
 }
 
 async fn openid_configuration(

@@ -4,6 +4,8 @@
 #[path = "sim/support.rs"]
 mod support;
 
+#[path = "sim/assertions.rs"]
+mod assertions;
 #[path = "sim/batch.rs"]
 mod batch;
 #[path = "sim/control.rs"]

@@ -1,11 +1,12 @@
 //! The directory connection of an account, with its sealed client secret.
 
-use roster_domain::{AccountId, ConnectionSettings, DirectoryConnection};
+use roster_domain::{AccountId, CertificateInfo, ConnectionSettings, DirectoryConnection};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::accounts::require_account;
+use crate::certificates;
 use crate::db::{Conn, lock_account_runs, sql};
 use crate::revision;
 use crate::rows::{now, stored_json, to_json};
@@ -22,12 +23,16 @@ struct ConnectionRow {
 }
 
 impl ConnectionRow {
-    fn into_connection(self) -> Result<DirectoryConnection, StoreError> {
+    fn into_connection(
+        self,
+        certificates: Vec<CertificateInfo>,
+    ) -> Result<DirectoryConnection, StoreError> {
         Ok(DirectoryConnection {
             account_id: AccountId::from_uuid(self.account_id),
             settings: stored_json("connection settings", self.settings.as_bytes())?,
             secret_set_at: self.secret_set_at,
             updated_at: self.updated_at,
+            certificates,
         })
     }
 }
@@ -46,9 +51,15 @@ async fn load(
     let row: Option<ConnectionRow> =
         sql("SELECT account_id, settings, secret_set_at, updated_at FROM connections WHERE account_id = $1")
             .bind(account_id.as_uuid())
-            .fetch_optional(conn)
+            .fetch_optional(&mut *conn)
             .await?;
-    row.map(ConnectionRow::into_connection).transpose()
+    match row {
+        None => Ok(None),
+        Some(row) => {
+            let certificates = certificates::infos(conn, account_id).await?;
+            row.into_connection(certificates).map(Some)
+        }
+    }
 }
 
 impl Store {
@@ -171,10 +182,13 @@ impl Store {
             sql("SELECT account_id, settings, secret_set_at, updated_at FROM connections ORDER BY account_id")
                 .fetch_all(&mut tx.conn())
                 .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| (AccountId::from_uuid(row.account_id), row.into_connection()))
-            .collect())
+        let mut connections = Vec::with_capacity(rows.len());
+        for row in rows {
+            let account_id = AccountId::from_uuid(row.account_id);
+            let certificates = certificates::infos(&mut tx.conn(), account_id).await?;
+            connections.push((account_id, row.into_connection(certificates)));
+        }
+        Ok(connections)
     }
 
     /// The decrypted client secret, for the Graph client only.

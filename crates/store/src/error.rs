@@ -107,6 +107,21 @@ pub enum StoreError {
     )]
     SecretRequired,
 
+    #[error(
+        "the connection already has the certificate {0}; generate a new one instead of adding it twice"
+    )]
+    CertificateExists(String),
+
+    #[error(
+        "the connection has no certificate with the thumbprint {0}; `roster connection certificate list` shows them"
+    )]
+    CertificateNotFound(String),
+
+    #[error(
+        "a stored secret is sealed under a master key (id {found}) that is neither the current key ({current}) nor the new one; nothing was re-encrypted. Supply the key that sealed it as the current key"
+    )]
+    RotationKeyMismatch { found: String, current: String },
+
     #[error("the directory object {0} is already exempt from sync")]
     AlreadyExempt(ExternalId),
 

@@ -66,19 +66,22 @@
 //!
 //! # Secrets
 //!
-//! Client secrets are sealed with AES-256-GCM under a [`MasterKey`] kept outside the database
-//! (see [`secret`]); admin passwords are stored as Argon2 hashes. Neither is ever returned by a
-//! listing, and every type holding one has a redacted `Debug`.
+//! Client secrets and certificates' private keys are sealed with AES-256-GCM under a
+//! [`MasterKey`] kept outside the database (see [`secret`]); admin passwords are stored as Argon2
+//! hashes. None is ever returned by a listing, and every type holding one has a redacted `Debug`.
+//! [`Store::rotate_master_key`] re-seals them all under a new key in one transaction.
 
 mod accounts;
 mod addresses;
 mod apply;
+mod certificates;
 mod connections;
 mod db;
 mod error;
 mod events;
 mod exemptions;
 mod groups;
+mod key_rotation;
 mod mirror;
 mod plans;
 mod revision;
@@ -93,8 +96,10 @@ use std::sync::Arc;
 pub use accounts::{AccountRef, NewAccount};
 pub use addresses::{AddressOwner, OwnedBy};
 pub use apply::{Applier, ChangeFailure, ChangeOutcome};
+pub use certificates::{NewCertificate, SigningCertificate};
 pub use db::Backend;
 pub use error::StoreError;
+pub use key_rotation::KeyRotation;
 pub use mirror::{DeltaCommitted, DeltaLink, DeltaLinks, Mirror, MirrorRefresh};
 pub use plans::{NotCurrent, StoredPlan};
 pub use revision::{MirrorVersion, Revision};
@@ -156,5 +161,10 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.db.backend()
+    }
+
+    /// The id (fingerprint) of the master key this store seals with.
+    pub fn master_key_id(&self) -> &str {
+        self.key.id()
     }
 }

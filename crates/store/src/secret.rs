@@ -1,4 +1,5 @@
-//! Secrets at rest: the master key and the sealing of client secrets with AES-256-GCM.
+//! Secrets at rest: the master key and the sealing of client secrets and certificates' private
+//! keys with AES-256-GCM.
 //!
 //! A sealed secret is stored as ciphertext, a random 96-bit nonce and the id of the key that
 //! sealed it. The associated data names the account and the column, so a ciphertext copied into
@@ -42,7 +43,7 @@ pub enum MasterKeyError {
     Exposed { path: String, mode: u32 },
 
     #[error(
-        "the master key does not match the one this secret was encrypted with; set {MASTER_KEY_ENV} to the original key or set the connection's secret again"
+        "the master key does not match the one this secret was encrypted with; set {MASTER_KEY_ENV} (or the key file) to the key that sealed it — after `roster key rotate`, the new key — or set the connection's secret again"
     )]
     WrongKey,
 
@@ -135,7 +136,9 @@ impl MasterKey {
         }
     }
 
-    fn from_file(path: &Path) -> Result<Self, MasterKeyError> {
+    /// The key in the file at `path`, which is created with a new random key (readable by
+    /// its owner only) when absent.
+    pub fn from_file(path: &Path) -> Result<Self, MasterKeyError> {
         let file_error = |e: std::io::Error| MasterKeyError::File {
             path: path.display().to_string(),
             reason: e.to_string(),
@@ -225,6 +228,8 @@ impl MasterKey {
 pub(crate) struct Binding {
     pub(crate) account_id: AccountId,
     pub(crate) column: &'static str,
+    /// The rest of the row's key, where an account has several rows of the column.
+    pub(crate) row: Option<String>,
 }
 
 impl Binding {
@@ -232,11 +237,25 @@ impl Binding {
         Self {
             account_id,
             column: "connections.secret_ciphertext",
+            row: None,
+        }
+    }
+
+    /// The private key of the certificate with this SHA-1 `thumbprint`: bound to its row, so
+    /// one certificate's key cannot be moved beside another certificate.
+    pub(crate) fn certificate_key(account_id: AccountId, thumbprint: &str) -> Self {
+        Self {
+            account_id,
+            column: "connection_certificates.key_ciphertext",
+            row: Some(thumbprint.to_owned()),
         }
     }
 
     fn associated_data(&self) -> String {
-        format!("roster/v1/{}/{}", self.account_id, self.column)
+        match &self.row {
+            None => format!("roster/v1/{}/{}", self.account_id, self.column),
+            Some(row) => format!("roster/v1/{}/{}/{row}", self.account_id, self.column),
+        }
     }
 }
 
@@ -280,6 +299,14 @@ mod tests {
         assert!(matches!(
             MasterKey::generate().open(&sealed, &Binding::client_secret(account)),
             Err(MasterKeyError::WrongKey)
+        ));
+        let key_of_one = key.seal(
+            &SecretString::from("-----BEGIN PRIVATE KEY-----"),
+            &Binding::certificate_key(account, "AB01"),
+        );
+        assert!(matches!(
+            key.open(&key_of_one, &Binding::certificate_key(account, "CD02")),
+            Err(MasterKeyError::Tampered)
         ));
     }
 

@@ -6,6 +6,7 @@ mod contract {
 
     mod accounts;
     mod apply;
+    mod certificates;
     mod connections;
     mod mirror;
     mod ownership;

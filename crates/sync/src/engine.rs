@@ -10,9 +10,12 @@ use roster_domain::plan::{
 };
 use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
 use roster_domain::{
-    AccountEventKind, AccountId, ChangeId, DirectoryConnection, ExternalId, Group, PlanId, RunId,
+    AccountEventKind, AccountId, ChangeId, CredentialKind, DirectoryConnection, ExternalId, Group,
+    PlanId, RunId,
 };
-use roster_graph::{ClientOptions, GraphClient, Priority};
+use roster_graph::{
+    ClientCertificate, ClientCredential, ClientOptions, GraphClient, GraphError, Priority,
+};
 use roster_plan::{Mirror as PlanMirror, MirrorRead, PlanInput};
 use roster_store::{Applier, ChangeFailure, MirrorVersion, NewRun, Revision, Store, StoreError};
 use time::OffsetDateTime;
@@ -135,10 +138,51 @@ impl SyncEngine {
             .connection(account_id)
             .await?
             .ok_or(SyncError::NoConnection(account_id))?;
-        let secret = self.store.connection_secret(account_id).await?;
-        let client =
-            GraphClient::new(&connection.settings, secret, (self.graph_options)(priority))?;
+        let credential = match connection.settings.credential {
+            CredentialKind::Secret => {
+                ClientCredential::Secret(self.store.connection_secret(account_id).await?)
+            }
+            CredentialKind::Certificate => self.certificates(&connection).await?,
+        };
+        let client = GraphClient::with_credential(
+            &connection.settings,
+            credential,
+            (self.graph_options)(priority),
+        )?;
         Ok((connection, client))
+    }
+
+    /// The connection's certificates that are valid now, newest first, with their keys.
+    async fn certificates(
+        &self,
+        connection: &DirectoryConnection,
+    ) -> Result<ClientCredential, SyncError> {
+        let now = OffsetDateTime::now_utc();
+        let mut usable = Vec::new();
+        for certificate in self
+            .store
+            .signing_certificates(connection.account_id)
+            .await?
+        {
+            if certificate.info.valid_at(now) {
+                usable.push(ClientCertificate::new(
+                    &certificate.certificate_der,
+                    &certificate.private_key_pem,
+                    certificate.info.not_after,
+                )?);
+            }
+        }
+        if usable.is_empty() {
+            return Err(GraphError::NoValidCertificate {
+                expired_on: connection
+                    .certificates
+                    .iter()
+                    .map(|c| c.not_after.date())
+                    .max(),
+            }
+            .into());
+        }
+        Ok(ClientCredential::Certificates(usable))
     }
 
     /// Search Now: refreshes the mirror, builds the plan and stores it. Nothing is applied.

@@ -408,6 +408,7 @@ mod tests {
             },
             secret_set_at: saved,
             updated_at: saved,
+            certificates: Vec::new(),
         }
     }
 

@@ -2,6 +2,8 @@
 //! 127.0.0.1. Each scenario changes the directory through the simulator's control API, then
 //! asserts the exact plan Search Now builds and the account after Sync Active Directory.
 
+#[path = "sync/credentials.rs"]
+mod credentials;
 #[path = "sync/delta_planning.rs"]
 mod delta_planning;
 #[path = "sync/groups.rs"]

@@ -194,6 +194,8 @@ pub fn connection_settings(
         frequency: Default::default(),
         deletion_limit: Default::default(),
         include_sign_in_blocked: false,
+        credential: Default::default(),
+        key_expires_on: None,
     }
 }
 

@@ -71,6 +71,8 @@ impl World {
                 frequency: Frequency::Never,
                 deletion_limit: DeletionLimit::default(),
                 include_sign_in_blocked: false,
+                credential: Default::default(),
+                key_expires_on: None,
             },
             exemptions: HashSet::new(),
             other_accounts: HashMap::new(),

@@ -5,15 +5,20 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use roster_domain::connection::iso_date;
 use roster_domain::{
-    AccountEventKind, Cloud, ConnectionSettings, DeletionLimit, DirectoryConnection, Frequency,
+    AccountEventKind, Cloud, ConnectionSettings, CredentialKind, DeletionLimit,
+    DirectoryConnection, Frequency, credential_expiry,
 };
-use roster_graph::Priority;
 use roster_graph::diagnostics::{StepStatus, test_connection};
+use roster_graph::{Priority, generate_certificate};
+use roster_store::NewCertificate;
 use secrecy::SecretString;
 use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
-use crate::cli::{ConnectionCommand, ConnectionSetArgs};
+use crate::cli::{CertificateCommand, ConnectionCommand, ConnectionSetArgs};
 use crate::context::Context;
 use crate::output::{print_json, printable};
 
@@ -97,7 +102,73 @@ fn settings_from(
         include_sign_in_blocked: args
             .include_sign_in_blocked
             .unwrap_or(defaults.as_ref().is_some_and(|s| s.include_sign_in_blocked)),
+        credential: match &args.credential {
+            Some(kind) => kind.parse()?,
+            None => defaults.as_ref().map(|s| s.credential).unwrap_or_default(),
+        },
+        key_expires_on: match args.key_expires_on.as_deref().map(str::trim) {
+            Some("none" | "") => None,
+            Some(date) => Some(iso_date::parse(date)?),
+            None => defaults.as_ref().and_then(|s| s.key_expires_on),
+        },
     })
+}
+
+/// What a certificate is to sign-in at `now`, for listings.
+fn certificate_role(
+    connection: &DirectoryConnection,
+    index: usize,
+    now: OffsetDateTime,
+) -> &'static str {
+    let certificate = &connection.certificates[index];
+    if now >= certificate.not_after {
+        return "expired";
+    }
+    if now < certificate.not_before {
+        return "not valid yet";
+    }
+    let usable = connection.signing_certificates(now);
+    match usable.first() {
+        Some(first) if first.thumbprint == certificate.thumbprint => "tried first",
+        _ => "fallback if the newer one is not uploaded",
+    }
+}
+
+fn certificates_json(connection: &DirectoryConnection, now: OffsetDateTime) -> serde_json::Value {
+    connection
+        .certificates
+        .iter()
+        .enumerate()
+        .map(|(index, c)| {
+            json!({
+                "thumbprint": c.thumbprint,
+                "sha256_thumbprint": c.sha256_thumbprint,
+                "not_before": c.not_before.format(&Rfc3339).unwrap_or_default(),
+                "not_after": c.not_after.format(&Rfc3339).unwrap_or_default(),
+                "created_at": c.created_at.format(&Rfc3339).unwrap_or_default(),
+                "use": certificate_role(connection, index, now),
+            })
+        })
+        .collect()
+}
+
+fn print_certificates(connection: &DirectoryConnection, now: OffsetDateTime) {
+    if connection.certificates.is_empty() {
+        println!(
+            "Certificates:            none (`roster connection certificate generate` makes one)"
+        );
+        return;
+    }
+    println!("Certificates:");
+    for (index, c) in connection.certificates.iter().enumerate() {
+        println!(
+            "  {}  valid {} to {}  ({})",
+            c.thumbprint,
+            c.not_before.date(),
+            c.not_after.date(),
+            certificate_role(connection, index, now)
+        );
+    }
 }
 
 fn connection_json(connection: &DirectoryConnection) -> serde_json::Value {
@@ -115,9 +186,13 @@ fn connection_json(connection: &DirectoryConnection) -> serde_json::Value {
         "frequency": settings.frequency,
         "deletion_limit": settings.deletion_limit,
         "include_sign_in_blocked": settings.include_sign_in_blocked,
+        "credential": settings.credential,
+        "key_expires_on": settings.key_expires_on.map(iso_date::format),
+        "credential_expires_on": credential_expiry(connection, OffsetDateTime::now_utc()).map(iso_date::format),
+        "certificates": certificates_json(connection, OffsetDateTime::now_utc()),
         "client_secret": format!("set on {}", connection.secret_set_at.date()),
-        "secret_set_at": connection.secret_set_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "updated_at": connection.updated_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "secret_set_at": connection.secret_set_at.format(&Rfc3339).unwrap_or_default(),
+        "updated_at": connection.updated_at.format(&Rfc3339).unwrap_or_default(),
     })
 }
 
@@ -126,9 +201,24 @@ fn print_connection(connection: &DirectoryConnection, has_tech_contact: bool) {
     println!("Tenant (primary domain): {}", s.tenant);
     println!("Client ID:               {}", s.client_id);
     println!(
-        "Key (client secret):     set on {}",
-        connection.secret_set_at.date()
+        "Key (client secret):     set on {}{}",
+        connection.secret_set_at.date(),
+        s.key_expires_on
+            .map(|d| format!(", expires on {}", iso_date::format(d)))
+            .unwrap_or_default()
     );
+    let now = OffsetDateTime::now_utc();
+    println!(
+        "Signs in with:           {}{}",
+        match s.credential {
+            CredentialKind::Secret => "the client secret",
+            CredentialKind::Certificate => "a certificate (client assertion)",
+        },
+        credential_expiry(connection, now)
+            .map(|d| format!(", which stops working on {}", iso_date::format(d)))
+            .unwrap_or_default()
+    );
+    print_certificates(connection, now);
     println!(
         "Cloud:                   {} (login {}, Graph {})",
         s.cloud.name(),
@@ -168,7 +258,21 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
                 .transpose()?;
             if saved.is_none() && secret.is_none() {
                 bail!(
-                    "a new connection needs its key: pass --client-secret-file PATH (or - to read it from standard input)"
+                    "a new connection needs its key: pass --client-secret-file PATH (or - to read it from standard input); \
+                     to sign in with a certificate instead, switch with --credential certificate after generating one"
+                );
+            }
+            // Checked when switching, so that other settings stay changeable meanwhile.
+            if args.credential.is_some()
+                && settings.credential == CredentialKind::Certificate
+                && saved
+                    .as_ref()
+                    .is_none_or(|c| c.signing_certificates(OffsetDateTime::now_utc()).is_empty())
+            {
+                bail!(
+                    "the connection has no valid certificate to sign in with: run `roster connection certificate generate {}`, \
+                     upload the .cer file to the app registration, then switch with --credential certificate",
+                    args.account
                 );
             }
             let connection = ctx
@@ -222,6 +326,7 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
                 account.name
             );
         }
+        ConnectionCommand::Certificate(command) => return certificate(ctx, command).await,
         ConnectionCommand::Test { account, output } => {
             let account = ctx.account(&account).await?;
             let (_, client) = ctx.engine.graph_client(account.id, Priority::High).await?;
@@ -244,6 +349,118 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
             if !checklist.passed {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn certificate(ctx: &Context, command: CertificateCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        CertificateCommand::Generate {
+            account,
+            out_dir,
+            valid_days,
+            output,
+        } => {
+            let account = ctx.account(&account).await?;
+            let Some(connection) = ctx.store.connection(account.id).await? else {
+                bail!(
+                    "the account {} has no directory connection; create it with `roster connection set` first",
+                    account.name
+                );
+            };
+            if valid_days == 0 {
+                bail!("--valid-days must be at least 1");
+            }
+            let made = generate_certificate(
+                connection.settings.client_id,
+                OffsetDateTime::now_utc(),
+                time::Duration::days(i64::from(valid_days)),
+            )?;
+            std::fs::create_dir_all(&out_dir)
+                .with_context(|| format!("cannot create {}", out_dir.display()))?;
+            let stem = format!("roster-{}", &made.thumbprint[..12].to_ascii_lowercase());
+            let cer = out_dir.join(format!("{stem}.cer"));
+            let pem = out_dir.join(format!("{stem}.pem"));
+            std::fs::write(&cer, &made.certificate_der)
+                .with_context(|| format!("cannot write {}", cer.display()))?;
+            std::fs::write(&pem, &made.certificate_pem)
+                .with_context(|| format!("cannot write {}", pem.display()))?;
+            let info = ctx
+                .store
+                .add_certificate(
+                    account.id,
+                    NewCertificate {
+                        thumbprint: made.thumbprint.clone(),
+                        sha256_thumbprint: made.sha256_thumbprint.clone(),
+                        not_before: made.not_before,
+                        not_after: made.not_after,
+                        certificate_der: made.certificate_der.clone(),
+                        private_key_pem: made.private_key_pem,
+                    },
+                )
+                .await?;
+            if output.json {
+                print_json(&json!({
+                    "thumbprint": info.thumbprint,
+                    "sha256_thumbprint": info.sha256_thumbprint,
+                    "not_before": info.not_before.format(&Rfc3339).unwrap_or_default(),
+                    "not_after": info.not_after.format(&Rfc3339).unwrap_or_default(),
+                    "cer_file": cer,
+                    "pem_file": pem,
+                }))?;
+            } else {
+                println!(
+                    "Generated a certificate for {} (thumbprint {}, valid until {}).",
+                    account.name,
+                    info.thumbprint,
+                    info.not_after.date()
+                );
+                println!(
+                    "Its private key is kept encrypted by Roster; the public certificate is in"
+                );
+                println!("  {}\n  {}", cer.display(), pem.display());
+                println!(
+                    "Upload it: Entra admin center › App registrations › {} › Certificates & secrets › Certificates › Upload certificate.",
+                    connection.settings.client_id
+                );
+                println!(
+                    "Then switch the connection to it: roster connection set {} --credential certificate",
+                    account.name
+                );
+            }
+        }
+        CertificateCommand::List { account, output } => {
+            let account = ctx.account(&account).await?;
+            let Some(connection) = ctx.store.connection(account.id).await? else {
+                bail!(
+                    "the account {} has no directory connection; create it with `roster connection set`",
+                    account.name
+                );
+            };
+            let now = OffsetDateTime::now_utc();
+            if output.json {
+                print_json(&certificates_json(&connection, now))?;
+            } else {
+                print_certificates(&connection, now);
+            }
+        }
+        CertificateCommand::Remove {
+            account,
+            thumbprint,
+        } => {
+            let account = ctx.account(&account).await?;
+            let thumbprint: String = thumbprint
+                .chars()
+                .filter(|c| !matches!(c, ':' | ' '))
+                .collect();
+            ctx.store
+                .remove_certificate(account.id, &thumbprint)
+                .await?;
+            println!(
+                "Removed the certificate {thumbprint} from the connection of {}.",
+                account.name
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

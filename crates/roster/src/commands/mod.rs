@@ -4,6 +4,7 @@
 mod account;
 mod connection;
 pub mod demo;
+mod key;
 mod sync;
 mod user;
 mod worker;
@@ -28,6 +29,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCod
         Command::Worker(args) => worker::run(ctx, args).await,
         Command::Exempt(args) => sync::exempt(ctx, args, true).await,
         Command::Unexempt(args) => sync::exempt(ctx, args, false).await,
+        Command::Key(command) => key::run(ctx, command).await,
         Command::Sim(_) | Command::Demo(_) => unreachable!("handled before a database is opened"),
     }
 }

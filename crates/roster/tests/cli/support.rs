@@ -375,6 +375,43 @@ impl Sim {
         });
     }
 
+    /// Uploads a certificate (PEM) to the app registration, as the admin does.
+    pub fn upload_certificate(&self, pem: &str) {
+        self.control(|control| async move {
+            control
+                .upload_certificate(pem)
+                .await
+                .expect("the simulator takes the certificate");
+        });
+    }
+
+    /// Removes a certificate from the app registration by its SHA-1 thumbprint.
+    pub fn remove_certificate(&self, thumbprint: &str) {
+        self.control(|control| async move {
+            control
+                .remove_certificate(thumbprint)
+                .await
+                .expect("the simulator removes the certificate");
+        });
+    }
+
+    /// Expires the app's client secret (AADSTS7000222 from now on).
+    pub fn expire_secret(&self) {
+        self.control(|control| async move {
+            control.expire_secret().await.expect("the secret expires");
+        });
+    }
+
+    /// Replaces the app's client secret: the one Roster holds stops working.
+    pub fn rotate_secret(&self) {
+        self.control(|control| async move {
+            control
+                .rotate_secret()
+                .await
+                .expect("the secret is rotated");
+        });
+    }
+
     /// Creates a directory user with these Graph properties; its id.
     pub fn create_user(&self, properties: Value) -> String {
         self.control(|control| async move {
