@@ -7,6 +7,7 @@ mod contract {
     mod accounts;
     mod apply;
     mod connections;
+    mod lookup;
     mod mirror;
     mod plans_and_runs;
     mod revisions;
