@@ -8,7 +8,8 @@
 //! closed (its framing can no longer be trusted); a well-framed request that is not
 //! `NAME KEY`, or names no map, is answered `PERM` and the connection stays open. A connection
 //! idle longer than [`SocketmapLimits::idle_timeout`], or that takes longer than
-//! [`SocketmapLimits::request_timeout`] to send one request, is closed. Beyond
+//! [`SocketmapLimits::request_timeout`] to send one request or to take its reply, is closed.
+//! Beyond
 //! [`SocketmapLimits::max_connections`] open connections, new ones are closed at once.
 
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub struct SocketmapLimits {
     /// How long a connection may wait between requests. Postfix's client closes an idle
     /// connection after 10 s (`socketmap_max_idle`), so a longer wait means it is gone.
     pub idle_timeout: Duration,
-    /// How long one request may take to arrive once it has begun.
+    /// How long one request may take to arrive once it has begun, and its reply to be taken.
     pub request_timeout: Duration,
     pub max_connections: usize,
 }
@@ -136,7 +137,10 @@ impl Socketmap {
                     false
                 }
             };
-            if write.write_all(&reply).await.is_err() || !keep_open {
+            // A client that stops reading its replies is as gone as one that stops writing.
+            let written =
+                tokio::time::timeout(self.limits.request_timeout, write.write_all(&reply)).await;
+            if !matches!(written, Ok(Ok(()))) || !keep_open {
                 let _ = write.shutdown().await;
                 return;
             }
