@@ -9,6 +9,7 @@
 
 mod changes;
 mod database;
+mod lookup;
 mod measure;
 mod sim;
 
@@ -39,6 +40,11 @@ enum Cli {
     Delta1(Options),
     /// The first sync with simulated latency on every Graph request.
     Latency(Options),
+    /// Mail-flow lookups after a full sync: the view's build time and memory, socketmap
+    /// lookups per second and latency at 1 and 16 connections, taking in a 1% change, and
+    /// `postmap -q -` over a `hash:` table against Roster's socketmap (needs Postfix). Runs on
+    /// the first of --stores.
+    Lookup(Options),
     /// Runs one sync and prints its measurement (used by the commands above; the tenant's
     /// credentials come on standard input).
     #[command(hide = true)]
@@ -202,6 +208,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cli::Delta1(options) => (vec![Scenario::Delta1], options),
         Cli::Latency(options) => (vec![Scenario::Latency], options),
         Cli::Measure(args) => return measure::run(args).await,
+        Cli::Lookup(options) => return Bench::new(options)?.lookup().await,
     };
     let bench = Bench::new(options)?;
     if scenarios

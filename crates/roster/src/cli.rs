@@ -65,6 +65,9 @@ pub enum Command {
     Unexempt(ExemptArgs),
     /// Run automatic syncs on their schedule (several workers may share one database).
     Worker(WorkerArgs),
+    /// Mail-flow lookups for Postfix (socketmap) and other MTAs (HTTP JSON).
+    #[command(subcommand)]
+    Lookup(LookupCommand),
     /// Serve a simulated Entra ID tenant (token endpoint, Graph and a control API).
     Sim(roster_sim::cli::SimArgs),
     /// The master key that encrypts client secrets and certificates' private keys.
@@ -107,6 +110,33 @@ pub struct DemoArgs {
     /// Seed of the simulated tenant: the same seed gives the same tenant.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LookupCommand {
+    /// Answer lookups from an in-memory view of the directory, kept current by polling; prints
+    /// one JSON line with the bound addresses (port 0 picks a free port).
+    Serve(LookupServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LookupServeArgs {
+    /// Serve socketmap on this TCP address, e.g. 127.0.0.1:7000.
+    #[arg(long, value_name = "ADDR")]
+    pub socketmap: Option<std::net::SocketAddr>,
+    /// Serve socketmap on a Unix socket at this path.
+    #[arg(long, value_name = "PATH")]
+    pub socketmap_unix: Option<PathBuf>,
+    /// Serve the HTTP JSON lookups on this address, e.g. 127.0.0.1:7080.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// The characters that start an address extension: the same as Postfix's
+    /// recipient_delimiter in main.cf ("" when it is unset).
+    #[arg(long, default_value = "+", value_name = "CHARS")]
+    pub recipient_delimiter: String,
+    /// Milliseconds between looks for changed accounts.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub poll_interval_ms: u64,
 }
 
 #[derive(Debug, Args)]

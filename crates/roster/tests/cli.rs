@@ -11,6 +11,8 @@ mod credentials;
 mod directory;
 #[path = "cli/hardening.rs"]
 mod hardening;
+#[path = "cli/postfix.rs"]
+mod postfix;
 #[path = "cli/support.rs"]
 mod support;
 #[path = "cli/sync.rs"]

@@ -8,6 +8,7 @@ mod contract {
     mod apply;
     mod certificates;
     mod connections;
+    mod lookup;
     mod mirror;
     mod ownership;
     mod plans_and_runs;

@@ -5,6 +5,7 @@ mod account;
 mod connection;
 pub mod demo;
 mod key;
+mod lookup;
 mod sync;
 mod user;
 mod worker;
@@ -27,6 +28,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCod
         Command::Connection(command) => connection::run(ctx, command).await,
         Command::Sync(command) => sync::run(ctx, command).await,
         Command::Worker(args) => worker::run(ctx, args).await,
+        Command::Lookup(command) => lookup::run(ctx, command).await,
         Command::Exempt(args) => sync::exempt(ctx, args, true).await,
         Command::Unexempt(args) => sync::exempt(ctx, args, false).await,
         Command::Key(command) => key::run(ctx, command).await,

@@ -1,0 +1,2 @@
+mod lookup;
+pub use lookup::lookup_router;

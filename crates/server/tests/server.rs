@@ -1,0 +1,5 @@
+//! The HTTP surfaces, driven in process with `tower::ServiceExt::oneshot`.
+
+mod server {
+    mod lookup;
+}
