@@ -446,6 +446,10 @@ pub struct ConnectionSettings {
     /// Treat sign-in-blocked accounts that still have a mailbox as active (shared and room
     /// mailboxes are often blocked and still receive mail). Off by default.
     pub include_sign_in_blocked: bool,
+    /// When the key (client secret or certificate) expires, as the app registration shows it:
+    /// the tech contact is warned 30, 7 and 1 days before (product.md §12).
+    #[serde(default, with = "crate::notice::iso_date::option")]
+    pub key_expires_on: Option<time::Date>,
 }
 
 impl ConnectionSettings {
@@ -463,6 +467,7 @@ impl ConnectionSettings {
             frequency: Frequency::Never,
             deletion_limit: DeletionLimit::default(),
             include_sign_in_blocked: false,
+            key_expires_on: None,
         }
     }
 }

@@ -51,6 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         frequency: Frequency::Never,
         deletion_limit: DeletionLimit::default(),
         include_sign_in_blocked: false,
+        key_expires_on: None,
     };
     let mut directory_users: Vec<DirectoryUser> = (0..size.users)
         .map(directory_user)

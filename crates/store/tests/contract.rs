@@ -8,6 +8,7 @@ mod contract {
     mod apply;
     mod connections;
     mod mirror;
+    mod outbox;
     mod plans_and_runs;
     mod revisions;
     mod schedule;

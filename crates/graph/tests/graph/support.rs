@@ -194,6 +194,7 @@ pub fn connection_settings(
         frequency: Default::default(),
         deletion_limit: Default::default(),
         include_sign_in_blocked: false,
+        key_expires_on: None,
     }
 }
 

@@ -71,6 +71,7 @@ impl World {
                 frequency: Frequency::Never,
                 deletion_limit: DeletionLimit::default(),
                 include_sign_in_blocked: false,
+                key_expires_on: None,
             },
             exemptions: HashSet::new(),
             other_accounts: HashMap::new(),

@@ -97,6 +97,7 @@ fn settings_from(
         include_sign_in_blocked: args
             .include_sign_in_blocked
             .unwrap_or(defaults.as_ref().is_some_and(|s| s.include_sign_in_blocked)),
+        key_expires_on: defaults.as_ref().and_then(|s| s.key_expires_on),
     })
 }
 

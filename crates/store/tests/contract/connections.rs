@@ -20,6 +20,7 @@ pub fn settings(tenant: &str) -> ConnectionSettings {
         frequency: Frequency::Hours(6),
         deletion_limit: DeletionLimit::default(),
         include_sign_in_blocked: false,
+        key_expires_on: None,
     }
 }
 
