@@ -60,6 +60,9 @@ pub enum Command {
     Unexempt(ExemptArgs),
     /// Run automatic syncs on their schedule (several workers may share one database).
     Worker(WorkerArgs),
+    /// Mail to tech contacts and admins: the outbox and its sender.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Serve a simulated Entra ID tenant (token endpoint, Graph and a control API).
     Sim(roster_sim::cli::SimArgs),
 }
@@ -101,6 +104,28 @@ pub struct WorkerArgs {
     /// Days an account may go without a tech contact before its automatic sync is set to never.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub tech_contact_grace_days: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Mail what the outbox holds that is due, and queue due key-expiry warnings (needs
+    /// ROSTER_SMTP_URL, ROSTER_MAIL_FROM and ROSTER_PUBLIC_URL). `roster worker` does the same.
+    Send {
+        /// One pass, then exit (for cron, and for tests).
+        #[arg(long)]
+        once: bool,
+        /// Seconds between passes.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        every_seconds: u64,
+    },
+    /// The account's messages, newest first: sent, pending and failed.
+    List {
+        account: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,8 @@ mod connection;
 mod crash;
 #[path = "cli/directory.rs"]
 mod directory;
+#[path = "cli/notify.rs"]
+mod notify;
 #[path = "cli/support.rs"]
 mod support;
 #[path = "cli/sync.rs"]

@@ -20,7 +20,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::db::{Backend, Conn, sql};
-use crate::rows::{stored, stored_json, to_json};
+use crate::rows::{now, stored, stored_json, to_json};
 use crate::{Store, StoreError};
 
 /// Where a message is in its life.
@@ -181,8 +181,8 @@ async fn recipients(
     Ok(rows.into_iter().map(|r| r.address).collect())
 }
 
-/// Queues `notice` under `dedup_key` unless a message with that key exists or nobody is there
-/// to tell. Returns whether it queued one.
+/// Queues `notice` under `dedup_key`, due at `at`, unless a message with that key exists or
+/// nobody is there to tell. Returns whether it queued one.
 async fn queue(
     conn: &mut Conn<'_>,
     account_id: AccountId,
@@ -208,7 +208,7 @@ async fn queue(
     .bind(to_json(notice))
     .bind(to.join(" "))
     .bind(millis(at))
-    .bind(at)
+    .bind(now())
     .execute(conn)
     .await?;
     Ok(queued == 1)

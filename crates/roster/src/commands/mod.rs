@@ -4,6 +4,7 @@
 mod account;
 mod connection;
 pub mod demo;
+mod notify;
 mod sync;
 mod user;
 mod worker;
@@ -26,6 +27,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCod
         Command::Connection(command) => connection::run(ctx, command).await,
         Command::Sync(command) => sync::run(ctx, command).await,
         Command::Worker(args) => worker::run(ctx, args).await,
+        Command::Notify(command) => notify::run(ctx, command).await,
         Command::Exempt(args) => sync::exempt(ctx, args, true).await,
         Command::Unexempt(args) => sync::exempt(ctx, args, false).await,
         Command::Sim(_) | Command::Demo(_) => unreachable!("handled before a database is opened"),

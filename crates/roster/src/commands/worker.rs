@@ -15,6 +15,8 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         tech_contact_grace: Duration::days(i64::from(args.tech_contact_grace_days)),
         concurrency: usize::from(args.concurrency),
     };
+    // Mail goes out beside the syncs, never holding one up.
+    let sender = super::notify::spawn_sender(ctx)?;
     loop {
         let report = ctx
             .engine
@@ -33,11 +35,15 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
                 report.failed.len(),
                 report.turned_off.len()
             );
+            sender.stop().await;
             return Ok(ExitCode::SUCCESS);
         }
         tokio::select! {
             () = tokio::time::sleep(std::time::Duration::from_secs(args.tick_seconds)) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            _ = tokio::signal::ctrl_c() => {
+                sender.stop().await;
+                return Ok(ExitCode::SUCCESS);
+            }
         }
     }
 }
