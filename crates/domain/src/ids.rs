@@ -65,6 +65,8 @@ roster_id!(/// A sync run.
     RunId, "run id");
 roster_id!(/// One change inside a plan.
     ChangeId, "change id");
+roster_id!(/// A message in the outbox.
+    MessageId, "message id");
 
 /// The application (client) ID of an Entra app registration: a GUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

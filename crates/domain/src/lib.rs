@@ -10,6 +10,7 @@ pub mod directory;
 pub mod event;
 pub mod ids;
 pub mod model;
+pub mod notice;
 pub mod plan;
 pub mod run;
 
@@ -21,12 +22,13 @@ pub use connection::{
 pub use directory::{DirectoryGroup, DirectoryMember, DirectoryUser, MemberType};
 pub use event::{AccountEvent, AccountEventKind};
 pub use ids::{
-    AccountId, ChangeId, ClientId, ExternalId, GroupId, PlanId, RunId, TenantRef, UserId,
+    AccountId, ChangeId, ClientId, ExternalId, GroupId, MessageId, PlanId, RunId, TenantRef, UserId,
 };
 pub use model::{
     Account, Exemption, Group, GroupKind, NewUserRole, Role, Source, SyncedGroup, SyncedUser,
     TechContact, User,
 };
+pub use notice::{Audience, ExpiryWarning, Notice};
 
 /// Why a piece of input was rejected. The message names the value and says how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -68,6 +68,9 @@ pub enum Command {
     /// Mail-flow lookups for Postfix (socketmap) and other MTAs (HTTP JSON).
     #[command(subcommand)]
     Lookup(LookupCommand),
+    /// Mail to tech contacts and admins: the outbox and its sender.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Serve a simulated Entra ID tenant (token endpoint, Graph and a control API).
     Sim(roster_sim::cli::SimArgs),
     /// The master key that encrypts client secrets and certificates' private keys.
@@ -157,6 +160,28 @@ pub struct WorkerArgs {
     /// stopped and handed back for another worker to run at once.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub grace_seconds: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Mail what the outbox holds that is due, and queue due key-expiry warnings (needs
+    /// ROSTER_SMTP_URL, ROSTER_MAIL_FROM and ROSTER_PUBLIC_URL). `roster worker` does the same.
+    Send {
+        /// One pass, then exit (for cron, and for tests).
+        #[arg(long)]
+        once: bool,
+        /// Seconds between passes.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        every_seconds: u64,
+    },
+    /// The account's messages, newest first: sent, pending and failed.
+    List {
+        account: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]

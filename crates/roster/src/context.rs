@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use roster_graph::ClientOptions;
+use roster_notify::{Links, MailSettings, Mailer};
 use roster_store::{AccountRef, MasterKey, Store};
 use roster_sync::SyncEngine;
+use secrecy::SecretString;
 
 use crate::cli::GlobalArgs;
 
@@ -14,6 +16,13 @@ pub const MASTER_KEY_FILE_ENV: &str = "ROSTER_MASTER_KEY_FILE";
 /// (tests also give it the certificate `roster sim --tls --cert-out` wrote).
 const GRAPH_CA_FILE_ENV: &str = "ROSTER_GRAPH_CA_FILE";
 const MASTER_KEY_ENV: &str = "ROSTER_MASTER_KEY";
+const SMTP_URL_ENV: &str = "ROSTER_SMTP_URL";
+const SMTP_USERNAME_ENV: &str = "ROSTER_SMTP_USERNAME";
+const SMTP_PASSWORD_FILE_ENV: &str = "ROSTER_SMTP_PASSWORD_FILE";
+/// PEM certificates trusted for the mail server besides the system's (a private CA).
+const SMTP_CA_FILE_ENV: &str = "ROSTER_SMTP_CA_FILE";
+const MAIL_FROM_ENV: &str = "ROSTER_MAIL_FROM";
+const PUBLIC_URL_ENV: &str = "ROSTER_PUBLIC_URL";
 
 /// An open store, and the sync engine over it.
 pub struct Context {
@@ -71,6 +80,73 @@ impl Context {
         let reference: AccountRef = reference.parse()?;
         Ok(self.store.account(&reference).await?)
     }
+}
+
+/// The mail server, when `ROSTER_SMTP_URL` is set: without one, messages wait in the outbox.
+pub fn mailer() -> anyhow::Result<Option<Mailer>> {
+    let Some(url) = env_text(SMTP_URL_ENV) else {
+        return Ok(None);
+    };
+    let from = env_text(MAIL_FROM_ENV).with_context(|| {
+        format!("{SMTP_URL_ENV} is set but {MAIL_FROM_ENV} is not: give the sender, e.g. \"Roster <roster@example.net>\"")
+    })?;
+    let password = match std::env::var_os(SMTP_PASSWORD_FILE_ENV) {
+        Some(path) => Some(SecretString::from(
+            private_file(Path::new(&path), SMTP_PASSWORD_FILE_ENV)?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+        )),
+        None => None,
+    };
+    let extra_root_certificates_pem = match std::env::var_os(SMTP_CA_FILE_ENV) {
+        Some(path) => Some(std::fs::read(&path).with_context(|| {
+            format!(
+                "cannot read {SMTP_CA_FILE_ENV}={}",
+                PathBuf::from(&path).display()
+            )
+        })?),
+        None => None,
+    };
+    Ok(Some(Mailer::new(MailSettings {
+        url,
+        username: env_text(SMTP_USERNAME_ENV),
+        password,
+        from,
+        extra_root_certificates_pem,
+    })?))
+}
+
+/// The console's public URL that messages link to. Mail needs it; without a mail server the
+/// outbox is only listed, and links to localhost are good enough there.
+pub fn links(mail: bool) -> anyhow::Result<Links> {
+    match env_text(PUBLIC_URL_ENV) {
+        Some(url) => Ok(Links::new(&url)?),
+        None if mail => bail!(
+            "{SMTP_URL_ENV} is set but {PUBLIC_URL_ENV} is not: give the console's address as people reach it, \
+             e.g. https://roster.example.net, for the links in messages"
+        ),
+        None => Ok(Links::new("http://localhost:8080")?),
+    }
+}
+
+fn env_text(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A secret file's text; refused when others may read it.
+fn private_file(path: &Path, variable: &str) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let metadata = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {variable}={}", path.display()))?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "{variable}={} may be read by other users; make it private with `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {variable}={}", path.display()))
 }
 
 /// The data directory: the flag or variable, else $XDG_DATA_HOME/roster, else

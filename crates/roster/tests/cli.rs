@@ -13,6 +13,8 @@ mod directory;
 mod hardening;
 #[path = "cli/postfix.rs"]
 mod postfix;
+#[path = "cli/notify.rs"]
+mod notify;
 #[path = "cli/support.rs"]
 mod support;
 #[path = "cli/sync.rs"]

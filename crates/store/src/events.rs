@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::{Constraint, DbError, sql};
+use crate::outbox;
 use crate::rows::{now, stored};
 use crate::{Store, StoreError};
 
@@ -36,7 +37,9 @@ impl EventRow {
 }
 
 impl Store {
-    /// Records an event; it is addressed to the account's tech contact, if it has one.
+    /// Records an event; it is addressed to the account's tech contact, if it has one. Its
+    /// notice is queued in the outbox in the same transaction (deduplicated, see `outbox.rs`): to the
+    /// tech contact, or to the admins when automatic sync was turned off for lack of one.
     pub async fn record_event(
         &self,
         account_id: AccountId,
@@ -53,10 +56,11 @@ impl Store {
         let Some(contact) = contact else {
             return Err(StoreError::AccountNotFound(account_id.to_string()));
         };
+        let id = Uuid::now_v7();
         let created_at = now();
         sql("INSERT INTO account_events (id, account_id, kind, message, notify, run_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(account_id.as_uuid())
         .bind(kind.as_str())
         .bind(message)
@@ -69,16 +73,18 @@ impl Store {
             DbError::Violation(Constraint::ForeignKey) => StoreError::AccountNotFound(account_id.to_string()),
             e => e.into(),
         })?;
-        tx.commit().await?;
-        let row = EventRow {
+        let event = EventRow {
             account_id: account_id.as_uuid(),
             kind: kind.as_str().to_owned(),
             message: message.to_owned(),
             notify: contact.tech_contact_email,
             run_id: run_id.map(|r| r.as_uuid()),
             created_at,
-        };
-        row.into_event()
+        }
+        .into_event()?;
+        outbox::queue_event_notice(&mut tx.conn(), &event, id).await?;
+        tx.commit().await?;
+        Ok(event)
     }
 
     /// The account's events, newest first, at most `limit`.

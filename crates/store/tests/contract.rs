@@ -11,6 +11,7 @@ mod contract {
     mod lookup;
     mod mirror;
     mod ownership;
+    mod outbox;
     mod plans_and_runs;
     mod revisions;
     mod schedule;

@@ -109,6 +109,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let cloud = Cloud::custom(&tenant.login_url, &tenant.graph_url)?;
     let settings = ConnectionSettings {
         frequency: Frequency::Hours(24),
+        // As the Entra admin center would show it for a secret created a while ago: close
+        // enough for the tech contact's first expiry warning.
+        key_expires_on: Some(time::OffsetDateTime::now_utc().date() + time::Duration::days(20)),
         ..ConnectionSettings::new(tenant.tenant.parse()?, tenant.client_id.parse()?, cloud)
     };
     ctx.store
@@ -241,12 +244,28 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         groups.len(),
         runs.len()
     );
+    // No mail server here: the sender only queues what is due, and messages wait in the outbox.
+    let links = crate::context::links(false)?;
+    roster_notify::Sender::new(ctx.store.clone(), None, links.clone())
+        .pass()
+        .await?;
+    let messages = ctx.store.list_outbox(account.id, 10).await?;
+    println!(
+        "{} message(s) in the outbox, kept there without ROSTER_SMTP_URL:",
+        messages.len()
+    );
+    let now = time::OffsetDateTime::now_utc();
+    for message in &messages {
+        let subject = roster_notify::compose(&message.notice, &account, &links, now).subject;
+        println!("  [{}] {subject}", message.status.as_str());
+    }
     let data_dir = dir.display();
     println!("\nExplore it (the simulated tenant has stopped; the data stays in {data_dir}):");
     println!("  cargo run --release -- --data-dir {data_dir} user list --account {ACCOUNT}");
     println!("  cargo run --release -- --data-dir {data_dir} group list --account {ACCOUNT}");
     println!("  cargo run --release -- --data-dir {data_dir} sync history {ACCOUNT}");
     println!("  cargo run --release -- --data-dir {data_dir} connection show {ACCOUNT}");
+    println!("  cargo run --release -- --data-dir {data_dir} notify list {ACCOUNT}");
     sim.shutdown().await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ mod connection;
 pub mod demo;
 mod key;
 mod lookup;
+mod notify;
 mod sync;
 mod user;
 mod worker;
@@ -29,6 +30,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCod
         Command::Sync(command) => sync::run(ctx, command).await,
         Command::Worker(args) => worker::run(ctx, args).await,
         Command::Lookup(command) => lookup::run(ctx, command).await,
+        Command::Notify(command) => notify::run(ctx, command).await,
         Command::Exempt(args) => sync::exempt(ctx, args, true).await,
         Command::Unexempt(args) => sync::exempt(ctx, args, false).await,
         Command::Key(command) => key::run(ctx, command).await,

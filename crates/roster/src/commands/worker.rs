@@ -26,6 +26,8 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         tech_contact_grace: Duration::days(i64::from(args.tech_contact_grace_days)),
         concurrency: usize::from(args.concurrency),
     };
+    // Mail goes out beside the syncs, never holding one up.
+    let sender = super::notify::spawn_sender(ctx)?;
     let mut scheduler = Scheduler::new(ctx.engine.clone(), policy);
     let mut report = ScheduleReport::default();
     let mut terminate = signal(SignalKind::terminate())?;
@@ -51,6 +53,7 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
                 failed_looks += 1;
                 if args.once && failed_looks >= ONCE_GIVES_UP_AFTER {
                     stop_running(&mut scheduler, &mut report, args.grace_seconds).await;
+                    sender.stop().await;
                     return Err(error.into());
                 }
                 let backoff = FIRST_BACKOFF
@@ -72,6 +75,7 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         }
     }
     stop_running(&mut scheduler, &mut report, args.grace_seconds).await;
+    sender.stop().await;
     tracing::info!(
         ran = report.ran.len(),
         failed = report.failed.len(),

@@ -1,0 +1,90 @@
+//! `roster notify`: without a mail server, what automatic runs have to tell waits in the
+//! outbox, and `notify list` shows it.
+
+use serde_json::json;
+
+use crate::support::{ACCOUNT, Roster, Sim};
+
+#[test]
+fn a_held_automatic_run_waits_in_the_outbox_for_the_tech_contact_without_a_mail_server() {
+    let sim = Sim::start(60, 8, 3);
+    let roster = Roster::connected_to(&sim);
+    roster.ok(&["sync", "run", ACCOUNT]);
+    assert_eq!(roster.json(&["notify", "list", ACCOUNT]), json!([]));
+    let users = roster.json(&["user", "list", "--account", ACCOUNT]);
+    let leaving: Vec<String> = users.as_array().unwrap()[..12]
+        .iter()
+        .map(|u| u["external_id"].as_str().unwrap().to_owned())
+        .collect();
+    sim.hard_delete_users(&leaving);
+    roster.ok(&["sync", "run", ACCOUNT]);
+    roster.ok(&["sync", "run", ACCOUNT]);
+
+    let outbox = roster.json(&["notify", "list", ACCOUNT]);
+    let messages = outbox.as_array().unwrap();
+    assert_eq!(
+        messages.len(),
+        1,
+        "one message for two held runs on one day: {outbox:#}"
+    );
+    let held = &messages[0];
+    assert_eq!(held["kind"], "automatic run held");
+    assert_eq!(
+        held["subject"],
+        "[Roster] Automatic sync held removals for contoso"
+    );
+    assert_eq!(held["recipients"], json!(["it@contoso.com"]));
+    assert_eq!(
+        (&held["status"], &held["attempts"]),
+        (&json!("pending"), &json!(0))
+    );
+    assert_eq!(held["notice"]["held"], json!({"users_to_remove": 12}));
+    let text = roster.ok(&["notify", "list", ACCOUNT]);
+    assert!(
+        text.contains("pending") && text.contains("to it@contoso.com"),
+        "{text}"
+    );
+
+    let refused = roster.fails(&["notify", "send", "--once"]);
+    assert!(refused.contains("ROSTER_SMTP_URL is not set"), "{refused}");
+}
+
+#[test]
+fn mail_settings_that_cannot_work_are_refused_with_the_fix() {
+    let roster = Roster::new();
+    let send = |vars: &[(&str, &str)]| {
+        let mut command = roster.command(&["notify", "send", "--once"]);
+        command.envs(vars.iter().copied());
+        let output = command.output().unwrap();
+        assert!(!output.status.success());
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let no_from = send(&[("ROSTER_SMTP_URL", "smtp://127.0.0.1:2525")]);
+    assert!(no_from.contains("ROSTER_MAIL_FROM is not"), "{no_from}");
+    let no_url = send(&[
+        ("ROSTER_SMTP_URL", "smtp://127.0.0.1:2525"),
+        ("ROSTER_MAIL_FROM", "Roster <roster@example.net>"),
+    ]);
+    assert!(no_url.contains("ROSTER_PUBLIC_URL is not"), "{no_url}");
+    let in_url = send(&[
+        ("ROSTER_SMTP_URL", "smtp://roster:hunter2@127.0.0.1:2525"),
+        ("ROSTER_MAIL_FROM", "roster@example.net"),
+        ("ROSTER_PUBLIC_URL", "https://roster.example.net"),
+    ]);
+    assert!(in_url.contains("ROSTER_SMTP_PASSWORD_FILE"), "{in_url}");
+    assert!(!in_url.contains("hunter2"), "{in_url}");
+    let password = roster.write_file("smtp-password", "hunter2\n");
+    std::fs::set_permissions(
+        &password,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let readable = send(&[
+        ("ROSTER_SMTP_URL", "smtp://127.0.0.1:2525"),
+        ("ROSTER_SMTP_USERNAME", "roster"),
+        ("ROSTER_SMTP_PASSWORD_FILE", password.to_str().unwrap()),
+        ("ROSTER_MAIL_FROM", "roster@example.net"),
+        ("ROSTER_PUBLIC_URL", "https://roster.example.net"),
+    ]);
+    assert!(readable.contains("chmod 600"), "{readable}");
+}
