@@ -126,7 +126,7 @@ impl Sender {
     async fn queue_expiry_warnings(&self) -> Result<usize, StoreError> {
         let at = (self.clock)();
         let mut queued = 0;
-        for (account_id, expires_on) in self.store.key_expiry_dates().await? {
+        for (account_id, expires_on) in self.store.key_expiry_dates(at).await? {
             if let Some(warning) = expiry_warning_due(expires_on, at)
                 && self
                     .store

@@ -11,10 +11,10 @@ mod credentials;
 mod directory;
 #[path = "cli/hardening.rs"]
 mod hardening;
-#[path = "cli/postfix.rs"]
-mod postfix;
 #[path = "cli/notify.rs"]
 mod notify;
+#[path = "cli/postfix.rs"]
+mod postfix;
 #[path = "cli/support.rs"]
 mod support;
 #[path = "cli/sync.rs"]

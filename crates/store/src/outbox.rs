@@ -15,7 +15,9 @@ use std::time::Duration;
 use roster_domain::notice::{self, Audience, ExpiryWarning, Notice};
 use roster_domain::plan::Category;
 use roster_domain::run::CategoryCount;
-use roster_domain::{AccountEventKind, AccountId, ConnectionSettings, EmailAddress, MessageId};
+use roster_domain::{
+    AccountEventKind, AccountId, ConnectionSettings, EmailAddress, MessageId, credential_expiry,
+};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -337,22 +339,23 @@ pub(crate) async fn queue_event_notice(
 }
 
 impl Store {
-    /// Every connection's key expiry date, for the expiry warnings: a deployment-wide read for
-    /// the sender, never for a request.
-    pub async fn key_expiry_dates(&self) -> Result<Vec<(AccountId, Date)>, StoreError> {
-        let mut tx = self.db.begin_read().await?;
-        let rows: Vec<SettingsRow> = sql("SELECT account_id, settings FROM connections")
-            .fetch_all(&mut tx.conn())
-            .await?;
-        let mut dates = Vec::new();
-        for row in rows {
-            let settings: ConnectionSettings =
-                stored_json("connection settings", row.settings.as_bytes())?;
-            if let Some(date) = settings.key_expires_on {
-                dates.push((AccountId::from_uuid(row.account_id), date));
-            }
-        }
-        Ok(dates)
+    /// When each connection's credential stops working (its key's expiry date, or its newest
+    /// valid certificate's, `domain::credential_expiry`), for the expiry warnings: a
+    /// deployment-wide read for the sender, never for a request. A connection whose settings
+    /// cannot be read is left out here; the scheduler reports it as that account's failed run.
+    pub async fn key_expiry_dates(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(AccountId, Date)>, StoreError> {
+        Ok(self
+            .each_connection()
+            .await?
+            .into_iter()
+            .filter_map(|(account_id, connection)| {
+                let expires_on = credential_expiry(&connection.ok()?, now)?;
+                Some((account_id, expires_on))
+            })
+            .collect())
     }
 
     /// Queues the expiry warning for the account's key expiring on `expires_on`, once per

@@ -10,8 +10,8 @@ mod contract {
     mod connections;
     mod lookup;
     mod mirror;
-    mod ownership;
     mod outbox;
+    mod ownership;
     mod plans_and_runs;
     mod revisions;
     mod schedule;

@@ -250,7 +250,10 @@ contract_test!(each_expiry_warning_is_queued_once_per_expiry_date, |db| {
         .await
         .unwrap();
     assert_eq!(
-        db.store.key_expiry_dates().await.unwrap(),
+        db.store
+            .key_expiry_dates(OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
         vec![(contoso.id, date!(2027 - 01 - 31))],
         "only connections that know their key's expiry"
     );
