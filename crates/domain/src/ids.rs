@@ -65,6 +65,10 @@ roster_id!(/// A sync run.
     RunId, "run id");
 roster_id!(/// One change inside a plan.
     ChangeId, "change id");
+roster_id!(/// A platform operator: the service's own staff, above every account.
+    OperatorId, "operator id");
+roster_id!(/// An API token of an account.
+    ApiTokenId, "API token id");
 
 /// The application (client) ID of an Entra app registration: a GUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

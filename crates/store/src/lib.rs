@@ -56,6 +56,7 @@
 //! (see [`secret`]); admin passwords are stored as Argon2 hashes. Neither is ever returned by a
 //! listing, and every type holding one has a redacted `Debug`.
 
+mod access;
 mod accounts;
 mod addresses;
 mod apply;
@@ -73,9 +74,11 @@ mod runs;
 mod scope;
 pub mod secret;
 mod users;
+mod views;
 
 use std::sync::Arc;
 
+pub use access::{INVITATION_VALID_FOR, NewApiToken, NewOperator, NewSession, SessionLifetime};
 pub use accounts::{AccountRef, NewAccount};
 pub use addresses::{AddressOwner, OwnedBy};
 pub use apply::{Applier, ChangeFailure, ChangeOutcome};
@@ -87,7 +90,8 @@ pub use revision::Revision;
 pub use runs::{NewRun, RUN_ABANDONED_AFTER};
 pub use scope::{MemberKeys, Membership, ObjectKeys};
 pub use secret::{MasterKey, MasterKeyError};
-pub use users::{MIN_PASSWORD_LEN, NewAdmin, NewUser};
+pub use users::{MIN_PASSWORD_LEN, NewAdmin, NewUser, UserUpdate};
+pub use views::{ChangePage, ChangeQuery, PlanSummary, RunProgress, UserQuery};
 
 /// The store: a handle to the database and the master key. Clone it freely; clones share the
 /// connection pool.

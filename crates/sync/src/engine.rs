@@ -143,6 +143,7 @@ impl SyncEngine {
         progress: &dyn Progress,
     ) -> Result<PreviewOutcome, SyncError> {
         let mut run = self.start(account_id, Trigger::Preview, actor).await?;
+        progress.started(run.id);
         let result = self
             .refresh_and_plan(&mut run, full, Priority::High, progress)
             .await;
@@ -182,6 +183,7 @@ impl SyncEngine {
             });
         }
         let mut run = self.start(account_id, Trigger::Apply, actor).await?;
+        progress.started(run.id);
         run.plan_id = Some(plan_id);
         let result = async {
             self.store.mark_plan_applied(plan_id).await?;
@@ -220,6 +222,7 @@ impl SyncEngine {
         progress: &dyn Progress,
     ) -> Result<ApplyOutcome, SyncError> {
         let mut run = self.start(account_id, Trigger::Automatic, actor).await?;
+        progress.started(run.id);
         let result = async {
             let (RevisedPlan { plan, revision, .. }, _) = self
                 .refresh_and_plan(&mut run, false, Priority::Low, progress)

@@ -3,7 +3,7 @@
 //! Each variant's message is complete on its own; none also exposes the error it wraps as its
 //! `source`, so a caller printing the chain (`{:#}` in anyhow) does not say the same thing twice.
 
-use roster_domain::{AccountId, PlanId};
+use roster_domain::{AccountId, ErrorKind, PlanId};
 use roster_graph::GraphError;
 use roster_plan::PlanError;
 use roster_store::StoreError;
@@ -20,9 +20,7 @@ pub enum SyncError {
     #[error(transparent)]
     Plan(#[from] PlanError),
 
-    #[error(
-        "the account has no directory connection; save the connection settings first (`roster connection set`)"
-    )]
+    #[error("the account has no directory connection; save the connection settings first")]
     NoConnection(AccountId),
 
     #[error("the plan {plan_id} belongs to another account")]
@@ -34,6 +32,21 @@ pub enum SyncError {
     /// The runtime is shutting down under the scheduler.
     #[error("the scheduler stopped before its syncs finished")]
     SchedulerStopped,
+}
+
+impl SyncError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Store(error) => error.kind(),
+            Self::Graph { .. } => ErrorKind::Upstream,
+            // The read looked failed: Graph answered, but with nothing Roster can trust.
+            Self::Plan(_) => ErrorKind::Upstream,
+            Self::NoConnection(_) | Self::PlanOfAnotherAccount { .. } => ErrorKind::NotFound,
+            Self::UnknownChange { .. } => ErrorKind::Invalid,
+            Self::SchedulerStopped => ErrorKind::Unavailable,
+        }
+    }
 }
 
 impl From<GraphError> for SyncError {

@@ -17,6 +17,7 @@
 //! enforced by the store.
 
 mod allocator;
+mod connection;
 mod engine;
 mod error;
 mod part;
@@ -29,4 +30,5 @@ pub use engine::{ApplyOutcome, ApplyRequest, Planned, PreviewOutcome, SyncEngine
 pub use error::SyncError;
 pub use progress::{NoProgress, Progress};
 pub use refresh::{ReadKind, RefreshOutcome, refresh};
+pub use roster_graph::diagnostics::Checklist;
 pub use schedule::{ScheduleDecision, SchedulePolicy, ScheduleReport, decide};

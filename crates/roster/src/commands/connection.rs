@@ -5,13 +5,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use roster_domain::{
-    AccountEventKind, Cloud, ConnectionSettings, DeletionLimit, DirectoryConnection, Frequency,
-};
-use roster_graph::Priority;
-use roster_graph::diagnostics::{StepStatus, test_connection};
+use roster_api::ConnectionView;
+use roster_domain::{ConnectionSettings, DirectoryConnection, SettingsChange};
+use roster_graph::diagnostics::StepStatus;
 use secrecy::SecretString;
-use serde_json::json;
 
 use crate::cli::{ConnectionCommand, ConnectionSetArgs};
 use crate::context::Context;
@@ -43,82 +40,34 @@ fn settings_from(
     args: &ConnectionSetArgs,
     saved: Option<&ConnectionSettings>,
 ) -> anyhow::Result<ConnectionSettings> {
-    let tenant = match (&args.tenant, saved) {
-        (Some(t), _) => t.parse()?,
-        (None, Some(s)) => s.tenant.clone(),
-        (None, None) => {
-            bail!("a new connection needs --tenant (the tenant GUID or a verified domain)")
-        }
+    let change = SettingsChange {
+        tenant: args.tenant.clone(),
+        client_id: args.client_id.clone(),
+        cloud: args.cloud.clone(),
+        login_url: args.login_url.clone(),
+        graph_url: args.graph_url.clone(),
+        default_role: args.default_role.clone(),
+        sync: args.sync.clone(),
+        actions: args.actions.clone(),
+        frequency: args.frequency.clone(),
+        deletion_limit_percent: args.deletion_limit_percent,
+        deletion_limit_min: args.deletion_limit_min,
+        include_sign_in_blocked: args.include_sign_in_blocked,
     };
-    let client_id = match (&args.client_id, saved) {
-        (Some(c), _) => c.parse()?,
-        (None, Some(s)) => s.client_id,
-        (None, None) => bail!(
-            "a new connection needs --client-id (the app registration's Application (client) ID)"
-        ),
-    };
-    let cloud = match (&args.cloud, &args.login_url, &args.graph_url) {
-        (Some(name), _, _) => name.parse()?,
-        (None, Some(login), Some(graph)) => Cloud::custom(login, graph)?,
-        _ => saved.map_or(Cloud::Global, |s| s.cloud.clone()),
-    };
-    let defaults = saved.cloned();
-    let limit = defaults
-        .as_ref()
-        .map(|s| s.deletion_limit)
-        .unwrap_or_default();
-    Ok(ConnectionSettings {
-        tenant,
-        client_id,
-        cloud,
-        default_role: match &args.default_role {
-            Some(r) => r.parse()?,
-            None => defaults
-                .as_ref()
-                .map(|s| s.default_role)
-                .unwrap_or_default(),
-        },
-        scope: match &args.sync {
-            Some(list) => list.parse()?,
-            None => defaults.as_ref().map(|s| s.scope).unwrap_or_default(),
-        },
-        actions: match &args.actions {
-            Some(list) => list.parse()?,
-            None => defaults.as_ref().map(|s| s.actions).unwrap_or_default(),
-        },
-        frequency: match &args.frequency {
-            Some(f) => f.parse()?,
-            None => defaults.as_ref().map(|s| s.frequency).unwrap_or_default(),
-        },
-        deletion_limit: DeletionLimit::new(
-            args.deletion_limit_percent.unwrap_or(limit.percent),
-            args.deletion_limit_min.unwrap_or(limit.min_objects),
-        )?,
-        include_sign_in_blocked: args
-            .include_sign_in_blocked
-            .unwrap_or(defaults.as_ref().is_some_and(|s| s.include_sign_in_blocked)),
+    change.merge(saved).map_err(|problems| {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| format!("--{}: {}", p.field.replace('_', "-"), p.error))
+            .collect();
+        anyhow::anyhow!(lines.join("; "))
     })
 }
 
-fn connection_json(connection: &DirectoryConnection) -> serde_json::Value {
-    let settings = &connection.settings;
-    json!({
-        "account_id": connection.account_id,
-        "tenant": settings.tenant,
-        "client_id": settings.client_id,
-        "cloud": settings.cloud.name(),
-        "login_url": settings.cloud.login_url(),
-        "graph_url": settings.cloud.graph_url(),
-        "default_role": settings.default_role,
-        "sync": settings.scope.names(),
-        "actions": settings.actions.names(),
-        "frequency": settings.frequency,
-        "deletion_limit": settings.deletion_limit,
-        "include_sign_in_blocked": settings.include_sign_in_blocked,
-        "client_secret": format!("set on {}", connection.secret_set_at.date()),
-        "secret_set_at": connection.secret_set_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "updated_at": connection.updated_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-    })
+fn connection_json(
+    connection: &DirectoryConnection,
+    turned_off: Option<&roster_domain::AccountEvent>,
+) -> serde_json::Value {
+    serde_json::to_value(ConnectionView::new(connection, turned_off)).unwrap_or_default()
 }
 
 fn print_connection(connection: &DirectoryConnection, has_tech_contact: bool) {
@@ -176,7 +125,7 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
                 .set_connection(account.id, settings, secret)
                 .await?;
             if args.output.json {
-                print_json(&connection_json(&connection))?;
+                print_json(&connection_json(&connection, None))?;
             } else {
                 println!("Saved the directory connection of {}.", account.name);
                 print_connection(&connection, account.tech_contact.is_some());
@@ -191,22 +140,9 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
                 );
             };
             // Say why automatic sync is off when the schedule turned it off.
-            let turned_off = match connection.settings.frequency {
-                Frequency::Never => ctx
-                    .store
-                    .list_events(account.id, 20)
-                    .await?
-                    .into_iter()
-                    .find(|e| {
-                        e.kind == AccountEventKind::AutomaticSyncTurnedOff
-                            && e.created_at >= connection.updated_at
-                    }),
-                Frequency::Hours(_) => None,
-            };
+            let turned_off = ctx.engine.why_automatic_sync_is_off(&connection).await?;
             if output.json {
-                let mut value = connection_json(&connection);
-                value["frequency_turned_off"] = json!(turned_off.as_ref().map(|e| &e.message));
-                print_json(&value)?;
+                print_json(&connection_json(&connection, turned_off.as_ref()))?;
             } else {
                 print_connection(&connection, account.tech_contact.is_some());
                 if let Some(event) = turned_off {
@@ -224,8 +160,7 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
         }
         ConnectionCommand::Test { account, output } => {
             let account = ctx.account(&account).await?;
-            let (_, client) = ctx.engine.graph_client(account.id, Priority::High).await?;
-            let checklist = test_connection(&client, &account.domains).await;
+            let checklist = ctx.engine.test_connection(&account).await?;
             if output.json {
                 print_json(&checklist)?;
             } else {

@@ -1,9 +1,12 @@
 //! One module per command group. Each parses its flags into domain types, calls the store or
 //! the sync engine, and prints; no rules live here.
 
+mod access;
 mod account;
 mod connection;
 pub mod demo;
+pub use serve::run as serve;
+mod serve;
 mod sync;
 mod user;
 mod worker;
@@ -26,6 +29,9 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCod
         Command::Connection(command) => connection::run(ctx, command).await,
         Command::Sync(command) => sync::run(ctx, command).await,
         Command::Worker(args) => worker::run(ctx, args).await,
+        Command::Serve(_) => unreachable!("handled before the database is opened"),
+        Command::Operator(command) => access::run_operator(ctx, command).await,
+        Command::Token(command) => access::run_token(ctx, command).await,
         Command::Exempt(args) => sync::exempt(ctx, args, true).await,
         Command::Unexempt(args) => sync::exempt(ctx, args, false).await,
         Command::Sim(_) | Command::Demo(_) => unreachable!("handled before a database is opened"),
