@@ -67,6 +67,10 @@ roster_id!(/// One change inside a plan.
     ChangeId, "change id");
 roster_id!(/// A message in the outbox.
     MessageId, "message id");
+roster_id!(/// A platform operator: the service's own staff, above every account.
+    OperatorId, "operator id");
+roster_id!(/// An API token of an account.
+    ApiTokenId, "API token id");
 
 /// The application (client) ID of an Entra app registration: a GUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

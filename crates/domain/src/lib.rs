@@ -4,6 +4,7 @@
 //! parsed into one of these types once, at the edge; code inside trusts them. This crate does no
 //! I/O and depends on no I/O crate.
 
+pub mod access;
 pub mod address;
 pub mod connection;
 pub mod directory;
@@ -13,7 +14,9 @@ pub mod model;
 pub mod notice;
 pub mod plan;
 pub mod run;
+pub mod settings_change;
 
+pub use access::{ApiToken, Operator, Principal, Session};
 pub use address::{DomainName, EmailAddress};
 pub use connection::{
     CertificateInfo, Cloud, ConnectionSettings, CredentialKind, DeletionLimit, DirectoryConnection,
@@ -22,13 +25,33 @@ pub use connection::{
 pub use directory::{DirectoryGroup, DirectoryMember, DirectoryUser, MemberType};
 pub use event::{AccountEvent, AccountEventKind};
 pub use ids::{
-    AccountId, ChangeId, ClientId, ExternalId, GroupId, MessageId, PlanId, RunId, TenantRef, UserId,
+    AccountId, ApiTokenId, ChangeId, ClientId, ExternalId, GroupId, MessageId, OperatorId, PlanId,
+    RunId, TenantRef, UserId,
 };
 pub use model::{
     Account, Exemption, Group, GroupKind, NewUserRole, Role, Source, SyncedGroup, SyncedUser,
     TechContact, User,
 };
 pub use notice::{Audience, ExpiryWarning, Notice};
+pub use settings_change::{FieldProblem, SettingsChange};
+
+/// What kind of failure an error is, so that a shell answering in another vocabulary (an HTTP
+/// status, an exit code) can tell them apart without matching every variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The named object does not exist (or is not the caller's to see).
+    NotFound,
+    /// The request is well-formed but clashes with what is stored or running now.
+    Conflict,
+    /// The input itself is wrong; sending it again unchanged fails again.
+    Invalid,
+    /// A service Roster depends on (the database) cannot be reached; retry later.
+    Unavailable,
+    /// Microsoft Entra ID or Graph refused or failed the request.
+    Upstream,
+    /// Roster itself failed: a bug or a stored row it cannot read.
+    Internal,
+}
 
 /// Why a piece of input was rejected. The message names the value and says how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -64,6 +64,31 @@ pub struct TechContact {
     pub email: EmailAddress,
 }
 
+impl TechContact {
+    /// Checks a tech contact as entered: a person's name and an address to reach them at.
+    pub fn parse(name: &str, email: &str) -> Result<Self, ParseError> {
+        let trimmed = name.trim();
+        if trimmed.is_empty() {
+            return Err(ParseError::new(
+                "tech contact name",
+                name,
+                "it is empty; give the person's name",
+            ));
+        }
+        if trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control) {
+            return Err(ParseError::new(
+                "tech contact name",
+                name,
+                "use at most 200 characters and no control characters",
+            ));
+        }
+        Ok(Self {
+            name: trimmed.to_owned(),
+            email: email.parse()?,
+        })
+    }
+}
+
 /// What a user may do. Sync never creates or demotes an organization admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

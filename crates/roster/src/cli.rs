@@ -71,6 +71,14 @@ pub enum Command {
     /// Mail to tech contacts and admins: the outbox and its sender.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Serve the REST API (and the scheduler, unless --no-scheduler).
+    Serve(ServeArgs),
+    /// Platform operator logins: the service's own staff, above every account.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// An account's API tokens, sent as `Authorization: Bearer …`.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Serve a simulated Entra ID tenant (token endpoint, Graph and a control API).
     Sim(roster_sim::cli::SimArgs),
     /// The master key that encrypts client secrets and certificates' private keys.
@@ -181,6 +189,59 @@ pub enum NotifyCommand {
         limit: u32,
         #[command(flatten)]
         output: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on; port 0 picks a free one. Once listening, one JSON line
+    /// `{"url": "http://…"}` is printed.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// A TOML configuration file (see crates/server/roster.example.toml); ROSTER_* environment
+    /// variables override its keys.
+    #[arg(long, env = "ROSTER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Leave automatic syncs to separate `roster worker` processes.
+    #[arg(long)]
+    pub no_scheduler: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Create a platform operator login; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token; its secret is printed once and never again.
+    Create {
+        /// The account's id or unique name.
+        account: String,
+        /// What the token is for.
+        #[arg(long)]
+        name: String,
+        /// The token may only read.
+        #[arg(long)]
+        read_only: bool,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// List the account's tokens (never their secrets).
+    List {
+        account: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Revoke a token: it stops working at once.
+    Revoke {
+        account: String,
+        /// The token's id.
+        token: String,
     },
 }
 

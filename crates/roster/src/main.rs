@@ -64,6 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => commands::demo::run(args).await,
+        Command::Serve(args) => commands::serve(global, args).await,
         command => {
             let ctx = context::Context::open(&global).await?;
             commands::dispatch(&ctx, command).await

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use roster_api::{GroupView, UserView};
 use roster_domain::plan::{AttributeValue, Category, Change, Plan, SkipReason, Skipped};
 use roster_domain::run::Run;
 use roster_domain::{Group, User};
@@ -70,40 +71,14 @@ fn needs_escape_in_json(c: char) -> bool {
     (c.is_control() && !matches!(c, '\n' | '\t' | '\r')) || is_bidi_control(c)
 }
 
-/// A user as `--json` shows it.
+/// A user as `--json` shows it: the API's shape.
 pub fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "primary_address": user.primary_address,
-        "aliases": user.aliases,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "display_name": user.display_name,
-        "role": user.role,
-        "digests": user.digests,
-        "source": user.source,
-        "external_id": user.external_id,
-    })
+    serde_json::to_value(UserView::from(user)).unwrap_or_default()
 }
 
-/// A group as `--json` shows it; `members` lists member users' and member groups' ids.
+/// A group as `--json` shows it: the API's shape.
 pub fn group_json(group: &Group) -> Value {
-    let members: Vec<String> = group
-        .member_users
-        .iter()
-        .map(ToString::to_string)
-        .chain(group.member_groups.iter().map(ToString::to_string))
-        .collect();
-    json!({
-        "id": group.id,
-        "name": group.name,
-        "kind": group.kind,
-        "address": group.address,
-        "aliases": group.aliases,
-        "source": group.source,
-        "external_id": group.external_id,
-        "members": members,
-    })
+    serde_json::to_value(GroupView::from(group)).unwrap_or_default()
 }
 
 fn value_text(value: &AttributeValue) -> String {

@@ -1,2 +1,111 @@
+//! `roster serve`: the HTTP edge of Roster. It owns HTTP — routing, sign-in, sessions and
+//! cookies, CSRF, API tokens, problem details, health and metrics — and nothing else: every
+//! request becomes a call into the store or the sync engine, which hold the SQL and the rules.
+//!
+//! [`router`] builds the whole application from an [`AppState`]; the binary only binds it to a
+//! listener ([`serve`]), and tests call it in-process.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+mod health;
 mod lookup;
+pub mod openapi;
+pub mod routes;
+pub mod scheduler;
+mod serve;
+pub mod tasks;
+
+use std::sync::Arc;
+
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use roster_store::Store;
+use roster_sync::SyncEngine;
+
+pub use config::Config;
 pub use lookup::lookup_router;
+pub use serve::serve;
+
+/// What every request handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: SyncEngine,
+    config: Config,
+    limits: auth::LoginLimits,
+    runs: tasks::RunPool,
+    metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    pub fn new(engine: SyncEngine, config: Config) -> Self {
+        Self::build(engine, config, None)
+    }
+
+    /// Serves `/metrics` from this Prometheus recorder (see [`install_metrics`]).
+    pub fn with_metrics(engine: SyncEngine, config: Config, metrics: PrometheusHandle) -> Self {
+        Self::build(engine, config, Some(metrics))
+    }
+
+    fn build(engine: SyncEngine, config: Config, metrics: Option<PrometheusHandle>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                limits: auth::LoginLimits::new(&config),
+                runs: tasks::RunPool::default(),
+                engine,
+                config,
+                metrics,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        self.inner.engine.store()
+    }
+
+    pub fn engine(&self) -> &SyncEngine {
+        &self.inner.engine
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn runs(&self) -> &tasks::RunPool {
+        &self.inner.runs
+    }
+
+    pub(crate) fn limits(&self) -> &auth::LoginLimits {
+        &self.inner.limits
+    }
+
+    pub(crate) fn metrics(&self) -> Option<&PrometheusHandle> {
+        self.inner.metrics.as_ref()
+    }
+}
+
+/// The whole application: health, metrics, sign-in and the REST API.
+pub fn router(state: AppState) -> Router {
+    routes::build(state)
+}
+
+/// Installs the process-wide Prometheus recorder the first time, and returns its handle every
+/// time: the `metrics::counter!` calls across Roster record into it.
+pub fn install_metrics() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder installed first (a test's) keeps recording; this handle then
+            // renders an empty page rather than failing the server.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

@@ -1,5 +1,21 @@
-//! The HTTP surfaces, driven in process with `tower::ServiceExt::oneshot`.
+//! The server in-process: the router with a store on SQLite and a simulated Entra ID tenant on
+//! 127.0.0.1, called through `tower::ServiceExt::oneshot` as an HTTP client would.
 
-mod server {
-    mod lookup;
-}
+#[path = "server/access.rs"]
+mod access;
+#[path = "server/api.rs"]
+mod api;
+#[path = "server/config.rs"]
+mod config;
+#[path = "server/guide.rs"]
+mod guide;
+#[path = "server/health.rs"]
+mod health;
+#[path = "server/lookup.rs"]
+mod lookup;
+#[path = "server/matrix.rs"]
+mod matrix;
+#[path = "server/openapi.rs"]
+mod openapi;
+#[path = "server/support.rs"]
+mod support;

@@ -2,7 +2,8 @@
 //! where there is one, the fix; no variant carries a database driver's type.
 
 use roster_domain::{
-    AccountId, DomainName, EmailAddress, ExternalId, GroupId, ParseError, PlanId, RunId, UserId,
+    AccountId, ApiTokenId, DomainName, EmailAddress, ErrorKind, ExternalId, GroupId, OperatorId,
+    ParseError, PlanId, Role, RunId, UserId,
 };
 use time::OffsetDateTime;
 
@@ -44,7 +45,9 @@ pub enum StoreError {
     #[error(transparent)]
     Invalid(#[from] ParseError),
 
-    #[error("no account is named or has the id {0:?}; `roster accounts list` shows them")]
+    #[error(
+        "no account is named or has the id {0:?}; list the accounts to see their names and ids"
+    )]
     AccountNotFound(String),
 
     #[error("an account named {0:?} already exists; choose another name")]
@@ -156,6 +159,37 @@ pub enum StoreError {
     #[error("no run has the id {0}")]
     RunNotFound(RunId),
 
+    #[error("an operator with the address {0} already exists")]
+    OperatorExists(EmailAddress),
+
+    #[error("no operator has the id {0}")]
+    OperatorNotFound(OperatorId),
+
+    #[error("no API token has the id {0}")]
+    ApiTokenNotFound(ApiTokenId),
+
+    #[error(
+        "the user {user_id} is a {role} and cannot be invited; only end users are invited to set a password"
+    )]
+    NotInvitable { user_id: UserId, role: Role },
+
+    #[error(
+        "the user {user_id} cannot change from {from} to {to}: only end users and silent users swap roles; organization admins are created with a password"
+    )]
+    RoleNotChangeable {
+        user_id: UserId,
+        from: Role,
+        to: Role,
+    },
+
+    #[error("the user {0} was changed by someone else at the same moment; reload and retry")]
+    ConcurrentUpdate(UserId),
+
+    #[error(
+        "this invitation link is unknown, used or expired; ask your organization admin for a new one"
+    )]
+    InvitationInvalid,
+
     #[error("the run {0} has already finished; a finished run is history and cannot change")]
     RunFinished(RunId),
 
@@ -175,4 +209,56 @@ pub enum StoreError {
         "a sync of this account is running (run {running}); changing the tenant or cloud discards the mirror it is writing — wait for the sync to finish, then save again"
     )]
     ConnectionBusy { running: RunId },
+}
+
+impl StoreError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Unavailable { .. } | Self::ConcurrentClaim { .. } => ErrorKind::Unavailable,
+            Self::InvalidDatabaseUrl { .. }
+            | Self::Migration { .. }
+            | Self::Database { .. }
+            | Self::Integrity { .. }
+            | Self::Corrupt { .. }
+            | Self::MasterKey(_)
+            | Self::PasswordHashing { .. } => ErrorKind::Internal,
+            Self::Invalid(_)
+            | Self::AccountNeedsDomain
+            | Self::AddressOutsideDomains { .. }
+            | Self::PasswordTooShort { .. }
+            | Self::SecretRequired
+            | Self::NotInvitable { .. }
+            | Self::InvitationInvalid
+            | Self::RoleNotChangeable { .. }
+            | Self::RotationKeyMismatch { .. } => ErrorKind::Invalid,
+            Self::AccountNotFound(_)
+            | Self::DomainNotFound(_)
+            | Self::UserNotFound(_)
+            | Self::GroupNotFound(_)
+            | Self::ConnectionNotFound(_)
+            | Self::PlanNotFound(_)
+            | Self::RunNotFound(_)
+            | Self::OperatorNotFound(_)
+            | Self::ApiTokenNotFound(_)
+            | Self::CertificateNotFound(_) => ErrorKind::NotFound,
+            Self::AccountNameTaken(_)
+            | Self::DomainTaken { .. }
+            | Self::DomainInUse { .. }
+            | Self::LastDomain(_)
+            | Self::AddressTaken { .. }
+            | Self::AlreadyExempt(_)
+            | Self::PlanAlreadyApplied { .. }
+            | Self::PlanFromEarlierVersion { .. }
+            | Self::SyncAlreadyRunning { .. }
+            | Self::RunFinished(_)
+            | Self::OperatorExists(_)
+            | Self::ConcurrentUpdate(_)
+            | Self::CertificateExists(_)
+            | Self::PlanNotCurrent { .. }
+            | Self::RunTakenOver(_)
+            | Self::SlotAlreadyClaimed { .. }
+            | Self::ConnectionBusy { .. } => ErrorKind::Conflict,
+        }
+    }
 }

@@ -71,6 +71,7 @@
 //! hashes. None is ever returned by a listing, and every type holding one has a redacted `Debug`.
 //! [`Store::rotate_master_key`] re-seals them all under a new key in one transaction.
 
+mod access;
 mod accounts;
 mod addresses;
 mod apply;
@@ -92,9 +93,11 @@ mod runs;
 mod scope;
 pub mod secret;
 mod users;
+mod views;
 
 use std::sync::Arc;
 
+pub use access::{INVITATION_VALID_FOR, NewApiToken, NewOperator, NewSession, SessionLifetime};
 pub use accounts::{AccountRef, NewAccount};
 pub use addresses::{AddressOwner, OwnedBy};
 pub use apply::{Applier, ChangeFailure, ChangeOutcome};
@@ -110,7 +113,8 @@ pub use revision::{MirrorVersion, Revision};
 pub use runs::{NewRun, RUN_LEASE};
 pub use scope::{MemberKeys, Membership, ObjectKeys};
 pub use secret::{MasterKey, MasterKeyError};
-pub use users::{MIN_PASSWORD_LEN, NewAdmin, NewUser};
+pub use users::{MIN_PASSWORD_LEN, NewAdmin, NewUser, UserUpdate};
+pub use views::{ChangePage, ChangeQuery, PlanSummary, RunProgress, UserQuery};
 
 /// The store: a handle to the database and the master key. Clone it freely; clones share the
 /// connection pool.

@@ -160,7 +160,6 @@ struct CountsRow {
 
 #[derive(sqlx::FromRow)]
 struct SettingsRow {
-    account_id: Uuid,
     settings: String,
 }
 
@@ -276,7 +275,7 @@ async fn held_removals(
     let counts: BTreeMap<Category, CategoryCount> =
         stored_json("run counts", counts.counts.as_bytes())?;
     let settings: Option<SettingsRow> =
-        sql("SELECT account_id, settings FROM connections WHERE account_id = $1")
+        sql("SELECT settings FROM connections WHERE account_id = $1")
             .bind(account_id.as_uuid())
             .fetch_optional(conn)
             .await?;

@@ -31,6 +31,18 @@ pub struct NewUser {
     pub digests: Option<bool>,
 }
 
+/// What an admin may change of a user; `None` keeps the saved value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub display_name: Option<Option<String>>,
+    /// Between end user and silent user only: admins are made with a password, never by an
+    /// update.
+    pub role: Option<Role>,
+    pub digests: Option<bool>,
+}
+
 /// An organization admin who logs in to the console with a password.
 pub struct NewAdmin {
     pub address: EmailAddress,
@@ -50,7 +62,7 @@ impl fmt::Debug for NewAdmin {
 
 /// Hashes with Argon2id's default parameters on a blocking thread: a hash takes tens of
 /// milliseconds of CPU, which must not stall the async runtime.
-async fn hash_password(password: SecretString) -> Result<String, StoreError> {
+pub(crate) async fn hash_password(password: SecretString) -> Result<String, StoreError> {
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.expose_secret().as_bytes())
@@ -77,7 +89,10 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-async fn verify_password(password: SecretString, hash: Option<String>) -> Result<bool, StoreError> {
+pub(crate) async fn verify_password(
+    password: SecretString,
+    hash: Option<String>,
+) -> Result<bool, StoreError> {
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
@@ -198,18 +213,24 @@ impl Store {
         Ok(users)
     }
 
-    pub async fn user(&self, user_id: UserId) -> Result<User, StoreError> {
+    /// One of the account's users; another account's user is not found.
+    pub async fn user(&self, account_id: AccountId, user_id: UserId) -> Result<User, StoreError> {
         let mut tx = self.db.begin_read().await?;
-        let statement = user_rows("u.id = $1", "user_id = $1");
-        let row: Option<UserRow> = built_sql(statement, vec![user_id.as_uuid().into()])
+        let statement = user_rows(
+            "u.id = $1 AND u.account_id = $2",
+            "user_id = $1 AND account_id = $2",
+        );
+        let params = vec![user_id.as_uuid().into(), account_id.as_uuid().into()];
+        let row: Option<UserRow> = built_sql(statement, params)
             .fetch_optional(&mut tx.conn())
             .await?;
         match row {
             Some(row) => row.into_user(),
             None => {
                 let exists: Option<Count> =
-                    sql("SELECT COUNT(*) AS count FROM users WHERE id = $1")
+                    sql("SELECT COUNT(*) AS count FROM users WHERE id = $1 AND account_id = $2")
                         .bind(user_id.as_uuid())
+                        .bind(account_id.as_uuid())
                         .fetch_optional(&mut tx.conn())
                         .await?;
                 match exists.filter(|c| c.count > 0) {
@@ -223,55 +244,84 @@ impl Store {
         }
     }
 
-    /// Removes a user with its addresses and group memberships.
-    pub async fn remove_user(&self, user_id: UserId) -> Result<(), StoreError> {
-        #[derive(sqlx::FromRow)]
-        struct Removed {
-            account_id: uuid::Uuid,
-        }
+    /// Removes one of the account's users with its addresses and group memberships.
+    pub async fn remove_user(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+    ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
-        let removed: Removed = sql("DELETE FROM users WHERE id = $1 RETURNING account_id")
+        let removed = sql("DELETE FROM users WHERE id = $1 AND account_id = $2")
             .bind(user_id.as_uuid())
-            .fetch_optional(&mut tx.conn())
-            .await?
-            .ok_or(StoreError::UserNotFound(user_id))?;
-        revision::bump(&mut tx.conn(), AccountId::from_uuid(removed.account_id)).await?;
+            .bind(account_id.as_uuid())
+            .execute(&mut tx.conn())
+            .await?;
+        if removed == 0 {
+            return Err(StoreError::UserNotFound(user_id));
+        }
+        revision::bump(&mut tx.conn(), account_id).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// The organization admin whose primary address is `address`, if `password` is theirs.
-    /// Unknown addresses take as long as wrong passwords.
-    pub async fn verify_login(
+    /// Changes one of the account's users. A role can move between end user and silent user
+    /// only; a user turned silent is signed out (silent users never sign in).
+    pub async fn update_user(
         &self,
-        address: &EmailAddress,
-        password: SecretString,
-    ) -> Result<Option<User>, StoreError> {
-        #[derive(sqlx::FromRow)]
-        struct Login {
-            id: uuid::Uuid,
-            password_hash: String,
+        account_id: AccountId,
+        user_id: UserId,
+        update: UserUpdate,
+    ) -> Result<User, StoreError> {
+        let before = self.user(account_id, user_id).await?;
+        if let Some(role) = update.role
+            && role != before.role
+            && (role == Role::OrganizationAdmin || before.role == Role::OrganizationAdmin)
+        {
+            return Err(StoreError::RoleNotChangeable {
+                user_id,
+                from: before.role,
+                to: role,
+            });
         }
-        let mut tx = self.db.begin_read().await?;
-        let login: Option<Login> = sql(
-            "SELECT u.id, u.password_hash FROM users u JOIN addresses a ON a.user_id = u.id \
-             WHERE a.address = $1 AND a.is_primary = $2 AND u.role = $3 AND u.password_hash IS NOT NULL",
+        let role = update.role.unwrap_or(before.role);
+        let first_name = update.first_name.unwrap_or(before.first_name);
+        let last_name = update.last_name.unwrap_or(before.last_name);
+        let display_name = update.display_name.unwrap_or(before.display_name);
+        let digests = update.digests.unwrap_or(before.digests);
+        let mut tx = self.db.begin_write().await?;
+        let changed = sql(
+            "UPDATE users SET first_name = $3, last_name = $4, display_name = $5, role = $6, digests = $7, \
+             version = version + 1 WHERE id = $1 AND account_id = $2 AND version = $8",
         )
-        .bind(address.as_str())
-        .bind(true)
-        .bind(Role::OrganizationAdmin.as_str())
-        .fetch_optional(&mut tx.conn())
+        .bind(user_id.as_uuid())
+        .bind(account_id.as_uuid())
+        .bind(first_name.clone())
+        .bind(last_name.clone())
+        .bind(display_name.clone())
+        .bind(role.as_str())
+        .bind(digests)
+        .bind(before.version)
+        .execute(&mut tx.conn())
         .await?;
-        drop(tx);
-        let (id, hash) = login
-            .map(|l| (Some(l.id), Some(l.password_hash)))
-            .unwrap_or((None, None));
-        if !verify_password(password, hash).await? {
-            return Ok(None);
+        if changed == 0 {
+            return Err(StoreError::ConcurrentUpdate(user_id));
         }
-        match id {
-            Some(id) => self.user(UserId::from_uuid(id)).await.map(Some),
-            None => Ok(None),
+        if role == Role::SilentUser {
+            sql("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id.as_uuid())
+                .execute(&mut tx.conn())
+                .await?;
         }
+        revision::bump(&mut tx.conn(), account_id).await?;
+        tx.commit().await?;
+        Ok(User {
+            first_name,
+            last_name,
+            display_name,
+            role,
+            digests,
+            version: before.version + 1,
+            ..before
+        })
     }
 }

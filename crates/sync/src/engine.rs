@@ -195,6 +195,7 @@ impl SyncEngine {
     ) -> Result<PreviewOutcome, SyncError> {
         let mut run = self.start(account_id, Trigger::Preview, actor).await?;
         let (run_id, account_id) = (run.id, run.account_id);
+        progress.started(run.id);
         let result = self
             .owned(
                 run_id,
@@ -240,6 +241,7 @@ impl SyncEngine {
             });
         }
         let mut run = self.start(account_id, Trigger::Apply, actor).await?;
+        progress.started(run.id);
         run.plan_id = Some(plan_id);
         let run_id = run.id;
         let result = self
@@ -305,6 +307,7 @@ impl SyncEngine {
         mut run: Run,
         progress: &dyn Progress,
     ) -> Result<ApplyOutcome, SyncError> {
+        progress.started(run.id);
         let (run_id, account_id) = (run.id, run.account_id);
         let result = self
             .owned(run_id, account_id, async {

@@ -3,7 +3,7 @@
 //! Each variant's message is complete on its own; none also exposes the error it wraps as its
 //! `source`, so a caller printing the chain (`{:#}` in anyhow) does not say the same thing twice.
 
-use roster_domain::{AccountId, PlanId};
+use roster_domain::{AccountId, ErrorKind, PlanId};
 use roster_graph::GraphError;
 use roster_plan::PlanError;
 use roster_store::StoreError;
@@ -20,9 +20,7 @@ pub enum SyncError {
     #[error(transparent)]
     Plan(#[from] PlanError),
 
-    #[error(
-        "the account has no directory connection; save the connection settings first (`roster connection set`)"
-    )]
+    #[error("the account has no directory connection; save the connection settings first")]
     NoConnection(AccountId),
 
     #[error("the plan {plan_id} belongs to another account")]
@@ -30,6 +28,25 @@ pub enum SyncError {
 
     #[error("the plan {plan_id} has no change with the id {change_id}")]
     UnknownChange { plan_id: PlanId, change_id: String },
+
+    /// The process is shutting down under the sync.
+    #[error("Roster is shutting down; the sync did not start, start it again shortly")]
+    SchedulerStopped,
+}
+
+impl SyncError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Store(error) => error.kind(),
+            Self::Graph { .. } => ErrorKind::Upstream,
+            // The read looked failed: Graph answered, but with nothing Roster can trust.
+            Self::Plan(_) => ErrorKind::Upstream,
+            Self::NoConnection(_) | Self::PlanOfAnotherAccount { .. } => ErrorKind::NotFound,
+            Self::UnknownChange { .. } => ErrorKind::Invalid,
+            Self::SchedulerStopped => ErrorKind::Unavailable,
+        }
+    }
 }
 
 impl From<GraphError> for SyncError {

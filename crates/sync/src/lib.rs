@@ -20,6 +20,7 @@
 //! refuses it (taken over by another process).
 
 mod allocator;
+mod connection;
 mod engine;
 mod error;
 mod part;
@@ -32,4 +33,5 @@ pub use engine::{ApplyOutcome, ApplyRequest, Planned, PreviewOutcome, SyncEngine
 pub use error::SyncError;
 pub use progress::{NoProgress, Progress};
 pub use refresh::{ReadKind, RefreshOutcome, refresh};
+pub use roster_graph::diagnostics::Checklist;
 pub use schedule::{ScheduleDecision, SchedulePolicy, ScheduleReport, Scheduler, decide};

@@ -53,7 +53,7 @@ async fn a_change_written_to_the_store_reaches_lookups_through_polling() {
         f.view.lookup(MapName::Recipient, "bob@contoso.com", ALL) == Answer::Account(f.account.id)
     })
     .await;
-    f.store.remove_user(bob.id).await.unwrap();
+    f.store.remove_user(f.account.id, bob.id).await.unwrap();
     let removed = within(Duration::from_secs(5), || {
         f.view.lookup(MapName::Recipient, "bob@contoso.com", ALL) == Answer::NotFound
     })
@@ -97,7 +97,7 @@ async fn group_membership_changes_show_in_the_expansion() {
     ])
     .await;
     let users = f.store.list_users(f.account.id).await.unwrap();
-    f.store.remove_user(users[0].id).await.unwrap();
+    f.store.remove_user(f.account.id, users[0].id).await.unwrap();
     refresh::refresh(&f.store, &f.view).await.unwrap();
     assert_eq!(
         f.view.lookup(MapName::Alias, "all@contoso.com", ALL),

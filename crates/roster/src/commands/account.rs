@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use roster_api::AccountView;
 use roster_domain::{Account, DomainName, TechContact};
 use roster_store::NewAccount;
 use serde_json::json;
@@ -15,29 +16,13 @@ pub fn tech_contact(
     email: Option<String>,
 ) -> anyhow::Result<Option<TechContact>> {
     match (name, email) {
-        (Some(name), Some(email)) => {
-            let name = name.trim().to_owned();
-            anyhow::ensure!(
-                !name.is_empty(),
-                "the tech contact's name is empty; give the person's name"
-            );
-            Ok(Some(TechContact {
-                name,
-                email: email.parse()?,
-            }))
-        }
+        (Some(name), Some(email)) => Ok(Some(TechContact::parse(&name, &email)?)),
         _ => Ok(None),
     }
 }
 
 fn account_json(account: &Account) -> serde_json::Value {
-    json!({
-        "id": account.id,
-        "name": account.name,
-        "domains": account.domains,
-        "tech_contact": account.tech_contact,
-        "created_at": account.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-    })
+    serde_json::to_value(AccountView::from(account)).unwrap_or_default()
 }
 
 fn print_account(account: &Account) {

@@ -5,13 +5,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use roster_api::{ConnectionView, certificate_use};
 use roster_domain::connection::iso_date;
 use roster_domain::{
-    AccountEventKind, Cloud, ConnectionSettings, CredentialKind, DeletionLimit,
-    DirectoryConnection, Frequency, credential_expiry,
+    ConnectionSettings, CredentialKind, DirectoryConnection, SettingsChange, credential_expiry,
 };
-use roster_graph::diagnostics::{StepStatus, test_connection};
-use roster_graph::{Priority, generate_certificate};
+use roster_graph::diagnostics::StepStatus;
+use roster_graph::generate_certificate;
 use roster_store::NewCertificate;
 use secrecy::SecretString;
 use serde_json::json;
@@ -48,108 +48,29 @@ fn settings_from(
     args: &ConnectionSetArgs,
     saved: Option<&ConnectionSettings>,
 ) -> anyhow::Result<ConnectionSettings> {
-    let tenant = match (&args.tenant, saved) {
-        (Some(t), _) => t.parse()?,
-        (None, Some(s)) => s.tenant.clone(),
-        (None, None) => {
-            bail!("a new connection needs --tenant (the tenant GUID or a verified domain)")
-        }
+    let change = SettingsChange {
+        tenant: args.tenant.clone(),
+        client_id: args.client_id.clone(),
+        cloud: args.cloud.clone(),
+        login_url: args.login_url.clone(),
+        graph_url: args.graph_url.clone(),
+        default_role: args.default_role.clone(),
+        sync: args.sync.clone(),
+        actions: args.actions.clone(),
+        frequency: args.frequency.clone(),
+        deletion_limit_percent: args.deletion_limit_percent,
+        deletion_limit_min: args.deletion_limit_min,
+        include_sign_in_blocked: args.include_sign_in_blocked,
+        credential: args.credential.clone(),
+        key_expires_on: args.key_expires_on.clone(),
     };
-    let client_id = match (&args.client_id, saved) {
-        (Some(c), _) => c.parse()?,
-        (None, Some(s)) => s.client_id,
-        (None, None) => bail!(
-            "a new connection needs --client-id (the app registration's Application (client) ID)"
-        ),
-    };
-    let cloud = match (&args.cloud, &args.login_url, &args.graph_url) {
-        (Some(name), _, _) => name.parse()?,
-        (None, Some(login), Some(graph)) => Cloud::custom(login, graph)?,
-        _ => saved.map_or(Cloud::Global, |s| s.cloud.clone()),
-    };
-    let defaults = saved.cloned();
-    let limit = defaults
-        .as_ref()
-        .map(|s| s.deletion_limit)
-        .unwrap_or_default();
-    Ok(ConnectionSettings {
-        tenant,
-        client_id,
-        cloud,
-        default_role: match &args.default_role {
-            Some(r) => r.parse()?,
-            None => defaults
-                .as_ref()
-                .map(|s| s.default_role)
-                .unwrap_or_default(),
-        },
-        scope: match &args.sync {
-            Some(list) => list.parse()?,
-            None => defaults.as_ref().map(|s| s.scope).unwrap_or_default(),
-        },
-        actions: match &args.actions {
-            Some(list) => list.parse()?,
-            None => defaults.as_ref().map(|s| s.actions).unwrap_or_default(),
-        },
-        frequency: match &args.frequency {
-            Some(f) => f.parse()?,
-            None => defaults.as_ref().map(|s| s.frequency).unwrap_or_default(),
-        },
-        deletion_limit: DeletionLimit::new(
-            args.deletion_limit_percent.unwrap_or(limit.percent),
-            args.deletion_limit_min.unwrap_or(limit.min_objects),
-        )?,
-        include_sign_in_blocked: args
-            .include_sign_in_blocked
-            .unwrap_or(defaults.as_ref().is_some_and(|s| s.include_sign_in_blocked)),
-        credential: match &args.credential {
-            Some(kind) => kind.parse()?,
-            None => defaults.as_ref().map(|s| s.credential).unwrap_or_default(),
-        },
-        key_expires_on: match args.key_expires_on.as_deref().map(str::trim) {
-            Some("none" | "") => None,
-            Some(date) => Some(iso_date::parse(date)?),
-            None => defaults.as_ref().and_then(|s| s.key_expires_on),
-        },
+    change.merge(saved).map_err(|problems| {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| format!("--{}: {}", p.field.replace('_', "-"), p.error))
+            .collect();
+        anyhow::anyhow!(lines.join("; "))
     })
-}
-
-/// What a certificate is to sign-in at `now`, for listings.
-fn certificate_role(
-    connection: &DirectoryConnection,
-    index: usize,
-    now: OffsetDateTime,
-) -> &'static str {
-    let certificate = &connection.certificates[index];
-    if now >= certificate.not_after {
-        return "expired";
-    }
-    if now < certificate.not_before {
-        return "not valid yet";
-    }
-    let usable = connection.signing_certificates(now);
-    match usable.first() {
-        Some(first) if first.thumbprint == certificate.thumbprint => "tried first",
-        _ => "fallback if the newer one is not uploaded",
-    }
-}
-
-fn certificates_json(connection: &DirectoryConnection, now: OffsetDateTime) -> serde_json::Value {
-    connection
-        .certificates
-        .iter()
-        .enumerate()
-        .map(|(index, c)| {
-            json!({
-                "thumbprint": c.thumbprint,
-                "sha256_thumbprint": c.sha256_thumbprint,
-                "not_before": c.not_before.format(&Rfc3339).unwrap_or_default(),
-                "not_after": c.not_after.format(&Rfc3339).unwrap_or_default(),
-                "created_at": c.created_at.format(&Rfc3339).unwrap_or_default(),
-                "use": certificate_role(connection, index, now),
-            })
-        })
-        .collect()
 }
 
 fn print_certificates(connection: &DirectoryConnection, now: OffsetDateTime) {
@@ -166,34 +87,16 @@ fn print_certificates(connection: &DirectoryConnection, now: OffsetDateTime) {
             c.thumbprint,
             c.not_before.date(),
             c.not_after.date(),
-            certificate_role(connection, index, now)
+            certificate_use(connection, index, now)
         );
     }
 }
 
-fn connection_json(connection: &DirectoryConnection) -> serde_json::Value {
-    let settings = &connection.settings;
-    json!({
-        "account_id": connection.account_id,
-        "tenant": settings.tenant,
-        "client_id": settings.client_id,
-        "cloud": settings.cloud.name(),
-        "login_url": settings.cloud.login_url(),
-        "graph_url": settings.cloud.graph_url(),
-        "default_role": settings.default_role,
-        "sync": settings.scope.names(),
-        "actions": settings.actions.names(),
-        "frequency": settings.frequency,
-        "deletion_limit": settings.deletion_limit,
-        "include_sign_in_blocked": settings.include_sign_in_blocked,
-        "credential": settings.credential,
-        "key_expires_on": settings.key_expires_on.map(iso_date::format),
-        "credential_expires_on": credential_expiry(connection, OffsetDateTime::now_utc()).map(iso_date::format),
-        "certificates": certificates_json(connection, OffsetDateTime::now_utc()),
-        "client_secret": format!("set on {}", connection.secret_set_at.date()),
-        "secret_set_at": connection.secret_set_at.format(&Rfc3339).unwrap_or_default(),
-        "updated_at": connection.updated_at.format(&Rfc3339).unwrap_or_default(),
-    })
+fn connection_json(
+    connection: &DirectoryConnection,
+    turned_off: Option<&roster_domain::AccountEvent>,
+) -> serde_json::Value {
+    serde_json::to_value(ConnectionView::new(connection, turned_off)).unwrap_or_default()
 }
 
 fn print_connection(connection: &DirectoryConnection, has_tech_contact: bool) {
@@ -280,7 +183,7 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
                 .set_connection(account.id, settings, secret)
                 .await?;
             if args.output.json {
-                print_json(&connection_json(&connection))?;
+                print_json(&connection_json(&connection, None))?;
             } else {
                 println!("Saved the directory connection of {}.", account.name);
                 print_connection(&connection, account.tech_contact.is_some());
@@ -295,22 +198,9 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
                 );
             };
             // Say why automatic sync is off when the schedule turned it off.
-            let turned_off = match connection.settings.frequency {
-                Frequency::Never => ctx
-                    .store
-                    .list_events(account.id, 20)
-                    .await?
-                    .into_iter()
-                    .find(|e| {
-                        e.kind == AccountEventKind::AutomaticSyncTurnedOff
-                            && e.created_at >= connection.updated_at
-                    }),
-                Frequency::Hours(_) => None,
-            };
+            let turned_off = ctx.engine.why_automatic_sync_is_off(&connection).await?;
             if output.json {
-                let mut value = connection_json(&connection);
-                value["frequency_turned_off"] = json!(turned_off.as_ref().map(|e| &e.message));
-                print_json(&value)?;
+                print_json(&connection_json(&connection, turned_off.as_ref()))?;
             } else {
                 print_connection(&connection, account.tech_contact.is_some());
                 if let Some(event) = turned_off {
@@ -329,8 +219,7 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
         ConnectionCommand::Certificate(command) => return certificate(ctx, command).await,
         ConnectionCommand::Test { account, output } => {
             let account = ctx.account(&account).await?;
-            let (_, client) = ctx.engine.graph_client(account.id, Priority::High).await?;
-            let checklist = test_connection(&client, &account.domains).await;
+            let checklist = ctx.engine.test_connection(&account).await?;
             if output.json {
                 print_json(&checklist)?;
             } else {
@@ -440,7 +329,7 @@ async fn certificate(ctx: &Context, command: CertificateCommand) -> anyhow::Resu
             };
             let now = OffsetDateTime::now_utc();
             if output.json {
-                print_json(&certificates_json(&connection, now))?;
+                print_json(&ConnectionView::new(&connection, None).certificates)?;
             } else {
                 print_certificates(&connection, now);
             }

@@ -1,12 +1,15 @@
 //! One module per command group. Each parses its flags into domain types, calls the store or
 //! the sync engine, and prints; no rules live here.
 
+mod access;
 mod account;
 mod connection;
 pub mod demo;
 mod key;
 mod lookup;
 mod notify;
+pub use serve::run as serve;
+mod serve;
 mod sync;
 mod user;
 mod worker;
@@ -31,6 +34,9 @@ pub async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCod
         Command::Worker(args) => worker::run(ctx, args).await,
         Command::Lookup(command) => lookup::run(ctx, command).await,
         Command::Notify(command) => notify::run(ctx, command).await,
+        Command::Serve(_) => unreachable!("handled before the database is opened"),
+        Command::Operator(command) => access::run_operator(ctx, command).await,
+        Command::Token(command) => access::run_token(ctx, command).await,
         Command::Exempt(args) => sync::exempt(ctx, args, true).await,
         Command::Unexempt(args) => sync::exempt(ctx, args, false).await,
         Command::Key(command) => key::run(ctx, command).await,

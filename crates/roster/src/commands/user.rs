@@ -1,12 +1,10 @@
 //! `roster user …`, `roster group …` and `roster admin …`
 
-use std::io::Read;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use roster_domain::{EmailAddress, Role, User};
 use roster_store::{NewAdmin, NewUser};
-use secrecy::SecretString;
 
 use crate::cli::{AdminCommand, GroupCommand, UserCommand};
 use crate::context::Context;
@@ -101,7 +99,7 @@ pub async fn run_user(ctx: &Context, command: UserCommand) -> anyhow::Result<Exi
                         account.name
                     )
                 })?;
-            ctx.store.remove_user(found.id).await?;
+            ctx.store.remove_user(account.id, found.id).await?;
             println!("Removed {}.", found.primary_address);
         }
     }
@@ -139,15 +137,10 @@ pub async fn run_admin(ctx: &Context, command: AdminCommand) -> anyhow::Result<E
     let AdminCommand::Create { account, email } = command;
     let account = ctx.account(&account).await?;
     let address: EmailAddress = email.parse()?;
-    let mut password = String::new();
-    std::io::stdin()
-        .read_to_string(&mut password)
-        .context("cannot read the password from standard input")?;
-    let password = password.trim_end_matches(['\r', '\n']).to_owned();
     let admin = NewAdmin {
         address,
         display_name: None,
-        password: SecretString::from(password),
+        password: super::access::password_from_stdin()?,
     };
     let user = ctx.store.create_admin(account.id, admin).await?;
     println!(

@@ -148,7 +148,11 @@ contract_test!(stale_changes_are_rejected_not_forced, |db| {
             .all(|o| matches!(o, Err(ChangeFailure::Stale { .. }))),
         "{outcomes:?}"
     );
-    assert_eq!(db.store.user(ann.id).await.unwrap(), ann, "nothing changed");
+    assert_eq!(
+        db.store.user(ann.account_id, ann.id).await.unwrap(),
+        ann,
+        "nothing changed"
+    );
 
     let outcomes = db
         .store
@@ -156,7 +160,7 @@ contract_test!(stale_changes_are_rejected_not_forced, |db| {
         .await
         .unwrap();
     assert_eq!(outcomes, vec![Ok(())]);
-    let updated = db.store.user(ann.id).await.unwrap();
+    let updated = db.store.user(ann.account_id, ann.id).await.unwrap();
     assert_eq!(
         (updated.primary_address.as_str(), updated.version),
         ("ann.new@contoso.com", ann.version + 1)
@@ -259,7 +263,7 @@ contract_test!(
             db.store.apply_changes(contoso.id, &[link]).await.unwrap(),
             vec![Ok(())]
         );
-        let linked = db.store.user(jane.id).await.unwrap();
+        let linked = db.store.user(jane.account_id, jane.id).await.unwrap();
         assert_eq!(
             (linked.source, linked.external_id.clone(), linked.version),
             (Source::Directory, Some(external("u-jane")), 2)
@@ -519,8 +523,8 @@ contract_test!(changes_of_one_call_can_trade_addresses, |db| {
     let outcomes = db.store.apply_changes(contoso.id, &swap).await.unwrap();
 
     assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
-    let now_ann = db.store.user(ann.id).await.unwrap();
-    let now_bob = db.store.user(bob.id).await.unwrap();
+    let now_ann = db.store.user(ann.account_id, ann.id).await.unwrap();
+    let now_bob = db.store.user(bob.account_id, bob.id).await.unwrap();
     assert_eq!(
         (now_ann.primary_address, now_ann.aliases),
         (address("bob@contoso.com"), vec![])
@@ -573,11 +577,19 @@ contract_test!(
             "{outcomes:?}"
         );
         assert_eq!(
-            db.store.user(ann.id).await.unwrap().primary_address,
+            db.store
+                .user(ann.account_id, ann.id)
+                .await
+                .unwrap()
+                .primary_address,
             address("ann@contoso.com")
         );
         assert_eq!(
-            db.store.user(bob.id).await.unwrap().primary_address,
+            db.store
+                .user(bob.account_id, bob.id)
+                .await
+                .unwrap()
+                .primary_address,
             address("bob@contoso.com")
         );
     }

@@ -115,7 +115,7 @@ contract_test!(
                 .unwrap()
         );
         let ann = db.store.list_users(id).await.unwrap().pop().unwrap();
-        moves_revision!(db, id, true, store.remove_user(ann.id).await.unwrap());
+        moves_revision!(db, id, true, store.remove_user(id, ann.id).await.unwrap());
         let add = ChangeAction::AddUser {
             external_id: external("u-2"),
             fields: user_fields("bob@contoso.com", &[]),

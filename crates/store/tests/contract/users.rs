@@ -1,5 +1,5 @@
 use roster_domain::plan::ChangeAction;
-use roster_domain::{NewUserRole, Role, Source};
+use roster_domain::{NewUserRole, Principal, Role, Source};
 use roster_store::{ChangeFailure, NewAdmin, NewUser, OwnedBy, StoreError};
 use secrecy::SecretString;
 
@@ -51,14 +51,14 @@ contract_test!(a_manual_user_round_trips_and_gets_digests_by_role, |db| {
         .unwrap();
     assert!(!silent.digests, "silent users get no digests unless asked");
 
-    assert_eq!(db.store.user(jane.id).await.unwrap(), jane);
+    assert_eq!(db.store.user(contoso.id, jane.id).await.unwrap(), jane);
     assert_eq!(
         db.store.list_users(contoso.id).await.unwrap(),
         vec![jane.clone(), silent]
     );
-    db.store.remove_user(jane.id).await.unwrap();
+    db.store.remove_user(contoso.id, jane.id).await.unwrap();
     assert!(matches!(
-        db.store.user(jane.id).await,
+        db.store.user(contoso.id, jane.id).await,
         Err(StoreError::UserNotFound(_))
     ));
     // Its addresses are free again.
@@ -252,13 +252,20 @@ contract_test!(an_admin_logs_in_with_the_right_password_only, |db| {
 
     let ok = db
         .store
-        .verify_login(&address("admin@contoso.com"), password())
+        .verify_password_login(&address("admin@contoso.com"), password())
         .await
         .unwrap();
-    assert_eq!(ok.map(|u| u.id), Some(admin.id));
+    assert_eq!(
+        ok,
+        Some(Principal::User {
+            user_id: admin.id,
+            account_id: contoso.id,
+            role: Role::OrganizationAdmin
+        })
+    );
     let bad = db
         .store
-        .verify_login(
+        .verify_password_login(
             &address("admin@contoso.com"),
             SecretString::from("wrong password!!"),
         )
@@ -267,7 +274,7 @@ contract_test!(an_admin_logs_in_with_the_right_password_only, |db| {
     assert!(bad.is_none());
     let unknown = db
         .store
-        .verify_login(&address("nobody@contoso.com"), password())
+        .verify_password_login(&address("nobody@contoso.com"), password())
         .await
         .unwrap();
     assert!(unknown.is_none());
@@ -323,13 +330,15 @@ contract_test!(a_user_left_without_addresses_is_reported_not_hidden, |db| {
         matches!(&listed, Err(StoreError::Corrupt { what: "user", .. })),
         "{listed:?}"
     );
-    let read = db.store.user(ann.id).await;
+    let read = db.store.user(contoso.id, ann.id).await;
     assert!(
         matches!(&read, Err(StoreError::Corrupt { what: "user", .. })),
         "{read:?}"
     );
     assert!(matches!(
-        db.store.user(roster_domain::UserId::new()).await,
+        db.store
+            .user(contoso.id, roster_domain::UserId::new())
+            .await,
         Err(StoreError::UserNotFound(_))
     ));
 });

@@ -87,7 +87,7 @@ async fn a_directory_change_is_planned_and_applying_it_brings_the_account_in_ste
 async fn a_synced_user_deleted_in_roster_is_added_back_although_the_directory_did_not_change() {
     let app = TestApp::synced().await;
     let ada = app.user(&app.directory.ada).await.unwrap();
-    app.store.remove_user(ada.id).await.unwrap();
+    app.store.remove_user(ada.account_id, ada.id).await.unwrap();
 
     let plan = app.try_preview().await.unwrap();
 
@@ -187,7 +187,7 @@ async fn a_plan_that_another_write_overtook_does_not_put_the_account_in_step() {
         .unwrap();
     let plan = app.preview().await;
     let ada = app.user(&app.directory.ada).await.unwrap();
-    app.store.remove_user(ada.id).await.unwrap();
+    app.store.remove_user(ada.account_id, ada.id).await.unwrap();
     app.apply(&plan).await;
 
     let again = app.try_preview().await.unwrap();

@@ -105,7 +105,10 @@ async fn a_change_made_stale_since_planning_fails_alone_and_is_recorded_with_its
         .await;
     let plan = app.preview().await;
     let grace = app.user(&d.grace).await.unwrap();
-    app.store.remove_user(grace.id).await.unwrap();
+    app.store
+        .remove_user(grace.account_id, grace.id)
+        .await
+        .unwrap();
 
     let outcome = app.apply(&plan).await;
 

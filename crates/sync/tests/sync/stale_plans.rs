@@ -192,7 +192,7 @@ async fn a_user_made_manual_after_search_now_is_not_updated() {
     );
     assert_eq!(
         app.store
-            .user(user.id)
+            .user(app.account.id, user.id)
             .await
             .unwrap()
             .display_name

@@ -1,0 +1,376 @@
+//! Every route, with who may call it, in one table: the router is built from it, and the
+//! authorization tests walk it, so a route cannot be added without being checked.
+//!
+//! The policy here states what the route's extractors enforce; it does not enforce anything
+//! itself. The tests call every route as every kind of caller and compare.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
+
+use crate::api::{accounts, connection, sync, tokens, users};
+use crate::{AppState, auth, health, openapi};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any caller who proved who it is.
+    SignedIn,
+    /// Platform operators only.
+    Operator,
+    /// Operators, and in the account: organization admins and every API token.
+    AccountReader,
+    /// Operators, and in the account: organization admins and tokens that are not read-only.
+    AccountWriter,
+    /// Operators only, on a route under an account: the account's own callers are refused
+    /// (403), everyone else does not see the account (404).
+    AccountOperator,
+    /// As [`Policy::AccountReader`], and an end user for their own record.
+    AccountMember,
+}
+
+/// One route of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub policy: Policy,
+    /// One line for the OpenAPI document.
+    pub summary: &'static str,
+}
+
+fn entry(
+    method: Method,
+    path: &'static str,
+    policy: Policy,
+    summary: &'static str,
+    handler: MethodRouter<AppState>,
+) -> (Route, MethodRouter<AppState>) {
+    (
+        Route {
+            method,
+            path,
+            policy,
+            summary,
+        },
+        handler,
+    )
+}
+
+/// A path under one account.
+macro_rules! account {
+    ($tail:literal) => {
+        concat!("/api/v1/accounts/{account}", $tail)
+    };
+}
+
+fn table() -> Vec<(Route, MethodRouter<AppState>)> {
+    use Policy::*;
+    vec![
+        entry(
+            Method::GET,
+            "/healthz",
+            Public,
+            "The process serves requests",
+            get(health::healthz),
+        ),
+        entry(
+            Method::GET,
+            "/readyz",
+            Public,
+            "The database answers",
+            get(health::readyz),
+        ),
+        entry(
+            Method::GET,
+            "/api/openapi.json",
+            Public,
+            "This document",
+            get(openapi::document),
+        ),
+        entry(
+            Method::GET,
+            "/metrics",
+            Public,
+            "Prometheus metrics",
+            get(health::metrics),
+        ),
+        entry(
+            Method::POST,
+            "/api/v1/session",
+            Public,
+            "Sign in with an address and a password",
+            post(auth::sign_in),
+        ),
+        entry(
+            Method::GET,
+            "/api/v1/session",
+            SignedIn,
+            "Who the caller is, and a session's CSRF token",
+            get(auth::current),
+        ),
+        entry(
+            Method::DELETE,
+            "/api/v1/session",
+            SignedIn,
+            "Sign out",
+            delete(auth::sign_out),
+        ),
+        entry(
+            Method::POST,
+            "/api/v1/invitations/accept",
+            Public,
+            "Set a password with an invitation's token",
+            post(users::accept_invitation),
+        ),
+        entry(
+            Method::GET,
+            "/api/v1/accounts",
+            Operator,
+            "Every account (operators)",
+            get(accounts::list),
+        ),
+        entry(
+            Method::POST,
+            "/api/v1/accounts",
+            Operator,
+            "Create an account with its domains (operators)",
+            post(accounts::create),
+        ),
+        entry(
+            Method::GET,
+            account!(""),
+            AccountReader,
+            "The account",
+            get(accounts::show),
+        ),
+        entry(
+            Method::PUT,
+            account!("/tech-contact"),
+            AccountWriter,
+            "Set the tech contact",
+            put(accounts::set_tech_contact),
+        ),
+        entry(
+            Method::DELETE,
+            account!("/tech-contact"),
+            AccountWriter,
+            "Clear the tech contact",
+            delete(accounts::clear_tech_contact),
+        ),
+        entry(
+            Method::POST,
+            account!("/domains"),
+            AccountOperator,
+            "Add a domain (operators)",
+            post(accounts::add_domain),
+        ),
+        entry(
+            Method::DELETE,
+            account!("/domains/{domain}"),
+            AccountOperator,
+            "Remove a domain no address uses (operators)",
+            delete(accounts::remove_domain),
+        ),
+        entry(
+            Method::GET,
+            account!("/events"),
+            AccountReader,
+            "What the tech contact is told",
+            get(accounts::events),
+        ),
+        entry(
+            Method::GET,
+            account!("/connection"),
+            AccountReader,
+            "The directory connection, without its key",
+            get(connection::show),
+        ),
+        entry(
+            Method::PUT,
+            account!("/connection"),
+            AccountWriter,
+            "Save the directory connection's settings",
+            put(connection::save),
+        ),
+        entry(
+            Method::POST,
+            account!("/connection/test"),
+            AccountWriter,
+            "Test the connection step by step",
+            post(connection::test),
+        ),
+        entry(
+            Method::GET,
+            account!("/users"),
+            AccountReader,
+            "A page of users",
+            get(users::list),
+        ),
+        entry(
+            Method::POST,
+            account!("/users"),
+            AccountWriter,
+            "Add a manual user",
+            post(users::create),
+        ),
+        entry(
+            Method::GET,
+            account!("/users/{user}"),
+            AccountMember,
+            "One user",
+            get(users::show),
+        ),
+        entry(
+            Method::PATCH,
+            account!("/users/{user}"),
+            AccountMember,
+            "Change a user's names, role or digests",
+            patch(users::update),
+        ),
+        entry(
+            Method::DELETE,
+            account!("/users/{user}"),
+            AccountWriter,
+            "Remove a user",
+            delete(users::remove),
+        ),
+        entry(
+            Method::POST,
+            account!("/users/{user}/invite"),
+            AccountWriter,
+            "Invite an end user to set a password",
+            post(users::invite),
+        ),
+        entry(
+            Method::GET,
+            account!("/groups"),
+            AccountReader,
+            "The groups with their members",
+            get(users::groups),
+        ),
+        entry(
+            Method::PUT,
+            account!("/exemptions/{external_id}"),
+            AccountWriter,
+            "Exempt a directory object from sync",
+            put(users::exempt),
+        ),
+        entry(
+            Method::DELETE,
+            account!("/exemptions/{external_id}"),
+            AccountWriter,
+            "Lift an exemption",
+            delete(users::unexempt),
+        ),
+        entry(
+            Method::GET,
+            account!("/tokens"),
+            AccountReader,
+            "The account's API tokens",
+            get(tokens::list),
+        ),
+        entry(
+            Method::POST,
+            account!("/tokens"),
+            AccountWriter,
+            "Create an API token (its secret is shown once)",
+            post(tokens::create),
+        ),
+        entry(
+            Method::DELETE,
+            account!("/tokens/{token}"),
+            AccountWriter,
+            "Revoke an API token",
+            delete(tokens::revoke),
+        ),
+        entry(
+            Method::POST,
+            account!("/sync/preview"),
+            AccountWriter,
+            "Search Now: refresh and plan (202 with the run)",
+            post(sync::preview),
+        ),
+        entry(
+            Method::POST,
+            account!("/sync/run"),
+            AccountWriter,
+            "The automatic sync, now (202 with the run)",
+            post(sync::run_now),
+        ),
+        entry(
+            Method::GET,
+            account!("/runs"),
+            AccountReader,
+            "The account's runs, newest first",
+            get(sync::runs),
+        ),
+        entry(
+            Method::GET,
+            account!("/runs/{run}"),
+            AccountReader,
+            "A run's status, progress and report",
+            get(sync::run),
+        ),
+        entry(
+            Method::GET,
+            account!("/plans/{plan}"),
+            AccountReader,
+            "A plan's summary and counts per category",
+            get(sync::plan),
+        ),
+        entry(
+            Method::GET,
+            account!("/plans/{plan}/changes"),
+            AccountReader,
+            "A page of a plan's changes",
+            get(sync::changes),
+        ),
+        entry(
+            Method::POST,
+            account!("/plans/{plan}/apply"),
+            AccountWriter,
+            "Sync Active Directory: apply a plan (202 with the run)",
+            post(sync::apply),
+        ),
+    ]
+}
+
+/// Every route the router serves, with its policy.
+pub fn list() -> Vec<Route> {
+    table().into_iter().map(|(route, _)| route).collect()
+}
+
+pub(crate) fn build(state: AppState) -> Router {
+    let mut router = Router::new();
+    for (route, handler) in table() {
+        router = router.route(route.path, handler);
+    }
+    router
+        .layer(middleware::from_fn(count_requests))
+        .with_state(state)
+}
+
+/// Counts each request by route (its pattern, not its ids) and status, and times it.
+async fn count_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("roster_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("roster_http_request_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
