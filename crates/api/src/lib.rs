@@ -6,16 +6,16 @@
 
 use std::collections::BTreeMap;
 
+use roster_domain::connection::iso_date;
 use roster_domain::plan::{
     AttributeValue, Change, DeletionCheck, InactiveCounts, Plan, SkipReason, Skipped,
 };
 use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
-use roster_domain::connection::iso_date;
 use roster_domain::{
-    Account, AccountEvent, AccountId, ApiToken, ApiTokenId, ChangeId, ClientId, CredentialKind, DeletionLimit,
-    DirectoryConnection, DomainName, EmailAddress, ExternalId, Frequency, Group, GroupId,
-    GroupKind, NewUserRole, PlanId, Role, RunId, Source, TechContact, TenantRef, User, UserId,
-    credential_expiry,
+    Account, AccountEvent, AccountId, ApiToken, ApiTokenId, ChangeId, ClientId, CredentialKind,
+    DeletionLimit, DirectoryConnection, DomainName, EmailAddress, ExternalId, Frequency, Group,
+    GroupId, GroupKind, NewUserRole, PlanId, Role, RunId, Source, TechContact, TenantRef, User,
+    UserId, credential_expiry,
 };
 use serde::Serialize;
 use time::OffsetDateTime;

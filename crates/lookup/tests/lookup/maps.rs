@@ -233,7 +233,10 @@ async fn a_group_too_long_for_one_reply_is_answered_with_parts_that_together_are
     );
 
     let users = f.store.list_users(f.account.id).await.unwrap();
-    f.store.remove_user(f.account.id, users[0].id).await.unwrap();
+    f.store
+        .remove_user(f.account.id, users[0].id)
+        .await
+        .unwrap();
     roster_lookup::refresh::refresh(&f.store, &f.view)
         .await
         .unwrap();

@@ -97,7 +97,10 @@ async fn group_membership_changes_show_in_the_expansion() {
     ])
     .await;
     let users = f.store.list_users(f.account.id).await.unwrap();
-    f.store.remove_user(f.account.id, users[0].id).await.unwrap();
+    f.store
+        .remove_user(f.account.id, users[0].id)
+        .await
+        .unwrap();
     refresh::refresh(&f.store, &f.view).await.unwrap();
     assert_eq!(
         f.view.lookup(MapName::Alias, "all@contoso.com", ALL),
