@@ -205,6 +205,19 @@ pub struct ServeArgs {
     /// Leave automatic syncs to separate `roster worker` processes.
     #[arg(long)]
     pub no_scheduler: bool,
+    /// Also serve the mail-flow lookups over socketmap on this TCP address (for Postfix).
+    #[arg(long, value_name = "ADDR")]
+    pub lookup_socketmap: Option<std::net::SocketAddr>,
+    /// Also serve socketmap on a Unix socket at this path.
+    #[arg(long, value_name = "PATH")]
+    pub lookup_socketmap_unix: Option<PathBuf>,
+    /// Also serve the HTTP JSON lookups, on an address of their own: they answer without
+    /// signing in, so keep them off the public listener.
+    #[arg(long, value_name = "ADDR")]
+    pub lookup_http: Option<std::net::SocketAddr>,
+    /// The characters that start an address extension, as Postfix's recipient_delimiter.
+    #[arg(long, default_value = "+", value_name = "CHARS")]
+    pub recipient_delimiter: String,
 }
 
 #[derive(Debug, Subcommand)]

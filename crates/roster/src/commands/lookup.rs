@@ -2,14 +2,16 @@
 //! socket) and HTTP JSON, from a view of the store kept current by polling. Several may run
 //! against one PostgreSQL database.
 
+use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use roster_lookup::{LookupView, RecipientDelimiter, Socketmap, SocketmapLimits};
+use roster_store::Store;
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::cli::{LookupCommand, LookupServeArgs};
@@ -22,11 +24,60 @@ pub async fn run(ctx: &Context, command: LookupCommand) -> anyhow::Result<ExitCo
 }
 
 async fn serve(ctx: &Context, args: LookupServeArgs) -> anyhow::Result<ExitCode> {
-    if args.socketmap.is_none() && args.socketmap_unix.is_none() && args.http.is_none() {
+    let listeners = Listeners {
+        socketmap: args.socketmap,
+        socketmap_unix: args.socketmap_unix,
+        http: args.http,
+        recipient_delimiter: args.recipient_delimiter,
+        poll_interval: Duration::from_millis(args.poll_interval_ms),
+    };
+    if listeners.is_empty() {
         bail!("nothing to serve: give --socketmap ADDR, --socketmap-unix PATH or --http ADDR");
     }
+    let mut started = start(ctx.store.clone(), &listeners).await?;
+    println!("{}", serde_json::Value::Object(started.announcement));
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+        _ = started.tasks.join_next() => bail!("a lookup server stopped unexpectedly"),
+    }
+    listeners.remove_unix_socket();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the lookups are served: by `roster lookup serve`, and beside the API by `roster serve`.
+pub struct Listeners {
+    pub socketmap: Option<SocketAddr>,
+    pub socketmap_unix: Option<PathBuf>,
+    pub http: Option<SocketAddr>,
+    pub recipient_delimiter: String,
+    pub poll_interval: Duration,
+}
+
+impl Listeners {
+    pub fn is_empty(&self) -> bool {
+        self.socketmap.is_none() && self.socketmap_unix.is_none() && self.http.is_none()
+    }
+
+    pub fn remove_unix_socket(&self) {
+        if let Some(path) = &self.socketmap_unix {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The lookup servers running, and the addresses they bound (for the start-up line).
+pub struct Started {
+    pub announcement: serde_json::Map<String, serde_json::Value>,
+    pub tasks: tokio::task::JoinSet<()>,
+}
+
+/// Binds every listener given, and starts them with the refresher that keeps their view current.
+pub async fn start(store: Store, listeners: &Listeners) -> anyhow::Result<Started> {
     let view = Arc::new(LookupView::new(RecipientDelimiter::new(
-        &args.recipient_delimiter,
+        &listeners.recipient_delimiter,
     )));
     let socketmap = Socketmap {
         view: view.clone(),
@@ -34,7 +85,7 @@ async fn serve(ctx: &Context, args: LookupServeArgs) -> anyhow::Result<ExitCode>
     };
     let mut announcement = serde_json::Map::new();
     let mut tasks = tokio::task::JoinSet::new();
-    if let Some(address) = args.socketmap {
+    if let Some(address) = listeners.socketmap {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen for socketmap on {address}"))?;
@@ -42,17 +93,17 @@ async fn serve(ctx: &Context, args: LookupServeArgs) -> anyhow::Result<ExitCode>
         announcement.insert("socketmap".into(), bound.to_string().into());
         tasks.spawn(socketmap.clone().serve_tcp(listener));
     }
-    if let Some(path) = &args.socketmap_unix {
+    if let Some(path) = &listeners.socketmap_unix {
         let listener = bind_unix(path)?;
         announcement.insert("socketmap_unix".into(), path.display().to_string().into());
         tasks.spawn(socketmap.clone().serve_unix(listener));
     }
-    if let Some(address) = args.http {
+    if let Some(address) = listeners.http {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen for HTTP on {address}"))?;
         let bound = listener.local_addr()?;
-        announcement.insert("http".into(), format!("http://{bound}").into());
+        announcement.insert("lookup_http".into(), format!("http://{bound}").into());
         let router = roster_server::lookup_router(view.clone());
         tasks.spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
@@ -61,22 +112,14 @@ async fn serve(ctx: &Context, args: LookupServeArgs) -> anyhow::Result<ExitCode>
         });
     }
     tasks.spawn(roster_lookup::refresh::keep_current(
-        ctx.store.clone(),
+        store,
         view,
-        Duration::from_millis(args.poll_interval_ms),
+        listeners.poll_interval,
     ));
-    println!("{}", serde_json::Value::Object(announcement));
-
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-        _ = tasks.join_next() => bail!("a lookup server stopped unexpectedly"),
-    }
-    if let Some(path) = &args.socketmap_unix {
-        let _ = std::fs::remove_file(path);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(Started {
+        announcement,
+        tasks,
+    })
 }
 
 /// Binds the Unix socket, replacing a socket file left by an earlier run (never another kind

@@ -6,7 +6,7 @@ mod account;
 mod connection;
 pub mod demo;
 mod key;
-mod lookup;
+pub mod lookup;
 mod notify;
 pub use serve::run as serve;
 mod serve;

@@ -7,7 +7,11 @@ use anyhow::Context as _;
 use roster_server::{AppState, Config};
 
 use crate::cli::{GlobalArgs, ServeArgs};
+use crate::commands::lookup::{self, Listeners};
 use crate::context::Context;
+
+/// How often the lookups beside the API look for changed accounts.
+const LOOKUP_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
 pub async fn run(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let loaded = Config::load(args.config.as_deref(), std::env::vars())?;
@@ -27,19 +31,32 @@ pub async fn run(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode
     let address = listener
         .local_addr()
         .context("cannot tell which address the server listens on")?;
+    let lookups = Listeners {
+        socketmap: args.lookup_socketmap,
+        socketmap_unix: args.lookup_socketmap_unix,
+        http: args.lookup_http,
+        recipient_delimiter: args.recipient_delimiter,
+        poll_interval: LOOKUP_POLL_INTERVAL,
+    };
+    let mut started_line = serde_json::Map::new();
+    started_line.insert("url".into(), format!("http://{address}").into());
+    // The lookup servers run until the process ends; dropping the set would stop them.
+    let _lookup_tasks = if lookups.is_empty() {
+        None
+    } else {
+        let started = lookup::start(ctx.store.clone(), &lookups).await?;
+        started_line.extend(started.announcement);
+        Some(started.tasks)
+    };
     let state = AppState::with_metrics(ctx.engine, config, roster_server::install_metrics());
     let mut stdout = std::io::stdout().lock();
-    writeln!(
-        stdout,
-        "{}",
-        serde_json::json!({ "url": format!("http://{address}") })
-    )
-    .and_then(|()| stdout.flush())
-    .context("cannot print the start-up line")?;
+    writeln!(stdout, "{}", serde_json::Value::Object(started_line))
+        .and_then(|()| stdout.flush())
+        .context("cannot print the start-up line")?;
     drop(stdout);
-    roster_server::serve(listener, state, !args.no_scheduler, shutdown_signal())
-        .await
-        .context("the server stopped with an error")?;
+    let served = roster_server::serve(listener, state, !args.no_scheduler, shutdown_signal()).await;
+    lookups.remove_unix_socket();
+    served.context("the server stopped with an error")?;
     Ok(ExitCode::SUCCESS)
 }
 

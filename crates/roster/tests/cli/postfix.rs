@@ -44,27 +44,56 @@ struct Lookups {
 
 impl Lookups {
     fn start(roster: &Roster) -> Self {
-        let socket_dir = tempfile::tempdir().unwrap();
-        let socketmap_unix = socket_dir.path().join("roster.sock");
-        let mut child = roster
-            .command(&[
+        Self::spawn(
+            roster,
+            &[
                 "lookup",
                 "serve",
                 "--socketmap",
                 "127.0.0.1:0",
                 "--http",
                 "127.0.0.1:0",
-            ])
-            .arg("--socketmap-unix")
+            ],
+            "--socketmap-unix",
+        )
+    }
+
+    /// `roster serve` with the lookups beside the API.
+    fn beside_the_api(roster: &Roster) -> (Self, Value) {
+        Self::spawn_announcing(
+            roster,
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--no-scheduler",
+                "--lookup-socketmap",
+                "127.0.0.1:0",
+            ],
+            "--lookup-socketmap-unix",
+        )
+    }
+
+    fn spawn(roster: &Roster, args: &[&str], unix_flag: &str) -> Self {
+        Self::spawn_announcing(roster, args, unix_flag).0
+    }
+
+    /// Starts the command, reads its start-up line and waits until its view has loaded.
+    fn spawn_announcing(roster: &Roster, args: &[&str], unix_flag: &str) -> (Self, Value) {
+        let socket_dir = tempfile::tempdir().unwrap();
+        let socketmap_unix = socket_dir.path().join("roster.sock");
+        let mut child = roster
+            .command(args)
+            .arg(unix_flag)
             .arg(&socketmap_unix)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("roster lookup serve starts");
+            .expect("roster starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
-            .expect("roster lookup serve prints its addresses");
+            .expect("roster prints its addresses");
         let announced: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("the start-up line is JSON ({e}): {line:?}"));
         let lookups = Self {
@@ -74,7 +103,27 @@ impl Lookups {
             _socket_dir: socket_dir,
         };
         lookups.wait_until_loaded();
-        lookups
+        (lookups, announced)
+    }
+
+    /// One socketmap request, spoken as Postfix does, and its reply without the netstring frame.
+    fn ask(&self, map: &str, key: &str) -> String {
+        let request = format!("{map} {key}");
+        let mut stream = TcpStream::connect(&self.socketmap).unwrap();
+        write!(stream, "{}:{request},", request.len()).unwrap();
+        let mut length = String::new();
+        let mut byte = [0u8; 1];
+        loop {
+            stream.read_exact(&mut byte).unwrap();
+            if byte[0] == b':' {
+                break;
+            }
+            length.push(char::from(byte[0]));
+        }
+        let mut reply = vec![0u8; length.parse::<usize>().unwrap() + 1];
+        stream.read_exact(&mut reply).unwrap();
+        assert_eq!(reply.pop(), Some(b','), "a netstring ends with a comma");
+        String::from_utf8(reply).unwrap()
     }
 
     /// The view loads after the sockets are bound; until then every answer is TEMP.
@@ -550,4 +599,28 @@ fn a_private_postfix_accepts_synced_recipients_rewrites_aliases_and_groups_and_r
         std::thread::sleep(Duration::from_millis(20));
     };
     println!("a removed user was rejected {rejected_after:?} after the sync ended");
+}
+
+/// `roster serve --lookup-socketmap` answers the MTA from the same process as the API: the
+/// single-process deployment of product.md §9. Needs no Postfix: the test speaks socketmap itself.
+#[test]
+fn roster_serve_answers_the_lookups_beside_the_api() {
+    let sim = Sim::start(40, 6, 5);
+    let roster = Roster::connected_to(&sim);
+    roster.ok(&["sync", "run", ACCOUNT]);
+    let holdings = roster.holdings();
+    let (lookups, announced) = Lookups::beside_the_api(&roster);
+    let user = &holdings.users[0];
+
+    assert!(
+        announced["url"]
+            .as_str()
+            .is_some_and(|url| url.starts_with("http://127.0.0.1:")),
+        "{announced}"
+    );
+    assert_eq!(
+        lookups.ask("recipient", user.primary_address.as_str()),
+        format!("OK {}", account_id(&roster))
+    );
+    assert_eq!(lookups.ask("recipient", "nobody@contoso.com"), "NOTFOUND ");
 }
