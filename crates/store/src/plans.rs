@@ -185,46 +185,73 @@ impl Store {
             tx.commit().await?;
             return Ok(now);
         }
-        #[derive(sqlx::FromRow)]
-        struct UnmarkedRow {
-            applied_at: Option<OffsetDateTime>,
-            mirror_version: Option<i64>,
-            newest_plan_id: Option<uuid::Uuid>,
-        }
-        let row: UnmarkedRow = sql(
-            "SELECT p.applied_at, p.mirror_version, a.newest_plan_id FROM plans p \
-             JOIN accounts a ON a.id = p.account_id WHERE p.id = $1",
-        )
-        .bind(plan_id.as_uuid())
-        .fetch_optional(&mut tx.conn())
-        .await?
-        .ok_or(StoreError::PlanNotFound(plan_id))?;
-        Err(match row {
-            UnmarkedRow {
-                applied_at: Some(applied_at),
-                ..
-            } => StoreError::PlanAlreadyApplied {
-                plan_id,
-                applied_at,
-            },
-            UnmarkedRow {
-                mirror_version: None,
-                ..
-            } => StoreError::PlanFromEarlierVersion {
-                plan_id,
-                reason: "it does not record which state of the directory it was built from"
-                    .to_owned(),
-            },
-            UnmarkedRow { newest_plan_id, .. } => StoreError::PlanNotCurrent {
-                plan_id,
-                why: if newest_plan_id == Some(plan_id.as_uuid()) {
-                    NotCurrent::DirectoryChanged
-                } else {
-                    NotCurrent::Replaced
-                },
-            },
-        })
+        let refusal = why_not_current(&mut tx.conn(), plan_id).await?;
+        Err(refusal.unwrap_or_else(|| StoreError::Integrity {
+            rule: "a plan is applied once, and only while it is current".to_owned(),
+        }))
     }
+
+    /// Whether the plan may be applied now: `Ok` while it is not applied, is the account's
+    /// newest plan and its mirror has not changed since; otherwise the refusal applying it
+    /// would meet. For answering at once: [`Store::mark_plan_applied`] checks again, atomically.
+    pub async fn check_plan_current(&self, plan_id: PlanId) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        match why_not_current(&mut tx.conn(), plan_id).await? {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why the plan cannot be applied now, or `None` when it can.
+async fn why_not_current(
+    conn: &mut Conn<'_>,
+    plan_id: PlanId,
+) -> Result<Option<StoreError>, StoreError> {
+    #[derive(sqlx::FromRow)]
+    struct CurrencyRow {
+        applied_at: Option<OffsetDateTime>,
+        mirror_version: Option<i64>,
+        newest_plan_id: Option<uuid::Uuid>,
+        account_mirror_version: Option<i64>,
+    }
+    let row: CurrencyRow = sql("SELECT p.applied_at, p.mirror_version, a.newest_plan_id, \
+         a.mirror_version AS account_mirror_version FROM plans p \
+         JOIN accounts a ON a.id = p.account_id WHERE p.id = $1")
+    .bind(plan_id.as_uuid())
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::PlanNotFound(plan_id))?;
+    let newest = row.newest_plan_id == Some(plan_id.as_uuid());
+    Ok(match row {
+        CurrencyRow {
+            applied_at: Some(applied_at),
+            ..
+        } => Some(StoreError::PlanAlreadyApplied {
+            plan_id,
+            applied_at,
+        }),
+        CurrencyRow {
+            mirror_version: None,
+            ..
+        } => Some(StoreError::PlanFromEarlierVersion {
+            plan_id,
+            reason: "it does not record which state of the directory it was built from".to_owned(),
+        }),
+        _ if !newest => Some(StoreError::PlanNotCurrent {
+            plan_id,
+            why: NotCurrent::Replaced,
+        }),
+        CurrencyRow {
+            mirror_version,
+            account_mirror_version,
+            ..
+        } if mirror_version != account_mirror_version => Some(StoreError::PlanNotCurrent {
+            plan_id,
+            why: NotCurrent::DirectoryChanged,
+        }),
+        _ => None,
+    })
 }
 
 /// The plan's row: the plan without the changes kept in `plan_changes`.

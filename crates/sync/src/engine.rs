@@ -240,6 +240,9 @@ impl SyncEngine {
                 change_id: unknown.to_string(),
             });
         }
+        // A plan that cannot be applied is refused before a run starts, so an API caller hears
+        // why at once rather than from a failed run.
+        self.store.check_plan_current(plan_id).await?;
         let mut run = self.start(account_id, Trigger::Apply, actor).await?;
         progress.started(run.id);
         run.plan_id = Some(plan_id);

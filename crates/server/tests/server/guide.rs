@@ -139,25 +139,21 @@ async fn the_manual_sync_of_the_guide_through_the_api() {
             Some(json!({})),
         )
         .await;
-    // A plan applies once: the second apply's run fails and says why.
+    // A plan applies once: the second apply is refused at once, saying why, and starts no run.
     assert_eq!(
         applied_again.status,
-        StatusCode::ACCEPTED,
+        StatusCode::CONFLICT,
         "{}",
         applied_again.body
     );
-    let again = app
-        .finished_run(admin, applied_again.field("run_id").as_str().unwrap())
-        .await;
-    assert_eq!(again.field("status"), "failed", "{}", again.body);
     assert!(
-        again
-            .field("error")
+        applied_again
+            .field("detail")
             .as_str()
             .unwrap()
             .contains("already applied"),
         "{}",
-        again.body
+        applied_again.body
     );
 
     let (next_plan, _) = search_now(&app).await;
@@ -173,7 +169,7 @@ async fn the_manual_sync_of_the_guide_through_the_api() {
         .iter()
         .map(|r| r["trigger"].as_str().unwrap())
         .collect();
-    assert_eq!(triggers, ["preview", "apply", "apply", "preview"]);
+    assert_eq!(triggers, ["preview", "apply", "preview"]);
 }
 
 #[tokio::test]

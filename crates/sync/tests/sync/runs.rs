@@ -79,6 +79,12 @@ async fn a_plan_is_applied_once_and_refused_the_second_time() {
         "{again}"
     );
     assert_eq!(app.users().await.len(), 3);
+    let runs = app.store.list_runs(app.account.id, 10).await.unwrap();
+    assert_eq!(
+        runs.len(),
+        2,
+        "the refused apply started no run: only the preview's and the first apply's are kept"
+    );
 }
 
 #[tokio::test]
