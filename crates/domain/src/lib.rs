@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod address;
+pub mod banner;
 pub mod connection;
 pub mod directory;
 pub mod event;
@@ -18,6 +19,7 @@ pub mod settings_change;
 
 pub use access::{ApiToken, Operator, Principal, Session};
 pub use address::{DomainName, EmailAddress};
+pub use banner::{Banner, BannerFacts, banners};
 pub use connection::{
     CertificateInfo, Cloud, ConnectionSettings, CredentialKind, DeletionLimit, DirectoryConnection,
     Frequency, SyncActions, SyncScope, credential_expiry,
@@ -33,7 +35,7 @@ pub use model::{
     TechContact, User,
 };
 pub use notice::{Audience, ExpiryWarning, Notice};
-pub use settings_change::{FieldProblem, SettingsChange};
+pub use settings_change::{CheckedSave, FieldProblem, SettingsChange};
 
 /// What kind of failure an error is, so that a shell answering in another vocabulary (an HTTP
 /// status, an exit code) can tell them apart without matching every variant.

@@ -1,9 +1,16 @@
 //! A change to a directory connection's settings as someone entered it (CLI flags, an API
 //! body, the console's form), and the rule that merges it into the saved settings: a field left
-//! out keeps its saved value, and a new connection needs its tenant and client ID.
+//! out keeps its saved value, and a new connection needs its tenant, client ID and key.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
 
 use crate::connection::iso_date;
-use crate::{Cloud, ConnectionSettings, DeletionLimit, ParseError};
+use crate::{
+    Cloud, ConnectionSettings, CredentialKind, DeletionLimit, DirectoryConnection, ParseError,
+};
 
 /// Each field as entered; `None` keeps the saved value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,6 +44,22 @@ pub struct FieldProblem {
     pub error: ParseError,
 }
 
+/// What a save writes: the merged settings, and the new key when one was entered.
+pub struct CheckedSave {
+    pub settings: ConnectionSettings,
+    /// The client secret's value, trimmed; `None` keeps the stored one.
+    pub key: Option<SecretString>,
+}
+
+impl fmt::Debug for CheckedSave {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckedSave")
+            .field("settings", &self.settings)
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
 /// The value, or `None` with the problem recorded under `field`.
 fn checked<T>(
     problems: &mut Vec<FieldProblem>,
@@ -57,6 +80,68 @@ impl SettingsChange {
     /// platform operator may, or an admin could make Roster call an arbitrary host.
     pub fn sets_custom_endpoints(&self) -> bool {
         self.login_url.is_some() || self.graph_url.is_some()
+    }
+
+    /// A whole save of the guide's Step 2, against the connection as saved (if any): the
+    /// settings [`merged`](Self::merge), the key entered (a new connection needs one, and an
+    /// entered key may not be blank), and a switch to a certificate only while one is valid at
+    /// `now`. Every problem is named by its field; the key's value never appears in one.
+    pub fn check_save(
+        &self,
+        key: Option<&SecretString>,
+        saved: Option<&DirectoryConnection>,
+        now: OffsetDateTime,
+    ) -> Result<CheckedSave, Vec<FieldProblem>> {
+        let mut problems = Vec::new();
+        let key = match key.map(|k| k.expose_secret().trim()) {
+            Some("") => checked(
+                &mut problems,
+                "key",
+                Err(ParseError::new(
+                    "key",
+                    "",
+                    "it is empty; paste the secret's Value (not its Secret ID) from Certificates & secrets",
+                )),
+            ),
+            Some(key) => Some(SecretString::from(key.to_owned())),
+            None if saved.is_none() => checked(
+                &mut problems,
+                "key",
+                Err(ParseError::new(
+                    "key",
+                    "",
+                    "a new connection needs its key: the client secret's Value from Certificates & secrets",
+                )),
+            ),
+            None => None,
+        };
+        let settings = match self.merge(saved.map(|c| &c.settings)) {
+            Ok(settings) => Some(settings),
+            Err(more) => {
+                problems.extend(more);
+                None
+            }
+        };
+        // Checked only when switching, so that other settings stay changeable meanwhile.
+        let switches_to_certificate = self.credential.is_some()
+            && settings
+                .as_ref()
+                .is_some_and(|s| s.credential == CredentialKind::Certificate);
+        if switches_to_certificate && saved.is_none_or(|c| c.signing_certificates(now).is_empty()) {
+            problems.push(FieldProblem {
+                field: "credential",
+                error: ParseError::new(
+                    "credential",
+                    "certificate",
+                    "the connection has no valid certificate to sign in with: generate one, upload its .cer file \
+                     to the app registration, then switch to it",
+                ),
+            });
+        }
+        match settings {
+            Some(settings) if problems.is_empty() => Ok(CheckedSave { settings, key }),
+            _ => Err(problems),
+        }
     }
 
     /// The saved settings (if any) with this change applied, or every field's problem.
@@ -228,6 +313,97 @@ mod tests {
         assert_eq!(changed.deletion_limit, saved.deletion_limit);
         assert_eq!(changed.tenant, saved.tenant);
         assert_ne!(changed.default_role, saved.default_role);
+    }
+
+    fn guide_fields() -> SettingsChange {
+        SettingsChange {
+            tenant: Some("contoso.com".into()),
+            client_id: Some(CLIENT.into()),
+            ..SettingsChange::default()
+        }
+    }
+
+    fn saved(settings: ConnectionSettings) -> DirectoryConnection {
+        DirectoryConnection {
+            account_id: crate::AccountId::new(),
+            settings,
+            secret_set_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+            certificates: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_new_connection_needs_its_key_and_a_saved_one_keeps_it() {
+        let now = OffsetDateTime::now_utc();
+        let problems = guide_fields().check_save(None, None, now).unwrap_err();
+        assert_eq!(
+            problems.iter().map(|p| p.field).collect::<Vec<_>>(),
+            ["key"]
+        );
+        let key = SecretString::from("  s3cr~t-value \n");
+        let save = guide_fields().check_save(Some(&key), None, now).unwrap();
+        assert_eq!(save.key.unwrap().expose_secret(), "s3cr~t-value");
+        let connection = saved(save.settings);
+        let kept = SettingsChange::default()
+            .check_save(None, Some(&connection), now)
+            .unwrap();
+        assert!(kept.key.is_none(), "no key entered keeps the stored one");
+    }
+
+    #[test]
+    fn a_blank_key_is_refused_and_named_without_its_value_beside_other_problems() {
+        let blank = SecretString::from("   ");
+        let change = SettingsChange {
+            frequency: Some("2h".into()),
+            ..guide_fields()
+        };
+        let problems = change
+            .check_save(Some(&blank), None, OffsetDateTime::now_utc())
+            .unwrap_err();
+        let fields: Vec<_> = problems.iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["key", "frequency"]);
+        assert!(
+            problems[0]
+                .error
+                .to_string()
+                .contains("Value (not its Secret ID)")
+        );
+    }
+
+    #[test]
+    fn switching_to_a_certificate_needs_a_valid_one() {
+        let now = OffsetDateTime::now_utc();
+        let key = SecretString::from("value");
+        let mut connection = saved(
+            guide_fields()
+                .check_save(Some(&key), None, now)
+                .unwrap()
+                .settings,
+        );
+        let switch = SettingsChange {
+            credential: Some("certificate".into()),
+            ..SettingsChange::default()
+        };
+        let problems = switch.check_save(None, Some(&connection), now).unwrap_err();
+        assert_eq!(problems[0].field, "credential");
+        connection.certificates.push(crate::CertificateInfo {
+            thumbprint: "AB".into(),
+            sha256_thumbprint: "q80".into(),
+            not_before: now - time::Duration::days(1),
+            not_after: now + time::Duration::days(364),
+            created_at: now,
+        });
+        let save = switch.check_save(None, Some(&connection), now).unwrap();
+        assert_eq!(save.settings.credential, CredentialKind::Certificate);
+        connection.settings = save.settings;
+        connection.certificates.clear();
+        assert!(
+            SettingsChange::default()
+                .check_save(None, Some(&connection), now)
+                .is_ok(),
+            "other settings stay changeable once switched"
+        );
     }
 
     #[test]

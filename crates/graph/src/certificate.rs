@@ -90,6 +90,18 @@ pub fn generate_certificate(
     })
 }
 
+/// A DER certificate as PEM: base64 in lines of 64 characters between the CERTIFICATE lines.
+pub fn certificate_pem(der: &[u8]) -> String {
+    let base64 = STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in base64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
 /// The SHA-1 thumbprint of a DER certificate in upper-case hex (how Entra shows it).
 pub fn sha1_thumbprint(der: &[u8]) -> String {
     digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, der)
@@ -227,6 +239,11 @@ mod tests {
                 .starts_with("-----BEGIN PRIVATE KEY-----")
         );
         assert_eq!(made.not_after - made.not_before, time::Duration::days(365));
+        assert_eq!(
+            certificate_pem(&made.certificate_der),
+            made.certificate_pem.replace("\r\n", "\n"),
+            "the PEM made again from the stored DER is the one generated"
+        );
         assert!(!format!("{made:?}").contains("PRIVATE"));
         let certificate =
             ClientCertificate::new(&made.certificate_der, &made.private_key_pem, made.not_after)

@@ -38,8 +38,8 @@ mod read;
 mod token;
 
 pub use certificate::{
-    ClientCertificate, GeneratedCertificate, generate_certificate, sha1_thumbprint,
-    sha256_thumbprint,
+    ClientCertificate, GeneratedCertificate, certificate_pem, generate_certificate,
+    sha1_thumbprint, sha256_thumbprint,
 };
 pub use client::{ClientOptions, GraphClient, Priority, RequestStats, RetryPolicy};
 pub use error::{GraphError, RECOMMENDED_PERMISSION};

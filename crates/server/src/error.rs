@@ -118,7 +118,18 @@ impl From<StoreError> for ApiError {
 
 impl From<SyncError> for ApiError {
     fn from(error: SyncError) -> Self {
-        Self::of_kind(error.kind(), error.to_string())
+        match error {
+            SyncError::InvalidSettings { problems } => Self::invalid_fields(
+                problems
+                    .into_iter()
+                    .map(|p| FieldError {
+                        field: p.field.to_owned(),
+                        detail: p.error.to_string(),
+                    })
+                    .collect(),
+            ),
+            error => Self::of_kind(error.kind(), error.to_string()),
+        }
     }
 }
 

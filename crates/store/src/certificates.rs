@@ -166,6 +166,27 @@ impl Store {
         Ok(())
     }
 
+    /// The public certificate (DER) of one of the account's certificates, for the admin to
+    /// upload; `thumbprint` as in [`Store::remove_certificate`].
+    pub async fn certificate_der(
+        &self,
+        account_id: AccountId,
+        thumbprint: &str,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let row: Option<(Vec<u8>,)> = sql(
+            "SELECT certificate FROM connection_certificates WHERE account_id = $1 \
+             AND (thumbprint = $2 OR sha256_thumbprint = $3)",
+        )
+        .bind(account_id.as_uuid())
+        .bind(thumbprint.to_ascii_uppercase())
+        .bind(thumbprint.to_owned())
+        .fetch_optional(&mut tx.conn())
+        .await?;
+        row.map(|(der,)| der)
+            .ok_or_else(|| StoreError::CertificateNotFound(thumbprint.to_owned()))
+    }
+
     /// The account's certificates with their private keys opened, newest first, for the
     /// Graph client only.
     pub async fn signing_certificates(

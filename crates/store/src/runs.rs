@@ -469,6 +469,29 @@ impl Store {
         Ok(row.map(|r| r.started_at))
     }
 
+    /// The account's latest finished run of each trigger, leaving out runs abandoned by their
+    /// process: what the console's banners are decided from.
+    pub async fn last_finished_runs(&self, account_id: AccountId) -> Result<Vec<Run>, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let mut runs = Vec::new();
+        for trigger in [Trigger::Preview, Trigger::Apply, Trigger::Automatic] {
+            let row: Option<RunRow> = sql(
+                "SELECT id, account_id, trigger_kind, actor, status, started_at, finished_at, plan_id, counts, \
+                 skipped, failures, graph_requests, error FROM runs WHERE account_id = $1 AND trigger_kind = $2 \
+                 AND status <> 'running' AND abandoned = $3 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(account_id.as_uuid())
+            .bind(trigger_name(trigger))
+            .bind(false)
+            .fetch_optional(&mut tx.conn())
+            .await?;
+            if let Some(row) = row {
+                runs.push(row.into_run()?);
+            }
+        }
+        Ok(runs)
+    }
+
     /// The account's runs, newest first, at most `limit`.
     pub async fn list_runs(
         &self,

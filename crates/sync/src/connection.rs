@@ -1,16 +1,120 @@
-//! What the engine tells about a saved connection: the step-by-step test, and why automatic
+//! The account's connection as every shell edits and reads it: saving the settings with every
+//! rule checked, generating certificates, the step-by-step test, the banners, and why automatic
 //! sync is off when the schedule turned it off.
 
-use roster_domain::{Account, AccountEvent, AccountEventKind, DirectoryConnection, Frequency};
-use roster_graph::Priority;
+use std::num::NonZeroU16;
+
+use roster_domain::{
+    Account, AccountEvent, AccountEventKind, AccountId, Banner, BannerFacts, CertificateInfo,
+    DirectoryConnection, Frequency, SettingsChange, banners,
+};
 use roster_graph::diagnostics::{Checklist, test_connection};
+use roster_graph::{Priority, certificate_pem, generate_certificate};
+use roster_store::NewCertificate;
+use secrecy::SecretString;
+use time::{Duration, OffsetDateTime};
 
 use crate::{SyncEngine, SyncError};
+
+/// A certificate Roster generated for a connection: what the admin uploads to the app
+/// registration. Its private key stays sealed in the store.
+#[derive(Debug, Clone)]
+pub struct PublicCertificate {
+    pub info: CertificateInfo,
+    /// The DER encoding: the `.cer` file the Entra admin center accepts.
+    pub der: Vec<u8>,
+}
+
+impl PublicCertificate {
+    /// The same certificate as PEM (also accepted).
+    pub fn pem(&self) -> String {
+        certificate_pem(&self.der)
+    }
+}
 
 /// How many recent events are searched for the one that turned automatic sync off.
 const EVENTS_SEARCHED: u32 = 20;
 
 impl SyncEngine {
+    /// Saves the settings of the guide's Step 2 as entered, with the key when one was entered:
+    /// fields left out keep their saved values, and every problem is named by its field
+    /// ([`SyncError::InvalidSettings`]), nothing saved.
+    pub async fn save_connection(
+        &self,
+        account_id: AccountId,
+        change: &SettingsChange,
+        key: Option<&SecretString>,
+    ) -> Result<DirectoryConnection, SyncError> {
+        let saved = self.store().connection(account_id).await?;
+        let save = change
+            .check_save(key, saved.as_ref(), OffsetDateTime::now_utc())
+            .map_err(|problems| SyncError::InvalidSettings { problems })?;
+        Ok(self
+            .store()
+            .set_connection(account_id, save.settings, save.key)
+            .await?)
+    }
+
+    /// Generates a key pair and a self-signed certificate valid for `valid_days`, keeps the
+    /// private key sealed, and returns the public certificate to upload.
+    pub async fn generate_certificate(
+        &self,
+        account_id: AccountId,
+        valid_days: NonZeroU16,
+    ) -> Result<PublicCertificate, SyncError> {
+        let connection = self
+            .store()
+            .connection(account_id)
+            .await?
+            .ok_or(SyncError::NoConnection(account_id))?;
+        let made = generate_certificate(
+            connection.settings.client_id,
+            OffsetDateTime::now_utc(),
+            Duration::days(i64::from(valid_days.get())),
+        )?;
+        let info = self
+            .store()
+            .add_certificate(
+                account_id,
+                NewCertificate {
+                    thumbprint: made.thumbprint,
+                    sha256_thumbprint: made.sha256_thumbprint,
+                    not_before: made.not_before,
+                    not_after: made.not_after,
+                    certificate_der: made.certificate_der.clone(),
+                    private_key_pem: made.private_key_pem,
+                },
+            )
+            .await?;
+        Ok(PublicCertificate {
+            info,
+            der: made.certificate_der,
+        })
+    }
+
+    /// The banners of the account's pages now; `tech_contact_grace` is how long automatic
+    /// sync keeps running without a tech contact.
+    pub async fn banners(
+        &self,
+        account: &Account,
+        tech_contact_grace: Duration,
+    ) -> Result<Vec<Banner>, SyncError> {
+        let connection = self.store().connection(account.id).await?;
+        let tech_contact_missing_since =
+            self.store().tech_contact_missing_since(account.id).await?;
+        let last_runs = self.store().last_finished_runs(account.id).await?;
+        Ok(banners(
+            &BannerFacts {
+                account,
+                connection: connection.as_ref(),
+                tech_contact_missing_since,
+                tech_contact_grace,
+                last_runs: &last_runs,
+            },
+            OffsetDateTime::now_utc(),
+        ))
+    }
+
     /// Tests the account's saved connection step by step (token, permissions, domains), as the
     /// guide's *Test connection* does.
     pub async fn test_connection(&self, account: &Account) -> Result<Checklist, SyncError> {

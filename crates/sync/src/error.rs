@@ -3,7 +3,7 @@
 //! Each variant's message is complete on its own; none also exposes the error it wraps as its
 //! `source`, so a caller printing the chain (`{:#}` in anyhow) does not say the same thing twice.
 
-use roster_domain::{AccountId, ErrorKind, PlanId};
+use roster_domain::{AccountId, ErrorKind, FieldProblem, PlanId};
 use roster_graph::GraphError;
 use roster_plan::PlanError;
 use roster_store::StoreError;
@@ -19,6 +19,10 @@ pub enum SyncError {
 
     #[error(transparent)]
     Plan(#[from] PlanError),
+
+    /// Settings that cannot be saved, each problem named by its field.
+    #[error("{}", problems.iter().map(|p| format!("{}: {}", p.field, p.error)).collect::<Vec<_>>().join("; "))]
+    InvalidSettings { problems: Vec<FieldProblem> },
 
     #[error("the account has no directory connection; save the connection settings first")]
     NoConnection(AccountId),
@@ -43,7 +47,7 @@ impl SyncError {
             // The read looked failed: Graph answered, but with nothing Roster can trust.
             Self::Plan(_) => ErrorKind::Upstream,
             Self::NoConnection(_) | Self::PlanOfAnotherAccount { .. } => ErrorKind::NotFound,
-            Self::UnknownChange { .. } => ErrorKind::Invalid,
+            Self::UnknownChange { .. } | Self::InvalidSettings { .. } => ErrorKind::Invalid,
             Self::SchedulerStopped => ErrorKind::Unavailable,
         }
     }

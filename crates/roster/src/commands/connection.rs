@@ -1,6 +1,7 @@
 //! `roster connection …`
 
 use std::io::Read;
+use std::num::NonZeroU16;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -8,11 +9,10 @@ use anyhow::{Context as _, bail};
 use roster_api::{ConnectionView, certificate_use};
 use roster_domain::connection::iso_date;
 use roster_domain::{
-    ConnectionSettings, CredentialKind, DirectoryConnection, SettingsChange, credential_expiry,
+    CredentialKind, DirectoryConnection, FieldProblem, SettingsChange, credential_expiry,
 };
 use roster_graph::diagnostics::StepStatus;
-use roster_graph::generate_certificate;
-use roster_store::NewCertificate;
+use roster_sync::SyncError;
 use secrecy::SecretString;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -43,12 +43,9 @@ fn read_secret(path: &Path) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(secret.to_owned()))
 }
 
-/// The saved settings changed by the flags given; a new connection needs tenant and client ID.
-fn settings_from(
-    args: &ConnectionSetArgs,
-    saved: Option<&ConnectionSettings>,
-) -> anyhow::Result<ConnectionSettings> {
-    let change = SettingsChange {
+/// The change the flags ask for; flags left out keep their saved values.
+fn change_from(args: &ConnectionSetArgs) -> SettingsChange {
+    SettingsChange {
         tenant: args.tenant.clone(),
         client_id: args.client_id.clone(),
         cloud: args.cloud.clone(),
@@ -63,14 +60,23 @@ fn settings_from(
         include_sign_in_blocked: args.include_sign_in_blocked,
         credential: args.credential.clone(),
         key_expires_on: args.key_expires_on.clone(),
-    };
-    change.merge(saved).map_err(|problems| {
-        let lines: Vec<String> = problems
-            .iter()
-            .map(|p| format!("--{}: {}", p.field.replace('_', "-"), p.error))
-            .collect();
-        anyhow::anyhow!(lines.join("; "))
-    })
+    }
+}
+
+/// Settings that cannot be saved, each problem under the flag that set it.
+fn settings_problems(account: &str, problems: &[FieldProblem]) -> anyhow::Error {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| match p.field {
+            "key" => format!("--client-secret-file: {}", p.error),
+            "credential" => format!(
+                "--credential: {} (`roster connection certificate generate {account}` makes one)",
+                p.error
+            ),
+            field => format!("--{}: {}", field.replace('_', "-"), p.error),
+        })
+        .collect();
+    anyhow::anyhow!(lines.join("; "))
 }
 
 fn print_certificates(connection: &DirectoryConnection, now: OffsetDateTime) {
@@ -152,36 +158,22 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
     match command {
         ConnectionCommand::Set(args) => {
             let account = ctx.account(&args.account).await?;
-            let saved = ctx.store.connection(account.id).await?;
-            let settings = settings_from(&args, saved.as_ref().map(|c| &c.settings))?;
             let secret = args
                 .client_secret_file
                 .as_deref()
                 .map(read_secret)
                 .transpose()?;
-            if saved.is_none() && secret.is_none() {
-                bail!(
-                    "a new connection needs its key: pass --client-secret-file PATH (or - to read it from standard input); \
-                     to sign in with a certificate instead, switch with --credential certificate after generating one"
-                );
-            }
-            // Checked when switching, so that other settings stay changeable meanwhile.
-            if args.credential.is_some()
-                && settings.credential == CredentialKind::Certificate
-                && saved
-                    .as_ref()
-                    .is_none_or(|c| c.signing_certificates(OffsetDateTime::now_utc()).is_empty())
+            let connection = match ctx
+                .engine
+                .save_connection(account.id, &change_from(&args), secret.as_ref())
+                .await
             {
-                bail!(
-                    "the connection has no valid certificate to sign in with: run `roster connection certificate generate {}`, \
-                     upload the .cer file to the app registration, then switch with --credential certificate",
-                    args.account
-                );
-            }
-            let connection = ctx
-                .store
-                .set_connection(account.id, settings, secret)
-                .await?;
+                Ok(connection) => connection,
+                Err(SyncError::InvalidSettings { problems }) => {
+                    return Err(settings_problems(&args.account, &problems));
+                }
+                Err(e) => return Err(e.into()),
+            };
             if args.output.json {
                 print_json(&connection_json(&connection, None))?;
             } else {
@@ -252,43 +244,30 @@ async fn certificate(ctx: &Context, command: CertificateCommand) -> anyhow::Resu
             output,
         } => {
             let account = ctx.account(&account).await?;
-            let Some(connection) = ctx.store.connection(account.id).await? else {
-                bail!(
-                    "the account {} has no directory connection; create it with `roster connection set` first",
-                    account.name
-                );
-            };
-            if valid_days == 0 {
+            let Some(valid_days) = NonZeroU16::new(valid_days) else {
                 bail!("--valid-days must be at least 1");
-            }
-            let made = generate_certificate(
-                connection.settings.client_id,
-                OffsetDateTime::now_utc(),
-                time::Duration::days(i64::from(valid_days)),
-            )?;
+            };
             std::fs::create_dir_all(&out_dir)
                 .with_context(|| format!("cannot create {}", out_dir.display()))?;
-            let stem = format!("roster-{}", &made.thumbprint[..12].to_ascii_lowercase());
+            let made = match ctx
+                .engine
+                .generate_certificate(account.id, valid_days)
+                .await
+            {
+                Err(SyncError::NoConnection(_)) => bail!(
+                    "the account {} has no directory connection; create it with `roster connection set` first",
+                    account.name
+                ),
+                made => made?,
+            };
+            let info = &made.info;
+            let stem = format!("roster-{}", &info.thumbprint[..12].to_ascii_lowercase());
             let cer = out_dir.join(format!("{stem}.cer"));
             let pem = out_dir.join(format!("{stem}.pem"));
-            std::fs::write(&cer, &made.certificate_der)
+            std::fs::write(&cer, &made.der)
                 .with_context(|| format!("cannot write {}", cer.display()))?;
-            std::fs::write(&pem, &made.certificate_pem)
+            std::fs::write(&pem, made.pem())
                 .with_context(|| format!("cannot write {}", pem.display()))?;
-            let info = ctx
-                .store
-                .add_certificate(
-                    account.id,
-                    NewCertificate {
-                        thumbprint: made.thumbprint.clone(),
-                        sha256_thumbprint: made.sha256_thumbprint.clone(),
-                        not_before: made.not_before,
-                        not_after: made.not_after,
-                        certificate_der: made.certificate_der.clone(),
-                        private_key_pem: made.private_key_pem,
-                    },
-                )
-                .await?;
             if output.json {
                 print_json(&json!({
                     "thumbprint": info.thumbprint,
@@ -310,8 +289,7 @@ async fn certificate(ctx: &Context, command: CertificateCommand) -> anyhow::Resu
                 );
                 println!("  {}\n  {}", cer.display(), pem.display());
                 println!(
-                    "Upload it: Entra admin center › App registrations › {} › Certificates & secrets › Certificates › Upload certificate.",
-                    connection.settings.client_id
+                    "Upload it: Entra admin center › App registrations › the connection's app › Certificates & secrets › Certificates › Upload certificate."
                 );
                 println!(
                     "Then switch the connection to it: roster connection set {} --credential certificate",

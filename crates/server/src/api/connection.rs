@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::api::Body;
 use crate::auth::{Reader, Writer};
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult};
 
 /// `GET …/connection`: the settings; the key only as "set on <date>".
 pub async fn show(
@@ -83,42 +83,10 @@ pub async fn save(
             "only platform operators may set custom login and Graph endpoints; choose a named cloud",
         ));
     }
-    let saved = state.store().connection(scope.account.id).await?;
-    let mut errors: Vec<FieldError> = Vec::new();
-    let key = match body.key.as_deref().map(str::trim) {
-        Some("") => {
-            errors.push(FieldError {
-                field: "key".to_owned(),
-                detail: "the key is empty; paste the secret's Value (not its Secret ID) from Certificates & secrets".to_owned(),
-            });
-            None
-        }
-        Some(key) => Some(SecretString::from(key.to_owned())),
-        None if saved.is_none() => {
-            errors.push(FieldError {
-                field: "key".to_owned(),
-                detail: "a new connection needs its key (the client secret's value)".to_owned(),
-            });
-            None
-        }
-        None => None,
-    };
-    let settings = match change.merge(saved.as_ref().map(|c| &c.settings)) {
-        Ok(settings) => Some(settings),
-        Err(problems) => {
-            errors.extend(problems.into_iter().map(|p| FieldError {
-                field: p.field.to_owned(),
-                detail: p.error.to_string(),
-            }));
-            None
-        }
-    };
-    let (Some(settings), true) = (settings, errors.is_empty()) else {
-        return Err(ApiError::invalid_fields(errors));
-    };
+    let key = body.key.map(SecretString::from);
     let connection = state
-        .store()
-        .set_connection(scope.account.id, settings, key)
+        .engine()
+        .save_connection(scope.account.id, &change, key.as_ref())
         .await?;
     Ok(Json(ConnectionView::new(&connection, None)))
 }

@@ -34,13 +34,13 @@ pub struct RunWithProgress {
     pub progress: RunProgress,
 }
 
-/// Starts `work` on the server's pool for the scope's account, as its caller, and answers
-/// `202` with the run's id once the run is recorded.
-async fn start<W, F>(
+/// Starts `work` on the server's pool for the scope's account, as its caller, and answers with
+/// the run's id once the run is recorded. The console starts its runs here too.
+pub(crate) async fn start<W, F>(
     state: &AppState,
     scope: &AccountScope,
     work: W,
-) -> ApiResult<(StatusCode, Json<Started>)>
+) -> Result<RunId, SyncError>
 where
     W: FnOnce(SyncEngine, AccountId, String, Arc<dyn Progress>) -> F,
     F: Future<Output = Result<(), SyncError>> + Send + 'static,
@@ -48,13 +48,36 @@ where
     let engine = state.engine().clone();
     let account_id = scope.account.id;
     let actor = scope.caller.actor();
-    let run_id = state
+    state
         .runs()
         .start(state.store().clone(), move |progress| {
             work(engine, account_id, actor, progress)
         })
-        .await?;
-    Ok((StatusCode::ACCEPTED, Json(Started { run_id })))
+        .await
+}
+
+/// `202` with the run's id.
+fn accepted(run_id: RunId) -> (StatusCode, Json<Started>) {
+    (StatusCode::ACCEPTED, Json(Started { run_id }))
+}
+
+/// Starts Search Now for the scope's account: a delta round, or a whole read when `full`.
+pub(crate) async fn start_preview(
+    state: &AppState,
+    scope: &AccountScope,
+    full: bool,
+) -> Result<RunId, SyncError> {
+    start(
+        state,
+        scope,
+        move |engine, account_id, actor, progress| async move {
+            engine
+                .preview(account_id, full, &actor, &*progress)
+                .await
+                .map(drop)
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -79,17 +102,7 @@ pub async fn preview(
             .map_err(|e| ApiError::invalid_field("body", e.to_string()))?
             .full
     };
-    start(
-        &state,
-        &scope,
-        move |engine, account_id, actor, progress| async move {
-            engine
-                .preview(account_id, full, &actor, &*progress)
-                .await
-                .map(drop)
-        },
-    )
-    .await
+    Ok(accepted(start_preview(&state, &scope, full).await?))
 }
 
 /// `POST …/sync/run`: the automatic path now (refresh, plan, apply what the settings allow).
@@ -97,7 +110,7 @@ pub async fn run_now(
     State(state): State<AppState>,
     Writer(scope): Writer,
 ) -> ApiResult<(StatusCode, Json<Started>)> {
-    start(
+    let run_id = start(
         &state,
         &scope,
         |engine, account_id, actor, progress| async move {
@@ -107,7 +120,8 @@ pub async fn run_now(
                 .map(drop)
         },
     )
-    .await
+    .await?;
+    Ok(accepted(run_id))
 }
 
 #[derive(Deserialize)]
@@ -192,7 +206,7 @@ pub async fn apply(
         skip,
         confirm_removals: body.confirm_removals,
     };
-    start(
+    let run_id = start(
         &state,
         &scope,
         move |engine, account_id, actor, progress| async move {
@@ -202,7 +216,8 @@ pub async fn apply(
                 .map(drop)
         },
     )
-    .await
+    .await?;
+    Ok(accepted(run_id))
 }
 
 fn run_id(text: &str) -> Result<RunId, ApiError> {

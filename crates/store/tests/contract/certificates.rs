@@ -63,6 +63,18 @@ contract_test!(
         let opened = db.store.signing_certificates(contoso).await.unwrap();
         assert_eq!(keys(&opened), [("AB01", KEY_PEM)]);
         assert_eq!(opened[0].certificate_der, b"der of ab01");
+        for named in ["ab01", "AB01", "s256-ab01"] {
+            assert_eq!(
+                db.store.certificate_der(contoso, named).await.unwrap(),
+                b"der of ab01",
+                "the public certificate to download, named by {named}"
+            );
+        }
+        let elsewhere = connected(&db, "Fabrikam", "fabrikam.com").await;
+        assert!(matches!(
+            db.store.certificate_der(elsewhere, "AB01").await,
+            Err(StoreError::CertificateNotFound(_))
+        ));
 
         let connection = db.store.connection(contoso).await.unwrap().unwrap();
         assert_eq!(connection.certificates, [info]);

@@ -267,3 +267,49 @@ contract_test!(runs_keep_their_progress_and_are_listed_newest_first, |db| {
         Err(StoreError::RunNotFound(_))
     ));
 });
+
+contract_test!(
+    the_latest_finished_run_of_each_trigger_is_read_for_the_banners,
+    |db| {
+        let contoso = db.account("Contoso", &["contoso.com"]).await;
+        let other = db.account("Fabrikam", &["fabrikam.com"]).await;
+        let finish = |trigger: Trigger, status: RunStatus, account| {
+            let store = db.store.clone();
+            async move {
+                let mut run = store
+                    .start_run(NewRun {
+                        account_id: account,
+                        trigger,
+                        actor: "tests".into(),
+                    })
+                    .await
+                    .unwrap();
+                run.status = status;
+                store.update_run(&run).await.unwrap()
+            }
+        };
+        let old_failure = finish(Trigger::Automatic, RunStatus::Failed, contoso.id).await;
+        let held = finish(Trigger::Automatic, RunStatus::Held, contoso.id).await;
+        let preview = finish(Trigger::Preview, RunStatus::Succeeded, contoso.id).await;
+        finish(Trigger::Apply, RunStatus::Failed, other.id).await;
+        // A running run is not finished, and says nothing yet.
+        db.store
+            .start_run(NewRun {
+                account_id: contoso.id,
+                trigger: Trigger::Apply,
+                actor: "tests".into(),
+            })
+            .await
+            .unwrap();
+        let latest: Vec<RunId> = db
+            .store
+            .last_finished_runs(contoso.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|run| run.id)
+            .collect();
+        assert_eq!(latest, [preview.id, held.id]);
+        assert!(!latest.contains(&old_failure.id));
+    }
+);
