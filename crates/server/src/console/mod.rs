@@ -7,8 +7,10 @@
 //! the store and the sync engine exactly as the REST API does; they hold no SQL and no rule.
 
 mod assets;
+mod azure;
 mod banners;
 mod layout;
+mod notifications;
 mod page;
 mod session;
 mod sign_in;
@@ -28,6 +30,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
     // Each area of the console adds its pages here as one `routes()` of its own module.
     let pages = Router::new()
         .merge(sign_in::routes())
+        .merge(azure::routes())
+        .merge(notifications::routes())
         .route_layer(middleware::from_fn_with_state(state, session::guard));
     Router::new()
         .route("/static/{file}", get(assets::serve))
