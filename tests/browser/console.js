@@ -23,10 +23,12 @@ function accountUrl(tail, account = demo.account) {
   return new URL(`/accounts/${account}${tail}`, demo.url).href;
 }
 
-/** Debian's chromium with the flags that work here, in a fresh profile. */
-async function launch() {
-  const profile = fs.mkdtempSync(path.join(work, 'chromium-'));
-  const browser = await chromium.launch({
+/**
+ * Debian's chromium with the flags that work here. Playwright gives each launch a fresh
+ * user-data-dir of its own (and refuses one passed as a flag).
+ */
+function launch() {
+  return chromium.launch({
     executablePath: process.env.CHROMIUM,
     headless: true,
     args: [
@@ -37,10 +39,8 @@ async function launch() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
-      `--user-data-dir=${profile}`,
     ],
   });
-  return browser;
 }
 
 /** Signs in through the login form and waits for the console to show who is signed in. */

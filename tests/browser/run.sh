@@ -9,8 +9,8 @@
 # clone (ROSTER_NPM_CACHE, /var/tmp/roster-npm by default), installed from package-lock.json and
 # installed again whenever the pins change. No tool ever downloads a browser: the tests drive
 # CHROMIUM (/usr/bin/chromium; `apt-get install chromium`). Screenshots of every main page go
-# to target/browser-screenshots/. The files run one after another, in the order below: each
-# continues the story of one demo deployment.
+# to target/browser-screenshots/. The files run one after another, in the order of their
+# numbers: each continues the story of one demo deployment.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -81,7 +81,7 @@ export ROSTER_DEMO
 cd "$here"
 status=0
 node --test --test-concurrency=1 "$@" \
-  guide.test.js javascript-off.test.js security.test.js accessibility.test.js || status=$?
+  1-guide.test.js 2-javascript-off.test.js 3-security.test.js 4-accessibility.test.js || status=$?
 if [[ $status -ne 0 ]]; then
   echo "browser: the demo's log:" >&2
   cat "$work/demo.log" >&2
