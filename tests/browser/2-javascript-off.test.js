@@ -28,7 +28,7 @@ describe('the core flow with JavaScript disabled', () => {
 
   test('signing in is a plain form', async () => {
     await signIn(page);
-    assert.match(page.url(), new RegExp(`/accounts/${demo.account}/`));
+    assert.match(new URL(page.url()).pathname, /^\/accounts\/[^/]+\//, 'an admin starts in their account');
   });
 
   test('the settings save without JavaScript', async () => {

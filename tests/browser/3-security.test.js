@@ -145,10 +145,12 @@ describe('what the console refuses', () => {
     const context = await browser.newContext();
     const otherPage = await context.newPage();
     await signIn(otherPage, otherLogin, otherPassword);
-    assert.match(otherPage.url(), new RegExp(`/accounts/${other}/`));
+    const own = new URL(otherPage.url()).pathname.match(/^\/accounts\/([^/]+)\//)[1];
     for (const tail of ACCOUNT_PAGES) {
-      const response = await otherPage.goto(accountUrl(tail));
-      assert.equal(response.status(), 404, `${tail} of ${demo.account} is not found for ${other}'s admin`);
+      const mine = await otherPage.goto(accountUrl(tail, own));
+      assert.equal(mine.status(), 200, `${tail} of ${other} is served to its admin`);
+      const theirs = await otherPage.goto(accountUrl(tail));
+      assert.equal(theirs.status(), 404, `${tail} of ${demo.account} is not found for ${other}'s admin`);
     }
     await screenshot(otherPage, 'not-found');
     const searchNow = await context.request.post(accountUrl('/import/azure/search'), {

@@ -31,12 +31,14 @@ describe('accessibility of the main pages', () => {
   test('the sign-in page', async () => {
     const signedOut = await (await browser.newContext()).newPage();
     await signedOut.goto(new URL('/login', demo.url).href);
+    await screenshot(signedOut, 'page-login');
     await assertAccessible(signedOut, 'the sign-in page');
   });
 
   for (const [name, tail] of Object.entries(PAGES)) {
     test(`${name} (${tail})`, async () => {
-      await page.goto(accountUrl(tail));
+      const response = await page.goto(accountUrl(tail));
+      assert.equal(response.status(), 200, `${tail} is served`);
       await screenshot(page, `page-${name}`);
       await assertAccessible(page, tail);
     });

@@ -43,13 +43,13 @@ function launch() {
   });
 }
 
-/** Signs in through the login form and waits for the console to show who is signed in. */
+/** Signs in through the login form and waits for the console to leave the sign-in page. */
 async function signIn(page, login = demo.login, password = demo.password) {
   await page.goto(new URL('/login', demo.url).href);
   await page.getByLabel('Email address').fill(login);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByText('Signed in as').first().waitFor();
+  await page.waitForURL((url) => url.pathname !== '/login');
 }
 
 /**
