@@ -6,12 +6,11 @@
 const assert = require('node:assert/strict');
 const { after, before, describe, test } = require('node:test');
 const {
-  accountUrl,
-  demo,
   fillAndSaveSettings,
-  followRunToPlan,
+  followRunToResult,
   launch,
   screenshot,
+  searchNow,
   signIn,
 } = require('./console.js');
 
@@ -36,16 +35,13 @@ describe('the core flow with JavaScript disabled', () => {
   });
 
   test('Search Now leads, through a run page that refreshes itself, to the plan', async () => {
-    await page.goto(accountUrl('/import/azure'));
-    await page.getByRole('button', { name: 'Search Now' }).click();
-    await followRunToPlan(page);
+    await searchNow(page);
     await screenshot(page, 'plan-without-javascript');
   });
 
   test('Sync Active Directory applies the plan and shows the result', async () => {
-    await page.getByRole('button', { name: 'Sync Active Directory' }).first().click();
-    await page.waitForURL(/\/runs\//);
-    await page.getByText(/added|applied/i).first().waitFor({ timeout: 120_000 });
+    await page.getByRole('button', { name: 'Sync Active Directory' }).click();
+    await followRunToResult(page);
     await screenshot(page, 'sync-result-without-javascript');
   });
 });

@@ -4,7 +4,15 @@
 
 const assert = require('node:assert/strict');
 const { after, before, describe, test } = require('node:test');
-const { accountUrl, adminContext, assertAccessible, demo, launch, screenshot } = require('./console.js');
+const {
+  accountUrl,
+  adminContext,
+  assertAccessible,
+  demo,
+  launch,
+  screenshot,
+  searchNow,
+} = require('./console.js');
 
 /** The pages an admin reaches from the navigation, by the name their screenshot gets. */
 const PAGES = {
@@ -65,8 +73,7 @@ describe('accessibility of the main pages', () => {
   test('a run and its report', () => openFirst('/runs', 'run'));
 
   test('a plan', async () => {
-    await page.goto(accountUrl('/runs'));
-    await page.getByRole('main').getByRole('link', { name: /plan|review/i }).first().click();
+    await searchNow(page);
     await screenshot(page, 'page-plan');
     await assertAccessible(page, 'the plan');
   });

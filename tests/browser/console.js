@@ -105,7 +105,7 @@ async function followRunToPlan(page) {
   const deadline = Date.now() + RUN_TIMEOUT_MS;
   while (!/\/plans\/[^/?#]+/.test(page.url())) {
     assert.ok(Date.now() < deadline, `the run at ${page.url()} leads to its plan`);
-    const review = page.getByRole('link', { name: /plan|review/i });
+    const review = page.getByRole('link', { name: /review the plan/i });
     if ((await review.count()) > 0) {
       await review.first().click();
     } else {
@@ -113,6 +113,21 @@ async function followRunToPlan(page) {
     }
   }
   await page.getByRole('button', { name: 'Sync Active Directory' }).first().waitFor();
+}
+
+/** After Sync Active Directory: the run page, once the run has ended, with its result. */
+async function followRunToResult(page) {
+  await page.waitForURL(/\/runs\/[^/?#]+/, { timeout: RUN_TIMEOUT_MS });
+  await page
+    .getByRole('heading', { name: 'Result by category' })
+    .waitFor({ timeout: RUN_TIMEOUT_MS });
+}
+
+/** Search Now from the settings page, then the plan it built. */
+async function searchNow(page) {
+  await page.goto(accountUrl('/import/azure'));
+  await page.getByRole('button', { name: 'Search Now', exact: true }).click();
+  await followRunToPlan(page);
 }
 
 /** The Import & Sync › Azure Active Directory form, filled as the guide's Step 2 says, then saved. */
@@ -167,7 +182,6 @@ function roster(args, input = '') {
 }
 
 module.exports = {
-  RUN_TIMEOUT_MS,
   accountUrl,
   adminContext,
   assertAccessible,
@@ -175,6 +189,8 @@ module.exports = {
   enterKey,
   fillAndSaveSettings,
   followRunToPlan,
+  followRunToResult,
+  searchNow,
   keepAdminSession,
   launch,
   roster,
