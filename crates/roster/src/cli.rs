@@ -39,7 +39,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Create or upgrade the database schema.
     Migrate,
-    /// Run the demo: a simulated tenant, an account, a preview, an apply and a second sync.
+    /// Run the demo on a fresh data directory (--data-dir, or a new temporary one) and a
+    /// simulated tenant: the console on localhost, or with --walkthrough a scripted CLI session.
     Demo(DemoArgs),
     /// Accounts: customer organisations and their domains.
     #[command(subcommand)]
@@ -109,9 +110,18 @@ pub struct JsonFlag {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Keep the demo's data in this directory (created fresh; must not exist or be empty).
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
+    /// Run the scripted command-line walkthrough (Search Now, apply, directory changes, a
+    /// second sync) instead of serving the console.
+    #[arg(long, conflicts_with_all = ["listen", "json"])]
+    pub walkthrough: bool,
+    /// Where the console listens: a loopback address (the demo serves only this machine);
+    /// port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Print one JSON line (url, account, login, password, primary_domain, client_id, key,
+    /// data_dir) once the console listens, instead of the instructions.
+    #[arg(long)]
+    pub json: bool,
     /// Users in the simulated tenant.
     #[arg(long, default_value_t = 300)]
     pub users: u32,

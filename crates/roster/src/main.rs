@@ -63,7 +63,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             roster_sim::cli::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo(args) => commands::demo::run(args).await,
+        Command::Demo(args) => commands::demo::run(global, args).await,
         Command::Serve(args) => commands::serve(global, args).await,
         command => {
             let ctx = context::Context::open(&global).await?;

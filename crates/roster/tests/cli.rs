@@ -7,6 +7,8 @@ mod connection;
 mod crash;
 #[path = "cli/credentials.rs"]
 mod credentials;
+#[path = "cli/demo.rs"]
+mod demo;
 #[path = "cli/directory.rs"]
 mod directory;
 #[path = "cli/hardening.rs"]

@@ -1,24 +1,21 @@
-//! `roster demo`: the main job end to end, on SQLite and a simulated tenant in this process.
+//! `roster demo --walkthrough`: the main job end to end as a scripted command-line session.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use roster_domain::{Cloud, ConnectionSettings, DomainName, Frequency, Source, TechContact};
+use roster_domain::{Cloud, ConnectionSettings, Frequency, Source};
 use roster_graph::Priority;
 use roster_graph::diagnostics::test_connection;
-use roster_sim::{SimConfig, Simulator};
-use roster_store::{MasterKey, NewAccount};
 use roster_sync::NoProgress;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::{ACCOUNT, Demo};
 use crate::cli::DemoArgs;
 use crate::commands::sync::print_apply;
-use crate::context::Context;
 use crate::output::print_plan;
 
-const ACCOUNT: &str = "contoso-demo";
 const ACTOR: &str = "demo";
 /// Changes shown per category: enough to see what a plan says, few enough to read.
 const SHOWN: usize = 5;
@@ -27,36 +24,19 @@ fn heading(text: &str) {
     println!("\n━━ {text} ━━");
 }
 
-/// A fresh directory for the demo's database and key: the one given (which must be empty), or
-/// a new one under the system's temporary directory.
-fn demo_dir(args: &DemoArgs) -> anyhow::Result<PathBuf> {
-    let dir = match &args.dir {
-        Some(dir) => dir.clone(),
-        None => std::env::temp_dir().join(format!("roster-demo-{}", uuid::Uuid::now_v7().simple())),
-    };
-    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
-        bail!(
-            "{} is not empty; the demo starts from a fresh directory (give another --dir)",
-            dir.display()
-        );
-    }
-    crate::context::create_private_dir(&dir)?;
-    Ok(dir)
-}
-
-pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let dir = demo_dir(&args)?;
+pub async fn run(dir: PathBuf, args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let demo = Demo::start(dir, args).await?;
+    let Demo {
+        dir,
+        sim,
+        summary,
+        ctx,
+        account,
+        unowned_domains,
+    } = &demo;
     heading("1. A simulated Entra ID tenant");
-    let sim = Simulator::start(SimConfig {
-        users: args.users as usize,
-        groups: args.groups as usize,
-        seed: args.seed,
-        ..SimConfig::default()
-    })
-    .await?;
     let tenant = sim.tenant().clone();
     let control = sim.control();
-    let summary = control.summary().await?;
     println!(
         "Tenant {} ({}) with {} users and {} groups; login at {}, Graph at {}.",
         tenant.tenant,
@@ -68,38 +48,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
 
     heading("2. An account whose domains match the tenant");
-    let key = MasterKey::from_env_or_file(&dir.join("master.key"))?;
-    let ctx = Context::connect(&format!("sqlite:{}", dir.join("roster.db").display()), key).await?;
-    // The tenant's initial *.onmicrosoft.com domain receives no mail through the service, so,
-    // as at a real customer, the account does not own it: aliases there show up as skipped.
-    let (initial, owned): (Vec<&String>, Vec<&String>) = summary
-        .verified_domains
-        .iter()
-        .partition(|d| d.ends_with(".onmicrosoft.com"));
-    let domains = owned
-        .iter()
-        .map(|d| d.parse())
-        .collect::<Result<Vec<DomainName>, _>>()?;
-    let tech_contact = TechContact {
-        name: "Ada Admin".to_owned(),
-        email: format!("it-admin@{}", tenant.tenant).parse()?,
-    };
-    let account = ctx
-        .store
-        .create_account(NewAccount {
-            name: ACCOUNT.to_owned(),
-            domains,
-            tech_contact: Some(tech_contact),
-        })
-        .await?;
-    let domain_list: Vec<&str> = account.domains.iter().map(DomainName::as_str).collect();
     println!(
         "Account {} ({}) owns {}.",
         account.name,
         account.id,
-        domain_list.join(", ")
+        demo.domain_list()
     );
-    for domain in initial {
+    for domain in unowned_domains {
         println!(
             "It does not own the tenant's initial domain {domain}: mail does not reach the service there."
         );
@@ -256,7 +211,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     let now = time::OffsetDateTime::now_utc();
     for message in &messages {
-        let subject = roster_notify::compose(&message.notice, &account, &links, now).subject;
+        let subject = roster_notify::compose(&message.notice, account, &links, now).subject;
         println!("  [{}] {subject}", message.status.as_str());
     }
     let data_dir = dir.display();
@@ -266,6 +221,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("  cargo run --release -- --data-dir {data_dir} sync history {ACCOUNT}");
     println!("  cargo run --release -- --data-dir {data_dir} connection show {ACCOUNT}");
     println!("  cargo run --release -- --data-dir {data_dir} notify list {ACCOUNT}");
-    sim.shutdown().await?;
+    demo.sim.shutdown().await?;
     Ok(ExitCode::SUCCESS)
 }
