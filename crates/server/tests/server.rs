@@ -9,6 +9,8 @@ mod api;
 mod config;
 #[path = "server/console.rs"]
 mod console;
+#[path = "server/console_directory.rs"]
+mod console_directory;
 #[path = "server/guide.rs"]
 mod guide;
 #[path = "server/health.rs"]

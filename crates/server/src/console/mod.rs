@@ -6,12 +6,19 @@
 //! once and refuses a state-changing request without the session's CSRF token. Handlers call
 //! the store and the sync engine exactly as the REST API does; they hold no SQL and no rule.
 
+mod accounts;
 mod assets;
 mod banners;
+mod fields;
+mod groups;
 mod layout;
+mod me;
 mod page;
+mod profile;
 mod session;
 mod sign_in;
+mod tokens;
+mod users;
 
 use axum::Router;
 use axum::middleware;
@@ -28,6 +35,12 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
     // Each area of the console adds its pages here as one `routes()` of its own module.
     let pages = Router::new()
         .merge(sign_in::routes())
+        .merge(accounts::routes())
+        .merge(groups::routes())
+        .merge(me::routes())
+        .merge(profile::routes())
+        .merge(tokens::routes())
+        .merge(users::routes())
         .route_layer(middleware::from_fn_with_state(state, session::guard));
     Router::new()
         .route("/static/{file}", get(assets::serve))
