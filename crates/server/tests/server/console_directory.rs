@@ -536,3 +536,32 @@ async fn operators_list_and_create_accounts_and_alone_add_domains() {
     let contoso = app.store.account(&app.account.id.into()).await.unwrap();
     assert!(contoso.domains.iter().any(|d| d.as_str() == "contoso.net"));
 }
+
+#[tokio::test]
+async fn with_htmx_the_digests_switch_answers_with_the_row_alone() {
+    use axum::body::Body;
+    use axum::http::{Method, Request, header};
+
+    let app = TestApp::start().await;
+    let crate::support::As::Session { cookie, csrf } = app.callers.admin.clone() else {
+        panic!("the admin signs in with a session");
+    };
+    let path = format!(
+        "/accounts/{}/users/{}/digests",
+        app.account.id, app.callers.end_user_id
+    );
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(&path)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("hx-request", "true")
+        .header("x-csrf-token", csrf)
+        .body(Body::from("digests=off"))
+        .unwrap();
+    let row = app.browse(request).await;
+    assert_eq!(row.status, StatusCode::OK, "{}", row.html);
+    assert!(row.html.trim_start().starts_with("<tr"), "{}", row.html);
+    assert!(!row.html.contains("<html"));
+    row.assert_contains("Turn on<span class=\"visually-hidden\"> digests for eve@contoso.com");
+}
