@@ -11,6 +11,8 @@ mod config;
 mod console;
 #[path = "server/console_azure.rs"]
 mod console_azure;
+#[path = "server/console_directory.rs"]
+mod console_directory;
 #[path = "server/guide.rs"]
 mod guide;
 #[path = "server/health.rs"]

@@ -1,11 +1,13 @@
 //! Exemptions: directory objects no plan may change.
 
+use std::collections::BTreeSet;
+
 use roster_domain::{AccountId, Exemption, ExternalId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::accounts::require_account;
-use crate::db::{Constraint, DbError, sql};
+use crate::db::{Constraint, DbError, Value, fetch_in, sql};
 use crate::revision;
 use crate::rows::{now, stored};
 use crate::{Store, StoreError};
@@ -90,6 +92,33 @@ impl Store {
                     created_at: r.created_at,
                 })
             })
+            .collect()
+    }
+
+    /// Which of these directory objects the account exempts from sync.
+    pub async fn exempt_among(
+        &self,
+        account_id: AccountId,
+        external_ids: &[ExternalId],
+    ) -> Result<BTreeSet<ExternalId>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Exempt {
+            external_id: String,
+        }
+        let mut tx = self.db.begin_read().await?;
+        let keys = external_ids
+            .iter()
+            .map(|id| Value::from(id.as_str()))
+            .collect();
+        let rows: Vec<Exempt> = fetch_in(
+            &mut tx.conn(),
+            "SELECT external_id FROM exemptions WHERE account_id = $1 AND external_id IN ({list})",
+            &[account_id.as_uuid().into()],
+            keys,
+        )
+        .await?;
+        rows.iter()
+            .map(|row| stored("external id", &row.external_id))
             .collect()
     }
 }

@@ -25,6 +25,7 @@ pub struct NewUser {
     pub aliases: Vec<EmailAddress>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// `None` takes the first and last names.
     pub display_name: Option<String>,
     pub role: Role,
     /// Quarantine digests; `None` takes the role's default.
@@ -145,6 +146,13 @@ impl Store {
     ) -> Result<User, StoreError> {
         let id = UserId::new();
         let digests = new.digests.unwrap_or(new.role.digests_by_default());
+        let display_name = new.display_name.clone().or_else(|| {
+            match (new.first_name.as_deref(), new.last_name.as_deref()) {
+                (Some(first), Some(last)) => Some(format!("{first} {last}")),
+                (Some(name), None) | (None, Some(name)) => Some(name.to_owned()),
+                (None, None) => None,
+            }
+        });
         let addresses =
             object_addresses(OwnedBy::User(id), Some(&new.primary_address), &new.aliases);
         let mut tx = self.db.begin_write().await?;
@@ -155,7 +163,7 @@ impl Store {
         .bind(account_id.as_uuid())
         .bind(new.first_name.clone())
         .bind(new.last_name.clone())
-        .bind(new.display_name.clone())
+        .bind(display_name.clone())
         .bind(new.role.as_str())
         .bind(digests)
         .bind(Source::Manual.as_str())
@@ -172,7 +180,7 @@ impl Store {
             aliases: addresses.into_iter().skip(1).map(|a| a.address).collect(),
             first_name: new.first_name,
             last_name: new.last_name,
-            display_name: new.display_name,
+            display_name,
             role: new.role,
             digests,
             source: Source::Manual,

@@ -10,7 +10,7 @@ use roster_domain::{AccountId, ChangeId, EmailAddress, PlanId, Role, RunId, Sour
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::db::{Value, built_sql, fetch_in, sql};
+use crate::db::{Conn, Value, built_sql, fetch_in, sql};
 use crate::rows::{UserRow, user_rows};
 use crate::{Store, StoreError};
 
@@ -64,7 +64,7 @@ pub struct RunProgress {
 }
 
 /// A `LIKE` pattern matching `text` anywhere, its wildcards escaped (with `\`).
-fn contains_pattern(text: &str) -> String {
+pub(crate) fn contains_pattern(text: &str) -> String {
     let escaped = text
         .to_lowercase()
         .replace('\\', "\\\\")
@@ -108,6 +108,29 @@ fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or_default()
 }
 
+/// The account's users whose ids `statement` selects (as `id`), by primary address.
+pub(crate) async fn users_with_ids(
+    conn: &mut Conn<'_>,
+    account_id: AccountId,
+    statement: String,
+    params: Vec<Value>,
+) -> Result<Vec<User>, StoreError> {
+    let ids: Vec<IdRow> = built_sql(statement, params).fetch_all(&mut *conn).await?;
+    let keys: Vec<Value> = ids.iter().map(|row| row.id.into()).collect();
+    let template = user_rows(
+        "u.account_id = $1",
+        "account_id = $1 AND user_id IN ({list})",
+    );
+    let rows: Vec<UserRow> =
+        fetch_in(conn, &template, &[account_id.as_uuid().into()], keys).await?;
+    let mut users = rows
+        .into_iter()
+        .map(UserRow::into_user)
+        .collect::<Result<Vec<_>, _>>()?;
+    users.sort_by(|a, b| a.primary_address.cmp(&b.primary_address));
+    Ok(users)
+}
+
 impl Store {
     /// A page of the account's users by primary address.
     pub async fn users_page(
@@ -146,27 +169,7 @@ impl Store {
         let n = next(&mut params, i64::from(query.limit).into());
         statement.push_str(&format!(" ORDER BY a.address LIMIT ${n}"));
         let mut tx = self.db.begin_read().await?;
-        let ids: Vec<IdRow> = built_sql(statement, params)
-            .fetch_all(&mut tx.conn())
-            .await?;
-        let keys: Vec<Value> = ids.iter().map(|row| row.id.into()).collect();
-        let template = user_rows(
-            "u.account_id = $1",
-            "account_id = $1 AND user_id IN ({list})",
-        );
-        let rows: Vec<UserRow> = fetch_in(
-            &mut tx.conn(),
-            &template,
-            &[account_id.as_uuid().into()],
-            keys,
-        )
-        .await?;
-        let mut users = rows
-            .into_iter()
-            .map(UserRow::into_user)
-            .collect::<Result<Vec<_>, _>>()?;
-        users.sort_by(|a, b| a.primary_address.cmp(&b.primary_address));
-        Ok(users)
+        users_with_ids(&mut tx.conn(), account_id, statement, params).await
     }
 
     /// One of the account's plans without its changes, counted per category.

@@ -9,6 +9,7 @@ mod contract {
     mod certificates;
     mod connections;
     mod lookup;
+    mod memberships;
     mod mirror;
     mod outbox;
     mod ownership;

@@ -160,13 +160,6 @@ pub async fn create(
     let (Some(primary_address), Some(role), true) = (primary, role, errors.is_empty()) else {
         return Err(ApiError::invalid_fields(errors));
     };
-    let display_name = body
-        .display_name
-        .or_else(|| match (&body.first_name, &body.last_name) {
-            (Some(f), Some(l)) => Some(format!("{f} {l}")),
-            (Some(n), None) | (None, Some(n)) => Some(n.clone()),
-            (None, None) => None,
-        });
     let user = state
         .store()
         .add_user(
@@ -176,7 +169,7 @@ pub async fn create(
                 aliases: aliases.into_iter().flatten().collect(),
                 first_name: body.first_name,
                 last_name: body.last_name,
-                display_name,
+                display_name: body.display_name,
                 role,
                 digests: body.digests,
             },
@@ -272,6 +265,14 @@ pub struct InvitationView {
     pub valid_days: i64,
 }
 
+/// The link an invited user follows to set a password: this deployment's own URL.
+pub fn invitation_url(config: &crate::Config, token: &str) -> String {
+    let mut url = config.public_url.clone();
+    url.set_path("/invitations/accept");
+    url.query_pairs_mut().clear().append_pair("token", token);
+    url.to_string()
+}
+
 /// `POST …/users/{user}/invite`: a one-time link for an end user to set a password.
 pub async fn invite(
     State(state): State<AppState>,
@@ -280,13 +281,10 @@ pub async fn invite(
 ) -> ApiResult<(StatusCode, Json<InvitationView>)> {
     let user_id = user_id(&user)?;
     let token = state.store().invite_user(scope.account.id, user_id).await?;
-    let mut url = state.config().public_url.clone();
-    url.set_path("/invitations/accept");
-    url.set_query(Some(&format!("token={}", token.expose_secret())));
     Ok((
         StatusCode::CREATED,
         Json(InvitationView {
-            url: url.to_string(),
+            url: invitation_url(state.config(), token.expose_secret()),
             token: token.expose_secret().to_owned(),
             valid_days: roster_store::INVITATION_VALID_FOR.whole_days(),
         }),

@@ -6,14 +6,21 @@
 //! once and refuses a state-changing request without the session's CSRF token. Handlers call
 //! the store and the sync engine exactly as the REST API does; they hold no SQL and no rule.
 
+mod accounts;
 mod assets;
 mod azure;
 mod banners;
+mod fields;
+mod groups;
 mod layout;
+mod me;
 mod notifications;
 mod page;
+mod profile;
 mod session;
 mod sign_in;
+mod tokens;
+mod users;
 
 use axum::Router;
 use axum::middleware;
@@ -32,6 +39,12 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .merge(sign_in::routes())
         .merge(azure::routes())
         .merge(notifications::routes())
+        .merge(accounts::routes())
+        .merge(groups::routes())
+        .merge(me::routes())
+        .merge(profile::routes())
+        .merge(tokens::routes())
+        .merge(users::routes())
         .route_layer(middleware::from_fn_with_state(state, session::guard));
     Router::new()
         .route("/static/{file}", get(assets::serve))

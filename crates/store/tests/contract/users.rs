@@ -342,3 +342,29 @@ contract_test!(a_user_left_without_addresses_is_reported_not_hidden, |db| {
         Err(StoreError::UserNotFound(_))
     ));
 });
+
+contract_test!(
+    a_manual_user_without_a_display_name_is_named_by_first_and_last_name,
+    |db| {
+        let contoso = db.account("Contoso", &["contoso.com"]).await;
+        let unnamed = |primary: &str, first: Option<&str>, last: Option<&str>| NewUser {
+            first_name: first.map(ToOwned::to_owned),
+            last_name: last.map(ToOwned::to_owned),
+            display_name: None,
+            ..manual_user(primary, &[])
+        };
+        for (new, expected) in [
+            (
+                unnamed("ann@contoso.com", Some("Ann"), Some("Lee")),
+                Some("Ann Lee"),
+            ),
+            (unnamed("bob@contoso.com", None, Some("Bob")), Some("Bob")),
+            (unnamed("box@contoso.com", None, None), None),
+        ] {
+            let user = db.store.add_user(contoso.id, new).await.unwrap();
+            let read = db.store.user(contoso.id, user.id).await.unwrap();
+            assert_eq!(read.display_name.as_deref(), expected);
+            assert_eq!(read, user);
+        }
+    }
+);
