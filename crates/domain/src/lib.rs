@@ -20,7 +20,7 @@ pub use access::{ApiToken, Operator, Principal, Session};
 pub use address::{DomainName, EmailAddress};
 pub use connection::{
     CertificateInfo, Cloud, ConnectionSettings, CredentialKind, DeletionLimit, DirectoryConnection,
-    Frequency, SyncActions, SyncScope, credential_expiry,
+    Frequency, PublicCertificate, SyncActions, SyncScope, credential_expiry,
 };
 pub use directory::{DirectoryGroup, DirectoryMember, DirectoryUser, MemberType};
 pub use event::{AccountEvent, AccountEventKind};

@@ -1,11 +1,21 @@
-//! What the engine tells about a saved connection: the step-by-step test, and why automatic
-//! sync is off when the schedule turned it off.
+//! What the engine tells about a saved connection: the step-by-step test, why automatic sync
+//! is off when the schedule turned it off; and the certificates it signs in with.
 
-use roster_domain::{Account, AccountEvent, AccountEventKind, DirectoryConnection, Frequency};
-use roster_graph::Priority;
+use std::num::NonZeroU16;
+
+use roster_domain::{
+    Account, AccountEvent, AccountEventKind, AccountId, DirectoryConnection, Frequency,
+    PublicCertificate,
+};
 use roster_graph::diagnostics::{Checklist, test_connection};
+use roster_graph::{Priority, generate_certificate};
+use roster_store::NewCertificate;
+use time::OffsetDateTime;
 
 use crate::{SyncEngine, SyncError};
+
+/// How long a generated certificate is valid unless the admin says otherwise: a year.
+pub const CERTIFICATE_VALID_DAYS: NonZeroU16 = NonZeroU16::new(365).expect("365 is not zero");
 
 /// How many recent events are searched for the one that turned automatic sync off.
 const EVENTS_SEARCHED: u32 = 20;
@@ -35,5 +45,41 @@ impl SyncEngine {
             e.kind == AccountEventKind::AutomaticSyncTurnedOff
                 && e.created_at >= connection.updated_at
         }))
+    }
+
+    /// Makes a key pair and a self-signed certificate for the account's connection, valid for
+    /// `valid_days` from now, and keeps it with its private key sealed. Returns the public
+    /// certificate, to upload to the app registration; the private key never leaves the store.
+    pub async fn generate_certificate(
+        &self,
+        account_id: AccountId,
+        valid_days: NonZeroU16,
+    ) -> Result<PublicCertificate, SyncError> {
+        let connection = self
+            .store()
+            .connection(account_id)
+            .await?
+            .ok_or(SyncError::NoConnection(account_id))?;
+        let made = generate_certificate(
+            connection.settings.client_id,
+            OffsetDateTime::now_utc(),
+            time::Duration::days(i64::from(valid_days.get())),
+        )?;
+        let der = made.certificate_der.clone();
+        let info = self
+            .store()
+            .add_certificate(
+                account_id,
+                NewCertificate {
+                    thumbprint: made.thumbprint,
+                    sha256_thumbprint: made.sha256_thumbprint,
+                    not_before: made.not_before,
+                    not_after: made.not_after,
+                    certificate_der: made.certificate_der,
+                    private_key_pem: made.private_key_pem,
+                },
+            )
+            .await?;
+        Ok(PublicCertificate { info, der })
     }
 }

@@ -29,6 +29,7 @@ mod refresh;
 mod schedule;
 
 pub use allocator::use_one_allocator_arena;
+pub use connection::CERTIFICATE_VALID_DAYS;
 pub use engine::{ApplyOutcome, ApplyRequest, Planned, PreviewOutcome, SyncEngine};
 pub use error::SyncError;
 pub use progress::{NoProgress, Progress};

@@ -5,14 +5,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use roster_api::{ConnectionView, certificate_use};
+use roster_api::{CertificateView, ConnectionView, certificate_use};
 use roster_domain::connection::iso_date;
 use roster_domain::{
     ConnectionSettings, CredentialKind, DirectoryConnection, SettingsChange, credential_expiry,
 };
 use roster_graph::diagnostics::StepStatus;
-use roster_graph::generate_certificate;
-use roster_store::NewCertificate;
 use secrecy::SecretString;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -258,37 +256,20 @@ async fn certificate(ctx: &Context, command: CertificateCommand) -> anyhow::Resu
                     account.name
                 );
             };
-            if valid_days == 0 {
-                bail!("--valid-days must be at least 1");
-            }
-            let made = generate_certificate(
-                connection.settings.client_id,
-                OffsetDateTime::now_utc(),
-                time::Duration::days(i64::from(valid_days)),
-            )?;
             std::fs::create_dir_all(&out_dir)
                 .with_context(|| format!("cannot create {}", out_dir.display()))?;
-            let stem = format!("roster-{}", &made.thumbprint[..12].to_ascii_lowercase());
+            let made = ctx
+                .engine
+                .generate_certificate(account.id, valid_days)
+                .await?;
+            let stem = made.file_stem();
             let cer = out_dir.join(format!("{stem}.cer"));
             let pem = out_dir.join(format!("{stem}.pem"));
-            std::fs::write(&cer, &made.certificate_der)
+            std::fs::write(&cer, &made.der)
                 .with_context(|| format!("cannot write {}", cer.display()))?;
-            std::fs::write(&pem, &made.certificate_pem)
+            std::fs::write(&pem, made.pem())
                 .with_context(|| format!("cannot write {}", pem.display()))?;
-            let info = ctx
-                .store
-                .add_certificate(
-                    account.id,
-                    NewCertificate {
-                        thumbprint: made.thumbprint.clone(),
-                        sha256_thumbprint: made.sha256_thumbprint.clone(),
-                        not_before: made.not_before,
-                        not_after: made.not_after,
-                        certificate_der: made.certificate_der.clone(),
-                        private_key_pem: made.private_key_pem,
-                    },
-                )
-                .await?;
+            let info = &made.info;
             if output.json {
                 print_json(&json!({
                     "thumbprint": info.thumbprint,
@@ -329,7 +310,7 @@ async fn certificate(ctx: &Context, command: CertificateCommand) -> anyhow::Resu
             };
             let now = OffsetDateTime::now_utc();
             if output.json {
-                print_json(&ConnectionView::new(&connection, None).certificates)?;
+                print_json(&CertificateView::all(&connection, now))?;
             } else {
                 print_certificates(&connection, now);
             }

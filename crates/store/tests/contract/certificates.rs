@@ -312,3 +312,29 @@ contract_test!(a_secret_under_a_third_key_stops_the_whole_rotation, |db| {
         [("AA", KEY_PEM)]
     );
 });
+
+contract_test!(
+    a_certificate_is_read_without_its_key_by_either_thumbprint_in_its_own_account_only,
+    |db| {
+        let contoso = connected(&db, "Contoso", "contoso.com").await;
+        let fabrikam = connected(&db, "Fabrikam", "fabrikam.com").await;
+        let info = db
+            .store
+            .add_certificate(contoso, certificate("cd02", KEY_PEM, 0))
+            .await
+            .unwrap();
+
+        let by_sha1 = db.store.certificate(contoso, "cd02").await.unwrap();
+        assert_eq!(
+            (&by_sha1.info, by_sha1.der.as_slice()),
+            (&info, b"der of cd02".as_slice())
+        );
+        let by_sha256 = db.store.certificate(contoso, "s256-cd02").await.unwrap();
+        assert_eq!(by_sha256, by_sha1);
+        assert!(!format!("{by_sha1:?}").contains("PRIVATE KEY"));
+        assert!(matches!(
+            db.store.certificate(fabrikam, "cd02").await,
+            Err(StoreError::CertificateNotFound(t)) if t == "cd02"
+        ));
+    }
+);
