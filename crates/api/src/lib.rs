@@ -345,6 +345,30 @@ pub struct CertificateView {
     pub usage: &'static str,
 }
 
+impl CertificateView {
+    /// The connection's certificates, newest first, as they are to sign-in at `now`.
+    pub fn all(connection: &DirectoryConnection, now: OffsetDateTime) -> Vec<Self> {
+        (connection.certificates.iter().enumerate())
+            .map(|(index, c)| Self {
+                thumbprint: c.thumbprint.clone(),
+                sha256_thumbprint: c.sha256_thumbprint.clone(),
+                not_before: c.not_before,
+                not_after: c.not_after,
+                created_at: c.created_at,
+                usage: certificate_use(connection, index, now),
+            })
+            .collect()
+    }
+}
+
+/// A certificate with its public certificate as PEM, to upload to the app registration.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateWithPem {
+    #[serde(flatten)]
+    pub certificate: CertificateView,
+    pub certificate_pem: String,
+}
+
 /// What the connection's certificate at `index` is to sign-in at `now`.
 pub fn certificate_use(
     connection: &DirectoryConnection,
@@ -388,16 +412,7 @@ impl ConnectionView {
             credential: settings.credential,
             key_expires_on: settings.key_expires_on.map(iso_date::format),
             credential_expires_on: credential_expiry(connection, now).map(iso_date::format),
-            certificates: (connection.certificates.iter().enumerate())
-                .map(|(index, c)| CertificateView {
-                    thumbprint: c.thumbprint.clone(),
-                    sha256_thumbprint: c.sha256_thumbprint.clone(),
-                    not_before: c.not_before,
-                    not_after: c.not_after,
-                    created_at: c.created_at,
-                    usage: certificate_use(connection, index, now),
-                })
-                .collect(),
+            certificates: CertificateView::all(connection, now),
         }
     }
 }

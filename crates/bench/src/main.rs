@@ -11,6 +11,7 @@ mod changes;
 mod database;
 mod lookup;
 mod measure;
+mod server;
 mod sim;
 
 use std::path::PathBuf;
@@ -45,6 +46,10 @@ enum Cli {
     /// `postmap -q -` over a `hash:` table against Roster's socketmap (needs Postfix). Runs on
     /// the first of --stores.
     Lookup(Options),
+    /// The REST API of an in-process `roster serve` on loopback after a full sync: p50/p99
+    /// latency and requests per second of a users page, pages of a large plan's changes and a
+    /// run's status, and the time from Search Now to its 202. Runs on each of --stores.
+    Server(ServerOptions),
     /// Runs one sync and prints its measurement (used by the commands above; the tenant's
     /// credentials come on standard input).
     #[command(hide = true)]
@@ -84,6 +89,15 @@ struct Options {
     /// (build both with `cargo build --release -p roster -p roster-bench`).
     #[arg(long, value_name = "PATH")]
     roster: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct ServerOptions {
+    #[command(flatten)]
+    options: Options,
+    /// Changes in the plan whose pages are read, whatever the tenant's size.
+    #[arg(long, default_value_t = 100_000)]
+    plan_changes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -209,6 +223,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cli::Latency(options) => (vec![Scenario::Latency], options),
         Cli::Measure(args) => return measure::run(args).await,
         Cli::Lookup(options) => return Bench::new(options)?.lookup().await,
+        Cli::Server(server) => {
+            return Bench::new(server.options)?
+                .server(server.plan_changes)
+                .await;
+        }
     };
     let bench = Bench::new(options)?;
     if scenarios

@@ -158,7 +158,7 @@ fn init_tracing() {
 }
 
 /// The connection the benchmark's account syncs with: the defaults an admin starts from.
-fn settings(tenant: &TenantCredentials) -> anyhow::Result<ConnectionSettings> {
+pub fn settings(tenant: &TenantCredentials) -> anyhow::Result<ConnectionSettings> {
     let cloud = Cloud::custom(&tenant.login_url, &tenant.graph_url)?;
     Ok(ConnectionSettings::new(
         tenant.tenant.parse()?,

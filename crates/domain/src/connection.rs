@@ -608,6 +608,35 @@ impl CertificateInfo {
     }
 }
 
+/// A certificate as uploaded to the app registration: what it is, and its DER encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicCertificate {
+    pub info: CertificateInfo,
+    pub der: Vec<u8>,
+}
+
+impl PublicCertificate {
+    /// The PEM encoding (RFC 7468): base64 of the DER in lines of 64 characters.
+    pub fn pem(&self) -> String {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&self.der);
+        let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+        // Base64 is ASCII: every byte offset is a character boundary.
+        for start in (0..encoded.len()).step_by(64) {
+            pem.push_str(&encoded[start..encoded.len().min(start + 64)]);
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+        pem
+    }
+
+    /// A file name for the download: `roster-` and the thumbprint's first twelve digits.
+    pub fn file_stem(&self) -> String {
+        let short: String = self.info.thumbprint.chars().take(12).collect();
+        format!("roster-{}", short.to_ascii_lowercase())
+    }
+}
+
 /// An account's directory connection as stored. The client secret is held apart and never
 /// leaves storage except to the Graph client; only when it was set is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -660,6 +689,32 @@ pub fn credential_expiry(connection: &DirectoryConnection, now: OffsetDateTime) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificates_pem_is_its_der_in_base64_lines_of_64() {
+        use base64::Engine as _;
+        let certificate = PublicCertificate {
+            info: CertificateInfo {
+                thumbprint: "0A1B2C3D4E5F60718293A4B5C6D7E8F901234567".to_owned(),
+                sha256_thumbprint: "x".to_owned(),
+                not_before: OffsetDateTime::UNIX_EPOCH,
+                not_after: OffsetDateTime::UNIX_EPOCH,
+                created_at: OffsetDateTime::UNIX_EPOCH,
+            },
+            der: (0..=255).collect(),
+        };
+        let pem = certificate.pem();
+        let lines: Vec<&str> = pem.lines().collect();
+        assert_eq!(lines.first(), Some(&"-----BEGIN CERTIFICATE-----"));
+        assert_eq!(lines.last(), Some(&"-----END CERTIFICATE-----"));
+        let body = &lines[1..lines.len() - 1];
+        assert!(body[..body.len() - 1].iter().all(|l| l.len() == 64));
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(body.concat())
+            .unwrap();
+        assert_eq!(decoded, certificate.der);
+        assert_eq!(certificate.file_stem(), "roster-0a1b2c3d4e5f");
+    }
 
     #[test]
     fn frequencies_are_the_guides_choices() {

@@ -22,7 +22,7 @@ pub use address::{DomainName, EmailAddress};
 pub use banner::{Banner, BannerFacts, banners};
 pub use connection::{
     CertificateInfo, Cloud, ConnectionSettings, CredentialKind, DeletionLimit, DirectoryConnection,
-    Frequency, SyncActions, SyncScope, credential_expiry,
+    Frequency, PublicCertificate, SyncActions, SyncScope, credential_expiry,
 };
 pub use directory::{DirectoryGroup, DirectoryMember, DirectoryUser, MemberType};
 pub use event::{AccountEvent, AccountEventKind};

@@ -19,6 +19,17 @@ pub enum Trigger {
     Automatic,
 }
 
+impl Trigger {
+    /// Its name as serde, the database and metrics spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Preview => "preview",
+            Self::Apply => "apply",
+            Self::Automatic => "automatic",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -29,6 +40,19 @@ pub enum RunStatus {
     /// Automatic sync held removals over the deletion limit and applied the rest.
     Held,
     Failed,
+}
+
+impl RunStatus {
+    /// Its name as serde, the database and metrics spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Partial => "partial",
+            Self::Held => "held",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 /// A change that did not apply, and why.
@@ -65,4 +89,31 @@ pub struct Run {
     pub graph_requests: u64,
     /// Why the run failed as a whole, in the admin's terms.
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_serde_names() {
+        for trigger in [Trigger::Preview, Trigger::Apply, Trigger::Automatic] {
+            assert_eq!(
+                serde_json::to_string(&trigger).unwrap(),
+                format!("\"{}\"", trigger.as_str())
+            );
+        }
+        for status in [
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Partial,
+            RunStatus::Held,
+            RunStatus::Failed,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&status).unwrap(),
+                format!("\"{}\"", status.as_str())
+            );
+        }
+    }
 }

@@ -414,8 +414,8 @@ pub enum CertificateCommand {
         #[arg(long, value_name = "DIR", default_value = ".")]
         out_dir: PathBuf,
         /// How long the certificate is valid, in days.
-        #[arg(long, value_name = "DAYS", default_value_t = 365)]
-        valid_days: u16,
+        #[arg(long, value_name = "DAYS", default_value_t = roster_sync::CERTIFICATE_VALID_DAYS)]
+        valid_days: std::num::NonZeroU16,
         #[command(flatten)]
         output: JsonFlag,
     },

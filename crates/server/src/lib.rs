@@ -21,7 +21,7 @@ pub mod tasks;
 use std::sync::Arc;
 
 use axum::Router;
-use metrics_exporter_prometheus::PrometheusHandle;
+use metrics_exporter_prometheus::{Matcher, PrometheusHandle};
 use roster_store::Store;
 use roster_sync::SyncEngine;
 
@@ -95,13 +95,33 @@ pub fn router(state: AppState) -> Router {
     routes::build(state)
 }
 
+/// Bucket bounds (seconds) of the histograms: requests take milliseconds, syncs minutes.
+const REQUEST_SECONDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+const RUN_SECONDS: &[f64] = &[
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
 /// Installs the process-wide Prometheus recorder the first time, and returns its handle every
 /// time: the `metrics::counter!` calls across Roster record into it.
 pub fn install_metrics() -> PrometheusHandle {
     static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("roster_http_request_seconds".to_owned()),
+                    REQUEST_SECONDS,
+                )
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        Matcher::Full("roster_run_duration_seconds".to_owned()),
+                        RUN_SECONDS,
+                    )
+                })
+                .expect("the bucket lists are not empty")
+                .build_recorder();
             let handle = recorder.handle();
             // Another recorder installed first (a test's) keeps recording; this handle then
             // renders an empty page rather than failing the server.

@@ -13,7 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
-use crate::api::{accounts, connection, sync, tokens, users};
+use crate::api::{accounts, certificates, connection, sync, tokens, users};
 use crate::error::ApiError;
 use crate::{AppState, auth, console, health, openapi};
 
@@ -207,6 +207,34 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Test the connection step by step",
             post(connection::test),
+        ),
+        entry(
+            Method::GET,
+            account!("/connection/certificates"),
+            AccountReader,
+            "The connection's certificates, without their private keys",
+            get(certificates::list),
+        ),
+        entry(
+            Method::POST,
+            account!("/connection/certificates"),
+            AccountWriter,
+            "Generate a certificate to sign in with (201 with its public certificate as PEM)",
+            post(certificates::generate),
+        ),
+        entry(
+            Method::GET,
+            account!("/connection/certificates/{certificate}"),
+            AccountReader,
+            "A public certificate: JSON, PEM (Accept: application/x-pem-file) or DER ({certificate}.cer)",
+            get(certificates::show),
+        ),
+        entry(
+            Method::DELETE,
+            account!("/connection/certificates/{certificate}"),
+            AccountWriter,
+            "Forget a certificate",
+            delete(certificates::remove),
         ),
         entry(
             Method::GET,

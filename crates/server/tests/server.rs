@@ -5,6 +5,8 @@
 mod access;
 #[path = "server/api.rs"]
 mod api;
+#[path = "server/certificates.rs"]
+mod certificates;
 #[path = "server/config.rs"]
 mod config;
 #[path = "server/console.rs"]

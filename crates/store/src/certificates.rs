@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use roster_domain::{AccountId, CertificateInfo};
+use roster_domain::{AccountId, CertificateInfo, PublicCertificate};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -166,25 +166,35 @@ impl Store {
         Ok(())
     }
 
-    /// The public certificate (DER) of one of the account's certificates, for the admin to
-    /// upload; `thumbprint` as in [`Store::remove_certificate`].
-    pub async fn certificate_der(
+    /// One of the account's certificates without its private key: what to upload to the app
+    /// registration. `thumbprint` is its SHA-1 thumbprint in hex or its SHA-256 thumbprint;
+    /// another account's certificate is not found.
+    pub async fn certificate(
         &self,
         account_id: AccountId,
         thumbprint: &str,
-    ) -> Result<Vec<u8>, StoreError> {
+    ) -> Result<PublicCertificate, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct PublicRow {
+            #[sqlx(flatten)]
+            info: InfoRow,
+            certificate: Vec<u8>,
+        }
         let mut tx = self.db.begin_read().await?;
-        let row: Option<(Vec<u8>,)> = sql(
-            "SELECT certificate FROM connection_certificates WHERE account_id = $1 \
-             AND (thumbprint = $2 OR sha256_thumbprint = $3)",
+        let row: PublicRow = sql(
+            "SELECT thumbprint, sha256_thumbprint, not_before, not_after, created_at, certificate \
+             FROM connection_certificates WHERE account_id = $1 AND (thumbprint = $2 OR sha256_thumbprint = $3)",
         )
         .bind(account_id.as_uuid())
         .bind(thumbprint.to_ascii_uppercase())
         .bind(thumbprint.to_owned())
         .fetch_optional(&mut tx.conn())
-        .await?;
-        row.map(|(der,)| der)
-            .ok_or_else(|| StoreError::CertificateNotFound(thumbprint.to_owned()))
+        .await?
+        .ok_or_else(|| StoreError::CertificateNotFound(thumbprint.to_owned()))?;
+        Ok(PublicCertificate {
+            info: row.info.into(),
+            der: row.certificate,
+        })
     }
 
     /// The account's certificates with their private keys opened, newest first, for the

@@ -116,7 +116,7 @@ pub enum StoreError {
     CertificateExists(String),
 
     #[error(
-        "the connection has no certificate with the thumbprint {0}; `roster connection certificate list` shows them"
+        "the connection has no certificate with the thumbprint {0}; the connection's certificate list shows the thumbprints it has"
     )]
     CertificateNotFound(String),
 

@@ -10,8 +10,8 @@
 //! that marks it applied, so that a plan left open while a newer Search Now or scheduled sync
 //! ran, or while the directory changed, is refused whole before anything is written.
 
-use roster_domain::PlanId;
 use roster_domain::plan::{Change, Plan};
+use roster_domain::{AccountId, PlanId};
 use time::OffsetDateTime;
 
 use crate::db::{Conn, Constraint, DbError, Value, insert_rows, sql};
@@ -107,7 +107,7 @@ impl Store {
             e => e.into(),
         })?;
         for (chunk, changes) in plan.changes.chunks(CHANGES_PER_WRITE).enumerate() {
-            let mut rows = Vec::with_capacity(changes.len() * 3);
+            let mut rows = Vec::with_capacity(changes.len() * 6);
             for (offset, change) in changes.iter().enumerate() {
                 let position =
                     i64::try_from(chunk * CHANGES_PER_WRITE + offset).unwrap_or(i64::MAX);
@@ -115,13 +115,16 @@ impl Store {
                     Value::from(plan.id.as_uuid()),
                     Value::from(position),
                     Value::from(to_json(change)),
+                    Value::from(change.id.to_string()),
+                    Value::from(change.category.as_str()),
+                    Value::from(change.summary.to_lowercase()),
                 ]);
             }
             insert_rows(
                 &mut tx.conn(),
-                "plan_changes (plan_id, position, body)",
+                "plan_changes (plan_id, position, body, change_id, category, search_text)",
                 "",
-                3,
+                6,
                 rows,
             )
             .await?;
@@ -135,9 +138,14 @@ impl Store {
         Ok(())
     }
 
-    pub async fn plan(&self, plan_id: PlanId) -> Result<StoredPlan, StoreError> {
+    /// One of the account's plans with its changes; another account's plan is not found.
+    pub async fn plan(
+        &self,
+        account_id: AccountId,
+        plan_id: PlanId,
+    ) -> Result<StoredPlan, StoreError> {
         let mut tx = self.db.begin_read().await?;
-        let mut stored = load_without_changes(&mut tx.conn(), plan_id).await?;
+        let mut stored = load_without_changes(&mut tx.conn(), account_id, plan_id).await?;
         let changes: Vec<ChangeRow> =
             sql("SELECT body FROM plan_changes WHERE plan_id = $1 ORDER BY position")
                 .bind(plan_id.as_uuid())
@@ -159,9 +167,13 @@ impl Store {
     }
 
     /// The plan without its changes: what it skipped and counted. Cheap whatever the plan's size.
-    pub async fn plan_without_changes(&self, plan_id: PlanId) -> Result<Plan, StoreError> {
+    pub async fn plan_without_changes(
+        &self,
+        account_id: AccountId,
+        plan_id: PlanId,
+    ) -> Result<Plan, StoreError> {
         let mut tx = self.db.begin_read().await?;
-        let mut stored = load_without_changes(&mut tx.conn(), plan_id).await?;
+        let mut stored = load_without_changes(&mut tx.conn(), account_id, plan_id).await?;
         stored.plan.changes.clear();
         Ok(stored.plan)
     }
@@ -169,23 +181,28 @@ impl Store {
     /// Marks the plan applied, once, if it is current: of two processes applying the same plan,
     /// exactly one succeeds and the other gets [`StoreError::PlanAlreadyApplied`]; a plan that
     /// is not current gets [`StoreError::PlanNotCurrent`]. Call it before applying.
-    pub async fn mark_plan_applied(&self, plan_id: PlanId) -> Result<OffsetDateTime, StoreError> {
+    pub async fn mark_plan_applied(
+        &self,
+        account_id: AccountId,
+        plan_id: PlanId,
+    ) -> Result<OffsetDateTime, StoreError> {
         let now = now();
         let mut tx = self.db.begin_write().await?;
         let marked = sql(
-            "UPDATE plans SET applied_at = $2 WHERE id = $1 AND applied_at IS NULL AND EXISTS \
+            "UPDATE plans SET applied_at = $2 WHERE id = $1 AND account_id = $3 AND applied_at IS NULL AND EXISTS \
              (SELECT 1 FROM accounts a WHERE a.id = plans.account_id AND a.newest_plan_id = plans.id \
               AND a.mirror_version = plans.mirror_version)",
         )
         .bind(plan_id.as_uuid())
         .bind(now)
+        .bind(account_id.as_uuid())
         .execute(&mut tx.conn())
         .await?;
         if marked == 1 {
             tx.commit().await?;
             return Ok(now);
         }
-        let refusal = why_not_current(&mut tx.conn(), plan_id).await?;
+        let refusal = why_not_current(&mut tx.conn(), account_id, plan_id).await?;
         Err(refusal.unwrap_or_else(|| StoreError::Integrity {
             rule: "a plan is applied once, and only while it is current".to_owned(),
         }))
@@ -194,18 +211,23 @@ impl Store {
     /// Whether the plan may be applied now: `Ok` while it is not applied, is the account's
     /// newest plan and its mirror has not changed since; otherwise the refusal applying it
     /// would meet. For answering at once: [`Store::mark_plan_applied`] checks again, atomically.
-    pub async fn check_plan_current(&self, plan_id: PlanId) -> Result<(), StoreError> {
+    pub async fn check_plan_current(
+        &self,
+        account_id: AccountId,
+        plan_id: PlanId,
+    ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_read().await?;
-        match why_not_current(&mut tx.conn(), plan_id).await? {
+        match why_not_current(&mut tx.conn(), account_id, plan_id).await? {
             Some(refusal) => Err(refusal),
             None => Ok(()),
         }
     }
 }
 
-/// Why the plan cannot be applied now, or `None` when it can.
+/// Why the account's plan cannot be applied now, or `None` when it can.
 async fn why_not_current(
     conn: &mut Conn<'_>,
+    account_id: AccountId,
     plan_id: PlanId,
 ) -> Result<Option<StoreError>, StoreError> {
     #[derive(sqlx::FromRow)]
@@ -217,8 +239,9 @@ async fn why_not_current(
     }
     let row: CurrencyRow = sql("SELECT p.applied_at, p.mirror_version, a.newest_plan_id, \
          a.mirror_version AS account_mirror_version FROM plans p \
-         JOIN accounts a ON a.id = p.account_id WHERE p.id = $1")
+         JOIN accounts a ON a.id = p.account_id WHERE p.id = $1 AND p.account_id = $2")
     .bind(plan_id.as_uuid())
+    .bind(account_id.as_uuid())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::PlanNotFound(plan_id))?;
@@ -254,16 +277,21 @@ async fn why_not_current(
     })
 }
 
-/// The plan's row: the plan without the changes kept in `plan_changes`.
+/// The plan's row, if it is the account's: the plan without the changes kept in
+/// `plan_changes`.
 async fn load_without_changes(
     conn: &mut Conn<'_>,
+    account_id: AccountId,
     plan_id: PlanId,
 ) -> Result<StoredPlan, StoreError> {
-    let row: PlanRow = sql("SELECT body, planned_at_revision, applied_at FROM plans WHERE id = $1")
-        .bind(plan_id.as_uuid())
-        .fetch_optional(conn)
-        .await?
-        .ok_or(StoreError::PlanNotFound(plan_id))?;
+    let row: PlanRow = sql(
+        "SELECT body, planned_at_revision, applied_at FROM plans WHERE id = $1 AND account_id = $2",
+    )
+    .bind(plan_id.as_uuid())
+    .bind(account_id.as_uuid())
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::PlanNotFound(plan_id))?;
     let plan = serde_json::from_str(&row.body).map_err(|e| StoreError::PlanFromEarlierVersion {
         plan_id,
         reason: e.to_string(),

@@ -112,7 +112,7 @@ async fn abandon_lapsed(
         .execute(&mut *conn)
         .await?;
         if marked == 1 {
-            if run.trigger_kind == trigger_name(Trigger::Automatic) {
+            if run.trigger_kind == Trigger::Automatic.as_str() {
                 withdraw_slot_claim(conn, run.account_id).await?;
             }
             abandoned.push(RunId::from_uuid(run.id));
@@ -129,25 +129,8 @@ async fn withdraw_slot_claim(conn: &mut Conn<'_>, account_id: Uuid) -> Result<()
     Ok(())
 }
 
-fn trigger_name(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::Preview => "preview",
-        Trigger::Apply => "apply",
-        Trigger::Automatic => "automatic",
-    }
-}
-
-fn status_name(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Running => "running",
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Partial => "partial",
-        RunStatus::Held => "held",
-        RunStatus::Failed => "failed",
-    }
-}
-
-/// Reads one of the enum names above back through the enum's serde names, which they equal.
+/// Reads a name `Trigger::as_str` or `RunStatus::as_str` wrote back through the enum's serde
+/// names, which equal them.
 fn from_name<T: serde::de::DeserializeOwned>(
     what: &'static str,
     name: &str,
@@ -264,7 +247,7 @@ impl Store {
         )
         .bind(run.id.as_uuid())
         .bind(run.account_id.as_uuid())
-        .bind(trigger_name(run.trigger))
+        .bind(run.trigger.as_str())
         .bind(run.actor.as_str())
         .bind(now)
         .bind(to_json(&run.counts))
@@ -376,7 +359,7 @@ impl Store {
              WHERE id = $1 AND status = 'running' AND owner = $11",
         )
         .bind(run.id.as_uuid())
-        .bind(status_name(run.status))
+        .bind(run.status.as_str())
         .bind(finished_at)
         .bind(now)
         .bind(run.plan_id.map(|p| p.as_uuid()))
@@ -419,7 +402,7 @@ impl Store {
         let Some(released) = released else {
             return Err(self.why_not_held(&mut tx.conn(), run_id).await?);
         };
-        if released.trigger_kind == trigger_name(Trigger::Automatic) {
+        if released.trigger_kind == Trigger::Automatic.as_str() {
             withdraw_slot_claim(&mut tx.conn(), released.account_id).await?;
         }
         tx.commit().await?;
@@ -436,13 +419,15 @@ impl Store {
         Ok(abandoned)
     }
 
-    pub async fn run(&self, run_id: RunId) -> Result<Run, StoreError> {
+    /// One of the account's runs; another account's run is not found.
+    pub async fn run(&self, account_id: AccountId, run_id: RunId) -> Result<Run, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let row: RunRow = sql(
             "SELECT id, account_id, trigger_kind, actor, status, started_at, finished_at, plan_id, counts, \
-             skipped, failures, graph_requests, error FROM runs WHERE id = $1",
+             skipped, failures, graph_requests, error FROM runs WHERE id = $1 AND account_id = $2",
         )
         .bind(run_id.as_uuid())
+        .bind(account_id.as_uuid())
         .fetch_optional(&mut tx.conn())
         .await?
         .ok_or(StoreError::RunNotFound(run_id))?;
@@ -462,7 +447,7 @@ impl Store {
              ORDER BY id DESC LIMIT 1",
         )
         .bind(account_id.as_uuid())
-        .bind(trigger_name(trigger))
+        .bind(trigger.as_str())
         .bind(false)
         .fetch_optional(&mut tx.conn())
         .await?;
@@ -481,7 +466,7 @@ impl Store {
                  AND status <> 'running' AND abandoned = $3 ORDER BY id DESC LIMIT 1",
             )
             .bind(account_id.as_uuid())
-            .bind(trigger_name(trigger))
+            .bind(trigger.as_str())
             .bind(false)
             .fetch_optional(&mut tx.conn())
             .await?;

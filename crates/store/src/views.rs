@@ -86,7 +86,7 @@ struct PositionedChange {
 
 #[derive(sqlx::FromRow)]
 struct CategoryCountRow {
-    category: Option<String>,
+    category: String,
     count: i64,
 }
 
@@ -192,8 +192,7 @@ impl Store {
                 reason: e.to_string(),
             })?;
         let rows: Vec<CategoryCountRow> = sql(
-            "SELECT json_extract(body, '$.category') AS category, COUNT(*) AS count FROM plan_changes \
-             WHERE plan_id = $1 GROUP BY json_extract(body, '$.category')",
+            "SELECT category, COUNT(*) AS count FROM plan_changes WHERE plan_id = $1 GROUP BY category",
         )
         .bind(plan_id.as_uuid())
         .fetch_all(&mut tx.conn())
@@ -202,7 +201,7 @@ impl Store {
         for row in rows {
             let category = Category::ALL
                 .into_iter()
-                .find(|c| Some(c.as_str()) == row.category.as_deref())
+                .find(|c| c.as_str() == row.category)
                 .ok_or_else(|| StoreError::PlanFromEarlierVersion {
                     plan_id,
                     reason: format!("a change has the unknown category {:?}", row.category),
@@ -237,6 +236,8 @@ impl Store {
         if exists.is_none() {
             return Err(StoreError::PlanNotFound(plan_id));
         }
+        // Keyset paging: each page starts at its cursor, by the primary key, or by
+        // `plan_changes_by_category` within a category, and reads only until it is full.
         let mut statement = String::from(
             "SELECT position, body FROM plan_changes WHERE plan_id = $1 AND position > $2",
         );
@@ -246,15 +247,12 @@ impl Store {
         let mut params: Vec<Value> = vec![plan_id.as_uuid().into(), after.into()];
         if let Some(category) = query.category {
             params.push(category.as_str().into());
-            statement.push_str(&format!(
-                " AND json_extract(body, '$.category') = ${}",
-                params.len()
-            ));
+            statement.push_str(&format!(" AND category = ${}", params.len()));
         }
         if let Some(search) = query.search.as_deref().filter(|s| !s.trim().is_empty()) {
             params.push(contains_pattern(search.trim()).into());
             statement.push_str(&format!(
-                " AND lower(json_extract(body, '$.summary')) LIKE ${} ESCAPE '\\'",
+                " AND search_text LIKE ${} ESCAPE '\\'",
                 params.len()
             ));
         }
@@ -299,7 +297,7 @@ impl Store {
         .await?
         .ok_or(StoreError::RunNotFound(run_id))?;
         drop(tx);
-        let run = self.run(run_id).await?;
+        let run = self.run(account_id, run_id).await?;
         Ok((
             run,
             RunProgress {
@@ -340,7 +338,7 @@ impl Store {
     ) -> Result<Vec<ChangeId>, StoreError> {
         #[derive(sqlx::FromRow)]
         struct ChangeIdRow {
-            id: Option<String>,
+            change_id: String,
         }
         let mut tx = self.db.begin_read().await?;
         let plan: PlanRow =
@@ -350,19 +348,16 @@ impl Store {
                 .fetch_optional(&mut tx.conn())
                 .await?
                 .ok_or(StoreError::PlanNotFound(plan_id))?;
-        let rows: Vec<ChangeIdRow> = sql(
-            "SELECT json_extract(body, '$.id') AS id FROM plan_changes WHERE plan_id = $1 ORDER BY position",
-        )
-        .bind(plan_id.as_uuid())
-        .fetch_all(&mut tx.conn())
-        .await?;
+        let rows: Vec<ChangeIdRow> =
+            sql("SELECT change_id FROM plan_changes WHERE plan_id = $1 ORDER BY position")
+                .bind(plan_id.as_uuid())
+                .fetch_all(&mut tx.conn())
+                .await?;
         let corrupt = |reason: String| StoreError::PlanFromEarlierVersion { plan_id, reason };
         let mut ids = rows
             .iter()
             .map(|row| {
-                row.id
-                    .as_deref()
-                    .ok_or_else(|| corrupt("a change has no id".to_owned()))?
+                row.change_id
                     .parse::<ChangeId>()
                     .map_err(|e| corrupt(e.to_string()))
             })

@@ -13,10 +13,11 @@ mod contract {
     mod mirror;
     mod outbox;
     mod ownership;
-    mod plans_and_runs;
+    pub mod plans_and_runs;
     mod revisions;
     mod schedule;
     mod scope;
     mod stale_plans;
     mod users;
+    mod views;
 }

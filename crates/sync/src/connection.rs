@@ -5,32 +5,19 @@
 use std::num::NonZeroU16;
 
 use roster_domain::{
-    Account, AccountEvent, AccountEventKind, AccountId, Banner, BannerFacts, CertificateInfo,
-    DirectoryConnection, Frequency, SettingsChange, banners,
+    Account, AccountEvent, AccountEventKind, AccountId, Banner, BannerFacts, DirectoryConnection,
+    Frequency, PublicCertificate, SettingsChange, banners,
 };
 use roster_graph::diagnostics::{Checklist, test_connection};
-use roster_graph::{Priority, certificate_pem, generate_certificate};
+use roster_graph::{Priority, generate_certificate};
 use roster_store::NewCertificate;
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
 
 use crate::{SyncEngine, SyncError};
 
-/// A certificate Roster generated for a connection: what the admin uploads to the app
-/// registration. Its private key stays sealed in the store.
-#[derive(Debug, Clone)]
-pub struct PublicCertificate {
-    pub info: CertificateInfo,
-    /// The DER encoding: the `.cer` file the Entra admin center accepts.
-    pub der: Vec<u8>,
-}
-
-impl PublicCertificate {
-    /// The same certificate as PEM (also accepted).
-    pub fn pem(&self) -> String {
-        certificate_pem(&self.der)
-    }
-}
+/// How long a generated certificate is valid unless the admin says otherwise: a year.
+pub const CERTIFICATE_VALID_DAYS: NonZeroU16 = NonZeroU16::new(365).expect("365 is not zero");
 
 /// How many recent events are searched for the one that turned automatic sync off.
 const EVENTS_SEARCHED: u32 = 20;
@@ -53,43 +40,6 @@ impl SyncEngine {
             .store()
             .set_connection(account_id, save.settings, save.key)
             .await?)
-    }
-
-    /// Generates a key pair and a self-signed certificate valid for `valid_days`, keeps the
-    /// private key sealed, and returns the public certificate to upload.
-    pub async fn generate_certificate(
-        &self,
-        account_id: AccountId,
-        valid_days: NonZeroU16,
-    ) -> Result<PublicCertificate, SyncError> {
-        let connection = self
-            .store()
-            .connection(account_id)
-            .await?
-            .ok_or(SyncError::NoConnection(account_id))?;
-        let made = generate_certificate(
-            connection.settings.client_id,
-            OffsetDateTime::now_utc(),
-            Duration::days(i64::from(valid_days.get())),
-        )?;
-        let info = self
-            .store()
-            .add_certificate(
-                account_id,
-                NewCertificate {
-                    thumbprint: made.thumbprint,
-                    sha256_thumbprint: made.sha256_thumbprint,
-                    not_before: made.not_before,
-                    not_after: made.not_after,
-                    certificate_der: made.certificate_der.clone(),
-                    private_key_pem: made.private_key_pem,
-                },
-            )
-            .await?;
-        Ok(PublicCertificate {
-            info,
-            der: made.certificate_der,
-        })
     }
 
     /// The banners of the account's pages now; `tech_contact_grace` is how long automatic
@@ -139,5 +89,41 @@ impl SyncEngine {
             e.kind == AccountEventKind::AutomaticSyncTurnedOff
                 && e.created_at >= connection.updated_at
         }))
+    }
+
+    /// Makes a key pair and a self-signed certificate for the account's connection, valid for
+    /// `valid_days` from now, and keeps it with its private key sealed. Returns the public
+    /// certificate, to upload to the app registration; the private key never leaves the store.
+    pub async fn generate_certificate(
+        &self,
+        account_id: AccountId,
+        valid_days: NonZeroU16,
+    ) -> Result<PublicCertificate, SyncError> {
+        let connection = self
+            .store()
+            .connection(account_id)
+            .await?
+            .ok_or(SyncError::NoConnection(account_id))?;
+        let made = generate_certificate(
+            connection.settings.client_id,
+            OffsetDateTime::now_utc(),
+            Duration::days(i64::from(valid_days.get())),
+        )?;
+        let der = made.certificate_der.clone();
+        let info = self
+            .store()
+            .add_certificate(
+                account_id,
+                NewCertificate {
+                    thumbprint: made.thumbprint,
+                    sha256_thumbprint: made.sha256_thumbprint,
+                    not_before: made.not_before,
+                    not_after: made.not_after,
+                    certificate_der: made.certificate_der,
+                    private_key_pem: made.private_key_pem,
+                },
+            )
+            .await?;
+        Ok(PublicCertificate { info, der })
     }
 }

@@ -229,10 +229,7 @@ impl SyncEngine {
         progress: &dyn Progress,
     ) -> Result<ApplyOutcome, SyncError> {
         let plan_id = request.plan_id;
-        let stored = self.store.plan(plan_id).await?;
-        if stored.plan.account_id != account_id {
-            return Err(SyncError::PlanOfAnotherAccount { plan_id });
-        }
+        let stored = self.store.plan(account_id, plan_id).await?;
         let known: HashSet<ChangeId> = stored.plan.changes.iter().map(|c| c.id).collect();
         if let Some(unknown) = request.skip.iter().find(|id| !known.contains(id)) {
             return Err(SyncError::UnknownChange {
@@ -242,14 +239,14 @@ impl SyncEngine {
         }
         // A plan that cannot be applied is refused before a run starts, so an API caller hears
         // why at once rather than from a failed run.
-        self.store.check_plan_current(plan_id).await?;
+        self.store.check_plan_current(account_id, plan_id).await?;
         let mut run = self.start(account_id, Trigger::Apply, actor).await?;
         progress.started(run.id);
         run.plan_id = Some(plan_id);
         let run_id = run.id;
         let result = self
             .owned(run_id, account_id, async {
-                self.store.mark_plan_applied(plan_id).await?;
+                self.store.mark_plan_applied(account_id, plan_id).await?;
                 let hold_removals =
                     stored.plan.deletion_check.exceeded && !request.confirm_removals;
                 let selected = |c: &Change| !request.skip.contains(&c.id);
@@ -317,7 +314,7 @@ impl SyncEngine {
                 let (RevisedPlan { plan, revision, .. }, _) = self
                     .refresh_and_plan(&mut run, false, Priority::Low, progress)
                     .await?;
-                self.store.mark_plan_applied(plan.id).await?;
+                self.store.mark_plan_applied(account_id, plan.id).await?;
                 let hold_removals = plan.deletion_check.exceeded;
                 self.apply_plan(
                     &mut run,
@@ -419,7 +416,9 @@ impl SyncEngine {
 
     async fn finish(&self, mut run: Run) -> Result<Run, SyncError> {
         run.finished_at = Some(OffsetDateTime::now_utc());
-        Ok(self.store.update_run(&run).await?)
+        let run = self.store.update_run(&run).await?;
+        count_finished(&run);
+        Ok(run)
     }
 
     /// Records the run as failed and hands back the error. If even that write fails, the run
@@ -436,6 +435,7 @@ impl SyncEngine {
         if let Err(e) = self.store.update_run(&run).await {
             tracing::error!(run = %run.id, error = %e, "could not record a failed run");
         }
+        count_finished(&run);
         error
     }
 
@@ -637,7 +637,7 @@ impl SyncEngine {
         account_id: AccountId,
         in_step: PlanId,
     ) -> Result<Plan, SyncError> {
-        let previous = self.store.plan_without_changes(in_step).await?;
+        let previous = self.store.plan_without_changes(account_id, in_step).await?;
         let (synced_users, synced_groups) = self.store.synced_counts(account_id).await?;
         Ok(Plan {
             id: PlanId::new(),
@@ -881,6 +881,17 @@ fn depends_on_other_accounts(plan: &Plan) -> bool {
     plan.skipped
         .iter()
         .any(|skipped| skipped.reason == SkipReason::OwnedByAnotherAccount)
+}
+
+/// Counts a run this process finished by trigger and status, and records how long it took
+/// (`/metrics`). Runs handed back or taken over did not finish here and are not counted.
+fn count_finished(run: &Run) {
+    let (trigger, status) = (run.trigger.as_str(), run.status.as_str());
+    metrics::counter!("roster_runs_total", "trigger" => trigger, "status" => status).increment(1);
+    if let Some(finished_at) = run.finished_at {
+        metrics::histogram!("roster_run_duration_seconds", "trigger" => trigger, "status" => status)
+            .record((finished_at - run.started_at).as_seconds_f64());
+    }
 }
 
 fn failed(change: &Change, failure: &ChangeFailure) -> RunFailure {

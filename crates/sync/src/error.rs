@@ -27,9 +27,6 @@ pub enum SyncError {
     #[error("the account has no directory connection; save the connection settings first")]
     NoConnection(AccountId),
 
-    #[error("the plan {plan_id} belongs to another account")]
-    PlanOfAnotherAccount { plan_id: PlanId },
-
     #[error("the plan {plan_id} has no change with the id {change_id}")]
     UnknownChange { plan_id: PlanId, change_id: String },
 
@@ -46,7 +43,7 @@ impl SyncError {
             Self::Graph { .. } => ErrorKind::Upstream,
             // The read looked failed: Graph answered, but with nothing Roster can trust.
             Self::Plan(_) => ErrorKind::Upstream,
-            Self::NoConnection(_) | Self::PlanOfAnotherAccount { .. } => ErrorKind::NotFound,
+            Self::NoConnection(_) => ErrorKind::NotFound,
             Self::UnknownChange { .. } | Self::InvalidSettings { .. } => ErrorKind::Invalid,
             Self::SchedulerStopped => ErrorKind::Unavailable,
         }

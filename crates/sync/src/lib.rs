@@ -29,11 +29,10 @@ mod refresh;
 mod schedule;
 
 pub use allocator::use_one_allocator_arena;
-pub use connection::PublicCertificate;
+pub use connection::CERTIFICATE_VALID_DAYS;
 pub use engine::{ApplyOutcome, ApplyRequest, Planned, PreviewOutcome, SyncEngine};
 pub use error::SyncError;
 pub use progress::{NoProgress, Progress};
 pub use refresh::{ReadKind, RefreshOutcome, refresh};
-pub use roster_graph::certificate_pem;
 pub use roster_graph::diagnostics::{Checklist, Step, StepStatus};
 pub use schedule::{ScheduleDecision, SchedulePolicy, ScheduleReport, Scheduler, decide};

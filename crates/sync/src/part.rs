@@ -83,7 +83,7 @@ pub(crate) async fn plan_part(
     delta: &DeltaChanges,
 ) -> Result<Result<Plan, NeedsWholePlan>, SyncError> {
     let account_id = of.account.id;
-    let in_step = store.plan_without_changes(of.in_step).await?;
+    let in_step = store.plan_without_changes(account_id, of.in_step).await?;
     let settled: BTreeSet<ExternalId> = in_step
         .skipped
         .iter()

@@ -1,12 +1,11 @@
 //! `roster connection …`
 
 use std::io::Read;
-use std::num::NonZeroU16;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use roster_api::{ConnectionView, certificate_use};
+use roster_api::{CertificateView, ConnectionView, certificate_use};
 use roster_domain::connection::iso_date;
 use roster_domain::{
     CredentialKind, DirectoryConnection, FieldProblem, SettingsChange, credential_expiry,
@@ -244,9 +243,6 @@ async fn certificate(ctx: &Context, command: CertificateCommand) -> anyhow::Resu
             output,
         } => {
             let account = ctx.account(&account).await?;
-            let Some(valid_days) = NonZeroU16::new(valid_days) else {
-                bail!("--valid-days must be at least 1");
-            };
             std::fs::create_dir_all(&out_dir)
                 .with_context(|| format!("cannot create {}", out_dir.display()))?;
             let made = match ctx
@@ -261,7 +257,7 @@ async fn certificate(ctx: &Context, command: CertificateCommand) -> anyhow::Resu
                 made => made?,
             };
             let info = &made.info;
-            let stem = format!("roster-{}", &info.thumbprint[..12].to_ascii_lowercase());
+            let stem = made.file_stem();
             let cer = out_dir.join(format!("{stem}.cer"));
             let pem = out_dir.join(format!("{stem}.pem"));
             std::fs::write(&cer, &made.der)
@@ -307,7 +303,7 @@ async fn certificate(ctx: &Context, command: CertificateCommand) -> anyhow::Resu
             };
             let now = OffsetDateTime::now_utc();
             if output.json {
-                print_json(&ConnectionView::new(&connection, None).certificates)?;
+                print_json(&CertificateView::all(&connection, now))?;
             } else {
                 print_certificates(&connection, now);
             }

@@ -2,6 +2,7 @@
 //! store or the sync engine, and answers with the shared views of `roster-api`.
 
 pub mod accounts;
+pub mod certificates;
 pub mod connection;
 pub mod sync;
 pub mod tokens;
@@ -54,6 +55,25 @@ fn body_problem(rejection: &JsonRejection) -> ApiError {
                 other.body_text()
             ),
         ),
+    }
+}
+
+/// A JSON request body that may be left out: an empty body is `T::default()`.
+pub struct OptionalBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "Invalid request body", e.body_text()))?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| ApiError::invalid_field("body", e.to_string()))
     }
 }
 

@@ -16,7 +16,7 @@ use roster_sync::{ApplyRequest, Progress, SyncEngine, SyncError};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::api::{Body, Query, page_limit};
+use crate::api::{Body, OptionalBody, Query, page_limit};
 use crate::auth::{AccountScope, Reader, Writer};
 use crate::error::{ApiError, ApiResult, FieldError};
 
@@ -83,7 +83,8 @@ pub(crate) async fn start_preview(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewBody {
-    /// Read the whole directory instead of the changes since the last round.
+    /// Read the whole directory instead of the changes since the last round (an empty body
+    /// asks for the usual delta round).
     #[serde(default)]
     pub full: bool,
 }
@@ -92,16 +93,8 @@ pub struct PreviewBody {
 pub async fn preview(
     State(state): State<AppState>,
     Writer(scope): Writer,
-    body: axum::body::Bytes,
+    OptionalBody(PreviewBody { full }): OptionalBody<PreviewBody>,
 ) -> ApiResult<(StatusCode, Json<Started>)> {
-    // The body is optional: an empty one asks for the usual delta round.
-    let full = if body.is_empty() {
-        false
-    } else {
-        serde_json::from_slice::<PreviewBody>(&body)
-            .map_err(|e| ApiError::invalid_field("body", e.to_string()))?
-            .full
-    };
     Ok(accepted(start_preview(&state, &scope, full).await?))
 }
 

@@ -21,7 +21,7 @@ use roster_domain::{
     Cloud, CredentialKind, DeletionLimit, DirectoryConnection, FieldProblem, Frequency,
     NewUserRole, SettingsChange, SyncActions, SyncScope,
 };
-use roster_sync::{Checklist, StepStatus, SyncError, certificate_pem};
+use roster_sync::{Checklist, StepStatus, SyncError};
 use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -721,13 +721,13 @@ async fn download_certificate(
 ) -> PageResult {
     let missing = || PageError::not_found("The connection has no such certificate.");
     let (thumbprint, extension) = file.rsplit_once('.').ok_or_else(missing)?;
-    let der = state
+    let certificate = state
         .store()
-        .certificate_der(admin.account().id, thumbprint)
+        .certificate(admin.account().id, thumbprint)
         .await?;
     let (body, content_type) = match extension {
-        "cer" => (der, "application/pkix-cert"),
-        "pem" => (certificate_pem(&der).into_bytes(), "application/x-pem-file"),
+        "pem" => (certificate.pem().into_bytes(), "application/x-pem-file"),
+        "cer" => (certificate.der, "application/pkix-cert"),
         _ => return Err(missing()),
     };
     let name = format!(

@@ -65,14 +65,14 @@ contract_test!(
         assert_eq!(opened[0].certificate_der, b"der of ab01");
         for named in ["ab01", "AB01", "s256-ab01"] {
             assert_eq!(
-                db.store.certificate_der(contoso, named).await.unwrap(),
+                db.store.certificate(contoso, named).await.unwrap().der,
                 b"der of ab01",
                 "the public certificate to download, named by {named}"
             );
         }
         let elsewhere = connected(&db, "Fabrikam", "fabrikam.com").await;
         assert!(matches!(
-            db.store.certificate_der(elsewhere, "AB01").await,
+            db.store.certificate(elsewhere, "AB01").await,
             Err(StoreError::CertificateNotFound(_))
         ));
 
@@ -324,3 +324,29 @@ contract_test!(a_secret_under_a_third_key_stops_the_whole_rotation, |db| {
         [("AA", KEY_PEM)]
     );
 });
+
+contract_test!(
+    a_certificate_is_read_without_its_key_by_either_thumbprint_in_its_own_account_only,
+    |db| {
+        let contoso = connected(&db, "Contoso", "contoso.com").await;
+        let fabrikam = connected(&db, "Fabrikam", "fabrikam.com").await;
+        let info = db
+            .store
+            .add_certificate(contoso, certificate("cd02", KEY_PEM, 0))
+            .await
+            .unwrap();
+
+        let by_sha1 = db.store.certificate(contoso, "cd02").await.unwrap();
+        assert_eq!(
+            (&by_sha1.info, by_sha1.der.as_slice()),
+            (&info, b"der of cd02".as_slice())
+        );
+        let by_sha256 = db.store.certificate(contoso, "s256-cd02").await.unwrap();
+        assert_eq!(by_sha256, by_sha1);
+        assert!(!format!("{by_sha1:?}").contains("PRIVATE KEY"));
+        assert!(matches!(
+            db.store.certificate(fabrikam, "cd02").await,
+            Err(StoreError::CertificateNotFound(t)) if t == "cd02"
+        ));
+    }
+);

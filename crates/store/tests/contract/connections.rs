@@ -227,7 +227,7 @@ contract_test!(
             .commit_mirror_delta(run, contoso.id, &refresh)
             .await
             .unwrap();
-        let run = db.store.run(run).await.unwrap();
+        let run = db.store.run(contoso.id, run).await.unwrap();
         db.store
             .update_run(&roster_domain::run::Run {
                 status: roster_domain::run::RunStatus::Succeeded,

@@ -119,7 +119,7 @@ contract_test!(
             "the refused commits wrote nothing"
         );
         assert!(db.store.list_users(account).await.unwrap().is_empty());
-        let old = db.store.run(old.id).await.unwrap();
+        let old = db.store.run(account, old.id).await.unwrap();
         assert_eq!(old.status, RunStatus::Failed);
         assert!(old.error.unwrap().contains("abandoned"));
 
@@ -204,7 +204,7 @@ contract_test!(
             .start_run(preview(account))
             .await
             .expect("an expired lease is taken over");
-        let foreign = db.store.run(foreign).await.unwrap();
+        let foreign = db.store.run(account, foreign).await.unwrap();
         assert_eq!(foreign.status, RunStatus::Failed);
         assert!(foreign.error.unwrap().contains("abandoned"));
     }
@@ -244,13 +244,13 @@ contract_test!(
             .await
             .unwrap();
         assert_eq!(abandoned, vec![lapsed.id]);
-        let lapsed = db.store.run(lapsed.id).await.unwrap();
+        let lapsed = db.store.run(contoso, lapsed.id).await.unwrap();
         assert_eq!(
             (lapsed.status, lapsed.finished_at.is_some()),
             (RunStatus::Failed, true)
         );
         assert_eq!(
-            db.store.run(alive.id).await.unwrap().status,
+            db.store.run(fabrikam, alive.id).await.unwrap().status,
             RunStatus::Running
         );
     }
@@ -315,7 +315,7 @@ contract_test!(
 
         // A run handed back by a stopping worker is released the same way, at once.
         db.store.release_run(again.id).await.unwrap();
-        let released = db.store.run(again.id).await.unwrap();
+        let released = db.store.run(account, again.id).await.unwrap();
         assert_eq!(released.status, RunStatus::Failed);
         assert!(released.error.unwrap().contains("handed back"));
         db.store

@@ -6,7 +6,7 @@ use roster_domain::{ChangeId, PlanId, RunId, UserId};
 use roster_store::{NewRun, StoreError};
 use time::OffsetDateTime;
 
-use super::harness::{Raw, assert_refused, contract_test};
+use super::harness::{Raw, TestDb, assert_refused, contract_test};
 
 fn new_run(account_id: roster_domain::AccountId) -> NewRun {
     NewRun {
@@ -35,34 +35,54 @@ pub fn empty_plan(account_id: roster_domain::AccountId) -> Plan {
     }
 }
 
+/// Saves `plan` as its account's newest plan, at the account's revision and mirror version.
+pub async fn saved(db: &TestDb, plan: &Plan) {
+    let account = plan.account_id;
+    db.store
+        .save_plan(
+            plan,
+            db.store.revision(account).await.unwrap(),
+            db.store.mirror_version(account).await.unwrap(),
+        )
+        .await
+        .unwrap();
+}
+
 contract_test!(a_plan_is_stored_and_applied_at_most_once, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let plan = empty_plan(contoso.id);
     let revision = db.store.revision(contoso.id).await.unwrap();
     let mirror = db.store.mirror_version(contoso.id).await.unwrap();
     db.store.save_plan(&plan, revision, mirror).await.unwrap();
-    let stored = db.store.plan(plan.id).await.unwrap();
+    let stored = db.store.plan(contoso.id, plan.id).await.unwrap();
     assert_eq!(
         (stored.plan, stored.planned_at, stored.applied_at),
         (plan.clone(), Some(revision), None)
     );
 
     let (first, second) = tokio::join!(
-        db.store.mark_plan_applied(plan.id),
-        db.store.mark_plan_applied(plan.id)
+        db.store.mark_plan_applied(contoso.id, plan.id),
+        db.store.mark_plan_applied(contoso.id, plan.id)
     );
     let applied = [&first, &second].iter().filter(|r| r.is_ok()).count();
     assert_eq!(
         applied, 1,
         "exactly one of two concurrent applies wins: {first:?} {second:?}"
     );
-    let third = db.store.mark_plan_applied(plan.id).await;
+    let third = db.store.mark_plan_applied(contoso.id, plan.id).await;
     assert!(
         matches!(third, Err(StoreError::PlanAlreadyApplied { plan_id, .. }) if plan_id == plan.id)
     );
-    assert!(db.store.plan(plan.id).await.unwrap().applied_at.is_some());
+    assert!(
+        db.store
+            .plan(contoso.id, plan.id)
+            .await
+            .unwrap()
+            .applied_at
+            .is_some()
+    );
     assert!(matches!(
-        db.store.mark_plan_applied(PlanId::new()).await,
+        db.store.mark_plan_applied(contoso.id, PlanId::new()).await,
         Err(StoreError::PlanNotFound(_))
     ));
 });
@@ -93,7 +113,7 @@ contract_test!(
             )
             .await;
         assert_eq!(rewritten, Ok(1));
-        let error = db.store.plan(plan.id).await.unwrap_err();
+        let error = db.store.plan(contoso.id, plan.id).await.unwrap_err();
         assert!(
             matches!(&error, StoreError::PlanFromEarlierVersion { plan_id, .. } if *plan_id == plan.id),
             "{error:?}"
@@ -145,8 +165,11 @@ contract_test!(a_large_plan_keeps_every_change_in_order, |db| {
         )
         .await
         .unwrap();
-    db.store.mark_plan_applied(plan.id).await.unwrap();
-    let stored = db.store.plan(plan.id).await.unwrap();
+    db.store
+        .mark_plan_applied(contoso.id, plan.id)
+        .await
+        .unwrap();
+    let stored = db.store.plan(contoso.id, plan.id).await.unwrap();
     assert!(stored.applied_at.is_some());
     assert_eq!(stored.plan, plan);
 });
@@ -216,7 +239,7 @@ contract_test!(an_abandoned_run_no_longer_blocks_a_new_one, |db| {
         .start_run(new_run(contoso.id))
         .await
         .expect("the stale run is taken over");
-    let old = db.store.run(abandoned.id).await.unwrap();
+    let old = db.store.run(contoso.id, abandoned.id).await.unwrap();
     assert_eq!(old.status, RunStatus::Failed);
     assert!(old.error.unwrap().contains("abandoned"));
 });
@@ -239,13 +262,13 @@ contract_test!(runs_keep_their_progress_and_are_listed_newest_first, |db| {
     run.graph_requests = 7;
     run.skipped = 1;
     let progress = db.store.update_run(&run).await.unwrap();
-    assert_eq!(db.store.run(run.id).await.unwrap(), progress);
+    assert_eq!(db.store.run(contoso.id, run.id).await.unwrap(), progress);
 
     run.status = RunStatus::Partial;
     let finished = db.store.update_run(&run).await.unwrap();
     assert!(finished.finished_at.is_some());
     assert_eq!(
-        db.store.run(run.id).await.unwrap().finished_at,
+        db.store.run(contoso.id, run.id).await.unwrap().finished_at,
         finished.finished_at
     );
     let again = db.store.update_run(&run).await;
@@ -263,7 +286,7 @@ contract_test!(runs_keep_their_progress_and_are_listed_newest_first, |db| {
     assert_eq!(history, vec![newer.id, run.id]);
     assert_eq!(db.store.list_runs(contoso.id, 1).await.unwrap().len(), 1);
     assert!(matches!(
-        db.store.run(RunId::new()).await,
+        db.store.run(contoso.id, RunId::new()).await,
         Err(StoreError::RunNotFound(_))
     ));
 });
@@ -313,3 +336,50 @@ contract_test!(
         assert!(!latest.contains(&old_failure.id));
     }
 );
+
+contract_test!(another_accounts_plan_and_run_are_not_found, |db| {
+    let contoso = db.account("Contoso", &["contoso.com"]).await;
+    let fabrikam = db.account("Fabrikam", &["fabrikam.com"]).await;
+    let plan = plan_with_changes(contoso.id, 3);
+    saved(&db, &plan).await;
+    let run = db.store.start_run(new_run(contoso.id)).await.unwrap();
+    let not_found = |result: Result<(), StoreError>| matches!(result, Err(StoreError::PlanNotFound(id)) if id == plan.id);
+
+    assert!(not_found(
+        db.store.plan(fabrikam.id, plan.id).await.map(drop)
+    ));
+    assert!(not_found(
+        db.store
+            .plan_without_changes(fabrikam.id, plan.id)
+            .await
+            .map(drop)
+    ));
+    assert!(not_found(
+        db.store.check_plan_current(fabrikam.id, plan.id).await
+    ));
+    assert!(not_found(
+        db.store.plan_summary(fabrikam.id, plan.id).await.map(drop)
+    ));
+    assert!(not_found(
+        db.store
+            .plan_change_ids(fabrikam.id, plan.id)
+            .await
+            .map(drop)
+    ));
+    assert!(not_found(
+        db.store
+            .mark_plan_applied(fabrikam.id, plan.id)
+            .await
+            .map(drop)
+    ));
+    assert!(matches!(
+        db.store.run(fabrikam.id, run.id).await,
+        Err(StoreError::RunNotFound(id)) if id == run.id
+    ));
+    assert_eq!(
+        db.store.plan(contoso.id, plan.id).await.unwrap().applied_at,
+        None,
+        "the other account's attempt marked nothing"
+    );
+    assert_eq!(db.store.run(contoso.id, run.id).await.unwrap().id, run.id);
+});

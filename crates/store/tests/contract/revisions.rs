@@ -178,7 +178,7 @@ contract_test!(
             db,
             id,
             false,
-            store.mark_plan_applied(plan.id).await.unwrap()
+            store.mark_plan_applied(id, plan.id).await.unwrap()
         );
 
         let fabrikam = db.account("Fabrikam", &["fabrikam.com"]).await;

@@ -47,7 +47,11 @@ async fn search_now(db: &TestDb, account: AccountId) -> Plan {
 
 /// Ends the run that wrote the mirror: a tenant is changed only while no sync runs.
 async fn finish_the_sync(db: &TestDb, account: AccountId) {
-    let mut run = db.store.run(db.mirror_run(account).await).await.unwrap();
+    let mut run = db
+        .store
+        .run(account, db.mirror_run(account).await)
+        .await
+        .unwrap();
     run.status = roster_domain::run::RunStatus::Succeeded;
     db.store.update_run(&run).await.unwrap();
 }
@@ -89,7 +93,7 @@ contract_test!(
         let a = search_now(&db, account).await;
         let b = search_now(&db, account).await;
 
-        let refused = db.store.mark_plan_applied(a.id).await;
+        let refused = db.store.mark_plan_applied(account, a.id).await;
 
         let message = refused.as_ref().unwrap_err().to_string();
         assert!(
@@ -99,17 +103,17 @@ contract_test!(
         );
         assert_not_current(refused, &a, NotCurrent::Replaced);
         assert_eq!(
-            db.store.plan(a.id).await.unwrap().applied_at,
+            db.store.plan(account, a.id).await.unwrap().applied_at,
             None,
             "nothing is marked"
         );
         db.store
-            .mark_plan_applied(b.id)
+            .mark_plan_applied(account, b.id)
             .await
             .expect("the newest plan applies");
         assert!(
             matches!(
-                db.store.mark_plan_applied(b.id).await,
+                db.store.mark_plan_applied(account, b.id).await,
                 Err(StoreError::PlanAlreadyApplied { .. })
             ),
             "a plan applied already is refused as before"
@@ -127,7 +131,7 @@ contract_test!(
 
         delta(&db, account, vec![renamed]).await;
 
-        let refused = db.store.mark_plan_applied(plan.id).await;
+        let refused = db.store.mark_plan_applied(account, plan.id).await;
         let message = refused.as_ref().unwrap_err().to_string();
         assert!(
             message.contains("the directory changed since this plan was built")
@@ -135,7 +139,10 @@ contract_test!(
             "{message}"
         );
         assert_not_current(refused, &plan, NotCurrent::DirectoryChanged);
-        assert_eq!(db.store.plan(plan.id).await.unwrap().applied_at, None);
+        assert_eq!(
+            db.store.plan(account, plan.id).await.unwrap().applied_at,
+            None
+        );
     }
 );
 
@@ -157,7 +164,7 @@ contract_test!(
 
         assert_eq!(db.store.mirror_version(account).await.unwrap(), before);
         db.store
-            .mark_plan_applied(plan.id)
+            .mark_plan_applied(account, plan.id)
             .await
             .expect("the plan is still current");
     }
@@ -176,7 +183,7 @@ contract_test!(
             .unwrap();
 
         assert_not_current(
-            db.store.mark_plan_applied(plan.id).await,
+            db.store.mark_plan_applied(account, plan.id).await,
             &plan,
             NotCurrent::DirectoryChanged,
         );

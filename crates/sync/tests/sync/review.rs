@@ -125,6 +125,6 @@ async fn a_change_made_stale_since_planning_fails_alone_and_is_recorded_with_its
         app.user(&katherine).await.is_some(),
         "the other changes still apply"
     );
-    let recorded = app.store.run(outcome.run.id).await.unwrap();
+    let recorded = app.store.run(app.account.id, outcome.run.id).await.unwrap();
     assert_eq!(recorded.failures, outcome.run.failures);
 }

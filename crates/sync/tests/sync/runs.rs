@@ -209,7 +209,7 @@ async fn an_apply_naming_another_accounts_plan_or_an_unknown_change_is_refused_b
         .expect_err("an unknown change");
 
     assert!(
-        matches!(foreign, SyncError::PlanOfAnotherAccount { plan_id } if plan_id == plan.id),
+        matches!(foreign, SyncError::Store(StoreError::PlanNotFound(plan_id)) if plan_id == plan.id),
         "{foreign}"
     );
     assert!(

@@ -59,7 +59,11 @@ async fn losing_half_the_users_holds_the_removals_on_automatic_sync_and_applies_
     );
     assert_eq!(app.users().await.len(), 3 + 21 + 1, "nobody is removed");
     assert_eq!(
-        app.store.run(outcome.run.id).await.unwrap().status,
+        app.store
+            .run(app.account.id, outcome.run.id)
+            .await
+            .unwrap()
+            .status,
         RunStatus::Held
     );
     let told = &app.store.list_events(app.account.id, 1).await.unwrap()[0];
