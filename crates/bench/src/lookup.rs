@@ -143,7 +143,10 @@ async fn measure_lookups(
     let started = Instant::now();
     let refreshed = refresh::refresh(&store, &view).await?;
     let change_refresh_s = seconds(started.elapsed());
-    anyhow::ensure!(refreshed.changed == 1, "the changed account was read again");
+    anyhow::ensure!(
+        refreshed.patched == 1,
+        "the changed account was brought up to date from the change feed: {refreshed:?}"
+    );
 
     let postmap = compare_with_postmap(&keys, &account_id.to_string(), address).await?;
     server.abort();
