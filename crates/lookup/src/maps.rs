@@ -231,7 +231,10 @@ impl LookupView {
         match (map, owner) {
             (MapName::Recipient, _) => Answer::Account(account.account_id),
             (_, Owner::User(user)) => {
-                let primary = &*account.primaries[user as usize];
+                let Some(user) = &account.users[user as usize] else {
+                    return Answer::NotFound;
+                };
+                let primary = &*user.primary;
                 if matched == primary && map == MapName::Alias {
                     return Answer::NotFound;
                 }
@@ -260,7 +263,10 @@ fn expansion(account: &AccountView, group: u32, limit: ReplyLimit) -> Answer {
     if joined_len(&members) <= limit {
         return whole();
     }
-    let Some(address) = account.groups[group as usize].address.as_deref() else {
+    let Some(address) = account.groups[group as usize]
+        .as_ref()
+        .and_then(|g| g.address.as_deref())
+    else {
         return Answer::TooLarge {
             members: members.len(),
         };

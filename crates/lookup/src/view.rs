@@ -1,5 +1,5 @@
 //! The in-memory view: every account's recipients, indexed by address and domain, each account
-//! replaced whole when its revision moves.
+//! replaced whole when its revision moves (by a copy with the changes applied, or read again).
 //!
 //! Readers take the current [`Directory`] (an `Arc`) under a read lock held only long enough to
 //! clone the pointer, and answer from it without further locking. A refresh builds an account's
@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use roster_domain::AccountId;
-use roster_store::{MailDirectory, Revision};
+use roster_domain::{AccountId, DomainName, EmailAddress, GroupId, UserId};
+use roster_store::{MailChanges, MailDirectory, MailGroup, MailUser, Revision};
 
 use crate::maps::RecipientDelimiter;
 
@@ -23,36 +23,56 @@ fn new_map<K, V>(capacity: usize, seed: u64) -> Map<K, V> {
     Map::with_capacity_and_hasher(capacity, foldhash::fast::FixedState::with_seed(seed))
 }
 
-/// Who an address belongs to within one account: an index into its users or groups.
-#[derive(Debug, Clone, Copy)]
+/// Who an address belongs to within one account: the slot of its user or group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Owner {
     User(u32),
     Group(u32),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
+pub(crate) struct UserEntry {
+    pub(crate) primary: Box<str>,
+    /// Kept to take them out of the address index when the user changes.
+    aliases: Box<[Box<str>]>,
+}
+
+#[derive(Debug, Clone)]
 pub(crate) struct GroupEntry {
     /// The primary address; `None` for a group that is not mail-enabled.
     pub(crate) address: Option<Box<str>>,
+    aliases: Box<[Box<str>]>,
     pub(crate) member_users: Box<[u32]>,
     pub(crate) member_groups: Box<[u32]>,
 }
 
 /// One account's recipients at one revision.
-#[derive(Debug)]
+///
+/// Users and groups sit in slots that keep their number for the view's life, so that a change
+/// to one object touches only its own entries: a removed object leaves its slot empty, and a
+/// view that has more empty slots than full ones is read again whole ([`AccountView::is_sparse`]).
+#[derive(Debug, Clone)]
 pub struct AccountView {
     pub(crate) account_id: AccountId,
     pub(crate) revision: Revision,
     pub(crate) domains: Box<[Box<str>]>,
     pub(crate) owners: Map<Box<str>, Owner>,
-    /// Each user's primary address, by user index.
-    pub(crate) primaries: Box<[Box<str>]>,
-    pub(crate) groups: Box<[GroupEntry]>,
+    pub(crate) users: Vec<Option<UserEntry>>,
+    pub(crate) groups: Vec<Option<GroupEntry>>,
+    user_slots: Map<UserId, u32>,
+    group_slots: Map<GroupId, u32>,
+}
+
+fn boxed(addresses: &[EmailAddress]) -> Box<[Box<str>]> {
+    addresses.iter().map(|a| Box::from(a.as_str())).collect()
+}
+
+fn domains(domains: &[DomainName]) -> Box<[Box<str>]> {
+    domains.iter().map(|d| Box::from(d.as_str())).collect()
 }
 
 impl AccountView {
-    /// Indexes an account's directory. Members the directory names but does not hold (which
-    /// only a damaged database could produce) are left out.
+    /// Indexes an account's directory.
     pub fn build(directory: MailDirectory, seed: u64) -> Self {
         let addresses = directory
             .users
@@ -64,58 +84,107 @@ impl AccountView {
                 .iter()
                 .map(|g| g.address.iter().count() + g.aliases.len())
                 .sum::<usize>();
-        let mut owners = new_map(addresses, seed);
-        let mut user_index = new_map(directory.users.len(), seed);
-        let mut primaries = Vec::with_capacity(directory.users.len());
-        for (i, user) in directory.users.iter().enumerate() {
-            let i = i as u32;
-            user_index.insert(user.id, i);
-            primaries.push(Box::from(user.primary_address.as_str()));
-            for address in std::iter::once(&user.primary_address).chain(&user.aliases) {
-                owners.insert(Box::from(address.as_str()), Owner::User(i));
-            }
-        }
-        let group_index: Map<_, u32> = {
-            let mut index = new_map(directory.groups.len(), seed);
-            for (i, group) in directory.groups.iter().enumerate() {
-                index.insert(group.id, i as u32);
-            }
-            index
-        };
-        let groups = directory
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(i, group)| {
-                for address in group.address.iter().chain(&group.aliases) {
-                    owners.insert(Box::from(address.as_str()), Owner::Group(i as u32));
-                }
-                GroupEntry {
-                    address: group.address.as_ref().map(|a| Box::from(a.as_str())),
-                    member_users: group
-                        .member_users
-                        .iter()
-                        .filter_map(|id| user_index.get(id).copied())
-                        .collect(),
-                    member_groups: group
-                        .member_groups
-                        .iter()
-                        .filter_map(|id| group_index.get(id).copied())
-                        .collect(),
-                }
-            })
-            .collect();
-        Self {
+        let mut view = Self {
             account_id: directory.account_id,
             revision: directory.revision,
-            domains: directory
-                .domains
-                .iter()
-                .map(|d| Box::from(d.as_str()))
-                .collect(),
-            owners,
-            primaries: primaries.into_boxed_slice(),
-            groups,
+            domains: domains(&directory.domains),
+            owners: new_map(addresses, seed),
+            users: Vec::with_capacity(directory.users.len()),
+            groups: Vec::with_capacity(directory.groups.len()),
+            user_slots: new_map(directory.users.len(), seed),
+            group_slots: new_map(directory.groups.len(), seed),
+        };
+        view.place(directory.users, directory.groups);
+        view
+    }
+
+    /// This view with `changes` (read after this view's revision) applied: the changed objects'
+    /// old addresses and members replaced by their new ones, the removed objects' slots emptied.
+    pub fn patched(&self, changes: MailChanges) -> Self {
+        let mut view = self.clone();
+        view.revision = changes.revision;
+        view.domains = domains(&changes.domains);
+        for id in &changes.removed_users {
+            if let Some(slot) = view.user_slots.remove(id) {
+                view.clear_user(slot);
+            }
+        }
+        for id in &changes.removed_groups {
+            if let Some(slot) = view.group_slots.remove(id) {
+                view.clear_group(slot);
+            }
+        }
+        // Old addresses all go before any new one comes in: an address may move between two
+        // changed objects.
+        for user in &changes.users {
+            if let Some(&slot) = view.user_slots.get(&user.id) {
+                view.clear_user(slot);
+            }
+        }
+        for group in &changes.groups {
+            if let Some(&slot) = view.group_slots.get(&group.id) {
+                view.clear_group(slot);
+            }
+        }
+        view.place(changes.users, changes.groups);
+        view
+    }
+
+    /// Empties a user's slot and takes its addresses out of the index.
+    fn clear_user(&mut self, slot: u32) {
+        if let Some(user) = self.users[slot as usize].take() {
+            for address in std::iter::once(&user.primary).chain(&user.aliases) {
+                self.owners.remove(address);
+            }
+        }
+    }
+
+    fn clear_group(&mut self, slot: u32) {
+        if let Some(group) = self.groups[slot as usize].take() {
+            for address in group.address.iter().chain(&group.aliases) {
+                self.owners.remove(address);
+            }
+        }
+    }
+
+    /// Puts users and groups into their slots (a new object into a new slot) and indexes their
+    /// addresses; a group's members are resolved once every object has its slot. Members the
+    /// account does not hold (which only a damaged database could produce) are left out.
+    fn place(&mut self, users: Vec<MailUser>, groups: Vec<MailGroup>) {
+        for user in users {
+            let slot = slot_for(&mut self.user_slots, &mut self.users, user.id);
+            for address in std::iter::once(&user.primary_address).chain(&user.aliases) {
+                self.owners
+                    .insert(Box::from(address.as_str()), Owner::User(slot));
+            }
+            self.users[slot as usize] = Some(UserEntry {
+                primary: Box::from(user.primary_address.as_str()),
+                aliases: boxed(&user.aliases),
+            });
+        }
+        let slots: Vec<u32> = groups
+            .iter()
+            .map(|group| slot_for(&mut self.group_slots, &mut self.groups, group.id))
+            .collect();
+        for (group, slot) in groups.into_iter().zip(slots) {
+            for address in group.address.iter().chain(&group.aliases) {
+                self.owners
+                    .insert(Box::from(address.as_str()), Owner::Group(slot));
+            }
+            self.groups[slot as usize] = Some(GroupEntry {
+                address: group.address.as_ref().map(|a| Box::from(a.as_str())),
+                aliases: boxed(&group.aliases),
+                member_users: group
+                    .member_users
+                    .iter()
+                    .filter_map(|id| self.user_slots.get(id).copied())
+                    .collect(),
+                member_groups: group
+                    .member_groups
+                    .iter()
+                    .filter_map(|id| self.group_slots.get(id).copied())
+                    .collect(),
+            });
         }
     }
 
@@ -127,21 +196,32 @@ impl AccountView {
         self.revision
     }
 
+    /// Whether removals have left more empty slots than full ones: reading the account again
+    /// whole then gives a smaller view.
+    pub fn is_sparse(&self) -> bool {
+        self.users.len() > 2 * self.user_slots.len()
+            || self.groups.len() > 2 * self.group_slots.len()
+    }
+
     /// The primary addresses of the group's transitive members: nested groups expanded, each
     /// group visited once (so cycles end), each address once, sorted.
     pub(crate) fn members(&self, group: u32) -> Vec<&str> {
         let mut seen_groups = vec![false; self.groups.len()];
-        let mut seen_users = vec![0u64; self.primaries.len().div_ceil(64)];
+        let mut seen_users = vec![0u64; self.users.len().div_ceil(64)];
         let mut pending = vec![group];
         seen_groups[group as usize] = true;
         let mut members = Vec::new();
         while let Some(g) = pending.pop() {
-            let entry = &self.groups[g as usize];
+            let Some(entry) = &self.groups[g as usize] else {
+                continue;
+            };
             for &user in &entry.member_users {
                 let (word, bit) = (user as usize / 64, 1u64 << (user % 64));
                 if seen_users[word] & bit == 0 {
                     seen_users[word] |= bit;
-                    members.push(&*self.primaries[user as usize]);
+                    if let Some(member) = &self.users[user as usize] {
+                        members.push(&*member.primary);
+                    }
                 }
             }
             for &nested in &entry.member_groups {
@@ -153,6 +233,18 @@ impl AccountView {
         members.sort_unstable();
         members
     }
+}
+
+/// The slot of the object `id`, a new one at the end if it has none yet.
+fn slot_for<Id: Eq + std::hash::Hash, T>(
+    slots: &mut Map<Id, u32>,
+    entries: &mut Vec<Option<T>>,
+    id: Id,
+) -> u32 {
+    *slots.entry(id).or_insert_with(|| {
+        entries.push(None);
+        (entries.len() - 1) as u32
+    })
 }
 
 /// Every account's view, and which account owns each domain.
@@ -239,6 +331,13 @@ impl LookupView {
     /// How many accounts the view holds.
     pub fn account_count(&self) -> usize {
         self.directory().map_or(0, |d| d.accounts.len())
+    }
+
+    /// Every account's view as it stands.
+    pub(crate) fn accounts(&self) -> Vec<Arc<AccountView>> {
+        self.directory()
+            .map(|d| d.accounts.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The revision each account is held at.

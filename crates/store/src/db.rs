@@ -121,6 +121,14 @@ impl Db {
         Ok(Self::Sqlite(pool))
     }
 
+    /// The PostgreSQL pool, for what only PostgreSQL offers (listening for notifications).
+    pub(crate) fn postgres_pool(&self) -> Option<&PgPool> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(pool) => Some(pool),
+        }
+    }
+
     pub(crate) fn backend(&self) -> Backend {
         match self {
             Self::Sqlite(_) => Backend::Sqlite,

@@ -106,7 +106,7 @@ pub use certificates::{NewCertificate, SigningCertificate};
 pub use db::Backend;
 pub use error::StoreError;
 pub use key_rotation::KeyRotation;
-pub use lookup::{MailDirectory, MailGroup, MailUser};
+pub use lookup::{MailChanges, MailDirectory, MailGroup, MailUser, RevisionNotices};
 pub use memberships::{GroupEntry, GroupQuery, MemberQuery, Reach};
 pub use mirror::{DeltaCommitted, DeltaLink, DeltaLinks, Mirror, MirrorRefresh};
 pub use outbox::{OutboxMessage, OutboxStatus, SendFailure};

@@ -92,6 +92,10 @@ struct InStepRow {
 /// Bumps the account's revision inside the caller's transaction and returns the new one. The
 /// update also locks the account's row until the transaction ends, so two writers' revisions
 /// never interleave.
+///
+/// It also stamps the mail-flow change feed (migration 0018): the users, groups and tombstones
+/// that triggers marked pending since the last bump get the new revision, and tombstones older
+/// than [`MAIL_REMOVALS_KEPT`] revisions are pruned.
 pub(crate) async fn bump(
     conn: &mut Conn<'_>,
     account_id: AccountId,
@@ -99,10 +103,47 @@ pub(crate) async fn bump(
     let row: Option<RevisionRow> =
         sql("UPDATE accounts SET revision = revision + 1 WHERE id = $1 RETURNING revision")
             .bind(account_id.as_uuid())
-            .fetch_optional(conn)
+            .fetch_optional(&mut *conn)
             .await?;
-    Ok(row.map(|r| Revision(r.revision)))
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    for statement in [
+        "UPDATE users SET mail_revision = $2 WHERE account_id = $1 AND mail_revision = $3",
+        "UPDATE groups SET mail_revision = $2 WHERE account_id = $1 AND mail_revision = $3",
+        "UPDATE mail_removals SET revision = $2 WHERE account_id = $1 AND revision = $3",
+    ] {
+        sql(statement)
+            .bind(account_id.as_uuid())
+            .bind(row.revision)
+            .bind(MAIL_PENDING)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let kept_from = row.revision - MAIL_REMOVALS_KEPT;
+    let pruned = sql("DELETE FROM mail_removals WHERE account_id = $1 AND revision < $2")
+        .bind(account_id.as_uuid())
+        .bind(kept_from)
+        .execute(&mut *conn)
+        .await?;
+    if pruned > 0 {
+        sql("UPDATE accounts SET mail_removals_from = $2 WHERE id = $1")
+            .bind(account_id.as_uuid())
+            .bind(kept_from)
+            .execute(conn)
+            .await?;
+    }
+    Ok(Some(Revision(row.revision)))
 }
+
+/// The `mail_revision` of an object whose mail changed in a transaction that has not bumped the
+/// revision since: above every revision, so that it counts as changed after any of them.
+const MAIL_PENDING: i64 = i64::MAX;
+
+/// How many revisions back the tombstones of removed users and groups reach. A lookup view
+/// further behind than this reads its account whole: a view polls several times a second, so
+/// only one that could not reach the database for a long while falls that far behind.
+const MAIL_REMOVALS_KEPT: i64 = 10_000;
 
 /// The account's revision, inside the caller's transaction.
 pub(crate) async fn current(

@@ -3,7 +3,7 @@
 
 use roster_lookup::{Answer, LookupView, MapName, RecipientDelimiter, ReplyLimit};
 
-use super::support::{Fixture, group, user};
+use super::support::{Fixture, addresses, group, user};
 
 const ALL: ReplyLimit = ReplyLimit::Unlimited;
 
@@ -33,10 +33,6 @@ async fn contoso() -> Fixture {
         ),
     ])
     .await
-}
-
-fn addresses(list: &[&str]) -> Answer {
-    Answer::Addresses(list.iter().map(|a| (*a).to_owned()).collect())
 }
 
 #[tokio::test]

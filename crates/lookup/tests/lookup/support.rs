@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use roster_domain::plan::{ChangeAction, GroupFields, GroupMembers, UserFields};
 use roster_domain::{Account, GroupKind, NewUserRole};
-use roster_lookup::{LookupView, RecipientDelimiter, refresh};
+use roster_lookup::{Answer, LookupView, RecipientDelimiter, refresh};
 use roster_store::{MasterKey, NewAccount, Store};
+use sqlx::{Connection, Executor};
 use tempfile::TempDir;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -13,15 +14,45 @@ pub struct Fixture {
     pub store: Store,
     pub account: Account,
     pub view: Arc<LookupView>,
-    dir: TempDir,
+    url: String,
+    _dir: TempDir,
+    /// The server's URL and the database made for this fixture, on PostgreSQL.
+    postgres: Option<(String, String)>,
 }
 
 impl Fixture {
-    /// The account `contoso` (contoso.com, contoso.org) holding what `changes` add, and a view
-    /// loaded from it.
+    /// The account `contoso` (contoso.com, contoso.org) holding what `changes` add, on a SQLite
+    /// file, and a view loaded from it.
     pub async fn new(changes: &[ChangeAction]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("roster.db").display());
+        Self::on(url, dir, None, changes).await
+    }
+
+    /// The same on a database of its own on the PostgreSQL server `ROSTER_TEST_POSTGRES_URL`
+    /// names, when it is set; drop it with [`Fixture::drop_database`].
+    pub async fn on_postgres(changes: &[ChangeAction]) -> Option<Self> {
+        let server = std::env::var("ROSTER_TEST_POSTGRES_URL").ok()?;
+        let name = format!("roster_l_{:016x}", rand::random::<u64>());
+        let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap();
+        let (host, _) = server
+            .rsplit_once('/')
+            .expect("ROSTER_TEST_POSTGRES_URL names a database");
+        let url = format!("{host}/{name}");
+        let dir = tempfile::tempdir().unwrap();
+        Some(Self::on(url, dir, Some((server, name)), changes).await)
+    }
+
+    async fn on(
+        url: String,
+        dir: TempDir,
+        postgres: Option<(String, String)>,
+        changes: &[ChangeAction],
+    ) -> Self {
         let store = Store::connect(&url, MasterKey::generate()).await.unwrap();
         store.migrate().await.unwrap();
         let account = store
@@ -43,14 +74,36 @@ impl Fixture {
             store,
             account,
             view,
-            dir,
+            url,
+            _dir: dir,
+            postgres,
         }
     }
 
     /// The database's URL, for reaching it behind the store's back.
     pub fn store_url(&self) -> String {
-        format!("sqlite:{}", self.dir.path().join("roster.db").display())
+        self.url.clone()
     }
+
+    /// Drops the PostgreSQL database this fixture made.
+    pub async fn drop_database(self) {
+        let Some((server, name)) = self.postgres else {
+            return;
+        };
+        // WITH (FORCE) closes the store's connections, the view's listener among them.
+        let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE {name} WITH (FORCE)"
+            )))
+            .await
+            .unwrap();
+    }
+}
+
+/// The answer naming these addresses.
+pub fn addresses(list: &[&str]) -> Answer {
+    Answer::Addresses(list.iter().map(|a| (*a).to_owned()).collect())
 }
 
 pub fn user(id: &str, primary: &str, aliases: &[&str]) -> ChangeAction {
