@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{AccountId, EmailAddress, ParseError, RunId};
+use crate::{AccountId, Audience, EmailAddress, ParseError, RunId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -25,6 +25,15 @@ impl AccountEventKind {
             Self::AutomaticRunFailed => "automatic_run_failed",
             Self::AutomaticRunHeld => "automatic_run_held",
             Self::AutomaticSyncTurnedOff => "automatic_sync_turned_off",
+        }
+    }
+
+    /// Who is told of such an event: the tech contact, except that automatic sync turned off
+    /// for lack of one goes to the account's admins.
+    pub fn audience(self) -> Audience {
+        match self {
+            Self::AutomaticSyncTurnedOff => Audience::Admins,
+            Self::AutomaticRunFailed | Self::AutomaticRunHeld => Audience::TechContact,
         }
     }
 }
@@ -52,14 +61,15 @@ impl fmt::Display for AccountEventKind {
     }
 }
 
-/// One recorded event. `notify` is who is told: the tech contact at the time, if any.
+/// One recorded event. `notify` is who is told, as the account stood when it was recorded:
+/// the event kind's audience (the tech contact, or the admins); empty when there was nobody.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountEvent {
     pub account_id: AccountId,
     pub kind: AccountEventKind,
     /// What happened and what to do, in the admin's terms.
     pub message: String,
-    pub notify: Option<EmailAddress>,
+    pub notify: Vec<EmailAddress>,
     pub run_id: Option<RunId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -177,11 +177,11 @@ impl Mailer {
         to: &[EmailAddress],
         mail: &Composed,
     ) -> Result<(), SendError> {
-        let fail = |verdict, reason: String, permanent| SendError {
+        let fail = |verdict, reason: String| SendError {
             server: self.server.clone(),
             verdict,
             reason,
-            permanent,
+            permanent: true,
         };
         let mut message = Message::builder()
             .from(self.from.clone())
@@ -191,7 +191,7 @@ impl Mailer {
             let mailbox = address
                 .as_str()
                 .parse::<Mailbox>()
-                .map_err(|e| fail("cannot be given the recipient", e.to_string(), true))?;
+                .map_err(|e| fail("cannot be given the recipient", e.to_string()))?;
             message = message.to(mailbox);
         }
         let message = message
@@ -199,14 +199,118 @@ impl Mailer {
                 mail.text.clone(),
                 mail.html.clone(),
             ))
-            .map_err(|e| fail("cannot be given the message", e.to_string(), true))?;
-        match self.transport.send(message).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(fail("refused the message", e.to_string(), true)),
-            Err(e) if e.is_timeout() => Err(fail("did not answer in time", e.to_string(), false)),
-            Err(e) => Err(fail("could not take the message", error_chain(&e), false)),
+            .map_err(|e| fail("cannot be given the message", e.to_string()))?;
+        self.transport
+            .send(message)
+            .await
+            .map(drop)
+            .map_err(|e| self.failure(&e))
+    }
+
+    /// What went wrong, in terms of what to fix. Only a refusal of the message itself is
+    /// permanent: wrong credentials or an untrusted certificate are the settings' fault, and
+    /// the message waits in the outbox until they are mended.
+    fn failure(&self, error: &lettre::transport::smtp::Error) -> SendError {
+        let fail = |verdict, reason: String, permanent| SendError {
+            server: self.server.clone(),
+            verdict,
+            reason,
+            permanent,
+        };
+        if let Some(problem) = certificate_problem(error) {
+            return fail(
+                "presented a certificate that is not trusted",
+                format!(
+                    "{} ({problem}); if the server's certificate comes from a private CA, name that \
+                     CA's PEM certificate in ROSTER_SMTP_CA_FILE (smtp_ca_file in the configuration file)",
+                    certificate_verdict(problem)
+                ),
+                false,
+            );
+        }
+        let code = error.status().map(u16::from);
+        match code {
+            Some(535) => {
+                return fail(
+                    "refused the sign-in",
+                    format!(
+                        "{error}; check the user in ROSTER_SMTP_USERNAME and the password in the file \
+                         ROSTER_SMTP_PASSWORD_FILE names (smtp_username, smtp_password_file)"
+                    ),
+                    false,
+                );
+            }
+            Some(530) => {
+                return fail(
+                    "requires signing in",
+                    format!(
+                        "{error}; set ROSTER_SMTP_USERNAME and ROSTER_SMTP_PASSWORD_FILE \
+                         (smtp_username, smtp_password_file)"
+                    ),
+                    false,
+                );
+            }
+            Some(534 | 538) => {
+                return fail(
+                    "requires TLS to sign in",
+                    format!("{error}; {TLS_HINT}"),
+                    false,
+                );
+            }
+            _ => {}
+        }
+        if error.is_client() && error.to_string().contains("authentication mechanism") {
+            return fail(
+                "offers no sign-in on this connection",
+                format!("{error}; {TLS_HINT}"),
+                false,
+            );
+        }
+        if error.is_permanent() {
+            fail("refused the message", error.to_string(), true)
+        } else if error.is_timeout() {
+            fail("did not answer in time", error.to_string(), false)
+        } else {
+            fail("could not take the message", error_chain(error), false)
         }
     }
+}
+
+/// Servers offer AUTH only over TLS, as they should: the fix for a refusal to sign in over a
+/// plain connection.
+const TLS_HINT: &str = "mail servers let a client sign in only over TLS: use \
+    smtp://HOST:587?tls=required (STARTTLS) or smtps://HOST (TLS from the start) in ROSTER_SMTP_URL";
+
+/// What a refused certificate means for the one who set up the relay.
+fn certificate_verdict(problem: &rustls::CertificateError) -> &'static str {
+    use rustls::CertificateError as Problem;
+    match problem {
+        Problem::UnknownIssuer => "it was issued by a CA that neither the system nor Roster trusts",
+        Problem::NotValidForName | Problem::NotValidForNameContext { .. } => {
+            "it does not name the host in the URL"
+        }
+        Problem::Expired | Problem::ExpiredContext { .. } => "it has expired",
+        _ => "it did not verify",
+    }
+}
+
+/// Why the server's certificate was refused, if that is why the send failed. The rustls error
+/// sits inside an `io::Error`, whose `source` skips it: it is reached only by unwrapping.
+fn certificate_problem(
+    error: &lettre::transport::smtp::Error,
+) -> Option<&rustls::CertificateError> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let inner = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .map_or(cause, |inner| inner as &(dyn std::error::Error + 'static));
+        if let Some(rustls::Error::InvalidCertificate(problem)) = inner.downcast_ref() {
+            return Some(problem);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// The error with its causes: lettre's own message ("Connection error") hides the reason.

@@ -178,12 +178,18 @@ pub struct WorkerArgs {
     /// stopped and handed back for another worker to run at once.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub grace_seconds: u64,
+    /// The configuration file whose mail settings the outbox sender uses (the keys smtp_url …
+    /// mail_from and public_url of crates/server/roster.example.toml); ROSTER_* variables
+    /// override them.
+    #[arg(long, env = "ROSTER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum NotifyCommand {
     /// Mail what the outbox holds that is due, and queue due key-expiry warnings (needs
-    /// ROSTER_SMTP_URL, ROSTER_MAIL_FROM and ROSTER_PUBLIC_URL). `roster worker` does the same.
+    /// ROSTER_SMTP_URL, ROSTER_MAIL_FROM and ROSTER_PUBLIC_URL, or their keys in the
+    /// configuration file). `roster worker` and `roster serve` do the same.
     Send {
         /// One pass, then exit (for cron, and for tests).
         #[arg(long)]
@@ -191,6 +197,10 @@ pub enum NotifyCommand {
         /// Seconds between passes.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
         every_seconds: u64,
+        /// The configuration file with the mail settings (see crates/server/roster.example.toml);
+        /// ROSTER_* variables override its keys.
+        #[arg(long, env = "ROSTER_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// The account's messages, newest first: sent, pending and failed.
     List {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use roster_graph::ClientOptions;
 use roster_notify::{Links, MailSettings, Mailer};
+use roster_server::Config;
 use roster_store::{AccountRef, MasterKey, Store};
 use roster_sync::SyncEngine;
 use secrecy::SecretString;
@@ -16,13 +17,9 @@ pub const MASTER_KEY_FILE_ENV: &str = "ROSTER_MASTER_KEY_FILE";
 /// (tests also give it the certificate `roster sim --tls --cert-out` wrote).
 const GRAPH_CA_FILE_ENV: &str = "ROSTER_GRAPH_CA_FILE";
 const MASTER_KEY_ENV: &str = "ROSTER_MASTER_KEY";
-const SMTP_URL_ENV: &str = "ROSTER_SMTP_URL";
-const SMTP_USERNAME_ENV: &str = "ROSTER_SMTP_USERNAME";
-const SMTP_PASSWORD_FILE_ENV: &str = "ROSTER_SMTP_PASSWORD_FILE";
-/// PEM certificates trusted for the mail server besides the system's (a private CA).
-const SMTP_CA_FILE_ENV: &str = "ROSTER_SMTP_CA_FILE";
-const MAIL_FROM_ENV: &str = "ROSTER_MAIL_FROM";
-const PUBLIC_URL_ENV: &str = "ROSTER_PUBLIC_URL";
+/// How the mail files are named in errors: the file's key and its variable.
+const SMTP_PASSWORD_FILE: &str = "smtp_password_file (ROSTER_SMTP_PASSWORD_FILE)";
+const SMTP_CA_FILE: &str = "smtp_ca_file (ROSTER_SMTP_CA_FILE)";
 
 /// An open store, and the sync engine over it.
 pub struct Context {
@@ -82,55 +79,51 @@ impl Context {
     }
 }
 
-/// The mail server, when `ROSTER_SMTP_URL` is set: without one, messages wait in the outbox.
-pub fn mailer() -> anyhow::Result<Option<Mailer>> {
-    let Some(url) = env_text(SMTP_URL_ENV) else {
+/// The configuration's mail settings and public URL, for the commands that send mail besides
+/// `roster serve`: the file `--config` names (or none), then the `ROSTER_*` environment.
+pub fn mail_config(file: Option<&Path>) -> anyhow::Result<Config> {
+    let loaded = Config::load(file, std::env::vars())?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(loaded.config)
+}
+
+/// The mail server, when `smtp_url` is set: without one, messages wait in the outbox.
+pub fn mailer(config: &Config) -> anyhow::Result<Option<Mailer>> {
+    let Some(url) = &config.smtp_url else {
         return Ok(None);
     };
-    let from = env_text(MAIL_FROM_ENV).with_context(|| {
-        format!("{SMTP_URL_ENV} is set but {MAIL_FROM_ENV} is not: give the sender, e.g. \"Roster <roster@example.net>\"")
-    })?;
-    let password = match std::env::var_os(SMTP_PASSWORD_FILE_ENV) {
+    let from = config.mail_from.clone().context(
+        "smtp_url (ROSTER_SMTP_URL) is set but mail_from (ROSTER_MAIL_FROM) is not: give the sender, e.g. \"Roster <roster@example.net>\"",
+    )?;
+    let password = match &config.smtp_password_file {
         Some(path) => Some(SecretString::from(
-            private_file(Path::new(&path), SMTP_PASSWORD_FILE_ENV)?
+            private_file(path, SMTP_PASSWORD_FILE)?
                 .trim_end_matches(['\r', '\n'])
                 .to_owned(),
         )),
         None => None,
     };
-    let extra_root_certificates_pem = match std::env::var_os(SMTP_CA_FILE_ENV) {
-        Some(path) => Some(std::fs::read(&path).with_context(|| {
-            format!(
-                "cannot read {SMTP_CA_FILE_ENV}={}",
-                PathBuf::from(&path).display()
-            )
-        })?),
+    let extra_root_certificates_pem = match &config.smtp_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read {SMTP_CA_FILE}={}", path.display()))?,
+        ),
         None => None,
     };
     Ok(Some(Mailer::new(MailSettings {
-        url,
-        username: env_text(SMTP_USERNAME_ENV),
+        url: url.clone(),
+        username: config.smtp_username.clone(),
         password,
         from,
         extra_root_certificates_pem,
     })?))
 }
 
-/// The console's public URL that messages link to. Mail needs it; without a mail server the
-/// outbox is only listed, and links to localhost are good enough there.
-pub fn links(mail: bool) -> anyhow::Result<Links> {
-    match env_text(PUBLIC_URL_ENV) {
-        Some(url) => Ok(Links::new(&url)?),
-        None if mail => bail!(
-            "{SMTP_URL_ENV} is set but {PUBLIC_URL_ENV} is not: give the console's address as people reach it, \
-             e.g. https://roster.example.net, for the links in messages"
-        ),
-        None => Ok(Links::new("http://localhost:8080")?),
-    }
-}
-
-fn env_text(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// The links in messages, under the console's public URL.
+pub fn links(config: &Config) -> anyhow::Result<Links> {
+    Ok(Links::new(config.public_url.as_str())?)
 }
 
 /// A secret file's text; refused when others may read it.

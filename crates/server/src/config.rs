@@ -6,7 +6,7 @@
 //! `roster.example.toml` at the crate's root documents every key; a test keeps it complete.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -24,10 +24,26 @@ pub const KEYS: &[&str] = &[
     "scheduler_concurrency",
     "tech_contact_grace_days",
     "shutdown_grace_seconds",
+    "smtp_url",
+    "smtp_username",
+    "smtp_password_file",
+    "smtp_ca_file",
+    "mail_from",
 ];
 
 /// Keys whose value is a secret and may come from `ROSTER_<KEY>_FILE`.
 const SECRET_KEYS: &[&str] = &["database_url"];
+
+/// Keys whose value is text even when it reads as a number (a user name such as `1234`).
+const TEXT_KEYS: &[&str] = &[
+    "public_url",
+    "database_url",
+    "smtp_url",
+    "smtp_username",
+    "smtp_password_file",
+    "smtp_ca_file",
+    "mail_from",
+];
 
 /// The server's settings after layering.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -46,6 +62,16 @@ pub struct Config {
     pub tech_contact_grace_days: u32,
     /// How long a shutdown waits for running requests and syncs before it stops anyway.
     pub shutdown_grace_seconds: u32,
+    /// The mail server (`smtp://`, `smtp://…?tls=required`, `smtps://`); without one, messages
+    /// wait in the outbox. Needs `mail_from` and an explicit `public_url`.
+    pub smtp_url: Option<String>,
+    pub smtp_username: Option<String>,
+    /// The file holding the mail server's password (kept out of the file and the environment).
+    pub smtp_password_file: Option<PathBuf>,
+    /// PEM certificates trusted for the mail server besides the system's (a private CA).
+    pub smtp_ca_file: Option<PathBuf>,
+    /// The From of every message, e.g. `Roster <roster@example.net>`.
+    pub mail_from: Option<String>,
 }
 
 impl Default for Config {
@@ -61,6 +87,11 @@ impl Default for Config {
             scheduler_concurrency: 4,
             tech_contact_grace_days: 7,
             shutdown_grace_seconds: 30,
+            smtp_url: None,
+            smtp_username: None,
+            smtp_password_file: None,
+            smtp_ca_file: None,
+            mail_from: None,
         }
     }
 }
@@ -82,6 +113,12 @@ pub enum ConfigError {
         "public_url {url:?} is not usable: give the http:// or https:// URL browsers reach this deployment at"
     )]
     PublicUrl { url: String },
+    #[error("smtp_url (ROSTER_SMTP_URL) is set but {missing} ({variable}) is not: {what}")]
+    MailIncomplete {
+        missing: &'static str,
+        variable: &'static str,
+        what: &'static str,
+    },
 }
 
 /// The loaded configuration and the warnings to show (unknown keys).
@@ -107,7 +144,9 @@ impl Config {
         for key in KEYS {
             let name = format!("ROSTER_{}", key.to_uppercase());
             let file_name = format!("{name}_FILE");
-            let value = match (variables.get(&name), variables.get(&file_name)) {
+            // A variable set to nothing (as compose files leave them) is not set.
+            let set = |name: &str| variables.get(name).filter(|v| !v.trim().is_empty());
+            let value = match (set(&name), set(&file_name)) {
                 (Some(value), _) => Some(value.clone()),
                 (None, Some(path)) if SECRET_KEYS.contains(key) => Some(
                     std::fs::read_to_string(path)
@@ -121,7 +160,12 @@ impl Config {
                 _ => None,
             };
             if let Some(value) = value {
-                table.insert((*key).to_owned(), environment_value(&value));
+                let value = if TEXT_KEYS.contains(key) {
+                    toml::Value::String(value)
+                } else {
+                    environment_value(&value)
+                };
+                table.insert((*key).to_owned(), value);
             }
         }
         let config: Config = table.clone().try_into().map_err(|e: toml::de::Error| {
@@ -143,6 +187,24 @@ impl Config {
             return Err(ConfigError::PublicUrl {
                 url: config.public_url.to_string(),
             });
+        }
+        if config.smtp_url.is_some() {
+            if config.mail_from.is_none() {
+                return Err(ConfigError::MailIncomplete {
+                    missing: "mail_from",
+                    variable: "ROSTER_MAIL_FROM",
+                    what: "give the sender of every message, e.g. \"Roster <roster@example.net>\"",
+                });
+            }
+            // The default is where a developer's browser finds the server, not where the
+            // people mailed can: the links in messages need the real address.
+            if !table.contains_key("public_url") {
+                return Err(ConfigError::MailIncomplete {
+                    missing: "public_url",
+                    variable: "ROSTER_PUBLIC_URL",
+                    what: "give the console's address as people reach it, e.g. https://roster.example.net, for the links in messages",
+                });
+            }
         }
         Ok(Loaded { config, warnings })
     }

@@ -4,6 +4,7 @@ use roster_domain::{AccountEvent, AccountEventKind, AccountId, RunId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::accounts::require_account;
 use crate::db::{Constraint, DbError, sql};
 use crate::outbox;
 use crate::rows::{now, stored};
@@ -28,8 +29,10 @@ impl EventRow {
             notify: self
                 .notify
                 .as_deref()
+                .unwrap_or_default()
+                .split_whitespace()
                 .map(|a| stored("account event address", a))
-                .transpose()?,
+                .collect::<Result<_, _>>()?,
             run_id: self.run_id.map(RunId::from_uuid),
             created_at: self.created_at,
         })
@@ -37,9 +40,9 @@ impl EventRow {
 }
 
 impl Store {
-    /// Records an event; it is addressed to the account's tech contact, if it has one. Its
-    /// notice is queued in the outbox in the same transaction (deduplicated, see `outbox.rs`): to the
-    /// tech contact, or to the admins when automatic sync was turned off for lack of one.
+    /// Records an event, addressed to its kind's audience as the account stands: the tech
+    /// contact, or the admins when automatic sync was turned off for lack of one. Its notice is
+    /// queued in the outbox to them in the same transaction (deduplicated, see `outbox.rs`).
     pub async fn record_event(
         &self,
         account_id: AccountId,
@@ -48,14 +51,11 @@ impl Store {
         run_id: Option<RunId>,
     ) -> Result<AccountEvent, StoreError> {
         let mut tx = self.db.begin_write().await?;
-        let contact: Option<ContactRow> =
-            sql("SELECT tech_contact_email FROM accounts WHERE id = $1")
-                .bind(account_id.as_uuid())
-                .fetch_optional(&mut tx.conn())
-                .await?;
-        let Some(contact) = contact else {
-            return Err(StoreError::AccountNotFound(account_id.to_string()));
-        };
+        require_account(&mut tx.conn(), account_id).await?;
+        let notify = outbox::recipients(&mut tx.conn(), account_id, kind.audience())
+            .await?
+            .join(" ");
+        let notify = (!notify.is_empty()).then_some(notify);
         let id = Uuid::now_v7();
         let created_at = now();
         sql("INSERT INTO account_events (id, account_id, kind, message, notify, run_id, created_at) \
@@ -64,7 +64,7 @@ impl Store {
         .bind(account_id.as_uuid())
         .bind(kind.as_str())
         .bind(message)
-        .bind(contact.tech_contact_email.clone())
+        .bind(notify.clone())
         .bind(run_id.map(|r| r.as_uuid()))
         .bind(created_at)
         .execute(&mut tx.conn())
@@ -77,7 +77,7 @@ impl Store {
             account_id: account_id.as_uuid(),
             kind: kind.as_str().to_owned(),
             message: message.to_owned(),
-            notify: contact.tech_contact_email,
+            notify,
             run_id: run_id.map(|r| r.as_uuid()),
             created_at,
         }
@@ -104,9 +104,4 @@ impl Store {
         .await?;
         rows.into_iter().map(EventRow::into_event).collect()
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct ContactRow {
-    tech_contact_email: Option<String>,
 }

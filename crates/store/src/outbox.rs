@@ -164,7 +164,7 @@ struct SettingsRow {
 }
 
 /// The addresses a notice for `audience` goes to; empty when the account has nobody to tell.
-async fn recipients(
+pub(crate) async fn recipients(
     conn: &mut Conn<'_>,
     account_id: AccountId,
     audience: Audience,

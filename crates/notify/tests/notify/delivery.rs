@@ -217,15 +217,7 @@ async fn a_mail_server_that_is_down_delays_the_message_which_then_arrives_once()
     }
     let port = free_port();
     let app = TestApp::new().await;
-    app.store
-        .record_event(
-            app.account.id,
-            AccountEventKind::AutomaticRunFailed,
-            "Graph is unavailable",
-            None,
-        )
-        .await
-        .unwrap();
+    app.record_failure().await;
     let start = OffsetDateTime::now_utc();
     let clock = TestClock::new(start);
     let sender = app.sender(mailer(port), &clock);

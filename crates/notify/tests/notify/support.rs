@@ -38,6 +38,11 @@ pub struct Received {
     pub content_type: String,
     pub text: Option<String>,
     pub html: Option<String>,
+    /// Whether the message came over TLS (STARTTLS or smtps).
+    pub tls: bool,
+    /// Whom the client signed in as, and with which mechanism.
+    pub login: Option<String>,
+    pub mechanism: Option<String>,
 }
 
 /// aiosmtpd listening on 127.0.0.1, writing what it accepts into a directory.
@@ -54,14 +59,60 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// How the test server secures the connection.
+#[derive(Debug, Clone, Copy)]
+pub enum ServerTls {
+    /// STARTTLS, required before any mail.
+    StartTls,
+    /// TLS from the first byte (smtps).
+    Implicit,
+}
+
+/// What the test server demands of a client; the default is plain SMTP without sign-in.
+#[derive(Default)]
+pub struct ServerOptions<'a> {
+    pub tls: Option<(ServerTls, &'a TestCertificates)>,
+    /// The user and password it accepts; without, anyone may send.
+    pub login: Option<(&'a str, &'a str)>,
+    /// The one AUTH mechanism it offers (`"LOGIN"` or `"PLAIN"`); without, both.
+    pub mechanism: Option<&'a str>,
+}
+
 impl SmtpServer {
+    /// Plain SMTP, no sign-in.
     pub fn start(port: u16) -> Self {
+        Self::start_with(port, &ServerOptions::default())
+    }
+
+    pub fn start_with(port: u16, options: &ServerOptions<'_>) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let inbox = dir.path().to_owned();
+        let inbox = dir.path().join("inbox");
+        std::fs::create_dir(&inbox).unwrap();
         let python = std::env::var("ROSTER_TEST_SMTP_PYTHON").unwrap_or_else(|_| "python3".into());
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/notify/smtp_server.py");
         let mut command = Command::new(&python);
         command.arg(&script).arg(port.to_string()).arg(&inbox);
+        if let Some((tls, certificates)) = options.tls {
+            let mode = match tls {
+                ServerTls::StartTls => "starttls",
+                ServerTls::Implicit => "implicit",
+            };
+            command
+                .args(["--tls", mode, "--cert"])
+                .arg(&certificates.server_certificate)
+                .arg("--key")
+                .arg(&certificates.server_key);
+        }
+        if let Some((user, password)) = options.login {
+            let password_file = dir.path().join("password");
+            std::fs::write(&password_file, password).unwrap();
+            command
+                .args(["--login", user, "--password-file"])
+                .arg(&password_file);
+        }
+        if let Some(mechanism) = options.mechanism {
+            command.args(["--mechanism", mechanism]);
+        }
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -108,9 +159,53 @@ impl Drop for SmtpServer {
     }
 }
 
-fn mail_settings(port: u16) -> MailSettings {
+/// A private CA and a server certificate it signed for 127.0.0.1, made for one test and kept
+/// in a temporary directory: no key is ever committed.
+pub struct TestCertificates {
+    /// The CA's certificate, what a deployment names in ROSTER_SMTP_CA_FILE.
+    pub ca_pem: Vec<u8>,
+    server_certificate: PathBuf,
+    server_key: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestCertificates {
+    pub fn generate() -> Self {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+            IsCa, KeyPair, KeyUsagePurpose,
+        };
+        let mut ca = CertificateParams::default();
+        ca.distinguished_name
+            .push(DnType::CommonName, "Roster test mail CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+        let mut server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_key = KeyPair::generate().unwrap();
+        let server_certificate = server.signed_by(&server_key, &ca).unwrap();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let certificate_path = dir.path().join("server.pem");
+        let key_path = dir.path().join("server.key");
+        std::fs::write(&certificate_path, server_certificate.pem()).unwrap();
+        std::fs::write(&key_path, server_key.serialize_pem()).unwrap();
+        Self {
+            ca_pem: ca.pem().into_bytes(),
+            server_certificate: certificate_path,
+            server_key: key_path,
+            _dir: dir,
+        }
+    }
+}
+
+/// Mail settings for `url`, sending as Roster, without sign-in or extra trust.
+pub fn mail_settings(url: &str) -> MailSettings {
     MailSettings {
-        url: format!("smtp://127.0.0.1:{port}"),
+        url: url.to_owned(),
         username: None,
         password: None,
         from: "Roster <roster@example.net>".into(),
@@ -118,8 +213,10 @@ fn mail_settings(port: u16) -> MailSettings {
     }
 }
 
+/// A mailer for the plain server on `port`.
 pub fn mailer(port: u16) -> Mailer {
-    Mailer::new(mail_settings(port)).expect("the mail settings are valid")
+    Mailer::new(mail_settings(&format!("smtp://127.0.0.1:{port}")))
+        .expect("the mail settings are valid")
 }
 
 /// A clock the test moves.
@@ -181,6 +278,19 @@ impl TestApp {
             Links::new(PUBLIC_URL).unwrap(),
         )
         .with_clock(clock.clock())
+    }
+
+    /// Records a failed automatic run ("Graph is unavailable"): one notice for the tech contact.
+    pub async fn record_failure(&self) {
+        self.store
+            .record_event(
+                self.account.id,
+                roster_domain::AccountEventKind::AutomaticRunFailed,
+                "Graph is unavailable",
+                None,
+            )
+            .await
+            .unwrap();
     }
 
     /// Saves a connection whose key expires on `expires_on`.

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use roster_api::AccountView;
-use roster_domain::{Account, DomainName, TechContact};
+use roster_domain::{Account, Audience, DomainName, EmailAddress, TechContact};
 use roster_store::NewAccount;
 use serde_json::json;
 
@@ -139,10 +139,15 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> anyhow::Result<ExitC
                 println!("No events for {}.", account.name);
             } else {
                 for event in &events {
-                    let to = event
-                        .notify
-                        .as_ref()
-                        .map_or("nobody (no tech contact)".to_owned(), ToString::to_string);
+                    let to = if event.notify.is_empty() {
+                        match event.kind.audience() {
+                            Audience::TechContact => "nobody (no tech contact)".to_owned(),
+                            Audience::Admins => "nobody (no organization admin)".to_owned(),
+                        }
+                    } else {
+                        let to: Vec<&str> = event.notify.iter().map(EmailAddress::as_str).collect();
+                        to.join(", ")
+                    };
                     println!(
                         "{}  {}  to {to}\n    {}",
                         event.created_at,

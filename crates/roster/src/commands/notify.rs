@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use roster_notify::{Sender, compose};
+use roster_server::Config;
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
@@ -22,11 +23,12 @@ pub async fn run(ctx: &Context, command: NotifyCommand) -> anyhow::Result<ExitCo
         NotifyCommand::Send {
             once,
             every_seconds,
+            config,
         } => {
-            let sender = sender(ctx)?;
+            let sender = sender(ctx, &context::mail_config(config.as_deref())?)?;
             if !sender.sends_mail() {
                 bail!(
-                    "ROSTER_SMTP_URL is not set: messages wait in the outbox (`roster notify list ACCOUNT`) until a mail server is configured"
+                    "ROSTER_SMTP_URL is not set (smtp_url in the configuration file): messages wait in the outbox (`roster notify list ACCOUNT`) until a mail server is configured"
                 );
             }
             if once {
@@ -48,7 +50,8 @@ pub async fn run(ctx: &Context, command: NotifyCommand) -> anyhow::Result<ExitCo
             output,
         } => {
             let account = ctx.account(&account).await?;
-            let links = context::links(false)?;
+            // Only the subjects are shown: the links in them need no public URL.
+            let links = context::links(&Config::default())?;
             let messages = ctx.store.list_outbox(account.id, limit).await?;
             let now = OffsetDateTime::now_utc();
             let rows: Vec<_> = messages
@@ -100,10 +103,12 @@ pub async fn run(ctx: &Context, command: NotifyCommand) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn sender(ctx: &Context) -> anyhow::Result<Sender> {
-    let mailer = context::mailer()?;
-    let links = context::links(mailer.is_some())?;
-    Ok(Sender::new(ctx.store.clone(), mailer, links))
+fn sender(ctx: &Context, config: &Config) -> anyhow::Result<Sender> {
+    Ok(Sender::new(
+        ctx.store.clone(),
+        context::mailer(config)?,
+        context::links(config)?,
+    ))
 }
 
 /// The outbox sender running beside the worker's syncs.
@@ -120,12 +125,12 @@ impl RunningSender {
     }
 }
 
-/// Starts the sender: without a mail server it only queues key-expiry warnings, and messages
-/// wait in the outbox.
-pub fn spawn_sender(ctx: &Context) -> anyhow::Result<RunningSender> {
-    let sender = sender(ctx)?;
+/// Starts the sender with `config`'s mail settings: without a mail server it only queues
+/// key-expiry warnings, and messages wait in the outbox.
+pub fn spawn_sender(ctx: &Context, config: &Config) -> anyhow::Result<RunningSender> {
+    let sender = sender(ctx, config)?;
     if !sender.sends_mail() {
-        tracing::info!("ROSTER_SMTP_URL is not set: messages wait in the outbox");
+        tracing::info!("smtp_url (ROSTER_SMTP_URL) is not set: messages wait in the outbox");
     }
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(async move {

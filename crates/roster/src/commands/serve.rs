@@ -1,4 +1,5 @@
-//! `roster serve`: the REST API, and the scheduler unless `--no-scheduler`.
+//! `roster serve`: the REST API, the outbox sender with the configuration's mail settings, and
+//! the scheduler unless `--no-scheduler`.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -48,6 +49,8 @@ pub async fn run(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode
         started_line.extend(started.announcement);
         Some(started.tasks)
     };
+    // Mail goes out beside the requests and syncs; several senders may share the outbox.
+    let sender = crate::commands::notify::spawn_sender(&ctx, &config)?;
     let state = AppState::with_metrics(ctx.engine, config, roster_server::install_metrics());
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{}", serde_json::Value::Object(started_line))
@@ -56,6 +59,7 @@ pub async fn run(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode
     drop(stdout);
     let served = roster_server::serve(listener, state, !args.no_scheduler, shutdown_signal()).await;
     lookups.remove_unix_socket();
+    sender.stop().await;
     served.context("the server stopped with an error")?;
     Ok(ExitCode::SUCCESS)
 }

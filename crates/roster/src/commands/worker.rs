@@ -12,7 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
 use crate::cli::WorkerArgs;
-use crate::context::Context;
+use crate::context::{self, Context};
 
 /// The first wait after the store failed a look at the schedule; each failure in a row doubles
 /// it, up to [`MOST_BACKOFF`].
@@ -27,7 +27,7 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         concurrency: usize::from(args.concurrency),
     };
     // Mail goes out beside the syncs, never holding one up.
-    let sender = super::notify::spawn_sender(ctx)?;
+    let sender = super::notify::spawn_sender(ctx, &context::mail_config(args.config.as_deref())?)?;
     let mut scheduler = Scheduler::new(ctx.engine.clone(), policy);
     let mut report = ScheduleReport::default();
     let mut terminate = signal(SignalKind::terminate())?;

@@ -60,12 +60,12 @@ fn mail_settings_that_cannot_work_are_refused_with_the_fix() {
         String::from_utf8(output.stderr).unwrap()
     };
     let no_from = send(&[("ROSTER_SMTP_URL", "smtp://127.0.0.1:2525")]);
-    assert!(no_from.contains("ROSTER_MAIL_FROM is not"), "{no_from}");
+    assert!(no_from.contains("ROSTER_MAIL_FROM) is not"), "{no_from}");
     let no_url = send(&[
         ("ROSTER_SMTP_URL", "smtp://127.0.0.1:2525"),
         ("ROSTER_MAIL_FROM", "Roster <roster@example.net>"),
     ]);
-    assert!(no_url.contains("ROSTER_PUBLIC_URL is not"), "{no_url}");
+    assert!(no_url.contains("ROSTER_PUBLIC_URL) is not"), "{no_url}");
     let in_url = send(&[
         ("ROSTER_SMTP_URL", "smtp://roster:hunter2@127.0.0.1:2525"),
         ("ROSTER_MAIL_FROM", "roster@example.net"),
@@ -87,4 +87,85 @@ fn mail_settings_that_cannot_work_are_refused_with_the_fix() {
         ("ROSTER_PUBLIC_URL", "https://roster.example.net"),
     ]);
     assert!(readable.contains("chmod 600"), "{readable}");
+}
+
+#[test]
+fn roster_serve_mails_with_the_configuration_files_mail_settings() {
+    let roster = Roster::new();
+    roster.create_account();
+    let secret = roster.write_file("secret.txt", "a client secret\n");
+    let expires_on = (time::OffsetDateTime::now_utc().date() + time::Duration::days(5)).to_string();
+    roster.ok(&[
+        "connection",
+        "set",
+        ACCOUNT,
+        "--tenant",
+        "contoso.onmicrosoft.com",
+        "--client-id",
+        "00000000-0000-0000-0000-0000000000aa",
+        "--client-secret-file",
+        secret.to_str().unwrap(),
+        "--key-expires-on",
+        &expires_on,
+    ]);
+    // Nothing listens on the port: the sender's attempt and its error show it ran with the
+    // file's settings.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = roster.write_file(
+        "roster.toml",
+        &format!(
+            "public_url = \"https://roster.example.net/\"\n\
+             smtp_url = \"smtp://127.0.0.1:{port}\"\n\
+             mail_from = \"Roster <roster@example.net>\"\n"
+        ),
+    );
+    let mut serve = roster
+        .command(&["serve", "--listen", "127.0.0.1:0", "--no-scheduler"])
+        .arg("--config")
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let message = loop {
+        let outbox = roster.json(&["notify", "list", ACCOUNT]);
+        if let Some(tried) = outbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["attempts"] != json!(0))
+        {
+            break tried.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "roster serve tried no message: {outbox:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    assert_eq!(
+        message["notice"]["expires_on"],
+        json!(expires_on),
+        "{message:#}"
+    );
+    assert_eq!(message["status"], "pending", "{message:#}");
+    assert!(
+        message["last_error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{port}")),
+        "{message:#}"
+    );
 }

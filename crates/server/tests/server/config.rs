@@ -103,3 +103,69 @@ fn the_example_file_documents_every_key_and_loads_as_the_defaults() {
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(loaded.config, Config::default());
 }
+
+#[test]
+fn mail_settings_layer_like_every_key_and_a_numeric_user_name_stays_text() {
+    let toml = file(
+        "public_url = \"https://roster.example.net/\"\n\
+         smtp_url = \"smtp://relay.internal:25\"\n\
+         smtp_username = \"from-the-file\"\n\
+         smtp_password_file = \"/run/secrets/smtp\"\n\
+         mail_from = \"Roster <roster@example.net>\"\n",
+    );
+    let loaded = Config::load(
+        Some(toml.path()),
+        env(&[
+            ("ROSTER_SMTP_URL", "smtps://mail.example.net"),
+            ("ROSTER_SMTP_USERNAME", "1234"),
+            ("ROSTER_SMTP_CA_FILE", "/etc/roster/mail-ca.pem"),
+            // Set to nothing, as compose files leave variables: the file's value stands.
+            ("ROSTER_MAIL_FROM", ""),
+        ]),
+    )
+    .unwrap();
+    let config = loaded.config;
+    assert_eq!(config.smtp_url.as_deref(), Some("smtps://mail.example.net"));
+    assert_eq!(config.smtp_username.as_deref(), Some("1234"));
+    assert_eq!(
+        config.smtp_password_file.as_deref(),
+        Some(std::path::Path::new("/run/secrets/smtp"))
+    );
+    assert_eq!(
+        config.smtp_ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/roster/mail-ca.pem"))
+    );
+    assert_eq!(
+        config.mail_from.as_deref(),
+        Some("Roster <roster@example.net>")
+    );
+}
+
+#[test]
+fn a_mail_server_needs_a_sender_and_the_public_url_its_links_start_with() {
+    let error = Config::load(
+        None,
+        env(&[
+            ("ROSTER_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("ROSTER_PUBLIC_URL", "https://roster.example.net"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("mail_from (ROSTER_MAIL_FROM) is not"),
+        "{error}"
+    );
+
+    let toml = file("smtp_url = \"smtp://127.0.0.1:2525\"\nmail_from = \"roster@example.net\"\n");
+    let error = Config::load(Some(toml.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("public_url (ROSTER_PUBLIC_URL) is not"),
+        "the default public URL is no address for people's mail: {error}"
+    );
+
+    let without_mail = Config::load(None, env(&[("ROSTER_MAIL_FROM", "roster@example.net")]));
+    assert!(without_mail.is_ok(), "a sender alone sends nothing");
+}

@@ -198,6 +198,11 @@ contract_test!(
                 .is_empty(),
             "no tech contact and no admin: nobody to mail; the events stay in the history"
         );
+        assert!(
+            db.store.list_events(contoso.id, 10).await.unwrap()[0]
+                .notify
+                .is_empty()
+        );
 
         for admin in ["zoe@contoso.com", "bob@contoso.com"] {
             db.store
@@ -212,7 +217,8 @@ contract_test!(
                 .await
                 .unwrap();
         }
-        db.store
+        let told = db
+            .store
             .record_event(
                 contoso.id,
                 AccountEventKind::AutomaticSyncTurnedOff,
@@ -221,6 +227,11 @@ contract_test!(
             )
             .await
             .unwrap();
+        assert_eq!(
+            told.notify,
+            vec![address("bob@contoso.com"), address("zoe@contoso.com")],
+            "the event names whom its notice went to: the admins"
+        );
         let queued = db.store.list_outbox(contoso.id, 10).await.unwrap();
         assert_eq!(queued.len(), 1);
         assert_eq!(

@@ -110,7 +110,11 @@ contract_test!(
             )
             .await
             .unwrap();
-        assert_eq!(first.notify, None, "nobody to tell without a tech contact");
+        assert_eq!(
+            first.notify,
+            vec![],
+            "nobody to tell without a tech contact"
+        );
 
         let ada = TechContact {
             name: "Ada".into(),
@@ -131,7 +135,7 @@ contract_test!(
             )
             .await
             .unwrap();
-        assert_eq!(second.notify, Some(address("ada@contoso.com")));
+        assert_eq!(second.notify, vec![address("ada@contoso.com")]);
 
         let events = db.store.list_events(contoso.id, 10).await.unwrap();
         assert_eq!(events, vec![second, first]);

@@ -75,8 +75,12 @@ async fn losing_half_the_users_holds_the_removals_on_automatic_sync_and_applies_
         )
     );
     assert_eq!(
-        told.notify.as_ref().map(|a| a.as_str()),
-        Some("it@contoso.com"),
+        told.notify,
+        vec![
+            "it@contoso.com"
+                .parse::<roster_domain::EmailAddress>()
+                .unwrap()
+        ],
         "the tech contact is told"
     );
 }

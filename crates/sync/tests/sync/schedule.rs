@@ -107,8 +107,12 @@ async fn a_failed_automatic_run_is_recorded_for_the_tech_contact() {
     let events = app.store.list_events(app.account.id, 10).await.unwrap();
     assert_eq!(events[0].kind, AccountEventKind::AutomaticRunFailed);
     assert_eq!(
-        events[0].notify.as_ref().map(|a| a.as_str()),
-        Some("it@contoso.com")
+        events[0].notify,
+        vec![
+            "it@contoso.com"
+                .parse::<roster_domain::EmailAddress>()
+                .unwrap()
+        ]
     );
     assert!(
         events[0].message.contains("Directory.Read.All"),

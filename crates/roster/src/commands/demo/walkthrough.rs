@@ -200,7 +200,7 @@ pub async fn run(dir: PathBuf, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         runs.len()
     );
     // No mail server here: the sender only queues what is due, and messages wait in the outbox.
-    let links = crate::context::links(false)?;
+    let links = crate::context::links(&roster_server::Config::default())?;
     roster_notify::Sender::new(ctx.store.clone(), None, links.clone())
         .pass()
         .await?;
