@@ -9,6 +9,8 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+mod events;
+mod exports;
 mod health;
 mod lookup;
 pub mod openapi;

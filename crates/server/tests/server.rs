@@ -17,5 +17,7 @@ mod lookup;
 mod matrix;
 #[path = "server/openapi.rs"]
 mod openapi;
+#[path = "server/run_exports.rs"]
+mod run_exports;
 #[path = "server/support.rs"]
 mod support;

@@ -1,7 +1,7 @@
 //! Stored plans, applied at most once.
 //!
 //! A plan is a row of `plans` (the plan without its changes, and when it was applied) and a row
-//! of `plan_changes` per change. A first sync of a large tenant plans hundreds of thousands of
+//! of `plan_changes` per change, its id and category beside it as columns. A first sync of a large tenant plans hundreds of thousands of
 //! changes: written as one value, the plan would be copied whole by the driver and the database
 //! while stored, and rewritten whole when marked applied.
 //!
@@ -107,21 +107,23 @@ impl Store {
             e => e.into(),
         })?;
         for (chunk, changes) in plan.changes.chunks(CHANGES_PER_WRITE).enumerate() {
-            let mut rows = Vec::with_capacity(changes.len() * 3);
+            let mut rows = Vec::with_capacity(changes.len() * 5);
             for (offset, change) in changes.iter().enumerate() {
                 let position =
                     i64::try_from(chunk * CHANGES_PER_WRITE + offset).unwrap_or(i64::MAX);
                 rows.extend([
                     Value::from(plan.id.as_uuid()),
                     Value::from(position),
+                    Value::from(change.id.to_string()),
+                    Value::from(change.category.as_str()),
                     Value::from(to_json(change)),
                 ]);
             }
             insert_rows(
                 &mut tx.conn(),
-                "plan_changes (plan_id, position, body)",
+                "plan_changes (plan_id, position, change_id, category, body)",
                 "",
-                3,
+                5,
                 rows,
             )
             .await?;

@@ -16,6 +16,7 @@ mod contract {
     mod revisions;
     mod schedule;
     mod scope;
+    mod selection;
     mod stale_plans;
     mod users;
 }

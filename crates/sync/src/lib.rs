@@ -29,7 +29,7 @@ mod refresh;
 mod schedule;
 
 pub use allocator::use_one_allocator_arena;
-pub use engine::{ApplyOutcome, ApplyRequest, Planned, PreviewOutcome, SyncEngine};
+pub use engine::{ApplyOutcome, ApplyRequest, Chosen, Planned, PreviewOutcome, SyncEngine};
 pub use error::SyncError;
 pub use progress::{NoProgress, Progress};
 pub use refresh::{ReadKind, RefreshOutcome, refresh};
