@@ -57,7 +57,7 @@ impl Caller {
     }
 }
 
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -82,7 +82,7 @@ fn bearer_token(headers: &HeaderMap) -> Option<Result<String, ApiError>> {
 }
 
 /// Compares without stopping at the first difference, so timing tells nothing of the token.
-fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -90,7 +90,7 @@ fn same_secret(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn changes_state(method: &Method) -> bool {
+pub(crate) fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
@@ -195,6 +195,14 @@ impl FromRequestParts<AppState> for AccountScope {
             .find(|(name, _)| *name == "account")
             .map(|(_, value)| value.to_owned())
             .ok_or_else(|| ApiError::not_found("no such account"))?;
+        Self::resolve(state, caller, &reference).await
+    }
+}
+
+impl AccountScope {
+    /// The account `reference` names (its id or name), as `caller` may see it: an account the
+    /// caller may not see answers as an unknown one does (404).
+    pub async fn resolve(state: &AppState, caller: Caller, reference: &str) -> ApiResult<Self> {
         let hidden =
             || ApiError::not_found(format!("no account is named or has the id {reference:?}"));
         let reference: AccountRef = reference.parse().map_err(|_| hidden())?;
@@ -298,7 +306,7 @@ impl LoginLimits {
     }
 
     /// Counts an attempt; false when the address or the client has used up its quota.
-    fn allow(&self, address: &EmailAddress, client: Option<IpAddr>) -> bool {
+    pub(crate) fn allow(&self, address: &EmailAddress, client: Option<IpAddr>) -> bool {
         let client = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
         let address_ok = self.per_address.check_key(&address.to_string()).is_ok();
         let client_ok = self.per_client.check_key(&client).is_ok();
@@ -358,7 +366,7 @@ impl SessionView {
     }
 }
 
-fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
+pub(crate) fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     let secure = if state.config().secure_cookies() {
         "; Secure"
     } else {

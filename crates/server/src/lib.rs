@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 mod events;
 mod exports;
@@ -91,7 +92,7 @@ impl AppState {
     }
 }
 
-/// The whole application: health, metrics, sign-in and the REST API.
+/// The whole application: health, metrics, sign-in, the console and the REST API.
 pub fn router(state: AppState) -> Router {
     routes::build(state)
 }

@@ -8,13 +8,14 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::Method;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 use crate::api::{accounts, connection, sync, tokens, users};
-use crate::{AppState, auth, health, openapi};
+use crate::error::ApiError;
+use crate::{AppState, auth, console, health, openapi};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,8 +362,75 @@ pub(crate) fn build(state: AppState) -> Router {
         router = router.route(route.path, handler);
     }
     router
+        .merge(console::router(state.clone()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(count_requests))
         .with_state(state)
+}
+
+/// An unknown path: problem details under `/api`, a page elsewhere.
+async fn not_found(uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::not_found(format!(
+            "there is no route {}; see /api/openapi.json",
+            uri.path()
+        ))
+        .into_response()
+    } else {
+        console::PageError::not_found(
+            "There is no such page. Follow a link from the console instead.",
+        )
+        .into_response()
+    }
+}
+
+async fn method_not_allowed(uri: Uri, method: Method) -> Response {
+    let detail = format!("{} does not accept {method}", uri.path());
+    if uri.path().starts_with("/api/") {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            format!("{detail}; see /api/openapi.json"),
+        )
+        .into_response()
+    } else {
+        console::PageError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Cannot do that",
+            format!("{detail}. Follow a link or a button from the console instead."),
+        )
+        .into_response()
+    }
+}
+
+/// The console's pages load scripts and styles from this site only, and no other site may
+/// frame them; the API's answers are JSON and unaffected.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        // Pages show an account's users and one-time secrets: never kept by a shared cache.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// Counts each request by route (its pattern, not its ids) and status, and times it.

@@ -7,6 +7,8 @@ mod access;
 mod api;
 #[path = "server/config.rs"]
 mod config;
+#[path = "server/console.rs"]
+mod console;
 #[path = "server/guide.rs"]
 mod guide;
 #[path = "server/health.rs"]

@@ -328,3 +328,92 @@ impl TestApp {
         panic!("the run {run_id} did not finish in 20 s");
     }
 }
+
+/// A console page as a browser receives it.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub html: String,
+}
+
+impl Page {
+    /// Where a redirect sends the browser.
+    pub fn location(&self) -> Option<&str> {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+    }
+
+    /// Panics, showing the page, unless it contains `text`.
+    pub fn assert_contains(&self, text: &str) {
+        assert!(
+            self.html.contains(text),
+            "the page ({}) does not contain {text:?}:\n{}",
+            self.status,
+            self.html
+        );
+    }
+}
+
+/// Whether a console form carries its session's CSRF token, as the console's own forms do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Csrf {
+    Field,
+    Missing,
+}
+
+impl TestApp {
+    /// A console page as `caller` sees it.
+    pub async fn page(&self, caller: &As, path: &str) -> Page {
+        let mut request = Request::builder().method(Method::GET).uri(path);
+        if let As::Session { cookie, .. } = caller {
+            request = request.header(header::COOKIE, cookie);
+        }
+        self.browse(request.body(Body::empty()).unwrap()).await
+    }
+
+    /// Submits a console form as a browser without JavaScript does: urlencoded, the CSRF token
+    /// (when `csrf` says so) in the `csrf_token` field, no `X-CSRF-Token` header.
+    pub async fn submit(
+        &self,
+        caller: &As,
+        path: &str,
+        fields: &[(&str, &str)],
+        csrf: Csrf,
+    ) -> Page {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let As::Session {
+            cookie,
+            csrf: token,
+        } = caller
+        {
+            request = request.header(header::COOKIE, cookie);
+            if csrf == Csrf::Field {
+                form.append_pair("csrf_token", token);
+            }
+        }
+        for (name, value) in fields {
+            form.append_pair(name, value);
+        }
+        self.browse(request.body(Body::from(form.finish())).unwrap())
+            .await
+    }
+
+    pub async fn browse(&self, request: Request<Body>) -> Page {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Page {
+            status,
+            headers,
+            html: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+}

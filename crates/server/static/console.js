@@ -1,0 +1,52 @@
+// Roster console: small enhancements over pages that work without JavaScript.
+// Loaded from /static (the Content-Security-Policy allows no inline script).
+"use strict";
+
+// Search Now uses the saved settings: while the settings form has unsaved changes, the button
+// is disabled and says why (the guide: "Ensure that all your settings are saved first").
+// Forms opt in with data-unsaved-guard="ID of the element to disable" and the element's
+// data-unsaved-message.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const form of document.querySelectorAll("form[data-unsaved-guard]")) {
+    const target = document.getElementById(form.dataset.unsavedGuard);
+    if (!target) continue;
+    const explain = document.getElementById(target.dataset.unsavedExplanation || "");
+    const initial = new FormData(form);
+    const changed = () => {
+      const now = new FormData(form);
+      const keys = new Set([...initial.keys(), ...now.keys()]);
+      for (const key of keys) {
+        if (key === "csrf_token") continue;
+        if (initial.getAll(key).join("\u0000") !== now.getAll(key).join("\u0000")) return true;
+      }
+      return false;
+    };
+    const update = () => {
+      const dirty = changed();
+      target.disabled = dirty;
+      if (explain) explain.hidden = !dirty;
+    };
+    form.addEventListener("input", update);
+    form.addEventListener("change", update);
+    update();
+  }
+});
+
+// A running sync's page follows the run's server-sent events and, when the run ends, loads
+// again to show its result. Without JavaScript the page refreshes itself instead (noscript).
+document.addEventListener("DOMContentLoaded", () => {
+  const live = document.querySelector("[data-run-events]");
+  if (!live) return;
+  const events = new EventSource(live.dataset.runEvents);
+  events.addEventListener("progress", (event) => {
+    const progress = JSON.parse(event.data);
+    for (const field of live.querySelectorAll("[data-progress]")) {
+      const value = progress[field.dataset.progress];
+      field.textContent = value === null || value === undefined ? "starting" : String(value);
+    }
+  });
+  events.addEventListener("finished", () => {
+    events.close();
+    window.location.reload();
+  });
+});
