@@ -9,6 +9,8 @@ mod api;
 mod config;
 #[path = "server/console.rs"]
 mod console;
+#[path = "server/console_plan.rs"]
+mod console_plan;
 #[path = "server/guide.rs"]
 mod guide;
 #[path = "server/health.rs"]
