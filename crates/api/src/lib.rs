@@ -4,6 +4,8 @@
 //!
 //! No HTTP and no I/O here, so the CLI can use them without depending on the server.
 
+pub mod csv;
+
 use std::collections::BTreeMap;
 
 use roster_domain::connection::iso_date;

@@ -1,11 +1,13 @@
 //! Plans: what Search Now found, as a list of changes with before → after values and reasons.
 
+use std::collections::{BTreeMap, HashMap};
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::{
-    AccountId, EmailAddress, ExternalId, GroupId, GroupKind, NewUserRole, PlanId, RunId, UserId,
-    ids::ChangeId,
+    AccountId, EmailAddress, ExternalId, GroupId, GroupKind, NewUserRole, ParseError, PlanId,
+    RunId, UserId, ids::ChangeId,
 };
 
 /// The categories a plan is shown in (product.md §3).
@@ -57,6 +59,25 @@ impl Category {
     }
 }
 
+impl std::str::FromStr for Category {
+    type Err = ParseError;
+
+    /// A category by its name ([`Category::as_str`]).
+    fn from_str(text: &str) -> Result<Self, ParseError> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|c| c.as_str()).collect();
+                ParseError::new(
+                    "plan category",
+                    text,
+                    format!("expected one of {}", names.join(", ")),
+                )
+            })
+    }
+}
+
 /// A value shown on either side of an attribute change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -64,6 +85,18 @@ pub enum AttributeValue {
     None,
     Text(String),
     List(Vec<String>),
+}
+
+impl std::fmt::Display for AttributeValue {
+    /// As a person reads it: "(none)", the text, or the list's items separated by commas.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("(none)"),
+            Self::Text(text) => f.write_str(text),
+            Self::List(items) if items.is_empty() => f.write_str("(none)"),
+            Self::List(items) => f.write_str(&items.join(", ")),
+        }
+    }
 }
 
 /// One attribute's before → after values.
@@ -295,5 +328,98 @@ impl Plan {
 
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+}
+
+/// What the admin checked on a plan before Sync Active Directory applies it (product.md §4).
+/// Every change is checked unless unchecked: a category's select all / none sets the whole
+/// category, and a change's own box, recorded after, wins over its category's choice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Categories chosen whole: all checked (true) or none (false).
+    pub categories: BTreeMap<Category, bool>,
+    /// Changes whose own box was recorded since their category's last choice.
+    pub changes: HashMap<ChangeId, ChangeChoice>,
+}
+
+/// One change's recorded box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeChoice {
+    pub category: Category,
+    pub checked: bool,
+}
+
+impl Selection {
+    /// Whether the whole category was last chosen checked: true unless select none.
+    pub fn category_checked(&self, category: Category) -> bool {
+        self.categories.get(&category).copied().unwrap_or(true)
+    }
+
+    pub fn is_checked(&self, change: &Change) -> bool {
+        self.is_checked_id(change.id, change.category)
+    }
+
+    /// Whether the change `id` of `category` is checked.
+    pub fn is_checked_id(&self, id: ChangeId, category: Category) -> bool {
+        self.changes
+            .get(&id)
+            .map_or_else(|| self.category_checked(category), |choice| choice.checked)
+    }
+
+    /// How many of the `total` changes of `category` are checked.
+    pub fn checked_in(&self, category: Category, total: usize) -> usize {
+        let recorded = |checked: bool| {
+            self.changes
+                .values()
+                .filter(|c| c.category == category && c.checked == checked)
+                .count()
+        };
+        if self.category_checked(category) {
+            total.saturating_sub(recorded(false))
+        } else {
+            recorded(true).min(total)
+        }
+    }
+}
+
+/// Choices to record on a plan: first each change's box, then each category's select all /
+/// none, which replaces the boxes recorded in that category (so that select all, pressed on a
+/// page whose boxes are sent along, means the whole category).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectionUpdate {
+    pub changes: Vec<(ChangeId, bool)>,
+    pub categories: Vec<(Category, bool)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choice(category: Category, checked: bool) -> ChangeChoice {
+        ChangeChoice { category, checked }
+    }
+
+    #[test]
+    fn every_change_is_checked_until_unchecked() {
+        let selection = Selection::default();
+        assert!(selection.is_checked_id(ChangeId::new(), Category::UsersToAdd));
+        assert_eq!(selection.checked_in(Category::GroupsToRemove, 7), 7);
+    }
+
+    #[test]
+    fn a_changes_own_box_wins_over_its_categorys_choice() {
+        let (kept, dropped, other) = (ChangeId::new(), ChangeId::new(), ChangeId::new());
+        let selection = Selection {
+            categories: BTreeMap::from([(Category::UsersToAdd, false)]),
+            changes: HashMap::from([
+                (kept, choice(Category::UsersToAdd, true)),
+                (dropped, choice(Category::UsersToRemove, false)),
+            ]),
+        };
+        assert!(selection.is_checked_id(kept, Category::UsersToAdd));
+        assert!(!selection.is_checked_id(other, Category::UsersToAdd));
+        assert!(!selection.is_checked_id(dropped, Category::UsersToRemove));
+        assert_eq!(selection.checked_in(Category::UsersToAdd, 10), 1);
+        assert_eq!(selection.checked_in(Category::UsersToRemove, 10), 9);
     }
 }

@@ -511,7 +511,8 @@ pub enum SyncCommand {
         account: String,
         #[arg(long, value_name = "PLAN_ID")]
         plan: String,
-        /// Leave this change out (repeat for several).
+        /// Leave this change out (repeat for several); without it, the changes checked in the
+        /// console (every change, unless some were unchecked there).
         #[arg(long = "skip", value_name = "CHANGE_ID")]
         skip: Vec<String>,
         /// Apply removals over the deletion limit.

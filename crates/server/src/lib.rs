@@ -10,6 +10,8 @@ pub mod auth;
 pub mod config;
 pub mod console;
 pub mod error;
+mod events;
+mod exports;
 mod health;
 mod lookup;
 pub mod openapi;

@@ -345,8 +345,15 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Method::GET,
             account!("/runs/{run}"),
             AccountReader,
-            "A run's status, progress and report",
+            "A run's status, progress and report (the report as CSV with Accept: text/csv)",
             get(sync::run),
+        ),
+        entry(
+            Method::GET,
+            account!("/runs/{run}/events"),
+            AccountReader,
+            "A run's progress as server-sent events, then its final status",
+            get(sync::run_events),
         ),
         entry(
             Method::GET,
@@ -359,7 +366,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Method::GET,
             account!("/plans/{plan}/changes"),
             AccountReader,
-            "A page of a plan's changes",
+            "A page of a plan's changes (every change as CSV with Accept: text/csv)",
             get(sync::changes),
         ),
         entry(

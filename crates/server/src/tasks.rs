@@ -1,17 +1,20 @@
 //! The server's own pool for long work: Search Now, apply and automatic runs started through
-//! the API run here, outlive the request that started them, and record their progress on the
-//! run at most about once a second. A client that disconnects changes nothing.
+//! the API or the console run here, outlive the request that started them, and record their
+//! progress on the run at most about once a second. A client that disconnects changes nothing.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use roster_domain::RunId;
+use roster_domain::{AccountId, RunId};
 use roster_store::{RunProgress, Store};
-use roster_sync::{Progress, SyncError};
+use roster_sync::{ApplyRequest, Progress, SyncEngine, SyncError};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinSet;
+
+use crate::AppState;
+use crate::auth::AccountScope;
 
 /// How often a running sync's progress is written to its run.
 const RECORD_EVERY: Duration = Duration::from_secs(1);
@@ -163,4 +166,75 @@ impl RunPool {
         let _ = tokio::time::timeout(grace, all).await;
         tasks.len()
     }
+}
+
+/// Starts `work` on the server's pool for the scope's account, as its caller, and answers with
+/// the run's id once the run is recorded.
+async fn start<W, F>(state: &AppState, scope: &AccountScope, work: W) -> Result<RunId, SyncError>
+where
+    W: FnOnce(SyncEngine, AccountId, String, Arc<dyn Progress>) -> F,
+    F: Future<Output = Result<(), SyncError>> + Send + 'static,
+{
+    let engine = state.engine().clone();
+    let account_id = scope.account.id;
+    let actor = scope.caller.actor();
+    state
+        .runs()
+        .start(state.store().clone(), move |progress| {
+            work(engine, account_id, actor, progress)
+        })
+        .await
+}
+
+/// Search Now: refreshes the mirror (the whole directory when `full`) and stores a plan.
+pub async fn start_preview(
+    state: &AppState,
+    scope: &AccountScope,
+    full: bool,
+) -> Result<RunId, SyncError> {
+    start(
+        state,
+        scope,
+        move |engine, account_id, actor, progress| async move {
+            engine
+                .preview(account_id, full, &actor, &*progress)
+                .await
+                .map(drop)
+        },
+    )
+    .await
+}
+
+/// Sync Active Directory: applies the chosen changes of a plan.
+pub async fn start_apply(
+    state: &AppState,
+    scope: &AccountScope,
+    request: ApplyRequest,
+) -> Result<RunId, SyncError> {
+    start(
+        state,
+        scope,
+        move |engine, account_id, actor, progress| async move {
+            engine
+                .apply(account_id, &request, &actor, &*progress)
+                .await
+                .map(drop)
+        },
+    )
+    .await
+}
+
+/// The automatic sync, now: refresh, plan, and apply what the settings allow.
+pub async fn start_automatic(state: &AppState, scope: &AccountScope) -> Result<RunId, SyncError> {
+    start(
+        state,
+        scope,
+        |engine, account_id, actor, progress| async move {
+            engine
+                .run_automatic(account_id, &actor, &*progress)
+                .await
+                .map(drop)
+        },
+    )
+    .await
 }

@@ -31,3 +31,22 @@ document.addEventListener("DOMContentLoaded", () => {
     update();
   }
 });
+
+// A running sync's page follows the run's server-sent events and, when the run ends, loads
+// again to show its result. Without JavaScript the page refreshes itself instead (noscript).
+document.addEventListener("DOMContentLoaded", () => {
+  const live = document.querySelector("[data-run-events]");
+  if (!live) return;
+  const events = new EventSource(live.dataset.runEvents);
+  events.addEventListener("progress", (event) => {
+    const progress = JSON.parse(event.data);
+    for (const field of live.querySelectorAll("[data-progress]")) {
+      const value = progress[field.dataset.progress];
+      field.textContent = value === null || value === undefined ? "starting" : String(value);
+    }
+  });
+  events.addEventListener("finished", () => {
+    events.close();
+    window.location.reload();
+  });
+});

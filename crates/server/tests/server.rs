@@ -15,6 +15,8 @@ mod console;
 mod console_azure;
 #[path = "server/console_directory.rs"]
 mod console_directory;
+#[path = "server/console_plan.rs"]
+mod console_plan;
 #[path = "server/guide.rs"]
 mod guide;
 #[path = "server/health.rs"]
@@ -25,5 +27,7 @@ mod lookup;
 mod matrix;
 #[path = "server/openapi.rs"]
 mod openapi;
+#[path = "server/run_exports.rs"]
+mod run_exports;
 #[path = "server/support.rs"]
 mod support;

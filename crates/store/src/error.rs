@@ -2,8 +2,8 @@
 //! where there is one, the fix; no variant carries a database driver's type.
 
 use roster_domain::{
-    AccountId, ApiTokenId, DomainName, EmailAddress, ErrorKind, ExternalId, GroupId, OperatorId,
-    ParseError, PlanId, Role, RunId, UserId,
+    AccountId, ApiTokenId, ChangeId, DomainName, EmailAddress, ErrorKind, ExternalId, GroupId,
+    OperatorId, ParseError, PlanId, Role, RunId, UserId,
 };
 use time::OffsetDateTime;
 
@@ -132,6 +132,14 @@ pub enum StoreError {
     PlanNotFound(PlanId),
 
     #[error(
+        "the plan {plan_id} has no change with the id {change_id}; reload the plan and choose again"
+    )]
+    ChangeNotFound {
+        plan_id: PlanId,
+        change_id: ChangeId,
+    },
+
+    #[error(
         "the plan {plan_id} was already applied at {applied_at}; run Search Now to build a new plan"
     )]
     PlanAlreadyApplied {
@@ -231,7 +239,8 @@ impl StoreError {
             | Self::NotInvitable { .. }
             | Self::InvitationInvalid
             | Self::RoleNotChangeable { .. }
-            | Self::RotationKeyMismatch { .. } => ErrorKind::Invalid,
+            | Self::RotationKeyMismatch { .. }
+            | Self::ChangeNotFound { .. } => ErrorKind::Invalid,
             Self::AccountNotFound(_)
             | Self::DomainNotFound(_)
             | Self::UserNotFound(_)

@@ -93,6 +93,7 @@ mod rows;
 mod runs;
 mod scope;
 pub mod secret;
+mod selection;
 mod users;
 mod views;
 
@@ -116,7 +117,9 @@ pub use runs::{NewRun, RUN_LEASE};
 pub use scope::{MemberKeys, Membership, ObjectKeys};
 pub use secret::{MasterKey, MasterKeyError};
 pub use users::{MIN_PASSWORD_LEN, NewAdmin, NewUser, UserUpdate};
-pub use views::{ChangePage, ChangeQuery, PlanSummary, RunProgress, UserQuery};
+pub use views::{
+    CategoryPage, CategoryQuery, ChangePage, ChangeQuery, PlanSummary, RunProgress, UserQuery,
+};
 
 /// The store: a handle to the database and the master key. Clone it freely; clones share the
 /// connection pool.

@@ -1,7 +1,7 @@
 //! Stored plans, applied at most once.
 //!
 //! A plan is a row of `plans` (the plan without its changes, and when it was applied) and a row
-//! of `plan_changes` per change. A first sync of a large tenant plans hundreds of thousands of
+//! of `plan_changes` per change, its id and category beside it as columns. A first sync of a large tenant plans hundreds of thousands of
 //! changes: written as one value, the plan would be copied whole by the driver and the database
 //! while stored, and rewritten whole when marked applied.
 //!

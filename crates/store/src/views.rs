@@ -45,6 +45,25 @@ pub struct ChangePage {
     pub last_position: Option<u64>,
 }
 
+/// One page of one category of a plan, as the plan page shows it: numbered pages, so that a
+/// category of 100,000 changes can be paged through and jumped into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryQuery {
+    pub category: Category,
+    /// Part of the change's summary, case-insensitive.
+    pub search: Option<String>,
+    /// How many matching changes come before the page.
+    pub offset: u64,
+    pub limit: u32,
+}
+
+/// A page of a category's changes, and how many changes of the category match in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryPage {
+    pub changes: Vec<Change>,
+    pub matching: u64,
+}
+
 /// A plan without its changes, with how many it holds per category.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanSummary {
@@ -277,6 +296,71 @@ impl Store {
         Ok(ChangePage {
             changes,
             last_position,
+        })
+    }
+
+    /// A numbered page of one category of one of the account's plans, in plan order.
+    pub async fn plan_category_page(
+        &self,
+        account_id: AccountId,
+        plan_id: PlanId,
+        query: &CategoryQuery,
+    ) -> Result<CategoryPage, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct CountRow {
+            count: i64,
+        }
+        let mut tx = self.db.begin_read().await?;
+        let exists: Option<IdRow> = sql("SELECT id FROM plans WHERE id = $1 AND account_id = $2")
+            .bind(plan_id.as_uuid())
+            .bind(account_id.as_uuid())
+            .fetch_optional(&mut tx.conn())
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::PlanNotFound(plan_id));
+        }
+        let mut filter = String::from("plan_id = $1 AND category = $2");
+        let mut params: Vec<Value> = vec![plan_id.as_uuid().into(), query.category.as_str().into()];
+        if let Some(search) = query.search.as_deref().filter(|s| !s.trim().is_empty()) {
+            params.push(contains_pattern(search.trim()).into());
+            filter.push_str(&format!(
+                " AND search_text LIKE ${} ESCAPE '\\'",
+                params.len()
+            ));
+        }
+        let counted: Option<CountRow> = built_sql(
+            format!("SELECT COUNT(*) AS count FROM plan_changes WHERE {filter}"),
+            params.clone(),
+        )
+        .fetch_optional(&mut tx.conn())
+        .await?;
+        let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+        let n = params.len();
+        params.extend([i64::from(query.limit).into(), offset.into()]);
+        let rows: Vec<PositionedChange> = built_sql(
+            format!(
+                "SELECT position, body FROM plan_changes WHERE {filter} ORDER BY position LIMIT ${} OFFSET ${}",
+                n + 1,
+                n + 2
+            ),
+            params,
+        )
+        .fetch_all(&mut tx.conn())
+        .await?;
+        let changes = rows
+            .iter()
+            .map(|row| {
+                serde_json::from_str::<Change>(&row.body).map_err(|e| {
+                    StoreError::PlanFromEarlierVersion {
+                        plan_id,
+                        reason: e.to_string(),
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(CategoryPage {
+            changes,
+            matching: counted.map_or(0, |row| count(row.count)),
         })
     }
 

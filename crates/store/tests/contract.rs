@@ -17,6 +17,7 @@ mod contract {
     mod revisions;
     mod schedule;
     mod scope;
+    mod selection;
     mod stale_plans;
     mod users;
     mod views;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use roster_domain::plan::{
-    Category, Change, ChangeAction, DeletionCheck, GroupFields, MemberChanges, Plan, SkipReason,
+    Category, Change, ChangeAction, ChangeChoice, DeletionCheck, GroupFields, MemberChanges, Plan,
+    Selection, SkipReason,
 };
 use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
 use roster_domain::{
@@ -76,10 +77,20 @@ pub struct PreviewOutcome {
 #[derive(Debug, Clone)]
 pub struct ApplyRequest {
     pub plan_id: PlanId,
-    /// Changes left unchecked: not applied, and proposed again by the next plan.
-    pub skip: HashSet<ChangeId>,
+    pub chosen: Chosen,
     /// Apply removals even when they exceed the deletion limit.
     pub confirm_removals: bool,
+}
+
+/// Which of a plan's changes an apply carries out. Those left out are not applied, and the next
+/// plan proposes them again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chosen {
+    /// The changes checked on the plan: the choices recorded with
+    /// [`Store::record_selection`], every change when none were.
+    Recorded,
+    /// Every change but these.
+    AllBut(HashSet<ChangeId>),
 }
 
 /// What applying produced.
@@ -230,13 +241,30 @@ impl SyncEngine {
     ) -> Result<ApplyOutcome, SyncError> {
         let plan_id = request.plan_id;
         let stored = self.store.plan(account_id, plan_id).await?;
-        let known: HashSet<ChangeId> = stored.plan.changes.iter().map(|c| c.id).collect();
-        if let Some(unknown) = request.skip.iter().find(|id| !known.contains(id)) {
-            return Err(SyncError::UnknownChange {
-                plan_id,
-                change_id: unknown.to_string(),
-            });
-        }
+        let selection = match &request.chosen {
+            Chosen::Recorded => self.store.selection(account_id, plan_id).await?,
+            Chosen::AllBut(skip) => {
+                let categories: HashMap<ChangeId, Category> = (stored.plan.changes.iter())
+                    .map(|c| (c.id, c.category))
+                    .collect();
+                let mut changes = HashMap::with_capacity(skip.len());
+                for id in skip {
+                    let category = *categories.get(id).ok_or_else(|| SyncError::UnknownChange {
+                        plan_id,
+                        change_id: id.to_string(),
+                    })?;
+                    let unchecked = ChangeChoice {
+                        category,
+                        checked: false,
+                    };
+                    changes.insert(*id, unchecked);
+                }
+                Selection {
+                    categories: Default::default(),
+                    changes,
+                }
+            }
+        };
         // A plan that cannot be applied is refused before a run starts, so an API caller hears
         // why at once rather than from a failed run.
         self.store.check_plan_current(account_id, plan_id).await?;
@@ -249,7 +277,7 @@ impl SyncEngine {
                 self.store.mark_plan_applied(account_id, plan_id).await?;
                 let hold_removals =
                     stored.plan.deletion_check.exceeded && !request.confirm_removals;
-                let selected = |c: &Change| !request.skip.contains(&c.id);
+                let selected = |c: &Change| selection.is_checked(c);
                 self.apply_plan(
                     &mut run,
                     &stored.plan,

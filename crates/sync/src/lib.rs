@@ -30,7 +30,7 @@ mod schedule;
 
 pub use allocator::use_one_allocator_arena;
 pub use connection::CERTIFICATE_VALID_DAYS;
-pub use engine::{ApplyOutcome, ApplyRequest, Planned, PreviewOutcome, SyncEngine};
+pub use engine::{ApplyOutcome, ApplyRequest, Chosen, Planned, PreviewOutcome, SyncEngine};
 pub use error::SyncError;
 pub use progress::{NoProgress, Progress};
 pub use refresh::{ReadKind, RefreshOutcome, refresh};

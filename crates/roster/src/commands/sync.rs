@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use roster_domain::run::{Run, RunStatus};
 use roster_domain::{ChangeId, ExternalId, PlanId};
 use roster_store::StoreError;
-use roster_sync::{ApplyOutcome, ApplyRequest, NoProgress, Planned, Progress, SyncError};
+use roster_sync::{ApplyOutcome, ApplyRequest, Chosen, NoProgress, Planned, Progress, SyncError};
 use serde_json::json;
 
 use crate::cli::{ExemptArgs, SyncCommand};
@@ -176,7 +176,11 @@ pub async fn run(ctx: &Context, command: SyncCommand) -> anyhow::Result<ExitCode
                 .collect::<Result<HashSet<ChangeId>, _>>()?;
             let request = ApplyRequest {
                 plan_id,
-                skip,
+                chosen: if skip.is_empty() {
+                    Chosen::Recorded
+                } else {
+                    Chosen::AllBut(skip)
+                },
                 confirm_removals,
             };
             let bar = Bar::new();

@@ -3,22 +3,23 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use roster_api::{ChangeView, Page, PlanSummaryView, RunView};
 use roster_domain::plan::Category;
-use roster_domain::{AccountId, ChangeId, PlanId, RunId};
+use roster_domain::{ChangeId, PlanId, RunId};
 use roster_store::{ChangeQuery, RunProgress};
-use roster_sync::{ApplyRequest, Progress, SyncEngine, SyncError};
+use roster_sync::{ApplyRequest, Chosen, SyncError};
 use serde::{Deserialize, Serialize};
 
-use crate::AppState;
 use crate::api::{Body, OptionalBody, Query, page_limit};
-use crate::auth::{AccountScope, Reader, Writer};
+use crate::auth::{Reader, Writer};
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::exports::{self, PlanFilter};
+use crate::{AppState, events, tasks};
 
 /// A run that was started: read its progress and outcome from `GET …/runs/{run_id}`.
 #[derive(Serialize)]
@@ -34,50 +35,12 @@ pub struct RunWithProgress {
     pub progress: RunProgress,
 }
 
-/// Starts `work` on the server's pool for the scope's account, as its caller, and answers with
-/// the run's id once the run is recorded. The console starts its runs here too.
-pub(crate) async fn start<W, F>(
-    state: &AppState,
-    scope: &AccountScope,
-    work: W,
-) -> Result<RunId, SyncError>
-where
-    W: FnOnce(SyncEngine, AccountId, String, Arc<dyn Progress>) -> F,
-    F: Future<Output = Result<(), SyncError>> + Send + 'static,
-{
-    let engine = state.engine().clone();
-    let account_id = scope.account.id;
-    let actor = scope.caller.actor();
-    state
-        .runs()
-        .start(state.store().clone(), move |progress| {
-            work(engine, account_id, actor, progress)
-        })
-        .await
-}
-
-/// `202` with the run's id.
-fn accepted(run_id: RunId) -> (StatusCode, Json<Started>) {
-    (StatusCode::ACCEPTED, Json(Started { run_id }))
-}
-
-/// Starts Search Now for the scope's account: a delta round, or a whole read when `full`.
-pub(crate) async fn start_preview(
-    state: &AppState,
-    scope: &AccountScope,
-    full: bool,
-) -> Result<RunId, SyncError> {
-    start(
-        state,
-        scope,
-        move |engine, account_id, actor, progress| async move {
-            engine
-                .preview(account_id, full, &actor, &*progress)
-                .await
-                .map(drop)
-        },
-    )
-    .await
+/// Answers `202` with the id of a run that `started` recorded.
+async fn accepted(
+    started: impl Future<Output = Result<RunId, SyncError>>,
+) -> ApiResult<(StatusCode, Json<Started>)> {
+    let run_id = started.await?;
+    Ok((StatusCode::ACCEPTED, Json(Started { run_id })))
 }
 
 #[derive(Deserialize, Default)]
@@ -95,7 +58,7 @@ pub async fn preview(
     Writer(scope): Writer,
     OptionalBody(PreviewBody { full }): OptionalBody<PreviewBody>,
 ) -> ApiResult<(StatusCode, Json<Started>)> {
-    Ok(accepted(start_preview(&state, &scope, full).await?))
+    accepted(tasks::start_preview(&state, &scope, full)).await
 }
 
 /// `POST …/sync/run`: the automatic path now (refresh, plan, apply what the settings allow).
@@ -103,24 +66,15 @@ pub async fn run_now(
     State(state): State<AppState>,
     Writer(scope): Writer,
 ) -> ApiResult<(StatusCode, Json<Started>)> {
-    let run_id = start(
-        &state,
-        &scope,
-        |engine, account_id, actor, progress| async move {
-            engine
-                .run_automatic(account_id, &actor, &*progress)
-                .await
-                .map(drop)
-        },
-    )
-    .await?;
-    Ok(accepted(run_id))
+    accepted(tasks::start_automatic(&state, &scope)).await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyBody {
-    /// Changes left unchecked: not applied, and proposed again by the next plan.
+    /// Changes left unchecked: not applied, and proposed again by the next plan. Without
+    /// `skip` or `only`, the changes checked in the console are applied (every change, unless
+    /// some were unchecked there).
     pub skip: Option<Vec<String>>,
     /// Only these changes are applied (instead of `skip`).
     pub only: Option<Vec<String>>,
@@ -164,14 +118,16 @@ pub async fn apply(
     Body(body): Body<ApplyBody>,
 ) -> ApiResult<(StatusCode, Json<Started>)> {
     let plan_id = plan_id(&plan)?;
-    let skip = match (&body.skip, &body.only) {
+    let chosen = match (&body.skip, &body.only) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid_field(
                 "only",
                 "give either skip (the changes to leave out) or only (the changes to apply), not both",
             ));
         }
-        (Some(skip), None) => change_ids("skip", skip).map_err(ApiError::invalid_fields)?,
+        (Some(skip), None) => {
+            Chosen::AllBut(change_ids("skip", skip).map_err(ApiError::invalid_fields)?)
+        }
         (None, Some(only)) => {
             let only = change_ids("only", only).map_err(ApiError::invalid_fields)?;
             let all: HashSet<ChangeId> = state
@@ -190,27 +146,16 @@ pub async fn apply(
             if !unknown.is_empty() {
                 return Err(ApiError::invalid_fields(unknown));
             }
-            all.difference(&only).copied().collect()
+            Chosen::AllBut(all.difference(&only).copied().collect())
         }
-        (None, None) => HashSet::new(),
+        (None, None) => Chosen::Recorded,
     };
     let request = ApplyRequest {
         plan_id,
-        skip,
+        chosen,
         confirm_removals: body.confirm_removals,
     };
-    let run_id = start(
-        &state,
-        &scope,
-        move |engine, account_id, actor, progress| async move {
-            engine
-                .apply(account_id, &request, &actor, &*progress)
-                .await
-                .map(drop)
-        },
-    )
-    .await?;
-    Ok(accepted(run_id))
+    accepted(tasks::start_apply(&state, &scope, request)).await
 }
 
 fn run_id(text: &str) -> Result<RunId, ApiError> {
@@ -218,20 +163,34 @@ fn run_id(text: &str) -> Result<RunId, ApiError> {
         .map_err(|_| ApiError::not_found(format!("no run has the id {text:?}")))
 }
 
-/// `GET …/runs/{run}`: status, progress, the plan once planned, the report once finished.
+/// `GET …/runs/{run}`: status, progress, the plan once planned, the report once finished;
+/// with `Accept: text/csv`, the report as CSV.
 pub async fn run(
     State(state): State<AppState>,
     Reader(scope): Reader,
     Path((_, run)): Path<(String, String)>,
-) -> ApiResult<Json<RunWithProgress>> {
-    let (run, progress) = state
-        .store()
-        .account_run(scope.account.id, run_id(&run)?)
-        .await?;
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let run_id = run_id(&run)?;
+    if exports::wants_csv(&headers) {
+        return Ok(exports::report(state.store(), scope.account.id, run_id).await?);
+    }
+    let (run, progress) = state.store().account_run(scope.account.id, run_id).await?;
     Ok(Json(RunWithProgress {
         run: RunView::from(&run),
         progress,
-    }))
+    })
+    .into_response())
+}
+
+/// `GET …/runs/{run}/events`: the run's progress as server-sent events, then its final status.
+pub async fn run_events(
+    State(state): State<AppState>,
+    Reader(scope): Reader,
+    Path((_, run)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let events = events::run_events(state.store().clone(), scope.account.id, run_id(&run)?).await?;
+    Ok(events.into_response())
 }
 
 /// `GET …/runs`: the account's runs, newest first.
@@ -274,22 +233,31 @@ pub struct ChangeListQuery {
 }
 
 fn category(text: &str) -> Result<Category, ApiError> {
-    Category::ALL
-        .into_iter()
-        .find(|c| c.as_str() == text)
-        .ok_or_else(|| {
-            let names: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
-            ApiError::invalid_field("category", format!("expected one of {}", names.join(", ")))
-        })
+    text.parse().map_err(|e| ApiError::parse("category", &e))
 }
 
-/// `GET …/plans/{plan}/changes?category=&q=&limit=&cursor=`: a page of the plan's changes.
+/// `GET …/plans/{plan}/changes?category=&q=&limit=&cursor=`: a page of the plan's changes;
+/// with `Accept: text/csv`, every change the category and `q` select, as CSV.
 pub async fn changes(
     State(state): State<AppState>,
     Reader(scope): Reader,
     Path((_, plan)): Path<(String, String)>,
     Query(query): Query<ChangeListQuery>,
-) -> ApiResult<Json<Page<ChangeView>>> {
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if exports::wants_csv(&headers) {
+        let filter = PlanFilter {
+            category: query.category.as_deref().map(category).transpose()?,
+            search: query.q,
+        };
+        let export = exports::plan(
+            state.store().clone(),
+            scope.account.id,
+            plan_id(&plan)?,
+            filter,
+        );
+        return Ok(export.await?);
+    }
     let limit = page_limit(query.limit)?;
     let after = query
         .cursor
@@ -317,5 +285,6 @@ pub async fn changes(
     Ok(Json(Page {
         items: page.changes.iter().map(ChangeView::from).collect(),
         next_cursor: page.last_position.map(|p| p.to_string()),
-    }))
+    })
+    .into_response())
 }

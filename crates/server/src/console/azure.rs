@@ -29,9 +29,8 @@ use time::OffsetDateTime;
 use super::layout::Layout;
 use super::page::{Form, PageError, PageResult, Query, is_htmx, render};
 use super::session::AdminPage;
-use crate::AppState;
-use crate::api::sync::start_preview;
 use crate::auth::Access;
+use crate::{AppState, tasks};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -649,7 +648,7 @@ async fn search_now(State(state): State<AppState>, admin: AdminPage) -> PageResu
     {
         return refuse(&state, &admin, SAVE_FIRST).await;
     }
-    match start_preview(&state, &admin.scope, false).await {
+    match tasks::start_preview(&state, &admin.scope, false).await {
         Ok(run_id) => Ok(Redirect::to(&admin.path(&format!("/runs/{run_id}"))).into_response()),
         Err(SyncError::NoConnection(_)) => refuse(&state, &admin, SAVE_FIRST).await,
         Err(error) => Err(error.into()),

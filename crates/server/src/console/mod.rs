@@ -16,7 +16,9 @@ mod layout;
 mod me;
 mod notifications;
 mod page;
+mod plans;
 mod profile;
+mod runs;
 mod session;
 mod sign_in;
 mod tokens;
@@ -45,6 +47,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .merge(profile::routes())
         .merge(tokens::routes())
         .merge(users::routes())
+        .merge(plans::routes())
+        .merge(runs::routes())
         .route_layer(middleware::from_fn_with_state(state, session::guard));
     Router::new()
         .route("/static/{file}", get(assets::serve))

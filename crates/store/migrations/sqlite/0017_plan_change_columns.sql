@@ -1,15 +1,7 @@
--- A plan's change pages are filtered by category and searched by summary. Read out of each
--- change's JSON, a filter parsed every row it passed and could not use an index: a page of a
--- rare category of a 100,000-change plan read the whole plan. The columns hold what the pages
--- filter on, written with the change; the index serves a category's page in plan order and
--- the counts per category.
-ALTER TABLE plan_changes ADD COLUMN change_id TEXT NOT NULL DEFAULT '';
-ALTER TABLE plan_changes ADD COLUMN category TEXT NOT NULL DEFAULT '';
--- The summary in lower case (Rust's `to_lowercase`; changes stored before this migration are
--- lowered by SQLite's `lower`, which folds ASCII letters only).
+-- A plan's change pages are searched by summary. Read out of each change's JSON, a search
+-- parsed every row it passed. The column holds the summary in lower case (Rust's
+-- `to_lowercase`, written with the change; changes stored before this migration are lowered
+-- by SQLite's `lower`, which folds ASCII letters only). The category filter and the counts use
+-- the columns and the index of 0015.
 ALTER TABLE plan_changes ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
-UPDATE plan_changes SET
-    change_id = json_extract(body, '$.id'),
-    category = json_extract(body, '$.category'),
-    search_text = lower(json_extract(body, '$.summary'));
-CREATE INDEX plan_changes_by_category ON plan_changes (plan_id, category, position);
+UPDATE plan_changes SET search_text = lower(json_extract(body, '$.summary'));

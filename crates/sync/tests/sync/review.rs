@@ -1,7 +1,8 @@
 //! The admin's review: unchecked changes, exemptions, and changes made stale since planning.
 
-use roster_domain::plan::Category;
+use roster_domain::plan::{Category, SelectionUpdate};
 use roster_domain::run::RunStatus;
+use roster_sync::{ApplyRequest, Chosen, NoProgress};
 use serde_json::json;
 
 use crate::support::{TestApp, change_to, described, skipped};
@@ -35,6 +36,65 @@ async fn an_unchecked_change_is_not_applied_and_appears_again_in_the_next_plan()
         [format!(
             "users_to_update {grace}: changed in the directory: display_name [display_name: Grace Hopper → Grace B. Hopper]"
         )]
+    );
+}
+
+#[tokio::test]
+async fn sync_active_directory_applies_the_boxes_recorded_on_the_plan() {
+    let app = TestApp::synced().await;
+    let grace = &app.directory.grace;
+    app.control
+        .rename_user(grace, "Grace B. Hopper")
+        .await
+        .unwrap();
+    let katherine = app
+        .create_user(json!({"displayName": "Katherine Johnson", "mailNickname": "katherine"}))
+        .await;
+    let dorothy = app
+        .create_user(json!({"displayName": "Dorothy Vaughan", "mailNickname": "dorothy"}))
+        .await;
+    let plan = app.preview().await;
+    // Every addition unchecked at once, then one checked again; the update left as it was.
+    let choices = [
+        SelectionUpdate {
+            changes: Vec::new(),
+            categories: vec![(Category::UsersToAdd, false)],
+        },
+        SelectionUpdate {
+            changes: vec![(change_to(&plan, &dorothy).id, true)],
+            categories: Vec::new(),
+        },
+    ];
+    for update in &choices {
+        app.store
+            .record_selection(app.account.id, plan.id, update)
+            .await
+            .unwrap();
+    }
+    let request = ApplyRequest {
+        plan_id: plan.id,
+        chosen: Chosen::Recorded,
+        confirm_removals: false,
+    };
+
+    let outcome = app
+        .engine
+        .apply(app.account.id, &request, "admin", &NoProgress)
+        .await
+        .unwrap();
+
+    assert_eq!(outcome.run.counts[&Category::UsersToAdd].applied, 1);
+    assert_eq!(outcome.run.counts[&Category::UsersToUpdate].applied, 1);
+    assert!(app.user(&dorothy).await.is_some());
+    assert!(app.user(&katherine).await.is_none());
+    let next = app.preview().await;
+    assert_eq!(
+        next.changes
+            .iter()
+            .map(|c| c.external_id.as_str())
+            .collect::<Vec<_>>(),
+        [katherine.as_str()],
+        "the unchecked addition is proposed again"
     );
 }
 

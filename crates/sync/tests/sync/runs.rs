@@ -7,7 +7,7 @@ use roster_domain::ChangeId;
 use roster_domain::plan::Category;
 use roster_domain::run::{CategoryCount, RunStatus, Trigger};
 use roster_store::StoreError;
-use roster_sync::{ApplyRequest, NoProgress, SyncError};
+use roster_sync::{ApplyRequest, Chosen, NoProgress, SyncError};
 use sqlx::Connection;
 
 use crate::support::{ACTOR, TestApp};
@@ -188,7 +188,7 @@ async fn an_apply_naming_another_accounts_plan_or_an_unknown_change_is_refused_b
 
     let request = ApplyRequest {
         plan_id: plan.id,
-        skip: HashSet::new(),
+        chosen: Chosen::Recorded,
         confirm_removals: false,
     };
     let foreign = app
@@ -199,7 +199,7 @@ async fn an_apply_naming_another_accounts_plan_or_an_unknown_change_is_refused_b
     let unknown_change = ChangeId::from_uuid(uuid::Uuid::now_v7());
     let request = ApplyRequest {
         plan_id: plan.id,
-        skip: HashSet::from([unknown_change]),
+        chosen: Chosen::AllBut(HashSet::from([unknown_change])),
         confirm_removals: false,
     };
     let unknown = app

@@ -10,7 +10,9 @@ use roster_domain::{
 use roster_graph::{ClientOptions, Priority, RetryPolicy};
 use roster_sim::{ControlClient, RunningSim, SimConfig, Simulator, TenantCredentials};
 use roster_store::{MasterKey, Mirror, NewAccount, Store};
-use roster_sync::{ApplyOutcome, ApplyRequest, NoProgress, PreviewOutcome, SyncEngine, SyncError};
+use roster_sync::{
+    ApplyOutcome, ApplyRequest, Chosen, NoProgress, PreviewOutcome, SyncEngine, SyncError,
+};
 use secrecy::SecretString;
 use serde_json::{Value as Json, json};
 use sqlx::Connection;
@@ -178,7 +180,7 @@ impl TestApp {
     ) -> Result<ApplyOutcome, SyncError> {
         let request = ApplyRequest {
             plan_id: plan.id,
-            skip: skip.iter().map(|c| c.id).collect(),
+            chosen: Chosen::AllBut(skip.iter().map(|c| c.id).collect()),
             confirm_removals,
         };
         self.engine

@@ -92,7 +92,7 @@ pub async fn run(dir: PathBuf, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     heading("5. Sync Active Directory (every change)");
     let request = roster_sync::ApplyRequest {
         plan_id: preview.plan.id,
-        skip: Default::default(),
+        chosen: roster_sync::Chosen::Recorded,
         confirm_removals: false,
     };
     let applied = ctx
@@ -180,7 +180,7 @@ pub async fn run(dir: PathBuf, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     print_plan(&preview.plan, SHOWN);
     let request = roster_sync::ApplyRequest {
         plan_id: preview.plan.id,
-        skip: Default::default(),
+        chosen: roster_sync::Chosen::Recorded,
         confirm_removals: false,
     };
     let applied = ctx

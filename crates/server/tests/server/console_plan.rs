@@ -1,0 +1,286 @@
+//! The console's plan and run pages as a browser without JavaScript uses them: boxes posted a
+//! page at a time and kept across pages, select all meaning the whole category, Sync Active
+//! Directory applying what is checked; and what is refused (a form without its CSRF token,
+//! another account's plan).
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use roster_store::NewAdmin;
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::support::{As, Csrf, PASSWORD, Page, TestApp};
+
+/// Users the directory gains beside the three it has: 110 users to add, three pages of 50.
+const MORE_USERS: usize = 107;
+
+/// Search Now through the API; the plan's id.
+async fn search_now(app: &TestApp) -> String {
+    let admin = &app.callers.admin;
+    let started = app
+        .call(admin, Method::POST, &app.path("/sync/preview"), None)
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let run_id = started.field("run_id").as_str().unwrap().to_owned();
+    let run = app.finished_run(admin, &run_id).await;
+    run.field("plan_id").as_str().expect("a plan").to_owned()
+}
+
+async fn with_three_pages_of_additions() -> (TestApp, String) {
+    let app = TestApp::start().await;
+    for n in 0..MORE_USERS {
+        app.control
+            .create_user(json!({"displayName": format!("User {n:03}"), "mailNickname": format!("user{n:03}")}))
+            .await
+            .expect("a directory user");
+    }
+    let plan = search_now(&app).await;
+    (app, plan)
+}
+
+fn plan_path(app: &TestApp, plan: &str, tail: &str) -> String {
+    format!("/accounts/{}/plans/{plan}{tail}", app.account.id)
+}
+
+/// The changes a page shows, and which of them are checked.
+fn boxes(page: &Page) -> Vec<(String, bool)> {
+    page.html
+        .split("name=\"shown\" value=\"")
+        .skip(1)
+        .map(|rest| {
+            let id = rest.split('"').next().unwrap().to_owned();
+            let checkbox = format!("name=\"checked\" value=\"{id}\" checked>");
+            let checked = page.html.contains(&checkbox);
+            (id, checked)
+        })
+        .collect()
+}
+
+/// Posts a page's boxes as its form does, `unchecked` left out of `checked`.
+async fn post_page(
+    app: &TestApp,
+    plan: &str,
+    page: &Page,
+    number: &str,
+    unchecked: &[&str],
+) -> Page {
+    let shown = boxes(page);
+    let mut fields = vec![("category", "users_to_add"), ("page", number)];
+    for (id, _) in &shown {
+        fields.push(("shown", id));
+        if !unchecked.contains(&id.as_str()) {
+            fields.push(("checked", id));
+        }
+    }
+    let path = plan_path(app, plan, "/selection");
+    app.submit(&app.callers.admin, &path, &fields, Csrf::Field)
+        .await
+}
+
+async fn category_page(app: &TestApp, plan: &str, number: u32) -> Page {
+    let path = plan_path(app, plan, &format!("?category=users_to_add&page={number}"));
+    let page = app.page(&app.callers.admin, &path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    page
+}
+
+#[tokio::test]
+async fn boxes_are_kept_across_pages_and_select_all_means_the_whole_category() {
+    let (app, plan) = with_three_pages_of_additions().await;
+    let first = category_page(&app, &plan, 1).await;
+    first.assert_contains("110 of 110 checked");
+    first.assert_contains("Page 1 of 3");
+    first.assert_contains("Sync Active Directory");
+    let third = category_page(&app, &plan, 3).await;
+    let (first_boxes, third_boxes) = (boxes(&first), boxes(&third));
+    assert_eq!((first_boxes.len(), third_boxes.len()), (50, 10));
+    assert!(first_boxes.iter().all(|(_, checked)| *checked));
+    let (a, b) = (first_boxes[0].0.clone(), third_boxes[9].0.clone());
+
+    let posted = post_page(&app, &plan, &first, "1", &[&a]).await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.html);
+    assert_eq!(
+        posted.location(),
+        Some(plan_path(&app, &plan, "?category=users_to_add").as_str())
+    );
+    let posted = post_page(&app, &plan, &third, "3", &[&b]).await;
+    assert!(posted.location().unwrap().ends_with("page=3"));
+
+    let first = category_page(&app, &plan, 1).await;
+    first.assert_contains("108 of 110 checked");
+    assert_eq!(boxes(&first)[0], (a.clone(), false));
+    assert_eq!(
+        boxes(&category_page(&app, &plan, 3).await)[9],
+        (b.clone(), false)
+    );
+
+    let admin = &app.callers.admin;
+    let selection = plan_path(&app, &plan, "/selection");
+    let none = [
+        ("select_none", "users_to_add"),
+        ("category", "users_to_add"),
+    ];
+    app.submit(admin, &selection, &none, Csrf::Field).await;
+    let second = category_page(&app, &plan, 2).await;
+    second.assert_contains("0 of 110 checked");
+    assert!(boxes(&second).iter().all(|(_, checked)| !checked));
+    // Select all, pressed on page 1 whose boxes (one unchecked) are sent along, wins.
+    let mut all = vec![("select_all", "users_to_add"), ("category", "users_to_add")];
+    all.extend([("shown", a.as_str())]);
+    app.submit(admin, &selection, &all, Csrf::Field).await;
+    let third = category_page(&app, &plan, 3).await;
+    third.assert_contains("110 of 110 checked");
+    assert!(boxes(&third).iter().all(|(_, checked)| *checked));
+
+    // One box unchecked, then Sync Active Directory applies the other 109.
+    let first = category_page(&app, &plan, 1).await;
+    post_page(&app, &plan, &first, "1", &[&a]).await;
+    let started = app
+        .submit(admin, &plan_path(&app, &plan, "/apply"), &[], Csrf::Field)
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.html);
+    let run_page = started.location().expect("the run's page").to_owned();
+    let run_id = run_page.rsplit('/').next().unwrap();
+    assert_eq!(
+        run_page,
+        format!("/accounts/{}/runs/{run_id}", app.account.id)
+    );
+    let run = app.finished_run(admin, run_id).await;
+    assert_eq!(
+        run.field("counts")["users_to_add"]["applied"],
+        109,
+        "{}",
+        run.body
+    );
+    let run_page = app.page(admin, &run_page).await;
+    run_page.assert_contains("Result by category");
+    run_page.assert_contains("Download the report as CSV");
+}
+
+#[tokio::test]
+async fn a_plan_form_without_its_csrf_token_is_refused_and_another_accounts_plan_is_not_found() {
+    let app = TestApp::start().await;
+    let plan = search_now(&app).await;
+    let admin = &app.callers.admin;
+    let page = app
+        .page(admin, &plan_path(&app, &plan, "?category=users_to_add"))
+        .await;
+    let id = boxes(&page)[0].0.clone();
+    let fields = [("shown", id.as_str()), ("category", "users_to_add")];
+    let selection = plan_path(&app, &plan, "/selection");
+
+    let refused = app.submit(admin, &selection, &fields, Csrf::Missing).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let refused = app
+        .submit(admin, &plan_path(&app, &plan, "/apply"), &[], Csrf::Missing)
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let page = app
+        .page(admin, &plan_path(&app, &plan, "?category=users_to_add"))
+        .await;
+    page.assert_contains("3 of 3 checked");
+
+    // With htmx a toggled box posts at once and the counts come back to be swapped in.
+    let As::Session { cookie, csrf } = admin else {
+        panic!("the admin signs in with a session");
+    };
+    let toggled = app
+        .browse(
+            Request::builder()
+                .method(Method::POST)
+                .uri(&selection)
+                .header(header::COOKIE, cookie)
+                .header("x-csrf-token", csrf)
+                .header("hx-request", "true")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("shown={id}&category=users_to_add")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(toggled.status, StatusCode::OK, "{}", toggled.html);
+    toggled.assert_contains("hx-swap-oob=\"true\"");
+    toggled.assert_contains("2 of 3 checked");
+
+    app.store
+        .create_admin(
+            app.other.id,
+            NewAdmin {
+                address: "admin@fabrikam.com".parse().unwrap(),
+                display_name: None,
+                password: SecretString::from(PASSWORD),
+            },
+        )
+        .await
+        .unwrap();
+    let stranger = app.sign_in("admin@fabrikam.com", PASSWORD).await;
+    for path in [
+        plan_path(&app, &plan, ""),
+        format!("/accounts/{}/plans/{plan}", app.other.id),
+        format!("/accounts/{}/plans/{plan}/plan.csv", app.other.id),
+    ] {
+        assert_eq!(
+            app.page(&stranger, &path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let foreign = app
+        .submit(
+            &stranger,
+            &format!("/accounts/{}/plans/{plan}/selection", app.other.id),
+            &fields,
+            Csrf::Field,
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_finished_search_now_links_its_plan_and_its_run_streams_and_exports() {
+    let app = TestApp::start().await;
+    let plan = search_now(&app).await;
+    let admin = &app.callers.admin;
+    let history = app
+        .page(admin, &format!("/accounts/{}/runs", app.account.id))
+        .await;
+    history.assert_contains("Search Now");
+    let run = history
+        .html
+        .split(&format!("href=\"/accounts/{}/runs/", app.account.id))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to the run")
+        .to_owned();
+    let base = format!("/accounts/{}/runs/{run}", app.account.id);
+
+    let page = app.page(admin, &base).await;
+    page.assert_contains(&plan_path(&app, &plan, ""));
+    page.assert_contains("Review the plan");
+    assert!(
+        !page.html.contains("http-equiv=\"refresh\""),
+        "a finished run stays put"
+    );
+    let events = app.page(admin, &format!("{base}/events")).await;
+    assert!(
+        events.html.trim_end().starts_with("event: finished")
+            || events.html.contains("\nevent: finished"),
+        "{}",
+        events.html
+    );
+    assert!(
+        events.html.contains("\"status\":\"succeeded\""),
+        "{}",
+        events.html
+    );
+    let report = app.page(admin, &format!("{base}/report.csv")).await;
+    assert_eq!(
+        report.headers[header::CONTENT_TYPE],
+        "text/csv; charset=utf-8"
+    );
+    let export = app.page(admin, &plan_path(&app, &plan, "/plan.csv")).await;
+    assert!(
+        export.html.starts_with("category,change_id,"),
+        "{}",
+        export.html
+    );
+}
