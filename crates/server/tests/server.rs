@@ -15,6 +15,8 @@ mod console;
 mod console_azure;
 #[path = "server/console_directory.rs"]
 mod console_directory;
+#[path = "server/console_invitations.rs"]
+mod console_invitations;
 #[path = "server/console_plan.rs"]
 mod console_plan;
 #[path = "server/guide.rs"]

@@ -99,7 +99,7 @@ pub enum StoreError {
     #[error("the password could not be hashed or checked: {reason}")]
     PasswordHashing { reason: String },
 
-    #[error("an organization admin's password needs at least {min} characters")]
+    #[error("a password needs at least {min} characters; choose a longer one")]
     PasswordTooShort { min: usize },
 
     #[error("the account {0} has no directory connection; save the connection settings first")]

@@ -12,7 +12,9 @@ mod azure;
 mod banners;
 mod fields;
 mod groups;
+mod invitations;
 mod layout;
+mod login_csrf;
 mod me;
 mod notifications;
 mod page;
@@ -43,6 +45,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .merge(notifications::routes())
         .merge(accounts::routes())
         .merge(groups::routes())
+        .merge(invitations::routes())
         .merge(me::routes())
         .merge(profile::routes())
         .merge(tokens::routes())

@@ -1,27 +1,24 @@
 //! Signing in and out, and `/`, which sends each caller to their home.
 //!
 //! The sign-in form is guarded against login CSRF (a site signing the browser in to the
-//! attacker's account) by a double-submit token: a random value in a cookie scoped to
-//! `/login` and in the form, which another site can neither read nor set.
+//! attacker's account) by [`login_csrf`]'s double-submit token.
 
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
-use rand::RngCore;
 use roster_domain::{EmailAddress, Principal, Role};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::layout::Layout;
+use super::login_csrf;
 use super::page::{Form, PageResult, Query, render};
 use super::session::{AdminPage, Viewer};
 use crate::AppState;
 use crate::auth::{self, ClientIp};
-
-const LOGIN_CSRF_COOKIE: &str = "roster_login_csrf";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -69,6 +66,7 @@ struct SignInQuery {
     next: Option<String>,
     expired: Option<String>,
     signed_out: Option<String>,
+    password_set: Option<String>,
 }
 
 /// Only a path on this site: `next` must not send the browser elsewhere after signing in.
@@ -81,24 +79,6 @@ fn local_path(next: Option<&str>) -> String {
     }
 }
 
-fn random_token() -> String {
-    let mut bytes = [0u8; 24];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn login_cookie(state: &AppState, value: &str) -> HeaderValue {
-    let secure = if state.config().secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{LOGIN_CSRF_COOKIE}={value}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
-    ))
-    .expect("a hex token is a valid header value")
-}
-
 /// The page, with a fresh double-submit token in the form and the cookie.
 fn sign_in_page(
     state: &AppState,
@@ -108,18 +88,16 @@ fn sign_in_page(
     problem: Option<String>,
     notice: Option<String>,
 ) -> PageResult {
-    let login_csrf = random_token();
+    let (login_csrf, cookie) = login_csrf::issue(state, "/login");
     let page = SignInPage {
         layout: Layout::bare("Sign in").with_notice(notice),
         next,
         email,
-        login_csrf: login_csrf.clone(),
+        login_csrf,
         problem,
     };
     let mut response = (status, render(&page)?).into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, login_cookie(state, &login_csrf));
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(response)
 }
 
@@ -129,6 +107,8 @@ async fn form(State(state): State<AppState>, Query(query): Query<SignInQuery>) -
         Some("Your session has ended or expired. Sign in again to continue.".to_owned())
     } else if query.signed_out.is_some() {
         Some("You have signed out.".to_owned())
+    } else if query.password_set.is_some() {
+        Some("Your password is set. Sign in with it.".to_owned())
     } else {
         None
     };
@@ -152,17 +132,6 @@ struct SignInForm {
     login_csrf: String,
 }
 
-fn login_csrf_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == LOGIN_CSRF_COOKIE)
-        .map(|(_, value)| value.to_owned())
-}
-
 /// `POST /login`.
 async fn submit(
     State(state): State<AppState>,
@@ -181,8 +150,7 @@ async fn submit(
             None,
         )
     };
-    let cookie_token = login_csrf_cookie(&headers).unwrap_or_default();
-    if cookie_token.is_empty() || !auth::same_secret(&cookie_token, &form.login_csrf) {
+    if !login_csrf::matches(&headers, &form.login_csrf) {
         return again(
             StatusCode::FORBIDDEN,
             "The sign-in form had expired. It has been renewed: sign in again.",
@@ -234,7 +202,7 @@ async fn submit(
             lifetime.absolute.whole_seconds(),
         ),
     );
-    headers.append(header::SET_COOKIE, login_cookie(&state, ""));
+    headers.append(header::SET_COOKIE, login_csrf::clear(&state, "/login"));
     Ok(response)
 }
 
