@@ -32,7 +32,7 @@ async fn invited_user(app: &TestApp, address: &str) -> String {
     let invited = app
         .submit(
             &app.callers.admin,
-            &app.path(&format!("/users/{}/invite", user.id)),
+            &format!("/accounts/{}/users/{}/invite", app.account.id, user.id),
             &[],
             Csrf::Field,
         )
@@ -133,7 +133,8 @@ async fn a_used_invitation_link_is_refused_and_says_to_ask_for_a_new_one() {
     )
     .await;
     assert_eq!(again.status, StatusCode::GONE);
-    again.assert_contains("Ask your account&#x27;s admin for a new invitation.");
+    again.assert_contains("already used or expired");
+    again.assert_contains("admin for a new invitation.");
     app.sign_in("sam@contoso.com", NEW_PASSWORD).await;
 }
 
