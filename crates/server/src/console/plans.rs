@@ -13,8 +13,10 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use roster_domain::plan::{Category, Change, Selection, SelectionUpdate, Skipped};
-use roster_domain::{AccountId, ChangeId, ExternalId, PlanId};
+use roster_domain::plan::{
+    AttributeChange, AttributeValue, Category, Change, Selection, SelectionUpdate, Skipped,
+};
+use roster_domain::{AccountId, ChangeId, ExternalId, PlanId, Role};
 use roster_store::{CategoryQuery, PlanSummary, StoreError};
 use roster_sync::{ApplyRequest, Chosen};
 use serde::Deserialize;
@@ -22,6 +24,7 @@ use serde::Deserialize;
 use super::layout::Layout;
 use super::page::{Form, PageError, PageResult, Query, is_htmx, render};
 use super::session::AdminPage;
+use super::users::role_label;
 use crate::exports::{self, PlanFilter};
 use crate::{AppState, tasks};
 
@@ -105,11 +108,56 @@ struct ChangeRow {
     checked: bool,
 }
 
-/// One attribute's before → after values, as text.
+/// One attribute's before → after values, as text; an attribute that is new has no before.
 struct AttributeLine {
     attribute: String,
-    before: String,
+    before: Option<String>,
     after: String,
+}
+
+impl AttributeLine {
+    fn new(change: &AttributeChange) -> Self {
+        let word = |value: &AttributeValue| match (change.attribute.as_str(), value) {
+            ("role", AttributeValue::Text(text)) => text
+                .parse::<Role>()
+                .map_or_else(|_| text.clone(), |role| role_label(role).to_owned()),
+            _ => value.to_string(),
+        };
+        Self {
+            attribute: attribute_label(&change.attribute).to_owned(),
+            before: has_value(&change.before).then(|| word(&change.before)),
+            after: word(&change.after),
+        }
+    }
+}
+
+fn has_value(value: &AttributeValue) -> bool {
+    match value {
+        AttributeValue::None => false,
+        AttributeValue::Text(_) => true,
+        AttributeValue::List(items) => !items.is_empty(),
+    }
+}
+
+/// A planned attribute in the console's words (the planner names them as the store does).
+fn attribute_label(attribute: &str) -> &str {
+    match attribute {
+        "primary_address" => "Primary address",
+        "aliases" => "Aliases",
+        "first_name" => "First name",
+        "last_name" => "Last name",
+        "display_name" => "Display name",
+        "role" => "Role",
+        "name" => "Name",
+        "kind" => "Kind",
+        "address" => "Address",
+        "members_added" => "Members joining",
+        "members_removed" => "Members leaving",
+        "source" => "Source",
+        "user" => "User",
+        "group" => "Group",
+        other => other,
+    }
 }
 
 impl ChangeRow {
@@ -118,13 +166,7 @@ impl ChangeRow {
             id: change.id.to_string(),
             summary: change.summary.clone(),
             reason: change.reason.clone(),
-            attributes: (change.attributes.iter())
-                .map(|a| AttributeLine {
-                    attribute: a.attribute.clone(),
-                    before: a.before.to_string(),
-                    after: a.after.to_string(),
-                })
-                .collect(),
+            attributes: change.attributes.iter().map(AttributeLine::new).collect(),
             checked: selection.is_checked(change),
         }
     }

@@ -7,10 +7,10 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use roster_domain::RunId;
 use roster_domain::plan::Category;
 use roster_domain::run::{Run, RunStatus, Trigger};
-use roster_store::RunProgress;
+use roster_domain::{AccountId, RunId, UserId};
+use roster_store::{RunProgress, StoreError};
 
 use super::layout::Layout;
 use super::page::{PageError, PageResult, render};
@@ -64,15 +64,40 @@ struct RunLine {
     applied: usize,
     failures: usize,
     duration: String,
+    /// A Search Now: it plans, and applies nothing.
+    preview: bool,
+}
+
+/// How long a run took, as a person says it: "under a second", "3 s", "2 min 5 s".
+fn duration(elapsed: time::Duration) -> String {
+    let seconds = elapsed.whole_seconds().max(0);
+    match (seconds / 60, seconds % 60) {
+        (0, 0) => "under a second".to_owned(),
+        (0, seconds) => format!("{seconds} s"),
+        (minutes, 0) => format!("{minutes} min"),
+        (minutes, seconds) => format!("{minutes} min {seconds} s"),
+    }
+}
+
+/// Who started a run: a signed-in user by their address, anyone else as the run records them.
+/// A user removed since keeps the recorded name.
+async fn actor(state: &AppState, account_id: AccountId, recorded: &str) -> PageResult<String> {
+    let Some(user_id) = (recorded.strip_prefix("user ")).and_then(|id| id.parse::<UserId>().ok())
+    else {
+        return Ok(recorded.to_owned());
+    };
+    match state.store().user(account_id, user_id).await {
+        Ok(user) => Ok(user.primary_address.to_string()),
+        Err(StoreError::UserNotFound(_)) => Ok(recorded.to_owned()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl RunLine {
-    fn new(page: &AdminPage, run: &Run) -> Self {
-        let duration = run.finished_at.map_or_else(String::new, |end| {
-            let seconds = (end - run.started_at).whole_seconds().max(0);
-            format!("{}:{:02}", seconds / 60, seconds % 60)
-        });
-        Self {
+    async fn new(state: &AppState, page: &AdminPage, run: &Run) -> PageResult<Self> {
+        let duration =
+            (run.finished_at).map_or_else(String::new, |end| duration(end - run.started_at));
+        Ok(Self {
             path: page.path(&format!("/runs/{}", run.id)),
             started_at: format!(
                 "{} {:02}:{:02}:{:02} UTC",
@@ -82,14 +107,15 @@ impl RunLine {
                 run.started_at.second()
             ),
             trigger: trigger(run.trigger),
-            actor: run.actor.clone(),
+            actor: actor(state, page.account().id, &run.actor).await?,
             status: status(run.status),
             running: run.status == RunStatus::Running,
             planned: run.counts.values().map(|c| c.planned).sum(),
             applied: run.counts.values().map(|c| c.applied).sum(),
             failures: run.failures.len(),
             duration,
-        }
+            preview: run.trigger == Trigger::Preview,
+        })
     }
 }
 
@@ -103,9 +129,13 @@ struct HistoryPage {
 /// `GET /accounts/{account}/runs`: the history, newest first.
 async fn history(State(state): State<AppState>, page: AdminPage) -> PageResult {
     let runs = state.store().list_runs(page.account().id, HISTORY).await?;
+    let mut lines = Vec::with_capacity(runs.len());
+    for run in &runs {
+        lines.push(RunLine::new(&state, &page, run).await?);
+    }
     let view = HistoryPage {
         layout: page.layout(&state, "Sync history", "runs").await?,
-        runs: runs.iter().map(|run| RunLine::new(&page, run)).collect(),
+        runs: lines,
     };
     render(&view)
 }
@@ -148,7 +178,7 @@ async fn show(
 ) -> PageResult {
     let run_id = run_id(&run)?;
     let (run, progress) = state.store().account_run(page.account().id, run_id).await?;
-    let line = RunLine::new(&page, &run);
+    let line = RunLine::new(&state, &page, &run).await?;
     let title = format!("{} · {}", line.trigger, line.status);
     let plan = run
         .plan_id
