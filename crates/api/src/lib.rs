@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use roster_domain::connection::iso_date;
 use roster_domain::plan::{
-    AttributeValue, Change, DeletionCheck, InactiveCounts, Plan, SkipReason, Skipped,
+    AttributeValue, Category, Change, DeletionCheck, InactiveCounts, Plan, SkipReason, Skipped,
 };
 use roster_domain::run::{CategoryCount, Run, RunFailure, RunStatus, Trigger};
 use roster_domain::{
@@ -21,15 +21,17 @@ use roster_domain::{
 };
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 /// An account.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AccountView {
     pub id: AccountId,
     pub name: String,
     pub domains: Vec<DomainName>,
     pub tech_contact: Option<TechContact>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
 }
 
@@ -46,7 +48,7 @@ impl From<&Account> for AccountView {
 }
 
 /// A user of an account.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserView {
     pub id: UserId,
     pub primary_address: EmailAddress,
@@ -78,7 +80,7 @@ impl From<&User> for UserView {
 }
 
 /// A group of an account; `members` lists member users' and member groups' ids.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct GroupView {
     pub id: GroupId,
     pub name: String,
@@ -111,17 +113,49 @@ impl From<&Group> for GroupView {
     }
 }
 
+/// A group that is a member of another.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NestedGroupView {
+    pub id: GroupId,
+    pub name: String,
+    pub address: Option<EmailAddress>,
+}
+
+/// One group: how many users are its members and how many mail to it reaches. The user lists
+/// themselves may hold a hundred thousand and are read page by page (`…/members`,
+/// `…/recipients`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupDetailView {
+    pub id: GroupId,
+    pub name: String,
+    pub kind: GroupKind,
+    pub address: Option<EmailAddress>,
+    pub aliases: Vec<EmailAddress>,
+    pub source: Source,
+    pub external_id: Option<ExternalId>,
+    /// Users that are direct members.
+    pub member_user_count: u64,
+    /// Groups that are direct members, by name.
+    pub member_groups: Vec<NestedGroupView>,
+    /// Users mail to the group reaches: its members and, through nested groups at any depth,
+    /// theirs, each once.
+    pub recipient_count: u64,
+}
+
 /// An API token as listed: never its secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TokenView {
     pub id: ApiTokenId,
     pub name: String,
     pub read_only: bool,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<OffsetDateTime>,
 }
 
@@ -139,7 +173,7 @@ impl From<&ApiToken> for TokenView {
 }
 
 /// A token just created: the only time its secret is shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CreatedTokenView {
     #[serde(flatten)]
     pub token: TokenView,
@@ -147,14 +181,16 @@ pub struct CreatedTokenView {
 }
 
 /// A run: its status, and its report once it finished.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunView {
     pub id: RunId,
     pub trigger: Trigger,
     pub actor: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<OffsetDateTime>,
     pub status: RunStatus,
     pub plan_id: Option<PlanId>,
@@ -189,16 +225,17 @@ impl From<&Run> for RunView {
 }
 
 /// One attribute's value before and after a change.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BeforeAfter {
     pub before: AttributeValue,
     pub after: AttributeValue,
 }
 
 /// One change of a plan.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChangeView {
     pub id: ChangeId,
+    #[schema(value_type = Category)]
     pub category: &'static str,
     pub external_id: ExternalId,
     pub summary: String,
@@ -234,7 +271,7 @@ impl From<&Change> for ChangeView {
 }
 
 /// A directory object the plan leaves out, and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SkippedView {
     pub external_id: ExternalId,
     pub summary: String,
@@ -255,13 +292,15 @@ impl From<&Skipped> for SkippedView {
 
 /// A plan's summary: counts per category, what it skipped, the deletion check. Its changes
 /// are read page by page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PlanSummaryView {
     pub plan_id: PlanId,
     pub run_id: RunId,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub applied_at: Option<OffsetDateTime>,
     pub deletion_check: DeletionCheck,
     pub inactive_not_imported: InactiveCounts,
@@ -291,14 +330,14 @@ impl PlanSummaryView {
 }
 
 /// One page of a listing and where the next one starts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
 /// A directory connection's settings: never the key itself, only when it was set.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ConnectionView {
     pub account_id: AccountId,
     pub tenant: TenantRef,
@@ -315,8 +354,10 @@ pub struct ConnectionView {
     /// "set on <date>".
     pub client_secret: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub secret_set_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,
     /// Why automatic sync is off, when the schedule turned it off.
     pub frequency_turned_off: Option<String>,
@@ -331,16 +372,19 @@ pub struct ConnectionView {
 }
 
 /// The public half of a certificate Roster generated; its private key is never shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CertificateView {
     /// SHA-1, hex: the Thumbprint column of the Entra admin center.
     pub thumbprint: String,
     pub sha256_thumbprint: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub not_before: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub not_after: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     /// What the certificate is to sign-in now ([`certificate_use`]).
     #[serde(rename = "use")]
@@ -364,7 +408,7 @@ impl CertificateView {
 }
 
 /// A certificate with its public certificate as PEM, to upload to the app registration.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CertificateWithPem {
     #[serde(flatten)]
     pub certificate: CertificateView,

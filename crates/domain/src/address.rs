@@ -101,7 +101,7 @@ impl fmt::Display for DomainName {
         f.write_str(&self.0)
     }
 }
-serde_via_str!(DomainName);
+serde_via_str!(DomainName, "A DNS domain name, such as contoso.com.");
 
 /// An email address, lowercased: the key by which mail routes to exactly one object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -204,7 +204,7 @@ impl fmt::Display for EmailAddress {
         f.write_str(&self.text)
     }
 }
-serde_via_str!(EmailAddress);
+serde_via_str!(EmailAddress, "An email address, such as ada@contoso.com.");
 
 #[cfg(test)]
 mod tests {

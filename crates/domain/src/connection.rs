@@ -244,7 +244,10 @@ impl fmt::Display for Frequency {
         }
     }
 }
-serde_via_str!(Frequency);
+serde_via_str!(
+    Frequency,
+    "How often automatic sync runs: never, or every so many hours, such as 24h."
+);
 
 /// What to sync (the guide's "What to Sync", plus Microsoft 365 groups, off by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -431,6 +434,7 @@ impl FromStr for SyncActions {
 
 /// When a plan removes too much, automatic sync holds the removals (product.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeletionLimit {
     /// Removals above this share of the account's synced users (or groups) are held.
     pub percent: u8,
@@ -550,6 +554,7 @@ pub mod iso_date {
 
 /// What the token request proves the app's identity with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     /// The client secret's value (the guide's "key").

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::{AccountId, Audience, EmailAddress, ParseError, RunId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AccountEventKind {
     /// An automatic run failed as a whole.
@@ -64,6 +65,7 @@ impl fmt::Display for AccountEventKind {
 /// One recorded event. `notify` is who is told, as the account stood when it was recorded:
 /// the event kind's audience (the tech contact, or the admins); empty when there was nobody.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountEvent {
     pub account_id: AccountId,
     pub kind: AccountEventKind,
@@ -72,5 +74,6 @@ pub struct AccountEvent {
     pub notify: Vec<EmailAddress>,
     pub run_id: Option<RunId>,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
 }

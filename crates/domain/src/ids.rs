@@ -49,7 +49,7 @@ macro_rules! roster_id {
                 self.0.fmt(f)
             }
         }
-        serde_via_str!($name);
+        serde_via_str!($name, concat!("The ", $what, "."), "uuid");
     };
 }
 
@@ -128,7 +128,11 @@ impl fmt::Display for ClientId {
         self.0.hyphenated().fmt(f)
     }
 }
-serde_via_str!(ClientId);
+serde_via_str!(
+    ClientId,
+    "The application (client) ID of the Entra app registration.",
+    "uuid"
+);
 
 /// The tenant a connection reads: its GUID or one of its verified domains.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -189,7 +193,10 @@ impl fmt::Display for TenantRef {
         }
     }
 }
-serde_via_str!(TenantRef);
+serde_via_str!(
+    TenantRef,
+    "The Entra tenant: its ID, or a verified domain such as contoso.onmicrosoft.com."
+);
 
 /// The directory's id of an object (Entra's object id). Opaque: Microsoft's own samples carry
 /// ids that are not valid GUIDs, so only emptiness, length and control characters are checked.
@@ -308,7 +315,10 @@ impl fmt::Display for ExternalId {
         f.write_str(self.as_str())
     }
 }
-serde_via_str!(ExternalId);
+serde_via_str!(
+    ExternalId,
+    "The id of the object in the directory (Entra's object id)."
+);
 
 #[cfg(test)]
 mod tests {

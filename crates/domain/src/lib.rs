@@ -85,9 +85,10 @@ impl ParseError {
 }
 
 /// Implements `Serialize` and `Deserialize` through `Display` and `FromStr`, so that JSON and
-/// the database go through the same parser as every other input.
+/// the database go through the same parser as every other input; with the `openapi` feature,
+/// also its OpenAPI schema: a string, described for the API's readers, in the format given (`"uuid"`).
 macro_rules! serde_via_str {
-    ($t:ty) => {
+    ($t:ident, $description:expr $(, $format:literal)?) => {
         impl serde::Serialize for $t {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_str(self)
@@ -96,6 +97,24 @@ macro_rules! serde_via_str {
         impl<'de> serde::Deserialize<'de> for $t {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 d.deserialize_str($crate::ParseStr(std::marker::PhantomData))
+            }
+        }
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $t {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let format: Option<utoipa::openapi::SchemaFormat> = None
+                    $(.or(Some(utoipa::openapi::SchemaFormat::Custom($format.to_owned()))))?;
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .format(format)
+                    .description(Some($description))
+                    .into()
+            }
+        }
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $t {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($t))
             }
         }
     };

@@ -59,6 +59,7 @@ pub fn parse_account_name(input: &str) -> Result<String, ParseError> {
 
 /// The person told when automatic sync fails or is held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TechContact {
     pub name: String,
     pub email: EmailAddress,
@@ -91,6 +92,7 @@ impl TechContact {
 
 /// What a user may do. Sync never creates or demotes an organization admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     OrganizationAdmin,
@@ -138,6 +140,7 @@ impl fmt::Display for Role {
 
 /// The role sync gives to the users it adds: never an admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NewUserRole {
     #[default]
@@ -178,6 +181,7 @@ impl fmt::Display for NewUserRole {
 
 /// Where an object came from: created by hand, or created or linked by directory sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Manual,
@@ -229,6 +233,7 @@ pub struct User {
 
 /// The kinds of group the directory has (product.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum GroupKind {
     Distribution,

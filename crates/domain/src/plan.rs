@@ -12,6 +12,7 @@ use crate::{
 
 /// The categories a plan is shown in (product.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     UsersToAdd,
@@ -80,6 +81,7 @@ impl std::str::FromStr for Category {
 
 /// A value shown on either side of an attribute change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum AttributeValue {
     None,
@@ -242,6 +244,7 @@ pub struct Change {
 
 /// Why a directory object, or part of one, is left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// The object's primary address is in none of the account's domains.
@@ -288,6 +291,7 @@ pub struct Skipped {
 /// They are counted rather than listed, so that *Skipped* is not drowned in guests and disabled
 /// accounts; and counted the same before and after the plan is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InactiveCounts {
     pub guests: usize,
     pub sign_in_blocked: usize,
@@ -296,6 +300,7 @@ pub struct InactiveCounts {
 
 /// The deletion limit's verdict on a plan (product.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeletionCheck {
     pub user_removals: usize,
     pub synced_users: usize,

@@ -9,6 +9,7 @@ use crate::{AccountId, ExternalId, PlanId, RunId, plan::Category};
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// Search Now: refresh and plan, nothing applied.
@@ -31,6 +32,7 @@ impl Trigger {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
@@ -57,6 +59,7 @@ impl RunStatus {
 
 /// A change that did not apply, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunFailure {
     pub external_id: Option<ExternalId>,
     pub object: String,
@@ -65,6 +68,7 @@ pub struct RunFailure {
 
 /// Planned and applied changes in one category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CategoryCount {
     pub planned: usize,
     pub applied: usize,

@@ -11,6 +11,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
@@ -21,6 +22,7 @@ use roster_domain::{Account, AccountId, EmailAddress, Principal, Role, UserId};
 use roster_store::AccountRef;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, Config};
@@ -255,6 +257,14 @@ impl FromRequestParts<AppState> for Reader {
     }
 }
 
+/// The refusal of a change asked with a read-only token, in the API caller's terms.
+pub(crate) fn read_only_token() -> ApiError {
+    ApiError::forbidden(
+        "this API token is read-only: it may read but not change anything; send a token created \
+         with \"read_only\": false (POST .../tokens, or API tokens in the console)",
+    )
+}
+
 /// An account's admin-level writer: an operator, an organization admin, or a token that is
 /// not read-only.
 pub struct Writer(pub AccountScope);
@@ -265,9 +275,7 @@ impl FromRequestParts<AppState> for Writer {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         let Reader(scope) = Reader::from_request_parts(parts, state).await?;
         match scope.access {
-            Access::Token { read_only: true } => Err(ApiError::forbidden(
-                "this API token is read-only; use a token created without --read-only",
-            )),
+            Access::Token { read_only: true } => Err(read_only_token()),
             _ => Ok(Self(scope)),
         }
     }
@@ -294,7 +302,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 pub struct LoginLimits {
     per_address: DefaultKeyedRateLimiter<String>,
     per_client: DefaultKeyedRateLimiter<String>,
+    attempts: AtomicU64,
 }
+
+/// Every this many attempts, the limiters forget the addresses and clients whose quota is
+/// whole again, so that a long-running server under a spray of addresses keeps no memory of
+/// each one.
+const PRUNE_EVERY: u64 = 1024;
 
 impl LoginLimits {
     pub fn new(config: &Config) -> Self {
@@ -302,6 +316,7 @@ impl LoginLimits {
         Self {
             per_address: RateLimiter::keyed(quota(config.login_attempts_per_address_per_minute)),
             per_client: RateLimiter::keyed(quota(config.login_attempts_per_client_per_minute)),
+            attempts: AtomicU64::new(0),
         }
     }
 
@@ -310,18 +325,22 @@ impl LoginLimits {
         let client = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
         let address_ok = self.per_address.check_key(&address.to_string()).is_ok();
         let client_ok = self.per_client.check_key(&client).is_ok();
+        if self.attempts.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.per_address.retain_recent();
+            self.per_client.retain_recent();
+        }
         address_ok && client_ok
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SignIn {
     pub email: String,
     pub password: String,
 }
 
 /// Who a session acts for, and the CSRF token its state-changing requests carry.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionView {
     pub kind: &'static str,
     pub account_id: Option<AccountId>,

@@ -8,9 +8,10 @@ use roster_domain::{ErrorKind, ParseError};
 use roster_store::StoreError;
 use roster_sync::SyncError;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// One field's problem in a request body or query.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// The field's name as the request spells it.
     pub field: String,
@@ -26,15 +27,17 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
 }
 
-/// The problem details body.
-#[derive(Serialize)]
-struct Problem<'a> {
+/// Problem details (RFC 9457): every failure of the API answers with one.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Problem<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     title: &'a str,
     status: u16,
     detail: &'a str,
+    /// One entry per field of the request that is wrong, when the request was invalid.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[schema(value_type = Vec<FieldError>)]
     errors: &'a [FieldError],
 }
 

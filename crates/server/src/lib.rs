@@ -26,6 +26,7 @@ use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusHandle};
 use roster_store::Store;
 use roster_sync::SyncEngine;
+use tokio::sync::watch;
 
 pub use config::Config;
 pub use lookup::lookup_router;
@@ -43,6 +44,8 @@ struct Inner {
     limits: auth::LoginLimits,
     runs: tasks::RunPool,
     metrics: Option<PrometheusHandle>,
+    /// Turns true once when the server begins to shut down.
+    shutdown: watch::Sender<bool>,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
                 engine,
                 config,
                 metrics,
+                shutdown: watch::Sender::new(false),
             }),
         }
     }
@@ -81,6 +85,20 @@ impl AppState {
 
     pub fn runs(&self) -> &tasks::RunPool {
         &self.inner.runs
+    }
+
+    /// Tells everything that waits on [`AppState::shutting_down`] that the server is stopping.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Completes once the server begins to shut down (at once if it already has).
+    pub fn shutting_down(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stopping = self.inner.shutdown.subscribe();
+        async move {
+            // The sender lives as long as the state that this receiver came from.
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        }
     }
 
     pub(crate) fn limits(&self) -> &auth::LoginLimits {

@@ -7,14 +7,24 @@
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use futures_util::StreamExt as _;
+
+use roster_api::{
+    AccountView, CertificateView, CertificateWithPem, ChangeView, ConnectionView, CreatedTokenView,
+    GroupDetailView, GroupView, PlanSummaryView, RunView, TokenView, UserView,
+};
+use roster_domain::AccountEvent;
+use roster_graph::diagnostics::Checklist;
 
 use crate::api::{accounts, certificates, connection, sync, tokens, users};
 use crate::error::ApiError;
+use crate::openapi::Doc;
 use crate::{AppState, auth, console, health, openapi};
 
 /// Who may call a route.
@@ -38,13 +48,15 @@ pub enum Policy {
 }
 
 /// One route of the table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub policy: Policy,
     /// One line for the OpenAPI document.
     pub summary: &'static str,
+    /// The rest of what the OpenAPI document says of it.
+    pub doc: Doc,
 }
 
 fn entry(
@@ -53,6 +65,7 @@ fn entry(
     policy: Policy,
     summary: &'static str,
     handler: MethodRouter<AppState>,
+    doc: Doc,
 ) -> (Route, MethodRouter<AppState>) {
     (
         Route {
@@ -60,6 +73,7 @@ fn entry(
             path,
             policy,
             summary,
+            doc,
         },
         handler,
     )
@@ -81,6 +95,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Public,
             "The process serves requests",
             get(health::healthz),
+            Doc::new().text("text/plain", "The process serves requests"),
         ),
         entry(
             Method::GET,
@@ -88,6 +103,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Public,
             "The database answers",
             get(health::readyz),
+            Doc::new()
+                .text("text/plain", "The database answers")
+                .problem("503", "The database does not answer"),
         ),
         entry(
             Method::GET,
@@ -95,6 +113,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Public,
             "This document",
             get(openapi::document),
+            Doc::new().any_json("This document"),
         ),
         entry(
             Method::GET,
@@ -102,6 +121,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Public,
             "Prometheus metrics",
             get(health::metrics),
+            Doc::new().text("text/plain; version=0.0.4", "Prometheus metrics"),
         ),
         entry(
             Method::POST,
@@ -109,6 +129,10 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Public,
             "Sign in with an address and a password",
             post(auth::sign_in),
+            Doc::new()
+                .body::<auth::SignIn>()
+                .created::<auth::SessionView>()
+                .problem("429", "Too many sign-in attempts for the address or from the client"),
         ),
         entry(
             Method::GET,
@@ -116,6 +140,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             SignedIn,
             "Who the caller is, and a session's CSRF token",
             get(auth::current),
+            Doc::new().ok::<auth::SessionView>(),
         ),
         entry(
             Method::DELETE,
@@ -123,6 +148,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             SignedIn,
             "Sign out",
             delete(auth::sign_out),
+            Doc::new().no_content(),
         ),
         entry(
             Method::POST,
@@ -130,6 +156,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Public,
             "Set a password with an invitation's token",
             post(users::accept_invitation),
+            Doc::new().body::<users::AcceptInvitation>().no_content(),
         ),
         entry(
             Method::GET,
@@ -137,6 +164,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Operator,
             "Every account (operators)",
             get(accounts::list),
+            Doc::new().ok_list::<AccountView>(),
         ),
         entry(
             Method::POST,
@@ -144,6 +172,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Operator,
             "Create an account with its domains (operators)",
             post(accounts::create),
+            Doc::new()
+                .body::<accounts::NewAccountBody>()
+                .created::<AccountView>(),
         ),
         entry(
             Method::GET,
@@ -151,6 +182,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "The account",
             get(accounts::show),
+            Doc::new().ok::<AccountView>(),
         ),
         entry(
             Method::PUT,
@@ -158,6 +190,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Set the tech contact",
             put(accounts::set_tech_contact),
+            Doc::new()
+                .body::<accounts::TechContactBody>()
+                .ok::<AccountView>(),
         ),
         entry(
             Method::DELETE,
@@ -165,6 +200,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Clear the tech contact",
             delete(accounts::clear_tech_contact),
+            Doc::new().no_content(),
         ),
         entry(
             Method::POST,
@@ -172,6 +208,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountOperator,
             "Add a domain (operators)",
             post(accounts::add_domain),
+            Doc::new()
+                .body::<accounts::DomainBody>()
+                .created::<AccountView>(),
         ),
         entry(
             Method::DELETE,
@@ -179,6 +218,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountOperator,
             "Remove a domain no address uses (operators)",
             delete(accounts::remove_domain),
+            Doc::new().no_content(),
         ),
         entry(
             Method::GET,
@@ -186,6 +226,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "What the tech contact is told",
             get(accounts::events),
+            Doc::new().ok_list::<AccountEvent>(),
         ),
         entry(
             Method::GET,
@@ -193,6 +234,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "The directory connection, without its key",
             get(connection::show),
+            Doc::new().ok::<ConnectionView>(),
         ),
         entry(
             Method::PUT,
@@ -200,6 +242,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Save the directory connection's settings",
             put(connection::save),
+            Doc::new()
+                .body::<connection::ConnectionBody>()
+                .ok::<ConnectionView>(),
         ),
         entry(
             Method::POST,
@@ -207,6 +252,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Test the connection step by step",
             post(connection::test),
+            Doc::new().ok::<Checklist>(),
         ),
         entry(
             Method::GET,
@@ -214,6 +260,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "The connection's certificates, without their private keys",
             get(certificates::list),
+            Doc::new().ok_list::<CertificateView>(),
         ),
         entry(
             Method::POST,
@@ -221,6 +268,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Generate a certificate to sign in with (201 with its public certificate as PEM)",
             post(certificates::generate),
+            Doc::new()
+                .optional_body::<certificates::GenerateBody>()
+                .created::<CertificateWithPem>(),
         ),
         entry(
             Method::GET,
@@ -228,6 +278,10 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "A public certificate: JSON, PEM (Accept: application/x-pem-file) or DER ({certificate}.cer)",
             get(certificates::show),
+            Doc::new()
+                .ok::<CertificateWithPem>()
+                .or_file("application/x-pem-file")
+                .or_file("application/pkix-cert"),
         ),
         entry(
             Method::DELETE,
@@ -235,6 +289,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Forget a certificate",
             delete(certificates::remove),
+            Doc::new().no_content(),
         ),
         entry(
             Method::GET,
@@ -242,6 +297,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "A page of users",
             get(users::list),
+            Doc::new()
+                .query::<users::UserListQuery>()
+                .ok_page::<UserView>(),
         ),
         entry(
             Method::POST,
@@ -249,6 +307,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Add a manual user",
             post(users::create),
+            Doc::new()
+                .body::<users::NewUserBody>()
+                .created::<UserView>(),
         ),
         entry(
             Method::GET,
@@ -256,6 +317,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountMember,
             "One user",
             get(users::show),
+            Doc::new().ok::<UserView>(),
         ),
         entry(
             Method::PATCH,
@@ -263,6 +325,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountMember,
             "Change a user's names, role or digests",
             patch(users::update),
+            Doc::new().body::<users::UserPatch>().ok::<UserView>(),
         ),
         entry(
             Method::DELETE,
@@ -270,6 +333,10 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Remove a user",
             delete(users::remove),
+            Doc::new().no_content().problem(
+                "409",
+                "The user is the caller's own login, or the account's last organization admin",
+            ),
         ),
         entry(
             Method::POST,
@@ -277,6 +344,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Invite an end user to set a password",
             post(users::invite),
+            Doc::new().created::<users::InvitationView>(),
         ),
         entry(
             Method::GET,
@@ -284,6 +352,35 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "The groups with their members",
             get(users::groups),
+            Doc::new().ok_list::<GroupView>(),
+        ),
+        entry(
+            Method::GET,
+            account!("/groups/{group}"),
+            AccountReader,
+            "One group: its nested groups, how many members and recipients it has",
+            get(users::group),
+            Doc::new().ok::<GroupDetailView>(),
+        ),
+        entry(
+            Method::GET,
+            account!("/groups/{group}/members"),
+            AccountReader,
+            "A page of a group's member users",
+            get(users::group_members),
+            Doc::new()
+                .query::<users::MemberListQuery>()
+                .ok_page::<UserView>(),
+        ),
+        entry(
+            Method::GET,
+            account!("/groups/{group}/recipients"),
+            AccountReader,
+            "A page of every user mail to a group reaches, through nested groups",
+            get(users::group_recipients),
+            Doc::new()
+                .query::<users::MemberListQuery>()
+                .ok_page::<UserView>(),
         ),
         entry(
             Method::PUT,
@@ -291,6 +388,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Exempt a directory object from sync",
             put(users::exempt),
+            Doc::new().no_content(),
         ),
         entry(
             Method::DELETE,
@@ -298,6 +396,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Lift an exemption",
             delete(users::unexempt),
+            Doc::new().no_content(),
         ),
         entry(
             Method::GET,
@@ -305,6 +404,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "The account's API tokens",
             get(tokens::list),
+            Doc::new().ok_list::<TokenView>(),
         ),
         entry(
             Method::POST,
@@ -312,6 +412,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Create an API token (its secret is shown once)",
             post(tokens::create),
+            Doc::new()
+                .body::<tokens::NewTokenBody>()
+                .created::<CreatedTokenView>(),
         ),
         entry(
             Method::DELETE,
@@ -319,6 +422,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Revoke an API token",
             delete(tokens::revoke),
+            Doc::new().ok::<TokenView>(),
         ),
         entry(
             Method::POST,
@@ -326,6 +430,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Search Now: refresh and plan (202 with the run)",
             post(sync::preview),
+            Doc::new()
+                .optional_body::<sync::PreviewBody>()
+                .accepted(),
         ),
         entry(
             Method::POST,
@@ -333,6 +440,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "The automatic sync, now (202 with the run)",
             post(sync::run_now),
+            Doc::new().accepted(),
         ),
         entry(
             Method::GET,
@@ -340,6 +448,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "The account's runs, newest first",
             get(sync::runs),
+            Doc::new().ok_list::<RunView>(),
         ),
         entry(
             Method::GET,
@@ -347,6 +456,17 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "A run's status, progress and report (the report as CSV with Accept: text/csv)",
             get(sync::run),
+            Doc::new()
+                .ok::<sync::RunWithProgress>()
+                .or_text("text/csv"),
+        ),
+        entry(
+            Method::GET,
+            account!("/runs/{run}/report.csv"),
+            AccountReader,
+            "A run's report as CSV",
+            get(sync::report_csv),
+            Doc::new().text("text/csv", "The run's report"),
         ),
         entry(
             Method::GET,
@@ -354,6 +474,10 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "A run's progress as server-sent events, then its final status",
             get(sync::run_events),
+            Doc::new().text(
+                "text/event-stream",
+                "`progress` events (the run's progress as JSON) while it runs, then one `finished` event (the run as JSON)",
+            ),
         ),
         entry(
             Method::GET,
@@ -361,6 +485,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "A plan's summary and counts per category",
             get(sync::plan),
+            Doc::new().ok::<PlanSummaryView>(),
         ),
         entry(
             Method::GET,
@@ -368,6 +493,20 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountReader,
             "A page of a plan's changes (every change as CSV with Accept: text/csv)",
             get(sync::changes),
+            Doc::new()
+                .query::<sync::ChangeListQuery>()
+                .ok_page::<ChangeView>()
+                .or_text("text/csv"),
+        ),
+        entry(
+            Method::GET,
+            account!("/plans/{plan}/changes.csv"),
+            AccountReader,
+            "Every change of a plan that the category and q select, as CSV",
+            get(sync::changes_csv),
+            Doc::new()
+                .query::<sync::ChangeListQuery>()
+                .text("text/csv", "The changes"),
         ),
         entry(
             Method::POST,
@@ -375,6 +514,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             AccountWriter,
             "Sync Active Directory: apply a plan (202 with the run)",
             post(sync::apply),
+            Doc::new().body::<sync::ApplyBody>().accepted(),
         ),
     ]
 }
@@ -393,6 +533,10 @@ pub(crate) fn build(state: AppState) -> Router {
         .merge(console::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            end_event_streams_at_shutdown,
+        ))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(count_requests))
         .with_state(state)
@@ -431,6 +575,27 @@ async fn method_not_allowed(uri: Uri, method: Method) -> Response {
         )
         .into_response()
     }
+}
+
+/// An event stream follows a run until it ends, which may be long after shutdown began: it ends
+/// when shutdown begins instead, so that it does not hold the server open (a client reconnects
+/// to another server, or reads the run).
+async fn end_event_streams_at_shutdown(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    let is_event_stream = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|kind| kind.as_bytes().starts_with(b"text/event-stream"));
+    if !is_event_stream {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().take_until(state.shutting_down());
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 /// The console's pages load scripts and styles from this site only, and no other site may

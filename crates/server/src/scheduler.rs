@@ -1,9 +1,9 @@
 //! The scheduler inside `roster serve`, for the single-process deployment: it looks for due
-//! automatic syncs every tick, as `roster worker` does, until the server shuts down.
+//! automatic syncs every tick, as `roster worker` does, and stops as the worker does.
 
-use roster_sync::{SchedulePolicy, SyncEngine};
+use roster_sync::{SchedulePolicy, ScheduleReport, Scheduler, SyncEngine};
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::Config;
 
@@ -15,35 +15,37 @@ pub fn policy(config: &Config) -> SchedulePolicy {
     }
 }
 
-/// Runs due syncs every tick until `stop` turns true. A look in progress when the server stops
-/// is dropped, as `roster worker` drops its own: its runs are then taken over by the next
-/// process that finds them abandoned.
-pub async fn run(engine: SyncEngine, config: Config, mut stop: watch::Receiver<bool>) {
-    let policy = policy(&config);
+/// Starts due syncs every tick, and looks again as soon as one ends, until `stop` completes.
+/// Then no new sync starts; the running ones may finish within the configured grace period,
+/// and those still running after it are handed back, so that another process runs those
+/// accounts at once instead of waiting for their leases to lapse.
+pub async fn run(engine: SyncEngine, config: Config, stop: impl Future<Output = ()>) {
+    let mut scheduler = Scheduler::new(engine, policy(&config));
+    let mut report = ScheduleReport::default();
+    let mut stop = std::pin::pin!(stop);
     loop {
-        tokio::select! {
-            outcome = look_once(&engine, policy) => match outcome {
-                Ok(report) => tracing::info!(
-                    ran = report.ran.len(),
-                    failed = report.failed.len(),
-                    turned_off = report.turned_off.len(),
-                    "looked at the schedule"
-                ),
-                Err(e) => tracing::warn!(error = %e, "the scheduler could not look at the schedule"),
-            },
-            _ = stop.wait_for(|stopped| *stopped) => return,
+        // A look only reads and claims; it is never cut short, so that no claimed slot is left
+        // without its sync.
+        if let Err(e) = scheduler.look(OffsetDateTime::now_utc(), &mut report).await {
+            tracing::warn!(error = %e, "the scheduler could not look at the schedule");
         }
+        let next_look = Instant::now() + config.scheduler_tick();
         tokio::select! {
-            () = tokio::time::sleep(config.scheduler_tick()) => {}
-            _ = stop.wait_for(|stopped| *stopped) => return,
+            _ = scheduler.next_finished(&mut report), if scheduler.running() > 0 => {}
+            () = tokio::time::sleep_until(next_look) => {}
+            () = &mut stop => break,
         }
     }
-}
-
-/// One look at the schedule: the same engine call `roster worker` makes.
-async fn look_once(
-    engine: &SyncEngine,
-    policy: SchedulePolicy,
-) -> Result<roster_sync::ScheduleReport, roster_sync::SyncError> {
-    engine.run_due(OffsetDateTime::now_utc(), policy).await
+    tracing::info!(
+        running = scheduler.running(),
+        "the scheduler stops: no new syncs are started"
+    );
+    scheduler.stop(config.shutdown_grace(), &mut report).await;
+    tracing::info!(
+        ran = report.ran.len(),
+        failed = report.failed.len(),
+        turned_off = report.turned_off.len(),
+        abandoned = report.abandoned.len(),
+        "the scheduler stopped"
+    );
 }

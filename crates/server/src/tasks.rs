@@ -1,7 +1,10 @@
 //! The server's own pool for long work: Search Now, apply and automatic runs started through
 //! the API or the console run here, outlive the request that started them, and record their
 //! progress on the run at most about once a second. A client that disconnects changes nothing.
+//! At shutdown they may finish within the grace period; the rest are handed back.
 
+use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,7 +14,7 @@ use roster_domain::{AccountId, RunId};
 use roster_store::{RunProgress, Store};
 use roster_sync::{ApplyRequest, Progress, SyncEngine, SyncError};
 use tokio::sync::{Notify, oneshot};
-use tokio::task::JoinSet;
+use tokio::task::{self, JoinError, JoinSet};
 
 use crate::AppState;
 use crate::auth::AccountScope;
@@ -20,10 +23,43 @@ use crate::auth::AccountScope;
 const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// The syncs this server runs. One sync per account at a time is the store's rule, across
-/// every process; the pool only keeps them so that shutdown can wait for them.
+/// every process; the pool keeps them so that shutdown can wait for them and hand back those
+/// that outlast the grace period.
 #[derive(Default)]
 pub struct RunPool {
-    tasks: Mutex<JoinSet<()>>,
+    syncs: Mutex<Syncs>,
+}
+
+#[derive(Default)]
+struct Syncs {
+    tasks: JoinSet<()>,
+    /// What each running task reports, to know its run when it is stopped.
+    counters: HashMap<task::Id, Arc<Counter>>,
+}
+
+impl Syncs {
+    /// Forgets the tasks that ended, so that a long-running server keeps none of them.
+    fn reap(&mut self) {
+        while let Some(joined) = self.tasks.try_join_next_with_id() {
+            self.forget(joined);
+        }
+    }
+
+    /// Forgets an ended task; its counter when it was stopped before it ended.
+    fn forget(&mut self, joined: Result<(task::Id, ()), JoinError>) -> Option<Arc<Counter>> {
+        match joined {
+            Ok((id, ())) => {
+                self.counters.remove(&id);
+                None
+            }
+            Err(error) => {
+                if error.is_panic() {
+                    tracing::error!(%error, "a sync task stopped; its run's lease will lapse");
+                }
+                self.counters.remove(&error.id())
+            }
+        }
+    }
 }
 
 const READING: u8 = 1;
@@ -75,6 +111,13 @@ impl Progress for Counter {
 }
 
 impl Counter {
+    fn run(&self) -> Option<RunId> {
+        *self
+            .run
+            .lock()
+            .expect("the counter's lock is never poisoned")
+    }
+
     fn snapshot(&self) -> RunProgress {
         RunProgress {
             phase: match self.phase.load(Ordering::Relaxed) {
@@ -89,18 +132,15 @@ impl Counter {
     }
 }
 
-/// Writes the counter to the run whenever it changed, at most every [`RECORD_EVERY`].
-async fn record(store: Store, counter: Arc<Counter>) {
+/// Writes the counter to the run whenever it changed, at most every [`RECORD_EVERY`], for as
+/// long as the sync runs.
+async fn record(store: Store, counter: Arc<Counter>) -> Infallible {
     let mut written = RunProgress::default();
     loop {
         counter.changed.notified().await;
         tokio::time::sleep(RECORD_EVERY).await;
-        let run = *counter
-            .run
-            .lock()
-            .expect("the counter's lock is never poisoned");
         let now = counter.snapshot();
-        if let Some(run) = run
+        if let Some(run) = counter.run()
             && now != written
         {
             if let Err(e) = store.record_run_progress(run, &now).await {
@@ -131,18 +171,25 @@ impl RunPool {
         });
         let work = work(counter.clone());
         let (finished, outcome) = oneshot::channel();
-        self.tasks
-            .lock()
-            .expect("the pool's lock is never poisoned")
-            .spawn(async move {
-                let recorder = tokio::spawn(record(store, counter));
-                let result = work.await;
-                recorder.abort();
+        {
+            let mut syncs = self
+                .syncs
+                .lock()
+                .expect("the pool's lock is never poisoned");
+            syncs.reap();
+            let recorded = counter.clone();
+            let task = syncs.tasks.spawn(async move {
+                let result = tokio::select! {
+                    result = work => result,
+                    never = record(store, recorded) => match never {},
+                };
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, "a sync started through the API failed");
                 }
                 let _ = finished.send(result);
             });
+            syncs.counters.insert(task.id(), counter);
+        }
         tokio::select! {
             biased;
             Ok(run_id) = run_id => Ok(run_id),
@@ -154,17 +201,48 @@ impl RunPool {
         }
     }
 
-    /// Waits for the running syncs to finish, at most `grace`; returns how many were left.
-    pub async fn wait(&self, grace: Duration) -> usize {
-        let mut tasks = std::mem::take(
+    /// How the server stops its syncs: lets them finish within `grace`, then stops the rest and
+    /// hands their runs back (with their last progress), as `roster worker` does, so that
+    /// another process may run those accounts at once. Returns how many were handed back.
+    pub async fn stop(&self, store: &Store, grace: Duration) -> usize {
+        let mut syncs = std::mem::take(
             &mut *self
-                .tasks
+                .syncs
                 .lock()
                 .expect("the pool's lock is never poisoned"),
         );
-        let all = async { while tasks.join_next().await.is_some() {} };
-        let _ = tokio::time::timeout(grace, all).await;
-        tasks.len()
+        let all_finished = async {
+            while let Some(joined) = syncs.tasks.join_next_with_id().await {
+                syncs.forget(joined);
+            }
+        };
+        if tokio::time::timeout(grace, all_finished).await.is_ok() {
+            return 0;
+        }
+        syncs.tasks.abort_all();
+        let mut handed_back = 0;
+        while let Some(joined) = syncs.tasks.join_next_with_id().await {
+            let Some(run) = syncs
+                .forget(joined)
+                .and_then(|counter| counter.run().map(|run| (run, counter.snapshot())))
+            else {
+                continue;
+            };
+            let (run, progress) = run;
+            if let Err(e) = store.record_run_progress(run, &progress).await {
+                tracing::warn!(%run, error = %e, "could not record a stopped run's progress");
+            }
+            match store.release_run(run).await {
+                Ok(()) => {
+                    tracing::info!(%run, "handed the run back");
+                    handed_back += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(%run, %error, "could not hand the run back; its lease will lapse")
+                }
+            }
+        }
+        handed_back
     }
 }
 

@@ -190,6 +190,11 @@ pub enum StoreError {
         to: Role,
     },
 
+    #[error(
+        "the user {0} is the account's last organization admin and stays: without one, nobody of the organization could manage the account; create another organization admin first"
+    )]
+    LastOrganizationAdmin(UserId),
+
     #[error("the user {0} was changed by someone else at the same moment; reload and retry")]
     ConcurrentUpdate(UserId),
 
@@ -263,6 +268,7 @@ impl StoreError {
             | Self::RunFinished(_)
             | Self::OperatorExists(_)
             | Self::ConcurrentUpdate(_)
+            | Self::LastOrganizationAdmin(_)
             | Self::CertificateExists(_)
             | Self::PlanNotCurrent { .. }
             | Self::RunTakenOver(_)

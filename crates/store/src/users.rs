@@ -252,20 +252,35 @@ impl Store {
         }
     }
 
-    /// Removes one of the account's users with its addresses and group memberships.
+    /// Removes one of the account's users with its addresses and group memberships. The
+    /// account's last organization admin stays: without one, nobody of the organization could
+    /// manage the account.
     pub async fn remove_user(
         &self,
         account_id: AccountId,
         user_id: UserId,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
-        let removed = sql("DELETE FROM users WHERE id = $1 AND account_id = $2")
-            .bind(user_id.as_uuid())
-            .bind(account_id.as_uuid())
-            .execute(&mut tx.conn())
-            .await?;
+        let removed = sql(
+            "DELETE FROM users WHERE id = $1 AND account_id = $2 AND (role <> $3 \
+             OR (SELECT COUNT(*) FROM users WHERE account_id = $2 AND role = $3) > 1)",
+        )
+        .bind(user_id.as_uuid())
+        .bind(account_id.as_uuid())
+        .bind(Role::OrganizationAdmin.as_str())
+        .execute(&mut tx.conn())
+        .await?;
         if removed == 0 {
-            return Err(StoreError::UserNotFound(user_id));
+            let exists: Option<Count> =
+                sql("SELECT COUNT(*) AS count FROM users WHERE id = $1 AND account_id = $2")
+                    .bind(user_id.as_uuid())
+                    .bind(account_id.as_uuid())
+                    .fetch_optional(&mut tx.conn())
+                    .await?;
+            return Err(match exists {
+                Some(Count { count: 1.. }) => StoreError::LastOrganizationAdmin(user_id),
+                _ => StoreError::UserNotFound(user_id),
+            });
         }
         revision::bump(&mut tx.conn(), account_id).await?;
         tx.commit().await?;

@@ -74,6 +74,7 @@ pub struct PlanSummary {
 
 /// What a running sync is doing, as last recorded (at most about once a second).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunProgress {
     /// "reading", "planning" or "applying"; none before the first record.
     pub phase: Option<String>,

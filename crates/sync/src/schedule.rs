@@ -304,6 +304,20 @@ impl Scheduler {
         true
     }
 
+    /// How a process stops: lets the running syncs finish within `grace`, recording them in
+    /// `report`, then hands back those still running (see [`Scheduler::release`]).
+    pub async fn stop(&mut self, grace: std::time::Duration, report: &mut ScheduleReport) {
+        let finished =
+            tokio::time::timeout(grace, async { while self.next_finished(report).await {} }).await;
+        if finished.is_err() {
+            tracing::warn!(
+                running = self.running(),
+                "the grace period ended; handing the running syncs back"
+            );
+            self.release().await;
+        }
+    }
+
     /// Stops the running syncs and hands their runs back, so that the next worker pass runs
     /// those accounts again at once.
     pub async fn release(&mut self) {

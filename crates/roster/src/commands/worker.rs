@@ -39,6 +39,7 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     };
     let mut stop = std::pin::pin!(stop);
     let tick = StdDuration::from_secs(args.tick_seconds);
+    let grace = StdDuration::from_secs(args.grace_seconds);
     let mut failed_looks = 0u32;
     loop {
         let wait = match scheduler.look(OffsetDateTime::now_utc(), &mut report).await {
@@ -52,7 +53,7 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
             Err(error) => {
                 failed_looks += 1;
                 if args.once && failed_looks >= ONCE_GIVES_UP_AFTER {
-                    stop_running(&mut scheduler, &mut report, args.grace_seconds).await;
+                    scheduler.stop(grace, &mut report).await;
                     sender.stop().await;
                     return Err(error.into());
                 }
@@ -74,7 +75,7 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    stop_running(&mut scheduler, &mut report, args.grace_seconds).await;
+    scheduler.stop(grace, &mut report).await;
     sender.stop().await;
     tracing::info!(
         ran = report.ran.len(),
@@ -93,20 +94,4 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Lets the running syncs finish within the grace period, then hands back those still running.
-async fn stop_running(scheduler: &mut Scheduler, report: &mut ScheduleReport, grace_seconds: u64) {
-    let grace = StdDuration::from_secs(grace_seconds);
-    let finished = tokio::time::timeout(grace, async {
-        while scheduler.next_finished(report).await {}
-    })
-    .await;
-    if finished.is_err() {
-        tracing::warn!(
-            running = scheduler.running(),
-            "the grace period ended; handing the running syncs back"
-        );
-        scheduler.release().await;
-    }
 }

@@ -373,3 +373,90 @@ fn a_worker_stopped_by_sigterm_hands_its_syncs_back_and_the_next_pass_runs_them_
         );
     }
 }
+
+#[test]
+fn roster_serve_stopped_by_sigterm_hands_its_syncs_back_and_the_next_pass_runs_them_at_once() {
+    let sim = Sim::start_with(40, 4, 13, &["--latency-ms", "500"]);
+    let shared = Shared::new();
+    let mut accounts = shared.connected_accounts(&sim, 3);
+    shared.saved_two_days_ago();
+    // The scheduler inside `roster serve` syncs the first two; the third is only ever synced
+    // through the API (Search Now), so the scheduler never starts it.
+    let searched = accounts.pop().unwrap();
+    shared.ok(&["connection", "set", &searched, "--frequency", "never"]);
+    let created = shared.ok(&["token", "create", &searched, "--name", "script", "--json"]);
+    let token = serde_json::from_str::<Value>(&created).unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let long_lease = |args: &[&str]| {
+        let mut command = shared.command(args);
+        command
+            .env("ROSTER_RUN_LEASE_SECONDS", "600")
+            .env("ROSTER_SHUTDOWN_GRACE_SECONDS", "0")
+            .env("ROSTER_SCHEDULER_CONCURRENCY", "2");
+        command
+    };
+    let mut serve = long_lease(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let url = serde_json::from_str::<Value>(&line).unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let preview = block_on(
+        reqwest::Client::new()
+            .post(format!("{url}/api/v1/accounts/{searched}/sync/preview"))
+            .bearer_auth(&token)
+            .send(),
+    )
+    .unwrap();
+    assert_eq!(preview.status(), 202, "Search Now started through the API");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !accounts.iter().chain([&searched]).all(|account| {
+        shared
+            .runs(account)
+            .first()
+            .is_some_and(|run| run["status"] == "running")
+    }) {
+        assert!(Instant::now() < deadline, "all three syncs started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let terminated = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let output = finished(serve);
+    assert!(
+        output.status.success(),
+        "the server stops cleanly on SIGTERM:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let handed_back = |run: &Value| {
+        run["status"] == "failed" && run["error"].as_str().unwrap().contains("handed back")
+    };
+    let search = shared.runs(&searched);
+    assert!(
+        search.len() == 1 && handed_back(&search[0]),
+        "the Search Now still running is handed back: {search:#?}"
+    );
+
+    let next = long_lease(&["worker", "--once"]).output().unwrap();
+    assert!(next.status.success());
+    for account in &accounts {
+        let runs = shared.runs(account);
+        assert!(
+            runs.len() == 2 && runs[0]["status"] == "succeeded" && handed_back(&runs[1]),
+            "{account}: handed back, then run again by the next pass: {runs:#?}"
+        );
+    }
+}

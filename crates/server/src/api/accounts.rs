@@ -7,20 +7,21 @@ use roster_api::AccountView;
 use roster_domain::{AccountEvent, DomainName, TechContact};
 use roster_store::{AccountRef, NewAccount};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::api::Body;
 use crate::auth::{OperatorCaller, Reader, Writer};
 use crate::error::{ApiError, ApiResult, FieldError};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TechContactBody {
     pub name: String,
     pub email: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccountBody {
     pub name: String,
@@ -128,7 +129,7 @@ pub async fn clear_tech_contact(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DomainBody {
     pub domain: String,

@@ -10,6 +10,7 @@ use roster_domain::{DirectoryConnection, PublicCertificate};
 use roster_sync::CERTIFICATE_VALID_DAYS;
 use serde::Deserialize;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::api::OptionalBody;
@@ -61,7 +62,7 @@ pub async fn list(
     )))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateBody {
     /// How long the certificate is valid, in days (365 when left out).

@@ -4,10 +4,11 @@
 use axum::Json;
 use axum::extract::State;
 use roster_api::ConnectionView;
-use roster_domain::{Principal, SettingsChange};
+use roster_domain::{DirectoryConnection, Principal, SettingsChange};
 use roster_sync::Checklist;
 use secrecy::SecretString;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::api::Body;
@@ -24,15 +25,21 @@ pub async fn show(
         .connection(scope.account.id)
         .await?
         .ok_or_else(|| ApiError::not_found("the account has no directory connection yet"))?;
-    let turned_off = state
-        .engine()
-        .why_automatic_sync_is_off(&connection)
-        .await?;
-    Ok(Json(ConnectionView::new(&connection, turned_off.as_ref())))
+    view(&state, &connection).await
+}
+
+/// The connection as the API shows it, with why automatic sync is off when the schedule
+/// turned it off (saving settings that keep it off still answers why).
+async fn view(
+    state: &AppState,
+    connection: &DirectoryConnection,
+) -> ApiResult<Json<ConnectionView>> {
+    let turned_off = state.engine().why_automatic_sync_is_off(connection).await?;
+    Ok(Json(ConnectionView::new(connection, turned_off.as_ref())))
 }
 
 /// The settings form of the guide's Step 2. Fields left out keep their saved values.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionBody {
     pub tenant: Option<String>,
@@ -88,7 +95,7 @@ pub async fn save(
         .engine()
         .save_connection(scope.account.id, &change, key.as_ref())
         .await?;
-    Ok(Json(ConnectionView::new(&connection, None)))
+    view(&state, &connection).await
 }
 
 /// `POST …/connection/test`: the checklist (token, permissions, domains).

@@ -14,21 +14,22 @@ use roster_domain::{ChangeId, PlanId, RunId};
 use roster_store::{ChangeQuery, RunProgress};
 use roster_sync::{ApplyRequest, Chosen, SyncError};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{Body, OptionalBody, Query, page_limit};
-use crate::auth::{Reader, Writer};
+use crate::auth::{AccountScope, Reader, Writer};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::exports::{self, PlanFilter};
 use crate::{AppState, events, tasks};
 
 /// A run that was started: read its progress and outcome from `GET …/runs/{run_id}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Started {
     pub run_id: RunId,
 }
 
 /// A run with its last recorded progress.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RunWithProgress {
     #[serde(flatten)]
     pub run: RunView,
@@ -43,7 +44,7 @@ async fn accepted(
     Ok((StatusCode::ACCEPTED, Json(Started { run_id })))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewBody {
     /// Read the whole directory instead of the changes since the last round (an empty body
@@ -69,7 +70,7 @@ pub async fn run_now(
     accepted(tasks::start_automatic(&state, &scope)).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyBody {
     /// Changes left unchecked: not applied, and proposed again by the next plan. Without
@@ -183,6 +184,16 @@ pub async fn run(
     .into_response())
 }
 
+/// `GET …/runs/{run}/report.csv`: the run's report as CSV, for a link or a client that cannot
+/// set `Accept`.
+pub async fn report_csv(
+    State(state): State<AppState>,
+    Reader(scope): Reader,
+    Path((_, run)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    Ok(exports::report(state.store(), scope.account.id, run_id(&run)?).await?)
+}
+
 /// `GET …/runs/{run}/events`: the run's progress as server-sent events, then its final status.
 pub async fn run_events(
     State(state): State<AppState>,
@@ -224,11 +235,17 @@ pub async fn plan(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChangeListQuery {
+    /// Only changes of this category.
+    #[param(value_type = Option<Category>)]
     pub category: Option<String>,
+    /// Part of a change's summary or directory id, case-insensitive.
     pub q: Option<String>,
+    /// Changes per page, 1 to 500 (100 when left out); not used by CSV.
     pub limit: Option<u32>,
+    /// The previous page's `next_cursor`: the page starts after it; not used by CSV.
     pub cursor: Option<String>,
 }
 
@@ -246,17 +263,7 @@ pub async fn changes(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     if exports::wants_csv(&headers) {
-        let filter = PlanFilter {
-            category: query.category.as_deref().map(category).transpose()?,
-            search: query.q,
-        };
-        let export = exports::plan(
-            state.store().clone(),
-            scope.account.id,
-            plan_id(&plan)?,
-            filter,
-        );
-        return Ok(export.await?);
+        return plan_csv(&state, &scope, &plan, query).await;
     }
     let limit = page_limit(query.limit)?;
     let after = query
@@ -287,4 +294,35 @@ pub async fn changes(
         next_cursor: page.last_position.map(|p| p.to_string()),
     })
     .into_response())
+}
+
+/// `GET …/plans/{plan}/changes.csv?category=&q=`: every change the category and `q` select, as
+/// CSV, for a link or a client that cannot set `Accept`.
+pub async fn changes_csv(
+    State(state): State<AppState>,
+    Reader(scope): Reader,
+    Path((_, plan)): Path<(String, String)>,
+    Query(query): Query<ChangeListQuery>,
+) -> ApiResult<Response> {
+    plan_csv(&state, &scope, &plan, query).await
+}
+
+/// The plan's changes as CSV; `limit` and `cursor` do not apply (the file holds them all).
+async fn plan_csv(
+    state: &AppState,
+    scope: &AccountScope,
+    plan: &str,
+    query: ChangeListQuery,
+) -> ApiResult<Response> {
+    let filter = PlanFilter {
+        category: query.category.as_deref().map(category).transpose()?,
+        search: query.q,
+    };
+    let export = exports::plan(
+        state.store().clone(),
+        scope.account.id,
+        plan_id(plan)?,
+        filter,
+    );
+    Ok(export.await?)
 }

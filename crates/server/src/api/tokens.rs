@@ -7,13 +7,14 @@ use roster_api::{CreatedTokenView, TokenView};
 use roster_domain::ApiTokenId;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::api::Body;
 use crate::auth::{Reader, Writer};
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenBody {
     pub name: String,

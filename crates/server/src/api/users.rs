@@ -3,23 +3,32 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use roster_api::{GroupView, Page, UserView};
-use roster_domain::{EmailAddress, ExternalId, Role, Source, UserId};
-use roster_store::{NewUser, UserQuery, UserUpdate};
+use roster_api::{GroupDetailView, GroupView, NestedGroupView, Page, UserView};
+use roster_domain::{EmailAddress, ExternalId, GroupId, Principal, Role, Source, UserId};
+use roster_store::{MemberQuery, NewUser, Reach, UserQuery, UserUpdate};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::api::{Body, Query, page_limit};
-use crate::auth::{Access, AccountScope, Reader, Writer};
+use crate::auth::{self, Access, AccountScope, Reader, Writer};
 use crate::error::{ApiError, ApiResult, FieldError};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserListQuery {
+    /// Users per page, 1 to 500 (100 when left out).
     pub limit: Option<u32>,
+    /// The previous page's `next_cursor`: the page starts after it.
     pub cursor: Option<String>,
+    /// Part of a name or an address, case-insensitive.
     pub q: Option<String>,
+    /// Only users of this role.
+    #[param(value_type = Option<Role>)]
     pub role: Option<String>,
+    /// Only users from this source.
+    #[param(value_type = Option<Source>)]
     pub source: Option<String>,
 }
 
@@ -90,7 +99,7 @@ pub async fn show(
     Ok(Json(UserView::from(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
     pub primary_address: String,
@@ -183,7 +192,7 @@ fn patch_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<St
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default, deserialize_with = "patch_text")]
@@ -214,11 +223,7 @@ pub async fn update(
                 "an end user cannot change their own role",
             ));
         }
-        Access::Token { read_only: true } => {
-            return Err(ApiError::forbidden(
-                "this API token is read-only; use a token created without --read-only",
-            ));
-        }
+        Access::Token { read_only: true } => return Err(auth::read_only_token()),
         _ => {}
     }
     let mut errors = Vec::new();
@@ -246,18 +251,26 @@ pub async fn update(
     Ok(Json(UserView::from(&user)))
 }
 
-/// `DELETE …/users/{user}`.
+/// `DELETE …/users/{user}`. Nobody removes their own login (another admin can, so that the
+/// account is never left by accident mid-session); the store keeps the last organization admin.
 pub async fn remove(
     State(state): State<AppState>,
     Writer(scope): Writer,
     Path((_, user)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let user_id = user_id(&user)?;
+    if matches!(scope.caller.principal, Principal::User { user_id: own, .. } if own == user_id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Cannot remove yourself",
+            "this is your own login; another organization admin of the account can remove it",
+        ));
+    }
     state.store().remove_user(scope.account.id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct InvitationView {
     /// The one-time link to send the user; it is shown only now.
     pub url: String,
@@ -291,7 +304,7 @@ pub async fn invite(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitation {
     pub token: String,
@@ -317,6 +330,113 @@ pub async fn groups(
 ) -> ApiResult<Json<Vec<GroupView>>> {
     let groups = state.store().list_groups(scope.account.id).await?;
     Ok(Json(groups.iter().map(GroupView::from).collect()))
+}
+
+fn group_id(text: &str) -> Result<GroupId, ApiError> {
+    // An id that does not parse names no group: the same answer as an unknown one.
+    text.parse()
+        .map_err(|_| ApiError::not_found(format!("no group has the id {text:?}")))
+}
+
+/// `GET …/groups/{group}`: the group, its nested groups, and how many users are its members
+/// and its recipients.
+pub async fn group(
+    State(state): State<AppState>,
+    Reader(scope): Reader,
+    Path((_, group)): Path<(String, String)>,
+) -> ApiResult<Json<GroupDetailView>> {
+    let (account, group_id) = (scope.account.id, group_id(&group)?);
+    let group = state.store().group_entry(account, group_id).await?;
+    let nested = state.store().nested_groups(account, group_id).await?;
+    let recipient_count = state.store().recipient_count(account, group_id).await?;
+    Ok(Json(GroupDetailView {
+        id: group.id,
+        name: group.name,
+        kind: group.kind,
+        address: group.address,
+        aliases: group.aliases,
+        source: group.source,
+        external_id: group.external_id,
+        member_user_count: group.member_users,
+        member_groups: nested
+            .into_iter()
+            .map(|g| NestedGroupView {
+                id: g.id,
+                name: g.name,
+                address: g.address,
+            })
+            .collect(),
+        recipient_count,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberListQuery {
+    /// Users per page, 1 to 500 (100 when left out).
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`: the page starts after it.
+    pub cursor: Option<String>,
+}
+
+/// `GET …/groups/{group}/members?limit=&cursor=`: a page of the group's member users, by
+/// primary address.
+pub async fn group_members(
+    state: State<AppState>,
+    reader: Reader,
+    path: Path<(String, String)>,
+    query: Query<MemberListQuery>,
+) -> ApiResult<Json<Page<UserView>>> {
+    group_users(state, reader, path, query, Reach::Direct).await
+}
+
+/// `GET …/groups/{group}/recipients?limit=&cursor=`: a page of every user mail to the group
+/// reaches, through nested groups at any depth, by primary address.
+pub async fn group_recipients(
+    state: State<AppState>,
+    reader: Reader,
+    path: Path<(String, String)>,
+    query: Query<MemberListQuery>,
+) -> ApiResult<Json<Page<UserView>>> {
+    group_users(state, reader, path, query, Reach::Recipients).await
+}
+
+async fn group_users(
+    State(state): State<AppState>,
+    Reader(scope): Reader,
+    Path((_, group)): Path<(String, String)>,
+    Query(query): Query<MemberListQuery>,
+    reach: Reach,
+) -> ApiResult<Json<Page<UserView>>> {
+    let (account, group_id) = (scope.account.id, group_id(&group)?);
+    let limit = page_limit(query.limit)?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(str::parse::<EmailAddress>)
+        .transpose()
+        .map_err(|e| ApiError::parse("cursor", &e))?;
+    // Another account's group has no members to list, but is also not found.
+    state.store().group_entry(account, group_id).await?;
+    let users = state
+        .store()
+        .group_users_page(
+            account,
+            group_id,
+            &MemberQuery {
+                reach,
+                after,
+                limit,
+            },
+        )
+        .await?;
+    let next_cursor = (users.len() == limit as usize)
+        .then(|| users.last().map(|u| u.primary_address.to_string()))
+        .flatten();
+    Ok(Json(Page {
+        items: users.iter().map(UserView::from).collect(),
+        next_cursor,
+    }))
 }
 
 fn external_id(text: &str) -> Result<ExternalId, ApiError> {

@@ -1,9 +1,13 @@
 //! The REST API's routes, one behaviour at a time.
 
 use axum::http::{Method, StatusCode, header};
+use roster_domain::plan::{ChangeAction, GroupFields, GroupMembers, UserFields};
+use roster_domain::{GroupKind, NewUserRole};
+use roster_store::NewAdmin;
+use secrecy::SecretString;
 use serde_json::json;
 
-use super::support::{As, TestApp};
+use super::support::{As, PASSWORD, TestApp};
 
 async fn add_users(app: &TestApp, count: usize) {
     for i in 0..count {
@@ -179,6 +183,183 @@ async fn a_user_is_updated_between_end_user_and_silent_user_and_deleted() {
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     let gone = app.call(&app.callers.admin, Method::GET, &path, None).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn nobody_removes_their_own_login_nor_the_accounts_last_organization_admin() {
+    let app = TestApp::start().await;
+    let admins = app
+        .call(
+            &app.callers.token,
+            Method::GET,
+            &app.path("/users?role=organization_admin"),
+            None,
+        )
+        .await;
+    let admin_id = admins.field("items")[0]["id"].as_str().unwrap().to_owned();
+    let admin_path = app.path(&format!("/users/{admin_id}"));
+
+    let own = app
+        .call(&app.callers.admin, Method::DELETE, &admin_path, None)
+        .await;
+    assert_eq!(own.status, StatusCode::CONFLICT, "{}", own.body);
+    assert!(
+        own.field("detail")
+            .as_str()
+            .unwrap()
+            .contains("your own login"),
+        "{}",
+        own.body
+    );
+    let last = app
+        .call(&app.callers.token, Method::DELETE, &admin_path, None)
+        .await;
+    assert_eq!(last.status, StatusCode::CONFLICT, "{}", last.body);
+    assert!(
+        last.field("detail")
+            .as_str()
+            .unwrap()
+            .contains("last organization admin"),
+        "{}",
+        last.body
+    );
+
+    app.store
+        .create_admin(
+            app.account.id,
+            NewAdmin {
+                address: "second@contoso.com".parse().unwrap(),
+                display_name: None,
+                password: SecretString::from(PASSWORD),
+            },
+        )
+        .await
+        .unwrap();
+    let removed = app
+        .call(&app.callers.token, Method::DELETE, &admin_path, None)
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
+}
+
+fn directory_user(id: &str, primary: &str) -> ChangeAction {
+    ChangeAction::AddUser {
+        external_id: id.parse().unwrap(),
+        fields: UserFields {
+            primary_address: primary.parse().unwrap(),
+            aliases: Vec::new(),
+            first_name: None,
+            last_name: None,
+            display_name: None,
+        },
+        role: NewUserRole::EndUser,
+    }
+}
+
+fn directory_group(id: &str, name: &str, users: &[&str], groups: &[&str]) -> ChangeAction {
+    ChangeAction::AddGroup {
+        external_id: id.parse().unwrap(),
+        fields: GroupFields {
+            name: name.to_owned(),
+            kind: GroupKind::Distribution,
+            address: Some(
+                format!("{}@contoso.com", name.to_lowercase())
+                    .parse()
+                    .unwrap(),
+            ),
+            aliases: Vec::new(),
+        },
+        members: GroupMembers {
+            users: users.iter().map(|u| u.parse().unwrap()).collect(),
+            groups: groups.iter().map(|g| g.parse().unwrap()).collect(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_group_shows_its_nested_groups_and_pages_its_members_and_expanded_recipients() {
+    let app = TestApp::start().await;
+    app.store
+        .apply_changes(
+            app.account.id,
+            &[
+                directory_user("u-ann", "ann@contoso.com"),
+                directory_user("u-bob", "bob@contoso.com"),
+                directory_user("u-cy", "cy@contoso.com"),
+                directory_group("g-all", "All", &["u-ann"], &["g-team"]),
+                // A cycle back to All: each recipient still counts once.
+                directory_group("g-team", "Team", &["u-bob", "u-cy"], &["g-all"]),
+            ],
+        )
+        .await
+        .unwrap();
+    let token = &app.callers.read_only_token;
+    let groups = app
+        .call(token, Method::GET, &app.path("/groups"), None)
+        .await;
+    let all = groups
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "All")
+        .expect("the group All");
+    let base = app.path(&format!("/groups/{}", all["id"].as_str().unwrap()));
+
+    let detail = app.call(token, Method::GET, &base, None).await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
+    assert_eq!(detail.field("address"), "all@contoso.com");
+    assert_eq!(detail.field("member_user_count"), 1);
+    assert_eq!(detail.field("member_groups")[0]["name"], "Team");
+    assert_eq!(detail.field("recipient_count"), 3);
+
+    let members = app
+        .call(token, Method::GET, &format!("{base}/members"), None)
+        .await;
+    assert_eq!(members.status, StatusCode::OK, "{}", members.body);
+    let addresses = |page: &super::support::Reply| -> Vec<String> {
+        page.field("items")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["primary_address"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(addresses(&members), ["ann@contoso.com"]);
+    assert_eq!(members.field("next_cursor"), &json!(null));
+
+    let mut recipients = Vec::new();
+    let mut path = format!("{base}/recipients?limit=2");
+    loop {
+        let page = app.call(token, Method::GET, &path, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        recipients.extend(addresses(&page));
+        let Some(cursor) = page.field("next_cursor").as_str() else {
+            break;
+        };
+        path = format!("{base}/recipients?limit=2&cursor={cursor}");
+    }
+    assert_eq!(
+        recipients,
+        ["ann@contoso.com", "bob@contoso.com", "cy@contoso.com"]
+    );
+
+    for tail in ["", "/members", "/recipients"] {
+        let foreign = app
+            .call(
+                &app.callers.other_token,
+                Method::GET,
+                &app.path(&format!("/groups/{}{tail}", all["id"].as_str().unwrap()))
+                    .replace(&app.account.name, &app.other.name),
+                None,
+            )
+            .await;
+        assert_eq!(
+            foreign.status,
+            StatusCode::NOT_FOUND,
+            "{tail}: {}",
+            foreign.body
+        );
+    }
 }
 
 #[tokio::test]

@@ -100,6 +100,7 @@ async fn every_route_answers_every_kind_of_caller_as_its_policy_says() {
             .replace("{external_id}", "u-1")
             .replace("{run}", &Uuid::new_v4().to_string())
             .replace("{plan}", &Uuid::new_v4().to_string())
+            .replace("{group}", &Uuid::new_v4().to_string())
             .replace("{token}", &Uuid::new_v4().to_string())
             .replace("{certificate}", "AB01");
         assert!(

@@ -3,7 +3,11 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use futures_util::StreamExt as _;
+use roster_domain::run::Trigger;
+use roster_store::NewRun;
 use serde_json::{Value as Json, json};
+use tower::ServiceExt as _;
 
 use super::support::{As, Reply, TestApp};
 
@@ -116,6 +120,52 @@ async fn a_runs_event_stream_sends_progress_then_ends_with_the_final_status() {
 }
 
 #[tokio::test]
+async fn an_event_stream_ends_when_the_server_begins_to_shut_down() {
+    let app = TestApp::start().await;
+    // A run another process holds: its stream would follow it for as long as it runs.
+    let run = app
+        .store
+        .start_run(NewRun {
+            account_id: app.account.id,
+            trigger: Trigger::Preview,
+            actor: "another server".to_owned(),
+        })
+        .await
+        .unwrap();
+    let As::Bearer(token) = &app.callers.token else {
+        panic!("an API token");
+    };
+    let request = Request::builder()
+        .uri(app.path(&format!("/runs/{}/events", run.id)))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.into_body().into_data_stream();
+    let first = stream.next().await.expect("a first event").unwrap();
+    assert!(
+        String::from_utf8_lossy(&first).contains("event: progress"),
+        "{first:?}"
+    );
+
+    app.state.begin_shutdown();
+
+    // Only a guard against hanging the test run: the stream ends at once.
+    let rest = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        stream.collect::<Vec<_>>(),
+    )
+    .await
+    .expect("the stream ends when shutdown begins");
+    assert!(
+        rest.iter()
+            .all(|chunk| !String::from_utf8_lossy(chunk.as_ref().unwrap()).contains("finished")),
+        "the run did not finish; the stream only stopped following it: {rest:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_plan_and_its_report_export_as_csv_read_back_field_for_field() {
     let app = TestApp::start().await;
     let awkward = "Doe, \"Jane\"\nSales";
@@ -198,4 +248,50 @@ async fn a_plan_and_its_report_export_as_csv_read_back_field_for_field() {
         "succeeded",
         "JSON unless CSV is asked for"
     );
+}
+
+#[tokio::test]
+async fn the_csv_paths_answer_what_accept_text_csv_does_for_a_link_without_headers() {
+    let app = TestApp::start().await;
+    let run_id = start_search_now(&app).await;
+    let run = app.finished_run(&app.callers.token, &run_id).await;
+    let plan_id = run.field("plan_id").as_str().expect("a plan").to_owned();
+    let token = &app.callers.read_only_token;
+
+    for (negotiated, suffixed) in [
+        (
+            format!("/plans/{plan_id}/changes?category=users_to_add"),
+            format!("/plans/{plan_id}/changes.csv?category=users_to_add"),
+        ),
+        (
+            format!("/runs/{run_id}"),
+            format!("/runs/{run_id}/report.csv"),
+        ),
+    ] {
+        let asked = get(&app, token, &app.path(&negotiated), "text/csv").await;
+        let linked = get(&app, token, &app.path(&suffixed), "*/*").await;
+        assert_eq!(linked.status, StatusCode::OK, "{suffixed}: {}", linked.body);
+        assert_eq!(
+            linked.headers[header::CONTENT_TYPE],
+            "text/csv; charset=utf-8"
+        );
+        assert!(
+            linked.headers[header::CONTENT_DISPOSITION]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment"),
+            "{suffixed} downloads as a file"
+        );
+        assert_eq!(linked.body, asked.body, "{suffixed} is {negotiated} as CSV");
+        assert!(linked.body.as_str().unwrap().lines().count() > 1);
+    }
+
+    let foreign = get(
+        &app,
+        &app.callers.other_token,
+        &app.path(&format!("/runs/{run_id}/report.csv")),
+        "*/*",
+    )
+    .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
 }

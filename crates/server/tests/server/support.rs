@@ -57,6 +57,8 @@ impl Reply {
 
 pub struct TestApp {
     pub router: Router,
+    /// The state the router serves, to begin a shutdown as `roster serve` does.
+    pub state: AppState,
     pub store: Store,
     pub control: ControlClient,
     pub account: Account,
@@ -147,9 +149,10 @@ impl TestApp {
         }
         let engine = SyncEngine::new(store.clone()).with_graph_options(quick_retries);
         let state = AppState::with_metrics(engine, config, roster_server::install_metrics());
-        let router = router(state);
+        let router = router(state.clone());
         let mut app = Self {
             router,
+            state,
             store: store.clone(),
             control,
             account: contoso.clone(),
