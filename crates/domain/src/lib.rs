@@ -8,6 +8,7 @@ pub mod access;
 pub mod address;
 pub mod banner;
 pub mod connection;
+pub mod console_page;
 pub mod directory;
 pub mod event;
 pub mod ids;
