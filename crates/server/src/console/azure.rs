@@ -47,6 +47,10 @@ pub fn routes() -> Router<AppState> {
             get(download_certificate),
         )
         .route(
+            "/accounts/{account}/import/azure/certificates/remove",
+            post(remove_certificate),
+        )
+        .route(
             "/accounts/{account}/import/azure/credential",
             post(switch_credential),
         )
@@ -370,6 +374,10 @@ impl Done {
                      registration, then choose to sign in with the certificate."
                 }
                 "credential" => "The sign-in credential has been switched. Test connection to check it.",
+                "certificate-removed" => {
+                    "The certificate was removed from Roster. Delete it from the app registration too \
+                     (Certificates & secrets › Certificates), or Entra ID keeps accepting it."
+                }
                 _ => return None,
             }
             .to_owned(),
@@ -759,6 +767,46 @@ async fn download_certificate(
         HeaderValue::from_str(&name).map_err(|_| missing())?,
     );
     Ok(response)
+}
+
+#[derive(Deserialize)]
+struct RemoveCertificateForm {
+    thumbprint: Option<String>,
+}
+
+/// `POST …/import/azure/certificates/remove`: forgets a certificate, unless the connection
+/// signs in with it alone.
+async fn remove_certificate(
+    State(state): State<AppState>,
+    admin: AdminPage,
+    Form(form): Form<RemoveCertificateForm>,
+) -> PageResult {
+    let thumbprint = form.thumbprint.unwrap_or_default();
+    match state
+        .engine()
+        .remove_certificate(admin.account().id, thumbprint.trim())
+        .await
+    {
+        Ok(()) => Ok(Redirect::to(
+            &admin.path("/import/azure?done=certificate-removed#certificates"),
+        )
+        .into_response()),
+        Err(error @ SyncError::OnlySigningCertificate(_)) => {
+            let mut errors = FieldErrors::default();
+            errors.add("remove_certificate", error.to_string());
+            page(
+                &state,
+                &admin,
+                Render {
+                    status: StatusCode::CONFLICT,
+                    errors,
+                    ..Render::default()
+                },
+            )
+            .await
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -283,6 +283,49 @@ async fn a_certificate_is_generated_downloaded_and_signed_in_with() {
     app.page(&app.callers.admin, PAGE)
         .await
         .assert_contains("The certificate of the Azure Active Directory connection expires in");
+
+    // The only certificate it signs in with stays, with the way out explained.
+    let remove = [("thumbprint", thumbprint.as_str())];
+    let refused = post(&app, "/certificates/remove", &remove).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.html);
+    refused.assert_contains("switch the connection to its key first");
+    refused.assert_contains("generate another certificate");
+    assert_eq!(
+        app.store
+            .connection(app.account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .certificates
+            .len(),
+        1
+    );
+
+    // Once a newer one is there, the old one goes.
+    let generated = post(&app, "/certificates", &[("valid_days", "60")]).await;
+    assert_eq!(generated.status, StatusCode::SEE_OTHER);
+    let page = app.page(&app.callers.admin, PAGE).await;
+    page.assert_contains(&format!(
+        "aria-label=\"Remove the certificate {thumbprint}\""
+    ));
+    let removed = post(&app, "/certificates/remove", &remove).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.html);
+    let page = app
+        .page(&app.callers.admin, removed.location().unwrap())
+        .await;
+    page.assert_contains("The certificate was removed from Roster");
+    assert!(!page.html.contains(&thumbprint), "{}", page.html);
+
+    // A form without its CSRF token is refused.
+    let forged = app
+        .submit(
+            &app.callers.admin,
+            &format!("{PAGE}/certificates/remove"),
+            &[("thumbprint", "AB")],
+            Csrf::Missing,
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
