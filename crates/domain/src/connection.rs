@@ -611,6 +611,23 @@ impl CertificateInfo {
     pub fn valid_at(&self, now: OffsetDateTime) -> bool {
         self.not_before <= now && now < self.not_after
     }
+
+    /// Whether `thumbprint` names this certificate: its SHA-1 thumbprint in hex (any case), or
+    /// its base64url SHA-256 thumbprint.
+    pub fn is_named(&self, thumbprint: &str) -> bool {
+        self.thumbprint.eq_ignore_ascii_case(thumbprint) || self.sha256_thumbprint == thumbprint
+    }
+}
+
+/// A certificate that may not be removed: the connection signs in with it alone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the certificate {thumbprint} is the only valid certificate this connection signs in with, so removing it \
+     would stop every sync; switch the connection to its key first, or generate another certificate, upload \
+     its .cer file to the app registration, and then remove this one"
+)]
+pub struct OnlySigningCertificate {
+    pub thumbprint: String,
 }
 
 /// A certificate as uploaded to the app registration: what it is, and its DER encoding.
@@ -665,6 +682,24 @@ impl DirectoryConnection {
             .iter()
             .filter(|c| c.valid_at(now))
             .collect()
+    }
+
+    /// Whether the certificate `thumbprint` names may be removed at `now`: any may, except the
+    /// only valid one of a connection that signs in with a certificate.
+    pub fn check_certificate_removal(
+        &self,
+        thumbprint: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), OnlySigningCertificate> {
+        if self.settings.credential != CredentialKind::Certificate {
+            return Ok(());
+        }
+        match self.signing_certificates(now)[..] {
+            [only] if only.is_named(thumbprint) => Err(OnlySigningCertificate {
+                thumbprint: only.thumbprint.clone(),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -829,6 +864,63 @@ mod tests {
         assert!(!limit.exceeded(10, 100), "exactly 10% is not more than 10%");
         assert!(limit.exceeded(11, 100));
         assert!(DeletionLimit::new(0, 10).is_err());
+    }
+
+    #[test]
+    fn the_only_certificate_a_connection_signs_in_with_cannot_be_removed() {
+        let day = |d: i64| OffsetDateTime::UNIX_EPOCH + time::Duration::days(d);
+        let certificate = |name: &str, from: i64, to: i64| CertificateInfo {
+            thumbprint: name.to_owned(),
+            sha256_thumbprint: format!("{name}-sha256"),
+            not_before: day(from),
+            not_after: day(to),
+            created_at: day(from),
+        };
+        let mut connection = DirectoryConnection {
+            account_id: AccountId::new(),
+            settings: ConnectionSettings::new(
+                "contoso.com".parse().unwrap(),
+                "8a5b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d".parse().unwrap(),
+                Cloud::Global,
+            ),
+            secret_set_at: day(0),
+            updated_at: day(0),
+            certificates: vec![certificate("AB12", 0, 365), certificate("OLD0", 0, 5)],
+        };
+        let now = day(10);
+        assert_eq!(
+            connection.check_certificate_removal("ab12", now),
+            Ok(()),
+            "signing in with the key, any certificate may go"
+        );
+        connection.settings.credential = CredentialKind::Certificate;
+        for name in ["ab12", "AB12", "AB12-sha256"] {
+            let refused = connection
+                .check_certificate_removal(name, now)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                refused.contains("switch the connection to its key first"),
+                "{refused}"
+            );
+            assert!(
+                refused.contains("generate another certificate"),
+                "{refused}"
+            );
+        }
+        assert_eq!(
+            connection.check_certificate_removal("OLD0", now),
+            Ok(()),
+            "an expired certificate signs nothing"
+        );
+        connection
+            .certificates
+            .insert(0, certificate("NEW1", 9, 400));
+        assert_eq!(
+            connection.check_certificate_removal("AB12", now),
+            Ok(()),
+            "another valid certificate signs in instead"
+        );
     }
 
     #[test]

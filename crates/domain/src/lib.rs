@@ -8,6 +8,7 @@ pub mod access;
 pub mod address;
 pub mod banner;
 pub mod connection;
+pub mod console_page;
 pub mod directory;
 pub mod event;
 pub mod ids;
@@ -22,7 +23,8 @@ pub use address::{DomainName, EmailAddress};
 pub use banner::{Banner, BannerFacts, banners};
 pub use connection::{
     CertificateInfo, Cloud, ConnectionSettings, CredentialKind, DeletionLimit, DirectoryConnection,
-    Frequency, PublicCertificate, SyncActions, SyncScope, credential_expiry,
+    Frequency, OnlySigningCertificate, PublicCertificate, SyncActions, SyncScope,
+    credential_expiry,
 };
 pub use directory::{DirectoryGroup, DirectoryMember, DirectoryUser, MemberType};
 pub use event::{AccountEvent, AccountEventKind};

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
-use crate::RunId;
 use crate::plan::Category;
+use crate::{CredentialKind, RunId};
 
 /// What one message tells. Stored as JSON in the outbox, so it holds the facts as they were when
 /// the notice was queued.
@@ -41,6 +41,10 @@ pub enum Notice {
         #[serde(with = "iso_date")]
         expires_on: Date,
         warning: ExpiryWarning,
+        /// What expires, which decides how it is replaced. Messages queued before this was
+        /// recorded were about client secrets.
+        #[serde(default)]
+        credential: CredentialKind,
     },
 }
 
@@ -247,11 +251,25 @@ mod tests {
             Notice::KeyExpiry {
                 expires_on: date!(2027 - 01 - 31),
                 warning: ExpiryWarning::In7Days,
+                credential: CredentialKind::Certificate,
             },
         ];
         for notice in notices {
             let json = serde_json::to_string(&notice).unwrap();
             assert_eq!(serde_json::from_str::<Notice>(&json).unwrap(), notice);
         }
+    }
+
+    #[test]
+    fn an_expiry_warning_queued_before_credentials_were_recorded_is_about_a_secret() {
+        let queued = r#"{"kind":"key_expiry","expires_on":"2027-01-31","warning":"in7_days"}"#;
+        assert_eq!(
+            serde_json::from_str::<Notice>(queued).unwrap(),
+            Notice::KeyExpiry {
+                expires_on: date!(2027 - 01 - 31),
+                warning: ExpiryWarning::In7Days,
+                credential: CredentialKind::Secret,
+            }
+        );
     }
 }

@@ -116,6 +116,12 @@ impl SettingsChange {
             None => None,
         };
         let settings = match self.merge(saved.map(|c| &c.settings)) {
+            // The saved date was the replaced key's: a new key entered without its own date
+            // has none, rather than warnings about a date it does not have.
+            Ok(mut settings) if key.is_some() && self.key_expires_on.is_none() => {
+                settings.key_expires_on = None;
+                Some(settings)
+            }
             Ok(settings) => Some(settings),
             Err(more) => {
                 problems.extend(more);
@@ -349,6 +355,49 @@ mod tests {
             .check_save(None, Some(&connection), now)
             .unwrap();
         assert!(kept.key.is_none(), "no key entered keeps the stored one");
+    }
+
+    #[test]
+    fn a_new_key_keeps_only_the_expiry_date_entered_with_it() {
+        let now = OffsetDateTime::now_utc();
+        let dated = SettingsChange {
+            key_expires_on: Some("2027-06-30".into()),
+            ..guide_fields()
+        };
+        let old_key = SecretString::from("old-value");
+        let connection = saved(
+            dated
+                .check_save(Some(&old_key), None, now)
+                .unwrap()
+                .settings,
+        );
+        let date = |change: &SettingsChange, key: Option<&SecretString>| {
+            change
+                .check_save(key, Some(&connection), now)
+                .unwrap()
+                .settings
+                .key_expires_on
+                .map(|d| d.to_string())
+        };
+        let new_key = SecretString::from("new-value");
+        assert_eq!(
+            date(&SettingsChange::default(), Some(&new_key)),
+            None,
+            "the old key's date went with it"
+        );
+        let new_date = SettingsChange {
+            key_expires_on: Some("2028-01-31".into()),
+            ..SettingsChange::default()
+        };
+        assert_eq!(
+            date(&new_date, Some(&new_key)).as_deref(),
+            Some("2028-01-31")
+        );
+        assert_eq!(
+            date(&SettingsChange::default(), None).as_deref(),
+            Some("2027-06-30"),
+            "the same key keeps its date"
+        );
     }
 
     #[test]

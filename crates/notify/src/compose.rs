@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use roster_domain::notice::{self, ExpiryWarning, Notice};
 use roster_domain::plan::Category;
-use roster_domain::{Account, AccountId, RunId};
+use roster_domain::{Account, AccountId, CredentialKind, RunId, console_page};
 use time::OffsetDateTime;
 use time::macros::format_description;
 use url::Url;
@@ -48,17 +48,17 @@ impl Links {
 
     /// Import & Sync › Azure Active Directory: the settings, Search Now and the plan.
     pub fn connection(&self, account: AccountId) -> String {
-        format!("{}/accounts/{account}/azure-ad", self.base)
+        format!("{}{}", self.base, console_page::connection(account))
     }
 
     /// A run's report.
     pub fn run(&self, account: AccountId, run: RunId) -> String {
-        format!("{}/accounts/{account}/runs/{run}", self.base)
+        format!("{}{}", self.base, console_page::run(account, run))
     }
 
     /// Administration › Account Management › Profile: the tech contact.
     pub fn profile(&self, account: AccountId) -> String {
-        format!("{}/accounts/{account}/profile", self.base)
+        format!("{}{}", self.base, console_page::profile(account))
     }
 }
 
@@ -197,51 +197,73 @@ pub fn compose(notice: &Notice, account: &Account, links: &Links, at: OffsetDate
         Notice::KeyExpiry {
             expires_on,
             warning,
+            credential,
         } => {
             let days = notice::days_until(*expires_on, at);
             let date = day(*expires_on);
+            let (what, its) = match credential {
+                CredentialKind::Secret => ("key", "client secret"),
+                CredentialKind::Certificate => ("certificate", "certificate"),
+            };
+            let uses = format!(
+                "The {its} that Roster uses to sign in to the Microsoft Entra ID tenant of {name}"
+            );
             let (subject, opening) = match (warning, days) {
                 (ExpiryWarning::Expired, _) | (_, ..0) => (
-                    format!("The Entra ID key of {name} has expired"),
+                    format!("The Entra ID {what} of {name} has expired"),
                     format!(
-                        "The key (client secret or certificate) that Roster uses to read the Microsoft Entra ID tenant of {name} \
-                         expired on {date}. Syncs fail until it is replaced (Entra ID answers AADSTS7000222)."
+                        "{uses} expired on {date}. Syncs fail until it is replaced ({}).",
+                        match credential {
+                            CredentialKind::Secret => "Entra ID answers AADSTS7000222",
+                            CredentialKind::Certificate =>
+                                "Entra ID refuses assertions signed with it, AADSTS700027",
+                        }
                     ),
                 ),
                 (_, 0) => (
-                    format!("The Entra ID key of {name} expires today"),
-                    format!(
-                        "The key (client secret or certificate) that Roster uses to read the Microsoft Entra ID tenant of {name} \
-                         expires today, {date}. Syncs fail once it has expired."
-                    ),
+                    format!("The Entra ID {what} of {name} expires today"),
+                    format!("{uses} expires today, {date}. Syncs fail once it has expired."),
                 ),
                 (_, 1) => (
-                    format!("The Entra ID key of {name} expires tomorrow"),
-                    format!(
-                        "The key (client secret or certificate) that Roster uses to read the Microsoft Entra ID tenant of {name} \
-                         expires tomorrow, {date}. Syncs fail once it has expired."
-                    ),
+                    format!("The Entra ID {what} of {name} expires tomorrow"),
+                    format!("{uses} expires tomorrow, {date}. Syncs fail once it has expired."),
                 ),
                 (_, days) => (
-                    format!("The Entra ID key of {name} expires in {days} days"),
+                    format!("The Entra ID {what} of {name} expires in {days} days"),
                     format!(
-                        "The key (client secret or certificate) that Roster uses to read the Microsoft Entra ID tenant of {name} \
-                         expires on {date}, in {days} days. Syncs fail once it has expired."
+                        "{uses} expires on {date}, in {days} days. Syncs fail once it has expired."
                     ),
                 ),
+            };
+            let replace = match credential {
+                CredentialKind::Secret => {
+                    "To replace it: in the Microsoft Entra admin center open App registrations, choose the app Roster \
+                     uses, then Certificates & secrets › New client secret; copy the secret's Value (not its ID) and \
+                     note its expiry date. Enter both in Roster's connection settings and save."
+                }
+                CredentialKind::Certificate => {
+                    "To replace it: generate a new certificate in Roster (the connection settings, under Use a \
+                     certificate instead of a key; or roster connection certificate generate) and download its .cer \
+                     file; in the Microsoft Entra admin center open App registrations, choose the app Roster uses, \
+                     then Certificates & secrets › Certificates › Upload certificate. Both certificates stay valid \
+                     meanwhile, and Roster signs in with the newest."
+                }
             };
             (
                 subject,
                 vec![
                     text(opening),
-                    text(
-                        "To replace it: in the Microsoft Entra admin center open App registrations, choose the app Roster \
-                         uses, then Certificates & secrets › New client secret; copy the secret's Value (not its ID) and \
-                         note its expiry date. Enter both in Roster's connection settings and save.",
-                    ),
+                    text(replace),
                     link("The connection settings:", links.connection(id)),
                 ],
-                "You are warned 30, 7 and 1 days before the key expires, and once after.",
+                match credential {
+                    CredentialKind::Secret => {
+                        "You are warned 30, 7 and 1 days before the key expires, and once after."
+                    }
+                    CredentialKind::Certificate => {
+                        "You are warned 30, 7 and 1 days before the certificate expires, and once after."
+                    }
+                },
             )
         }
     };
@@ -417,7 +439,7 @@ mod tests {
                 .contains("held 12 user(s) to remove and 3 group(s) to remove")
         );
         assert!(mail.text.contains(&format!(
-            "Review the removals: run Search Now, check them, and confirm to apply them:\nhttps://roster.example.net/console/accounts/{}/azure-ad",
+            "Review the removals: run Search Now, check them, and confirm to apply them:\nhttps://roster.example.net/console/accounts/{}/import/azure",
             account.id
         )));
     }
@@ -444,6 +466,7 @@ mod tests {
         let notice = |warning| Notice::KeyExpiry {
             expires_on: date!(2026 - 12 - 08),
             warning,
+            credential: CredentialKind::Secret,
         };
         let subject = |warning, at| compose(&notice(warning), &account(), &links(), at).subject;
         assert_eq!(
@@ -469,6 +492,45 @@ mod tests {
                 .contains("Certificates & secrets › New client secret")
         );
         assert!(mail.html.contains("Certificates &amp; secrets"));
+        let expired = compose(
+            &notice(ExpiryWarning::Expired),
+            &account(),
+            &links(),
+            datetime!(2026-12-09 00:00 UTC),
+        );
+        assert!(expired.text.contains("AADSTS7000222"), "{}", expired.text);
+    }
+
+    #[test]
+    fn a_certificates_expiry_says_to_upload_a_new_certificate_not_a_secret() {
+        let notice = |warning| Notice::KeyExpiry {
+            expires_on: date!(2026 - 12 - 08),
+            warning,
+            credential: CredentialKind::Certificate,
+        };
+        let soon = compose(&notice(ExpiryWarning::In7Days), &account(), &links(), NOW);
+        assert_eq!(
+            soon.subject,
+            "[Roster] The Entra ID certificate of Contoso <Ltd> expires in 7 days"
+        );
+        assert!(
+            soon.text.contains("The certificate that Roster uses"),
+            "{}",
+            soon.text
+        );
+        assert!(soon.text.contains("generate a new certificate"));
+        assert!(soon.text.contains("Certificates › Upload certificate"));
+        let expired = compose(
+            &notice(ExpiryWarning::Expired),
+            &account(),
+            &links(),
+            datetime!(2026-12-09 00:00 UTC),
+        );
+        assert!(expired.text.contains("AADSTS700027"), "{}", expired.text);
+        for mail in [&soon, &expired] {
+            assert!(!mail.text.contains("client secret"), "{}", mail.text);
+            assert!(!mail.text.contains("AADSTS7000222"), "{}", mail.text);
+        }
     }
 
     #[test]

@@ -12,8 +12,9 @@ use url::Url;
 
 use crate::{Composed, NotifyError};
 
-/// How long one SMTP conversation may take. The sender's lease on a message is longer, so a
-/// slow server never lets a second sender take over a message still being sent.
+/// How long sending one message may take, the whole SMTP conversation (each reply is awaited as
+/// long at most, too). The sender's lease on a message is longer, so a slow server never lets a
+/// second sender take over a message still being sent.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How the connection to the mail server is secured, from the URL.
@@ -200,11 +201,20 @@ impl Mailer {
                 mail.html.clone(),
             ))
             .map_err(|e| fail("cannot be given the message", e.to_string()))?;
-        self.transport
-            .send(message)
-            .await
-            .map(drop)
-            .map_err(|e| self.failure(&e))
+        // lettre's timeout bounds each reply, not the conversation: a server that answers
+        // slowly but in time could otherwise keep one send going past the lease.
+        match tokio::time::timeout(SMTP_TIMEOUT, self.transport.send(message)).await {
+            Ok(sent) => sent.map(drop).map_err(|e| self.failure(&e)),
+            Err(_) => Err(SendError {
+                server: self.server.clone(),
+                verdict: "did not take the message in time",
+                reason: format!(
+                    "the conversation took longer than {} s; it is tried again later",
+                    SMTP_TIMEOUT.as_secs()
+                ),
+                permanent: false,
+            }),
+        }
     }
 
     /// What went wrong, in terms of what to fix. Only a refusal of the message itself is

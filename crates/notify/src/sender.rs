@@ -8,15 +8,17 @@ use roster_domain::notice::expiry_warning_due;
 use roster_store::{AccountRef, OutboxMessage, SendFailure, Store, StoreError};
 use time::OffsetDateTime;
 
-use crate::{Links, Mailer, compose};
+use crate::{Links, Mailer, SMTP_TIMEOUT, compose};
 
-/// How long a claimed message is this sender's: well beyond one SMTP conversation
-/// ([`crate::mailer::SMTP_TIMEOUT`]), so a second sender takes a message over only when the
-/// first has stopped.
+/// How long a claimed message is this sender's. A sender claims a message right before sending
+/// it and gives up the send after [`SMTP_TIMEOUT`], so the lease outlasts the whole send with
+/// minutes to spare: a second sender takes a message over only when the first has stopped.
 pub const LEASE: Duration = Duration::from_secs(5 * 60);
 
-/// Messages claimed at a time.
-const BATCH: u32 = 20;
+const _: () = assert!(
+    LEASE.as_secs() >= 3 * SMTP_TIMEOUT.as_secs(),
+    "a message's lease must outlast its send with margin"
+);
 
 /// Attempts after which a message that keeps failing is given up (marked failed): with the
 /// delays of [`retry_delay`], about a day of trying.
@@ -89,19 +91,14 @@ impl Sender {
         let Some(mailer) = &self.mailer else {
             return Ok(report);
         };
-        loop {
-            let at = (self.clock)();
-            let claimed = self
-                .store
-                .claim_outbox(&self.owner, at, LEASE, BATCH)
-                .await?;
-            if claimed.is_empty() {
-                return Ok(report);
-            }
-            for message in claimed {
-                self.send(mailer, message, &mut report).await?;
-            }
+        while let Some(message) = self
+            .store
+            .claim_outbox(&self.owner, (self.clock)(), LEASE)
+            .await?
+        {
+            self.send(mailer, message, &mut report).await?;
         }
+        Ok(report)
     }
 
     /// Runs a pass every `every` until `stop` resolves. A pass that fails (the database is
@@ -126,11 +123,11 @@ impl Sender {
     async fn queue_expiry_warnings(&self) -> Result<usize, StoreError> {
         let at = (self.clock)();
         let mut queued = 0;
-        for (account_id, expires_on) in self.store.key_expiry_dates(at).await? {
+        for (account_id, credential, expires_on) in self.store.key_expiry_dates(at).await? {
             if let Some(warning) = expiry_warning_due(expires_on, at)
                 && self
                     .store
-                    .queue_key_expiry(account_id, expires_on, warning, at)
+                    .queue_key_expiry(account_id, credential, expires_on, warning, at)
                     .await?
             {
                 queued += 1;

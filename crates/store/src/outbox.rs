@@ -4,10 +4,10 @@
 //! A notice about an account event is queued in the event's own transaction. Each row has a
 //! unique deduplication key, so that one notice is queued once: an automatic run that keeps
 //! failing is told on the first day of its streak and then once a day ("still failing"), not
-//! once per run; an expiry warning once per warning and expiry date. Senders claim due rows with
-//! a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's writers take turns) and record the
-//! outcome only while they still hold it, so two senders never mail one row twice unless one
-//! outlived its lease mid-send.
+//! once per run; an expiry warning once per warning and expiry date. Senders claim one due row at
+//! a time, right before sending it, with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL;
+//! SQLite's writers take turns) longer than a send may take, and record the outcome only while
+//! they still hold it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,7 +16,8 @@ use roster_domain::notice::{self, Audience, ExpiryWarning, Notice};
 use roster_domain::plan::Category;
 use roster_domain::run::CategoryCount;
 use roster_domain::{
-    AccountEventKind, AccountId, ConnectionSettings, EmailAddress, MessageId, credential_expiry,
+    AccountEventKind, AccountId, ConnectionSettings, CredentialKind, EmailAddress, MessageId,
+    credential_expiry,
 };
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -345,23 +346,26 @@ impl Store {
     pub async fn key_expiry_dates(
         &self,
         now: OffsetDateTime,
-    ) -> Result<Vec<(AccountId, Date)>, StoreError> {
+    ) -> Result<Vec<(AccountId, CredentialKind, Date)>, StoreError> {
         Ok(self
             .each_connection()
             .await?
             .into_iter()
             .filter_map(|(account_id, connection)| {
-                let expires_on = credential_expiry(&connection.ok()?, now)?;
-                Some((account_id, expires_on))
+                let connection = connection.ok()?;
+                let expires_on = credential_expiry(&connection, now)?;
+                Some((account_id, connection.settings.credential, expires_on))
             })
             .collect())
     }
 
-    /// Queues the expiry warning for the account's key expiring on `expires_on`, once per
-    /// warning and date. Returns whether it queued one (false: already queued, or no tech contact).
+    /// Queues the expiry warning for the account's `credential` expiring on `expires_on`, once
+    /// per credential, warning and date. Returns whether it queued one (false: already queued,
+    /// or no tech contact).
     pub async fn queue_key_expiry(
         &self,
         account_id: AccountId,
+        credential: CredentialKind,
         expires_on: Date,
         warning: ExpiryWarning,
         at: OffsetDateTime,
@@ -369,56 +373,63 @@ impl Store {
         let notice = Notice::KeyExpiry {
             expires_on,
             warning,
+            credential,
         };
-        let dedup_key = format!("key_expiry:{account_id}:{expires_on}:{}", warning.key());
+        // A secret's key keeps the form it had before certificates, so that a warning already
+        // queued is not queued again.
+        let dedup_key = match credential {
+            CredentialKind::Secret => {
+                format!("key_expiry:{account_id}:{expires_on}:{}", warning.key())
+            }
+            CredentialKind::Certificate => format!(
+                "certificate_expiry:{account_id}:{expires_on}:{}",
+                warning.key()
+            ),
+        };
         let mut tx = self.db.begin_write().await?;
         let queued = queue(&mut tx.conn(), account_id, None, &dedup_key, &notice, at).await?;
         tx.commit().await?;
         Ok(queued)
     }
 
-    /// Claims up to `limit` messages due at `at` for `owner` until `at + lease`: no other
-    /// sender claims them meanwhile. Each claim counts as an attempt.
+    /// Claims the next message due at `at` for `owner` until `at + lease`: no other sender
+    /// claims it meanwhile. The claim counts as an attempt. One message at a time, claimed
+    /// right before it is sent: a sender never holds messages it is not sending yet, whose
+    /// leases could run out while it is busy with another.
     pub async fn claim_outbox(
         &self,
         owner: &str,
         at: OffsetDateTime,
         lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>, StoreError> {
+    ) -> Result<Option<OutboxMessage>, StoreError> {
         let statement = match self.db.backend() {
             Backend::Sqlite => sql(
                 "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
                  WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND due_at <= $3 \
-                 AND (lease_until IS NULL OR lease_until <= $3) ORDER BY due_at LIMIT $4) \
+                 AND (lease_until IS NULL OR lease_until <= $3) ORDER BY due_at, id LIMIT 1) \
                  RETURNING id, account_id, notice, recipients, status, attempts, due_at, last_error, created_at, sent_at",
             ),
-            // Rows another sender has locked are skipped rather than waited for; the outer
-            // condition is checked again on rows that changed while this statement ran.
+            // A row another sender has locked is skipped rather than waited for. The row is
+            // picked once, in a CTE of its own: as a subquery of the UPDATE the planner may run
+            // it again per row.
             Backend::Postgres => sql(
-                "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-                 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND due_at <= $3 \
-                 AND (lease_until IS NULL OR lease_until <= $3) ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $3) \
-                 RETURNING id, account_id, notice, recipients, status, attempts, due_at, last_error, created_at, sent_at",
+                "WITH next AS MATERIALIZED (SELECT id FROM outbox WHERE status = 'pending' AND due_at <= $3 \
+                 AND (lease_until IS NULL OR lease_until <= $3) ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = outbox.attempts + 1 \
+                 FROM next WHERE outbox.id = next.id \
+                 RETURNING outbox.id, account_id, notice, recipients, status, attempts, due_at, last_error, created_at, sent_at",
             ),
         };
         let now = millis(at);
         let mut tx = self.db.begin_write().await?;
-        let rows: Vec<OutboxRow> = statement
+        let row: Option<OutboxRow> = statement
             .bind(owner)
             .bind(now.saturating_add(lease_millis(lease)))
             .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(&mut tx.conn())
+            .fetch_optional(&mut tx.conn())
             .await?;
         tx.commit().await?;
-        let mut messages = rows
-            .into_iter()
-            .map(OutboxRow::into_message)
-            .collect::<Result<Vec<_>, _>>()?;
-        messages.sort_by_key(|m| (m.due_at, m.id));
-        Ok(messages)
+        row.map(OutboxRow::into_message).transpose()
     }
 
     /// Records that `owner` sent the message. Returns false when `owner` no longer held its

@@ -1,5 +1,5 @@
 //! The account's connection as every shell edits and reads it: saving the settings with every
-//! rule checked, generating certificates, the step-by-step test, the banners, and why automatic
+//! rule checked, generating and removing certificates, the step-by-step test, the banners, and why automatic
 //! sync is off when the schedule turned it off.
 
 use std::num::NonZeroU16;
@@ -125,5 +125,25 @@ impl SyncEngine {
             )
             .await?;
         Ok(PublicCertificate { info, der })
+    }
+
+    /// Forgets one of the connection's certificates (`thumbprint`: its SHA-1 thumbprint in hex
+    /// or its SHA-256 thumbprint), unless the connection signs in with it alone
+    /// ([`SyncError::OnlySigningCertificate`]).
+    pub async fn remove_certificate(
+        &self,
+        account_id: AccountId,
+        thumbprint: &str,
+    ) -> Result<(), SyncError> {
+        let connection = self
+            .store()
+            .connection(account_id)
+            .await?
+            .ok_or(SyncError::NoConnection(account_id))?;
+        connection.check_certificate_removal(thumbprint, OffsetDateTime::now_utc())?;
+        Ok(self
+            .store()
+            .remove_certificate(account_id, thumbprint)
+            .await?)
     }
 }

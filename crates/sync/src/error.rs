@@ -3,7 +3,7 @@
 //! Each variant's message is complete on its own; none also exposes the error it wraps as its
 //! `source`, so a caller printing the chain (`{:#}` in anyhow) does not say the same thing twice.
 
-use roster_domain::{AccountId, ErrorKind, FieldProblem, PlanId};
+use roster_domain::{AccountId, ErrorKind, FieldProblem, OnlySigningCertificate, PlanId};
 use roster_graph::GraphError;
 use roster_plan::PlanError;
 use roster_store::StoreError;
@@ -27,6 +27,9 @@ pub enum SyncError {
     #[error("the account has no directory connection; save the connection settings first")]
     NoConnection(AccountId),
 
+    #[error(transparent)]
+    OnlySigningCertificate(#[from] OnlySigningCertificate),
+
     #[error("the plan {plan_id} has no change with the id {change_id}")]
     UnknownChange { plan_id: PlanId, change_id: String },
 
@@ -44,6 +47,7 @@ impl SyncError {
             // The read looked failed: Graph answered, but with nothing Roster can trust.
             Self::Plan(_) => ErrorKind::Upstream,
             Self::NoConnection(_) => ErrorKind::NotFound,
+            Self::OnlySigningCertificate(_) => ErrorKind::Conflict,
             Self::UnknownChange { .. } | Self::InvalidSettings { .. } => ErrorKind::Invalid,
             Self::SchedulerStopped => ErrorKind::Unavailable,
         }

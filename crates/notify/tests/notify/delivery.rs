@@ -7,12 +7,14 @@ use std::time::Duration;
 use roster_domain::notice::ExpiryWarning;
 use roster_domain::plan::Category;
 use roster_domain::run::{CategoryCount, RunStatus, Trigger};
-use roster_domain::{AccountEventKind, RunId};
+use roster_domain::{AccountEventKind, CredentialKind, RunId};
 use roster_notify::PassReport;
 use roster_store::{MasterKey, NewAdmin, NewRun, OutboxStatus, Store};
 use time::OffsetDateTime;
 
-use super::support::{SmtpServer, TestApp, TestClock, free_port, mailer, smtp_tests_enabled};
+use super::support::{
+    ServerOptions, SmtpServer, TestApp, TestClock, free_port, mailer, smtp_tests_enabled,
+};
 
 /// A finished automatic run with `status`, holding `held` user removals.
 async fn automatic_run(app: &TestApp, status: RunStatus, held: usize) -> RunId {
@@ -167,7 +169,7 @@ async fn each_notice_reaches_its_people_with_its_subject_and_facts() {
     assert!(text.contains("held 40 user(s) to remove"), "{text}");
     assert!(
         text.contains(&format!(
-            "https://roster.example.net/accounts/{account}/azure-ad"
+            "https://roster.example.net/accounts/{account}/import/azure"
         )),
         "{text}"
     );
@@ -273,7 +275,13 @@ async fn two_senders_on_one_outbox_mail_each_message_once() {
         let on = at.date() + time::Duration::days(10 + day);
         assert!(
             app.store
-                .queue_key_expiry(app.account.id, on, ExpiryWarning::In30Days, at)
+                .queue_key_expiry(
+                    app.account.id,
+                    CredentialKind::Secret,
+                    on,
+                    ExpiryWarning::In30Days,
+                    at,
+                )
                 .await
                 .unwrap()
         );
@@ -298,4 +306,62 @@ async fn two_senders_on_one_outbox_mail_each_message_once() {
     assert_eq!(received.len(), 24);
     let ids: HashSet<_> = received.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(ids.len(), 24, "no message twice");
+}
+
+#[tokio::test]
+async fn a_sender_slow_with_one_message_never_sends_another_sender_s_message() {
+    if !smtp_tests_enabled("a_sender_slow_with_one_message_never_sends_another_sender_s_message") {
+        return;
+    }
+    let server = SmtpServer::start_with(
+        free_port(),
+        &ServerOptions {
+            hold_first: true,
+            ..ServerOptions::default()
+        },
+    );
+    let app = TestApp::new().await;
+    let at = OffsetDateTime::now_utc();
+    for day in [10, 11] {
+        let on = at.date() + time::Duration::days(day);
+        app.store
+            .queue_key_expiry(
+                app.account.id,
+                CredentialKind::Secret,
+                on,
+                ExpiryWarning::In30Days,
+                at,
+            )
+            .await
+            .unwrap();
+    }
+    let clock = TestClock::new(at);
+    let slow = app.sender(mailer(server.port), &clock);
+    let slow_pass = tokio::spawn(async move { slow.pass().await });
+    server.holding().await;
+
+    // The slow sender's claims have lapsed by the time another sender looks.
+    clock.set(at + roster_notify::LEASE + Duration::from_secs(1));
+    let other = app
+        .sender(mailer(server.port), &clock)
+        .pass()
+        .await
+        .unwrap();
+    assert_eq!(other.sent, 2, "{other:?}");
+    server.release();
+    let slow = slow_pass.await.unwrap().unwrap();
+    assert_eq!(slow.sent, 0, "{slow:?}");
+
+    let received = server.received();
+    let ids: HashSet<_> = received.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(
+        (received.len(), ids.len()),
+        (2, 2),
+        "each message once: {received:?}"
+    );
+    let outbox = app.store.list_outbox(app.account.id, 10).await.unwrap();
+    assert!(
+        outbox.iter().all(|m| m.status == OutboxStatus::Sent),
+        "{outbox:?}"
+    );
 }

@@ -3,13 +3,18 @@ Python's own email package and written as one JSON file into a directory, whole 
 
     python smtp_server.py PORT DIR [--tls starttls|implicit --cert PEM --key PEM]
                                    [--login USER --password-file FILE] [--mechanism LOGIN|PLAIN]
+                                   [--hold-first DIR]
 
 With --tls starttls the server offers STARTTLS and takes no mail before it; with --tls implicit
 it speaks TLS from the first byte (smtps). With --login it takes mail only from a client that
 signed in as USER with the password in FILE, offering AUTH only over TLS (aiosmtpd's default,
-as real servers do); --mechanism offers that one mechanism alone. Prints "ready" once it
-listens; stops when its standard input closes.
+as real servers do); --mechanism offers that one mechanism alone. With --hold-first the server
+is slow with the first message: it writes DIR/holding once it has the message, keeps the client
+waiting for its reply until DIR/release exists, then refuses it for now (451), keeping nothing.
+Prints "ready" once it listens; stops when its standard input closes.
 """
+
+import asyncio
 
 import argparse
 import email
@@ -24,11 +29,18 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Save:
-    def __init__(self, directory):
+    def __init__(self, directory, hold_first):
         self.directory = directory
         self.count = 0
+        self.hold_first = hold_first
 
     async def handle_DATA(self, server, session, envelope):
+        if self.hold_first is not None:
+            hold, self.hold_first = self.hold_first, None
+            open(os.path.join(hold, "holding"), "w").close()
+            while not os.path.exists(os.path.join(hold, "release")):
+                await asyncio.sleep(0.02)
+            return "451 4.3.0 Slow today, try again later"
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         plain = message.get_body(("plain",))
         html = message.get_body(("html",))
@@ -83,6 +95,7 @@ def main():
     parser.add_argument("--login")
     parser.add_argument("--password-file")
     parser.add_argument("--mechanism", choices=["LOGIN", "PLAIN"])
+    parser.add_argument("--hold-first")
     args = parser.parse_args()
 
     options = {}
@@ -103,7 +116,7 @@ def main():
             options.update(auth_require_tls=False)
         if args.mechanism:
             options.update(auth_exclude_mechanism=[m for m in ("LOGIN", "PLAIN") if m != args.mechanism])
-    controller = Controller(Save(args.directory), hostname="127.0.0.1", port=args.port, **options)
+    controller = Controller(Save(args.directory, args.hold_first), hostname="127.0.0.1", port=args.port, **options)
     controller.start()
     print("ready", flush=True)
     sys.stdin.read()

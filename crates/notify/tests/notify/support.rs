@@ -50,7 +50,7 @@ pub struct SmtpServer {
     pub port: u16,
     child: Child,
     inbox: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// A port nothing listens on now.
@@ -76,6 +76,9 @@ pub struct ServerOptions<'a> {
     pub login: Option<(&'a str, &'a str)>,
     /// The one AUTH mechanism it offers (`"LOGIN"` or `"PLAIN"`); without, both.
     pub mechanism: Option<&'a str>,
+    /// Keeps the client that sends the first message waiting for the reply until
+    /// [`SmtpServer::release`], then refuses that message for now (451).
+    pub hold_first: bool,
 }
 
 impl SmtpServer {
@@ -113,6 +116,9 @@ impl SmtpServer {
         if let Some(mechanism) = options.mechanism {
             command.args(["--mechanism", mechanism]);
         }
+        if options.hold_first {
+            command.arg("--hold-first").arg(dir.path());
+        }
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -131,8 +137,21 @@ impl SmtpServer {
             port,
             child,
             inbox,
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// Waits until the server holds the first message (with [`ServerOptions::hold_first`]).
+    pub async fn holding(&self) {
+        let holding = self.dir.path().join("holding");
+        while !holding.exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Lets the held first message's client have its reply.
+    pub fn release(&self) {
+        std::fs::write(self.dir.path().join("release"), "").unwrap();
     }
 
     /// Every message received so far, in the order received.

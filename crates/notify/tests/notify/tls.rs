@@ -25,6 +25,7 @@ fn guarded_server(port: u16, tls: ServerTls, certificates: &TestCertificates) ->
             tls: Some((tls, certificates)),
             login: Some((USER, PASSWORD)),
             mechanism: None,
+            ..ServerOptions::default()
         },
     )
 }
@@ -81,6 +82,7 @@ async fn starttls_signs_in_with_plain_and_with_login() {
                 tls: Some((ServerTls::StartTls, &certificates)),
                 login: Some((USER, PASSWORD)),
                 mechanism: Some(mechanism),
+                ..ServerOptions::default()
             },
         );
         let app = app_with_a_notice().await;

@@ -317,7 +317,7 @@ async fn certificate(ctx: &Context, command: CertificateCommand) -> anyhow::Resu
                 .chars()
                 .filter(|c| !matches!(c, ':' | ' '))
                 .collect();
-            ctx.store
+            ctx.engine
                 .remove_certificate(account.id, &thumbprint)
                 .await?;
             println!(

@@ -71,6 +71,12 @@ fn an_admin_generates_uploads_and_switches_to_a_certificate() {
         failed.contains("AADSTS700027") && failed.contains("Upload certificate"),
         "{failed}"
     );
+    let kept = roster.fails(&["connection", "certificate", "remove", ACCOUNT, &thumbprint]);
+    assert!(
+        kept.contains("only valid certificate")
+            && kept.contains("switch the connection to its key first"),
+        "{kept}"
+    );
     assert!(
         !roster.everything_printed().contains("PRIVATE KEY"),
         "the private key was printed"

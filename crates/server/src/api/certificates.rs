@@ -164,7 +164,7 @@ pub async fn remove(
     Path((_, certificate)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     state
-        .store()
+        .engine()
         .remove_certificate(scope.account.id, &certificate)
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use roster_api::certificate_use;
 use roster_domain::connection::iso_date;
+use roster_domain::console_page;
 use roster_domain::{
     Cloud, CredentialKind, DeletionLimit, DirectoryConnection, FieldProblem, Frequency,
     NewUserRole, SettingsChange, SyncActions, SyncScope,
@@ -34,7 +35,7 @@ use crate::{AppState, tasks};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/accounts/{account}/import/azure", get(show).post(save))
+        .route(console_page::CONNECTION, get(show).post(save))
         .route("/accounts/{account}/import/azure/test", post(test))
         .route("/accounts/{account}/import/azure/search", post(search_now))
         .route(
@@ -44,6 +45,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/accounts/{account}/import/azure/certificates/{file}",
             get(download_certificate),
+        )
+        .route(
+            "/accounts/{account}/import/azure/certificates/remove",
+            post(remove_certificate),
         )
         .route(
             "/accounts/{account}/import/azure/credential",
@@ -369,6 +374,10 @@ impl Done {
                      registration, then choose to sign in with the certificate."
                 }
                 "credential" => "The sign-in credential has been switched. Test connection to check it.",
+                "certificate-removed" => {
+                    "The certificate was removed from Roster. Delete it from the app registration too \
+                     (Certificates & secrets › Certificates), or Entra ID keeps accepting it."
+                }
                 _ => return None,
             }
             .to_owned(),
@@ -537,7 +546,7 @@ async fn save(
     Form(form): Form<SettingsForm>,
 ) -> PageResult {
     let mut errors = FieldErrors::default();
-    let change = change_of(&form, &mut errors);
+    let mut change = change_of(&form, &mut errors);
     if change.sets_custom_endpoints() && admin.scope.access != Access::Operator {
         errors.add(
             "cloud",
@@ -550,6 +559,19 @@ async fn save(
         .as_deref()
         .filter(|k| !k.trim().is_empty())
         .map(|k| SecretString::from(k.to_owned()));
+    if key.is_some() {
+        // The date field came filled in with the replaced key's date: left as it was, it is
+        // not the new key's, and the new key is saved without one.
+        let saved = state.store().connection(admin.account().id).await?;
+        let saved_date = saved
+            .and_then(|c| c.settings.key_expires_on)
+            .map(iso_date::format);
+        if saved_date.is_some()
+            && change.key_expires_on.as_deref().map(str::trim) == saved_date.as_deref()
+        {
+            change.key_expires_on = None;
+        }
+    }
     let outcome = if errors.is_empty() {
         state
             .engine()
@@ -745,6 +767,46 @@ async fn download_certificate(
         HeaderValue::from_str(&name).map_err(|_| missing())?,
     );
     Ok(response)
+}
+
+#[derive(Deserialize)]
+struct RemoveCertificateForm {
+    thumbprint: Option<String>,
+}
+
+/// `POST …/import/azure/certificates/remove`: forgets a certificate, unless the connection
+/// signs in with it alone.
+async fn remove_certificate(
+    State(state): State<AppState>,
+    admin: AdminPage,
+    Form(form): Form<RemoveCertificateForm>,
+) -> PageResult {
+    let thumbprint = form.thumbprint.unwrap_or_default();
+    match state
+        .engine()
+        .remove_certificate(admin.account().id, thumbprint.trim())
+        .await
+    {
+        Ok(()) => Ok(Redirect::to(
+            &admin.path("/import/azure?done=certificate-removed#certificates"),
+        )
+        .into_response()),
+        Err(error @ SyncError::OnlySigningCertificate(_)) => {
+            let mut errors = FieldErrors::default();
+            errors.add("remove_certificate", error.to_string());
+            page(
+                &state,
+                &admin,
+                Render {
+                    status: StatusCode::CONFLICT,
+                    errors,
+                    ..Render::default()
+                },
+            )
+            .await
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,16 +1,18 @@
 //! Administration › Notifications: the mail Roster sent, is waiting to send, or gave up on
-//! for the account (the outbox), newest first.
+//! for the account (the outbox), newest first, each message as its recipients read it.
 
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use roster_domain::Account;
+use roster_notify::{Links, compose};
 use roster_store::{OutboxMessage, OutboxStatus};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::layout::Layout;
-use super::page::{PageResult, render};
+use super::page::{PageError, PageResult, render};
 use super::session::AdminPage;
 use crate::AppState;
 
@@ -25,6 +27,9 @@ pub fn routes() -> Router<AppState> {
 struct Row {
     created_at: String,
     what: &'static str,
+    subject: String,
+    /// The plain text alternative, as mailed (or as it will be).
+    text: String,
     recipients: String,
     status: &'static str,
     /// When it was sent, when it is tried next, or why it was given up on.
@@ -40,7 +45,7 @@ fn when(at: OffsetDateTime) -> String {
 }
 
 impl Row {
-    fn of(message: &OutboxMessage, account_path: &str) -> Self {
+    fn of(message: &OutboxMessage, account: &Account, links: &Links, account_path: &str) -> Self {
         let detail = match message.status {
             OutboxStatus::Sent => message
                 .sent_at
@@ -62,9 +67,18 @@ impl Row {
                     .unwrap_or("no reason recorded")
             ),
         };
+        // As sent, or as it would be sent now: an expiry warning counts the days left.
+        let mail = compose(
+            &message.notice,
+            account,
+            links,
+            message.sent_at.unwrap_or_else(OffsetDateTime::now_utc),
+        );
         Self {
             created_at: when(message.created_at),
             what: message.notice.kind(),
+            subject: mail.subject,
+            text: mail.text,
             recipients: message
                 .recipients
                 .iter()
@@ -95,11 +109,21 @@ struct NotificationsPage {
 /// `GET /accounts/{account}/notifications`.
 async fn list(State(state): State<AppState>, admin: AdminPage) -> PageResult {
     let messages = state.store().list_outbox(admin.account().id, SHOWN).await?;
+    let links = Links::new(state.config().public_url.as_str()).map_err(|e| {
+        PageError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "The messages cannot be shown",
+            e.to_string(),
+        )
+    })?;
     let account_path = admin.path("");
     render(&NotificationsPage {
         layout: admin
             .layout(&state, "Notifications", "notifications")
             .await?,
-        rows: messages.iter().map(|m| Row::of(m, &account_path)).collect(),
+        rows: messages
+            .iter()
+            .map(|m| Row::of(m, admin.account(), &links, &account_path))
+            .collect(),
     })
 }

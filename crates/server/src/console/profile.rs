@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
-use roster_domain::{DomainName, TechContact};
+use roster_domain::{DomainName, TechContact, console_page};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -19,10 +19,7 @@ use crate::auth::Access;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/accounts/{account}/profile",
-            get(profile).post(save_contact),
-        )
+        .route(console_page::PROFILE, get(profile).post(save_contact))
         .route("/accounts/{account}/profile/clear", post(clear_contact))
         .route("/accounts/{account}/domains", get(domains).post(add_domain))
         .route("/accounts/{account}/domains/remove", post(remove_domain))

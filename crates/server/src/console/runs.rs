@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use roster_domain::plan::Category;
 use roster_domain::run::{Run, RunStatus, Trigger};
-use roster_domain::{AccountId, RunId, UserId};
+use roster_domain::{AccountId, RunId, UserId, console_page};
 use roster_store::{RunProgress, StoreError};
 
 use super::layout::Layout;
@@ -23,7 +23,7 @@ const HISTORY: u32 = 100;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/accounts/{account}/runs", get(history))
-        .route("/accounts/{account}/runs/{run}", get(show))
+        .route(console_page::RUN, get(show))
         .route("/accounts/{account}/runs/{run}/events", get(run_events))
         .route("/accounts/{account}/runs/{run}/report.csv", get(report))
 }

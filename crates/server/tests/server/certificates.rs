@@ -123,6 +123,23 @@ async fn a_generated_certificate_signs_in_once_uploaded_and_its_private_key_is_n
         .await;
     assert_eq!(test.field("passed"), true, "{}", test.body);
 
+    // The connection signs in with it alone: removing it would stop every sync.
+    let refused = app.call(admin, Method::DELETE, &one, None).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    let detail = refused.field("detail").as_str().unwrap();
+    assert!(
+        detail.contains("switch the connection to its key first"),
+        "{detail}"
+    );
+    let back = app
+        .call(
+            admin,
+            Method::PUT,
+            &app.path("/connection"),
+            Some(json!({"credential": "secret"})),
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     let removed = app.call(admin, Method::DELETE, &one, None).await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
     let gone = app.call(admin, Method::GET, &one, None).await;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use roster_domain::notice::ExpiryWarning;
 use roster_domain::plan::Category;
 use roster_domain::run::{CategoryCount, RunStatus, Trigger};
-use roster_domain::{CredentialKind, Frequency, NewUserRole};
+use roster_domain::{AccountEventKind, CredentialKind, Frequency, NewUserRole, Notice};
 use roster_store::NewRun;
 use time::{Duration, OffsetDateTime};
 
@@ -283,6 +283,49 @@ async fn a_certificate_is_generated_downloaded_and_signed_in_with() {
     app.page(&app.callers.admin, PAGE)
         .await
         .assert_contains("The certificate of the Azure Active Directory connection expires in");
+
+    // The only certificate it signs in with stays, with the way out explained.
+    let remove = [("thumbprint", thumbprint.as_str())];
+    let refused = post(&app, "/certificates/remove", &remove).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.html);
+    refused.assert_contains("switch the connection to its key first");
+    refused.assert_contains("generate another certificate");
+    assert_eq!(
+        app.store
+            .connection(app.account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .certificates
+            .len(),
+        1
+    );
+
+    // Once a newer one is there, the old one goes.
+    let generated = post(&app, "/certificates", &[("valid_days", "60")]).await;
+    assert_eq!(generated.status, StatusCode::SEE_OTHER);
+    let page = app.page(&app.callers.admin, PAGE).await;
+    page.assert_contains(&format!(
+        "aria-label=\"Remove the certificate {thumbprint}\""
+    ));
+    let removed = post(&app, "/certificates/remove", &remove).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.html);
+    let page = app
+        .page(&app.callers.admin, removed.location().unwrap())
+        .await;
+    page.assert_contains("The certificate was removed from Roster");
+    assert!(!page.html.contains(&thumbprint), "{}", page.html);
+
+    // A form without its CSRF token is refused.
+    let forged = app
+        .submit(
+            &app.callers.admin,
+            &format!("{PAGE}/certificates/remove"),
+            &[("thumbprint", "AB")],
+            Csrf::Missing,
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -355,6 +398,7 @@ async fn notifications_list_what_was_sent_waits_or_failed() {
     app.store
         .queue_key_expiry(
             app.account.id,
+            CredentialKind::Secret,
             expires,
             ExpiryWarning::In7Days,
             OffsetDateTime::now_utc(),
@@ -367,4 +411,109 @@ async fn notifications_list_what_was_sent_waits_or_failed() {
     page.assert_contains("key expires within 7 days");
     page.assert_contains("it@contoso.com");
     page.assert_contains("waiting");
+    page.assert_contains("[Roster] The Entra ID key of contoso expires in 5 days");
+    page.assert_contains("Certificates &#38; secrets › New client secret");
+
+    // The text is shown as text: what came from an error message is never markup.
+    app.store
+        .record_event(
+            app.account.id,
+            AccountEventKind::AutomaticRunFailed,
+            "Graph answered <script>alert(1)</script> & gave up",
+            None,
+        )
+        .await
+        .unwrap();
+    let page = app
+        .page(&app.callers.admin, "/accounts/contoso/notifications")
+        .await;
+    page.assert_contains("[Roster] Automatic sync failed for contoso");
+    page.assert_contains("Graph answered &#60;script&#62;alert(1)&#60;/script&#62; &#38; gave up");
+    assert!(!page.html.contains("<script>alert"), "{}", page.html);
+    page.assert_contains(&format!(
+        "{}accounts/{}/import/azure",
+        app_redirect_uri(),
+        app.account.id
+    ));
+}
+
+#[tokio::test]
+async fn every_link_a_mailed_notice_carries_opens_a_console_page() {
+    let app = TestApp::start().await;
+    let public_url = "https://roster.example.net";
+    let links = roster_notify::Links::new(public_url).unwrap();
+    let run = app
+        .store
+        .start_run(NewRun {
+            account_id: app.account.id,
+            trigger: Trigger::Automatic,
+            actor: "scheduler".into(),
+        })
+        .await
+        .unwrap();
+    let notices = [
+        Notice::AutomaticRunFailed {
+            run_id: Some(run.id),
+            message: "Graph is unavailable".into(),
+            failing_since: None,
+        },
+        Notice::AutomaticRunHeld {
+            run_id: Some(run.id),
+            message: "held 12 removals".into(),
+            held: BTreeMap::from([(Category::UsersToRemove, 12)]),
+            held_since: None,
+        },
+        Notice::AutomaticSyncTurnedOff {
+            message: "no tech contact".into(),
+        },
+        Notice::KeyExpiry {
+            expires_on: (OffsetDateTime::now_utc() + Duration::days(7)).date(),
+            warning: ExpiryWarning::In7Days,
+            credential: CredentialKind::Certificate,
+        },
+    ];
+    let mut opened = 0;
+    for notice in &notices {
+        let mail = roster_notify::compose(notice, &app.account, &links, OffsetDateTime::now_utc());
+        for line in mail.text.lines() {
+            let Some(path) = line.strip_prefix(public_url) else {
+                continue;
+            };
+            let page = app.page(&app.callers.admin, path).await;
+            assert_eq!(
+                page.status,
+                StatusCode::OK,
+                "{:?} links to {path}, which the console does not serve",
+                mail.subject
+            );
+            opened += 1;
+        }
+    }
+    assert!(opened >= notices.len(), "each notice carries a link");
+}
+
+#[tokio::test]
+async fn a_key_replaced_without_a_new_date_loses_the_old_keys_date() {
+    let app = TestApp::start().await;
+    let secret = app.tenant.client_secret.clone();
+    assert_eq!(
+        save(&app, &guide_fields(&app, &secret)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let expiry = || async {
+        let connection = app.store.connection(app.account.id).await.unwrap().unwrap();
+        connection.settings.key_expires_on.map(|d| d.to_string())
+    };
+    assert_eq!(expiry().await.as_deref(), Some("2030-06-30"));
+
+    // The form as the page shows it: the date field still holds the old key's date.
+    let replaced = save(&app, &guide_fields(&app, "a-new-secret-value")).await;
+    assert_eq!(replaced.status, StatusCode::SEE_OTHER, "{}", replaced.html);
+    assert_eq!(expiry().await, None, "no warnings about the old key's date");
+
+    let mut dated = guide_fields(&app, &secret);
+    dated.retain(|(name, _)| *name != "key_expires_on");
+    dated.push(("key_expires_on", "2031-01-31"));
+    assert_eq!(save(&app, &dated).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(expiry().await.as_deref(), Some("2031-01-31"));
 }

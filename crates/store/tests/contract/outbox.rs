@@ -7,7 +7,7 @@ use std::time::Duration;
 use roster_domain::notice::{ExpiryWarning, Notice};
 use roster_domain::plan::Category;
 use roster_domain::run::{CategoryCount, RunStatus, Trigger};
-use roster_domain::{Account, AccountEventKind, RunId, TechContact};
+use roster_domain::{Account, AccountEventKind, CredentialKind, RunId, TechContact};
 use roster_store::{NewAdmin, NewRun, OutboxStatus, SendFailure};
 use time::OffsetDateTime;
 use time::macros::date;
@@ -265,12 +265,15 @@ contract_test!(each_expiry_warning_is_queued_once_per_expiry_date, |db| {
             .key_expiry_dates(OffsetDateTime::now_utc())
             .await
             .unwrap(),
-        vec![(contoso.id, date!(2027 - 01 - 31))],
+        vec![(contoso.id, CredentialKind::Secret, date!(2027 - 01 - 31))],
         "only connections that know their key's expiry"
     );
 
     let at = OffsetDateTime::now_utc();
-    let queue = |on, warning| db.store.queue_key_expiry(contoso.id, on, warning, at);
+    let queue = |on, warning| {
+        db.store
+            .queue_key_expiry(contoso.id, CredentialKind::Secret, on, warning, at)
+    };
     assert!(
         queue(date!(2027 - 01 - 31), ExpiryWarning::In30Days)
             .await
@@ -293,9 +296,23 @@ contract_test!(each_expiry_warning_is_queued_once_per_expiry_date, |db| {
         "a new key's expiry warns again"
     );
     assert!(
+        db.store
+            .queue_key_expiry(
+                contoso.id,
+                CredentialKind::Certificate,
+                date!(2027 - 07 - 31),
+                ExpiryWarning::In30Days,
+                at
+            )
+            .await
+            .unwrap(),
+        "a certificate expiring the same day is another credential to replace"
+    );
+    assert!(
         !db.store
             .queue_key_expiry(
                 fabrikam.id,
+                CredentialKind::Secret,
                 date!(2027 - 01 - 31),
                 ExpiryWarning::Expired,
                 at
@@ -304,7 +321,17 @@ contract_test!(each_expiry_warning_is_queued_once_per_expiry_date, |db| {
             .unwrap(),
         "no tech contact: nobody to warn"
     );
-    assert_eq!(db.store.list_outbox(contoso.id, 10).await.unwrap().len(), 3);
+    let queued = db.store.list_outbox(contoso.id, 10).await.unwrap();
+    assert_eq!(queued.len(), 4);
+    let certificate_warning = Notice::KeyExpiry {
+        expires_on: date!(2027 - 07 - 31),
+        warning: ExpiryWarning::In30Days,
+        credential: CredentialKind::Certificate,
+    };
+    assert!(
+        queued.iter().any(|m| m.notice == certificate_warning),
+        "the warning says which credential to replace: {queued:?}"
+    );
 });
 
 /// Queues `count` messages for one account.
@@ -315,7 +342,13 @@ async fn queue_messages(db: &TestDb, count: usize) -> Account {
         let on = date!(2027 - 01 - 01) + time::Duration::days(day as i64);
         assert!(
             db.store
-                .queue_key_expiry(contoso.id, on, ExpiryWarning::In30Days, at)
+                .queue_key_expiry(
+                    contoso.id,
+                    CredentialKind::Secret,
+                    on,
+                    ExpiryWarning::In30Days,
+                    at
+                )
                 .await
                 .unwrap()
         );
@@ -331,13 +364,10 @@ contract_test!(concurrent_claims_share_out_the_due_messages, |db| {
         tokio::spawn(async move {
             let owner = format!("sender-{n}");
             let mut mine = Vec::new();
-            loop {
-                let claimed = store.claim_outbox(&owner, at, LEASE, 3).await.unwrap();
-                if claimed.is_empty() {
-                    return mine;
-                }
-                mine.extend(claimed.into_iter().map(|m| m.id));
+            while let Some(claimed) = store.claim_outbox(&owner, at, LEASE).await.unwrap() {
+                mine.push(claimed.id);
             }
+            mine
         })
     });
     let mut seen = HashSet::new();
@@ -347,20 +377,21 @@ contract_test!(concurrent_claims_share_out_the_due_messages, |db| {
         }
     }
     assert_eq!(seen.len(), 30);
-    assert!(
-        db.store
-            .claim_outbox("latecomer", at, LEASE, 100)
-            .await
-            .unwrap()
-            .is_empty(),
+    assert_eq!(
+        db.store.claim_outbox("latecomer", at, LEASE).await.unwrap(),
+        None,
         "every message is leased"
     );
     let after_lease = at + LEASE + Duration::from_secs(1);
-    let taken_over = db
+    let mut taken_over = Vec::new();
+    while let Some(claimed) = db
         .store
-        .claim_outbox("latecomer", after_lease, LEASE, 100)
+        .claim_outbox("latecomer", after_lease, LEASE)
         .await
-        .unwrap();
+        .unwrap()
+    {
+        taken_over.push(claimed);
+    }
     assert_eq!(
         taken_over.len(),
         30,
@@ -373,10 +404,55 @@ contract_test!(concurrent_claims_share_out_the_due_messages, |db| {
     );
 });
 
+contract_test!(a_claim_takes_only_the_message_about_to_be_sent, |db| {
+    queue_messages(&db, 2).await;
+    let at = OffsetDateTime::now_utc();
+    let first = db.store.claim_outbox("slow", at, LEASE).await.unwrap();
+    let first = first.expect("a due message");
+    let second = db.store.claim_outbox("other", at, LEASE).await.unwrap();
+    let second = second.expect("the other message is not held by the slow sender");
+    assert_ne!(first.id, second.id);
+
+    // The slow sender outlived its lease; another took its message over and sent it.
+    let later = at + LEASE + Duration::from_secs(1);
+    let taken = db.store.claim_outbox("other", later, LEASE).await.unwrap();
+    assert_eq!(taken.map(|m| m.id), Some(first.id));
+    assert!(
+        !db.store.outbox_sent(first.id, "slow", later).await.unwrap(),
+        "the sender that lost the lease does not finish the message"
+    );
+    assert!(
+        !db.store
+            .outbox_failed(first.id, "slow", "timed out", SendFailure::RetryAt(later))
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.store
+            .outbox_sent(first.id, "other", later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.store
+            .outbox_sent(second.id, "other", later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db.store.claim_outbox("slow", later, LEASE).await.unwrap(),
+        None,
+        "nothing is left to send twice"
+    );
+});
+
 contract_test!(only_the_lease_holder_finishes_a_message, |db| {
     let contoso = queue_messages(&db, 3).await;
     let at = OffsetDateTime::now_utc();
-    let claimed = db.store.claim_outbox("first", at, LEASE, 10).await.unwrap();
+    let mut claimed = Vec::new();
+    while let Some(message) = db.store.claim_outbox("first", at, LEASE).await.unwrap() {
+        claimed.push(message);
+    }
     let [sent, retried, given_up] = &claimed[..] else {
         panic!("three messages: {claimed:?}");
     };
@@ -410,24 +486,22 @@ contract_test!(only_the_lease_holder_finishes_a_message, |db| {
             .await
             .unwrap()
     );
-    assert!(
+    assert_eq!(
         db.store
-            .claim_outbox("second", at + Duration::from_secs(60), LEASE, 10)
+            .claim_outbox("second", at + Duration::from_secs(60), LEASE)
             .await
-            .unwrap()
-            .is_empty()
+            .unwrap(),
+        None
     );
     let again = db
         .store
-        .claim_outbox("second", retry_at, LEASE, 10)
+        .claim_outbox("second", retry_at, LEASE)
         .await
-        .unwrap();
-    assert_eq!(
-        again.iter().map(|m| m.id).collect::<Vec<_>>(),
-        vec![retried.id]
-    );
-    assert_eq!(again[0].last_error.as_deref(), Some("connection refused"));
-    assert_eq!(again[0].attempts, 2);
+        .unwrap()
+        .expect("the message to retry is due");
+    assert_eq!(again.id, retried.id);
+    assert_eq!(again.last_error.as_deref(), Some("connection refused"));
+    assert_eq!(again.attempts, 2);
 
     let listed = db.store.list_outbox(contoso.id, 10).await.unwrap();
     let status = |id| listed.iter().find(|m| m.id == id).unwrap();
