@@ -1,7 +1,7 @@
 //! An account's API tokens: created (shown once), listed, revoked.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use roster_api::{CreatedTokenView, TokenView};
 use roster_domain::ApiTokenId;
@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::api::Body;
+use crate::api::{Body, Path};
 use crate::auth::{Reader, Writer};
 use crate::error::{ApiError, ApiResult};
 

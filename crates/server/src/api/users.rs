@@ -1,7 +1,7 @@
 //! Users, invitations, groups and exemptions of an account.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use roster_api::{GroupView, Page, UserView};
 use roster_domain::{EmailAddress, ExternalId, Role, Source, UserId};
@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::api::{Body, Query, page_limit};
+use crate::api::{Body, Path, Query, page_limit};
 use crate::auth::{Access, AccountScope, Reader, Writer};
 use crate::error::{ApiError, ApiResult, FieldError};
 

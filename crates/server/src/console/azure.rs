@@ -11,7 +11,7 @@ use std::num::NonZeroU16;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
@@ -27,7 +27,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::layout::Layout;
-use super::page::{Form, PageError, PageResult, Query, is_htmx, render};
+use super::page::{Form, PageError, PageResult, Path, Query, is_htmx, render};
 use super::session::AdminPage;
 use crate::auth::Access;
 use crate::{AppState, tasks};

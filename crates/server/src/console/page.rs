@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::layout::Layout;
 use crate::error::ApiError;
+use crate::input::InputProblem;
 
 /// Renders a template as an HTML response.
 pub fn render(template: &impl Template) -> PageResult {
@@ -148,17 +149,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
         match axum_extra::extract::Form::<T>::from_request(request, state).await {
             Ok(axum_extra::extract::Form(value)) => Ok(Self(value)),
             Err(rejection) => {
-                let reason = std::error::Error::source(&rejection)
-                    .map_or_else(|| rejection.to_string(), ToString::to_string);
+                let problem = InputProblem::from_rejection(&rejection.body_text());
                 Err(PageError::bad_request(format!(
-                    "The form could not be read ({reason}). Go back, check the fields and send it again."
+                    "The form could not be read: {}. Go back, check the fields and send it again.",
+                    problem.clause()
                 )))
             }
         }
     }
 }
 
-/// A query string; one that does not parse is answered with a page, never the framework's text.
+/// A query string; one that does not parse is answered with a page naming the field, never
+/// the framework's text.
 pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
@@ -167,10 +169,37 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(PageError::bad_request(format!(
-                "The page's address is not valid ({}). Follow a link from the console instead.",
-                rejection.body_text()
-            ))),
+            Err(rejection) => {
+                let problem = InputProblem::from_rejection(&rejection.body_text());
+                Err(PageError::bad_request(format!(
+                    "The page's address is not valid: {}. Follow a link from the console instead.",
+                    problem.clause()
+                )))
+            }
+        }
+    }
+}
+
+/// The parameters of a page's path; an address that does not read (a `%` escape of no
+/// character) is answered with a page, never the framework's text.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => match InputProblem::from_path(&rejection) {
+                Some(_) => Err(PageError::bad_request(
+                    "The page's address is not valid: it holds a %-escape that stands for no \
+                     character. Follow a link from the console instead.",
+                )),
+                None => {
+                    tracing::error!(%rejection, "a console route reads a parameter it does not have");
+                    Err(PageError::internal())
+                }
+            },
         }
     }
 }

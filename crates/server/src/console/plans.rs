@@ -22,7 +22,7 @@ use roster_sync::{ApplyRequest, Chosen};
 use serde::Deserialize;
 
 use super::layout::Layout;
-use super::page::{Form, PageError, PageResult, Query, is_htmx, render};
+use super::page::{Form, PageError, PageResult, Path, Query, is_htmx, render};
 use super::session::AdminPage;
 use super::users::role_label;
 use crate::exports::{self, PlanFilter};

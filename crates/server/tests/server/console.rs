@@ -260,3 +260,61 @@ async fn an_end_user_is_refused_the_administration_pages_and_another_accounts_ar
         .await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_address_that_does_not_read_answers_a_page_in_the_products_words() {
+    let app = TestApp::start().await;
+    let page = app.page(&As::Nobody, "/static/%FF").await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    page.assert_contains("it holds a %-escape that stands for no character");
+    assert!(!page.html.contains("Invalid URL"), "{}", page.html);
+}
+
+#[tokio::test]
+async fn the_apis_query_and_path_problems_name_the_field_in_problem_details() {
+    let app = TestApp::start().await;
+    let reply = app
+        .call(
+            &app.callers.token,
+            Method::GET,
+            &app.path("/users?limit=many"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        reply.headers[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    assert_eq!(reply.field("errors")[0]["field"], "limit");
+    assert_eq!(
+        reply.field("errors")[0]["detail"],
+        "must be a whole number, such as 2"
+    );
+    assert!(!reply.body.to_string().contains("Failed to deserialize"));
+
+    let reply = app
+        .call(
+            &app.callers.token,
+            Method::GET,
+            &app.path("/users/%FF"),
+            None,
+        )
+        .await;
+    assert!(reply.status.is_client_error(), "{}", reply.status);
+    assert_eq!(
+        reply.headers[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+}

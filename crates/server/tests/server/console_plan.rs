@@ -284,3 +284,35 @@ async fn a_finished_search_now_links_its_plan_and_its_run_streams_and_exports() 
         export.html
     );
 }
+
+#[tokio::test]
+async fn a_wrong_address_or_form_is_answered_naming_its_field_never_in_the_frameworks_words() {
+    let app = TestApp::start().await;
+    let plan = search_now(&app).await;
+    let admin = &app.callers.admin;
+    let page = app
+        .page(
+            admin,
+            &plan_path(&app, &plan, "?category=users_to_add&page=two"),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.assert_contains("address is not valid: “page” must be a whole number");
+    assert!(
+        !page.html.contains("Failed to deserialize"),
+        "{}",
+        page.html
+    );
+
+    let refused = app
+        .submit(
+            admin,
+            &plan_path(&app, &plan, "/exemptions"),
+            &[],
+            Csrf::Field,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    refused.assert_contains("The form could not be read: “external_id” is missing.");
+    assert!(!refused.html.contains("missing field"), "{}", refused.html);
+}
