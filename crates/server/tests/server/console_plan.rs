@@ -285,6 +285,99 @@ async fn a_finished_search_now_links_its_plan_and_its_run_streams_and_exports() 
     );
 }
 
+/// The form fields of a page's boxes as shown, `unchecked` left out of `checked`.
+fn shown_boxes<'a>(shown: &'a [(String, bool)], unchecked: &str) -> Vec<(&'static str, &'a str)> {
+    let mut fields = Vec::new();
+    for (id, _) in shown {
+        fields.push(("shown", id.as_str()));
+        if id != unchecked {
+            fields.push(("checked", id.as_str()));
+        }
+    }
+    fields
+}
+
+#[tokio::test]
+async fn without_javascript_sync_active_directory_applies_the_boxes_as_the_page_shows_them() {
+    let app = TestApp::start().await;
+    let plan = search_now(&app).await;
+    let admin = &app.callers.admin;
+    let page = category_page(&app, &plan, 1).await;
+    // The button elsewhere on the page submits the form of boxes, to the apply address.
+    page.assert_contains(&format!(
+        "form=\"plan-choices\" formaction=\"{}\">Sync Active Directory",
+        plan_path(&app, &plan, "/apply")
+    ));
+    let shown = boxes(&page);
+    assert_eq!(shown.len(), 3);
+    let unchecked = shown[0].0.clone();
+
+    // The box is unchecked but never saved on its own: Sync Active Directory carries it.
+    let mut fields = shown_boxes(&shown, &unchecked);
+    fields.push(("category", "users_to_add"));
+    let started = app
+        .submit(
+            admin,
+            &plan_path(&app, &plan, "/apply"),
+            &fields,
+            Csrf::Field,
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.html);
+    let run_id = started.location().unwrap().rsplit('/').next().unwrap();
+    let run = app.finished_run(admin, run_id).await;
+    assert_eq!(
+        run.field("counts")["users_to_add"]["applied"],
+        2,
+        "{}",
+        run.body
+    );
+    // The unchecked change stays unchecked, to be proposed again by the next Search Now.
+    let page = category_page(&app, &plan, 1).await;
+    assert_eq!(boxes(&page)[0], (unchecked, false));
+}
+
+#[tokio::test]
+async fn without_javascript_the_tabs_and_the_pager_save_the_boxes_before_moving() {
+    let (app, plan) = with_three_pages_of_additions().await;
+    let first = category_page(&app, &plan, 1).await;
+    first.assert_contains(
+        "form=\"plan-choices\" name=\"to_category\" value=\"skipped\">Skipped</button>",
+    );
+    first.assert_contains("form=\"plan-choices\" name=\"to_page\" value=\"2\">Next page</button>");
+    let shown = boxes(&first);
+    let selection = plan_path(&app, &plan, "/selection");
+    let admin = &app.callers.admin;
+
+    let mut next_page = shown_boxes(&shown, &shown[0].0);
+    next_page.extend([
+        ("category", "users_to_add"),
+        ("page", "1"),
+        ("to_page", "2"),
+    ]);
+    let moved = app.submit(admin, &selection, &next_page, Csrf::Field).await;
+    assert_eq!(
+        moved.location(),
+        Some(plan_path(&app, &plan, "?category=users_to_add&page=2").as_str())
+    );
+
+    let mut tab = shown_boxes(&shown, &shown[1].0);
+    tab.extend([
+        ("category", "users_to_add"),
+        ("page", "1"),
+        ("to_category", "skipped"),
+    ]);
+    let moved = app.submit(admin, &selection, &tab, Csrf::Field).await;
+    assert_eq!(
+        moved.location(),
+        Some(plan_path(&app, &plan, "?category=skipped").as_str())
+    );
+    let first = category_page(&app, &plan, 1).await;
+    first.assert_contains("109 of 110 checked");
+    assert_eq!(boxes(&first)[0], (shown[0].0.clone(), true));
+    assert_eq!(boxes(&first)[1], (shown[1].0.clone(), false));
+}
+
 #[tokio::test]
 async fn a_wrong_address_or_form_is_answered_naming_its_field_never_in_the_frameworks_words() {
     let app = TestApp::start().await;
