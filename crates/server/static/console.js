@@ -50,3 +50,37 @@ document.addEventListener("DOMContentLoaded", () => {
     window.location.reload();
   });
 });
+
+// htmx does not swap an error answer, so a failed request would pass unnoticed: a box would look
+// unchecked while the server keeps it checked. Put the control that sent it back as the server
+// has it (the request changed nothing) and say what happened, in the words of Roster's error page.
+function reportFailedRequest(event, message) {
+  const source = event.detail.requestConfig?.triggeringEvent?.target;
+  if (source instanceof HTMLInputElement && (source.type === "checkbox" || source.type === "radio")) {
+    source.checked = !source.checked;
+  }
+  const region = document.getElementById("request-error");
+  if (region) region.textContent = message;
+}
+
+document.addEventListener("htmx:beforeRequest", () => {
+  const region = document.getElementById("request-error");
+  if (region) region.textContent = "";
+});
+
+document.addEventListener("htmx:responseError", (event) => {
+  const page = new DOMParser().parseFromString(event.detail.xhr.responseText, "text/html");
+  const lines = [...(page.getElementById("error-detail")?.querySelectorAll("p") ?? [])];
+  const detail = lines.map((line) => line.textContent.trim()).join(" ");
+  reportFailedRequest(
+    event,
+    detail || "Roster could not complete the request; nothing was changed. Reload the page and try again.",
+  );
+});
+
+document.addEventListener("htmx:sendError", (event) => {
+  reportFailedRequest(
+    event,
+    "Roster could not be reached, so nothing was changed. Check your network connection, reload the page and try again.",
+  );
+});

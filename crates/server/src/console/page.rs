@@ -36,6 +36,9 @@ pub struct PageError {
     detail: String,
     /// Where the browser goes instead of seeing a page (sign in first).
     redirect: Option<String>,
+    /// htmx asked: it would follow a redirect itself and swap the sign-in page into the page,
+    /// so it is told to send the whole window there (`HX-Redirect`).
+    htmx: bool,
 }
 
 pub type PageResult<T = Response> = Result<T, PageError>;
@@ -47,6 +50,7 @@ impl PageError {
             title,
             detail: detail.into(),
             redirect: None,
+            htmx: false,
         }
     }
 
@@ -71,8 +75,9 @@ impl PageError {
         )
     }
 
-    /// Sends the browser to the sign-in page, then back to `next` (a path on this site).
-    pub fn sign_in(next: &str, reason: SignInReason) -> Self {
+    /// Sends the browser to the sign-in page, then back to `next` (a path on this site); for
+    /// an htmx request (`htmx`), the whole window rather than the fragment htmx asked for.
+    pub fn sign_in(next: &str, reason: SignInReason, htmx: bool) -> Self {
         let mut target = url::form_urlencoded::Serializer::new(String::new());
         target.append_pair("next", next);
         if reason == SignInReason::Expired {
@@ -80,6 +85,7 @@ impl PageError {
         }
         Self {
             redirect: Some(format!("/login?{}", target.finish())),
+            htmx,
             ..Self::new(StatusCode::UNAUTHORIZED, "Sign in", "Sign in to continue.")
         }
     }
@@ -102,8 +108,12 @@ struct ErrorPage<'a> {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        if let Some(target) = self.redirect {
-            return Redirect::to(&target).into_response();
+        match self.redirect {
+            Some(target) if self.htmx => {
+                return (self.status, [("hx-redirect", target)]).into_response();
+            }
+            Some(target) => return Redirect::to(&target).into_response(),
+            None => {}
         }
         let page = ErrorPage {
             layout: Layout::bare(self.title),

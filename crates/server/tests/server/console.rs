@@ -262,6 +262,39 @@ async fn an_end_user_is_refused_the_administration_pages_and_another_accounts_ar
 }
 
 #[tokio::test]
+async fn an_htmx_request_after_the_session_ended_sends_the_whole_window_to_sign_in() {
+    let app = TestApp::start().await;
+    let users = format!("/accounts/{}/users?q=ada", app.account.id);
+    let page = app
+        .browse(
+            Request::builder()
+                .method(Method::POST)
+                .uri(format!(
+                    "/accounts/{}/users/some-user/digests",
+                    app.account.id
+                ))
+                .header(header::COOKIE, "roster_session=no-such-session")
+                .header("hx-request", "true")
+                .header("hx-current-url", format!("http://127.0.0.1:8080{users}"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("digests=on"))
+                .unwrap(),
+        )
+        .await;
+    // Not a redirect htmx would follow and swap into the row: the window goes to sign in, and
+    // comes back to the page the admin was on.
+    assert_eq!(page.location(), None);
+    let target = page.headers["hx-redirect"].to_str().unwrap();
+    let expected = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", &users)
+        .append_pair("expired", "1")
+        .finish();
+    assert_eq!(target, format!("/login?{expected}"));
+    let sign_in = app.page(&As::Nobody, target).await;
+    sign_in.assert_contains("Your session has ended or expired. Sign in again to continue.");
+}
+
+#[tokio::test]
 async fn an_address_that_does_not_read_answers_a_page_in_the_products_words() {
     let app = TestApp::start().await;
     let page = app.page(&As::Nobody, "/static/%FF").await;
