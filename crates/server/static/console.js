@@ -4,8 +4,8 @@
 
 // Search Now uses the saved settings: while the settings form has unsaved changes, the button
 // is disabled and says why (the guide: "Ensure that all your settings are saved first").
-// Forms opt in with data-unsaved-guard="ID of the element to disable" and the element's
-// data-unsaved-message.
+// Forms opt in with data-unsaved-guard="ID of the element to disable"; that element's
+// data-unsaved-explanation names the element that says why, shown while it is disabled.
 document.addEventListener("DOMContentLoaded", () => {
   for (const form of document.querySelectorAll("form[data-unsaved-guard]")) {
     const target = document.getElementById(form.dataset.unsavedGuard);
@@ -21,10 +21,19 @@ document.addEventListener("DOMContentLoaded", () => {
       }
       return false;
     };
+    // The explanation is part of the button's description only while it applies: a hidden
+    // element named by aria-describedby would still be read out.
+    const describe = (dirty) => {
+      if (!explain) return;
+      const ids = (target.getAttribute("aria-describedby") || "").split(/\s+/).filter((id) => id && id !== explain.id);
+      if (dirty) ids.push(explain.id);
+      target.setAttribute("aria-describedby", ids.join(" "));
+    };
     const update = () => {
       const dirty = changed();
       target.disabled = dirty;
       if (explain) explain.hidden = !dirty;
+      describe(dirty);
     };
     form.addEventListener("input", update);
     form.addEventListener("change", update);

@@ -35,7 +35,7 @@ use crate::{AppState, tasks};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/accounts/{account}/import/azure", get(show).post(save))
-        .route("/accounts/{account}/import/azure/test", post(test))
+        .route("/accounts/{account}/import/azure/test", get(test))
         .route("/accounts/{account}/import/azure/search", post(search_now))
         .route(
             "/accounts/{account}/import/azure/certificates",
@@ -613,8 +613,10 @@ async fn invalid(
 const SAVE_FIRST: &str = "Ensure that all your settings are saved first: there are no saved settings yet. \
      Fill in the settings form and click Save.";
 
-/// `POST …/import/azure/test` (Test connection): the checklist of the saved settings, each
-/// failing step with its fix; htmx swaps in the checklist alone.
+/// `GET …/import/azure/test` (Test connection): the checklist of the saved settings, each
+/// failing step with its fix; htmx swaps in the checklist alone. A GET, since the test changes
+/// nothing: without JavaScript the browser is left on a page that reloads and goes back
+/// harmlessly, not on the answer to a POST.
 async fn test(State(state): State<AppState>, admin: AdminPage, headers: HeaderMap) -> PageResult {
     match state.engine().test_connection(admin.account()).await {
         Ok(checklist) if is_htmx(&headers) => render(&ChecklistFragment {
