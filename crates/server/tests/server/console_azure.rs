@@ -371,6 +371,27 @@ async fn notifications_list_what_was_sent_waits_or_failed() {
 }
 
 #[tokio::test]
+async fn test_connection_words_its_fixes_with_the_forms_labels_not_the_clis_flags() {
+    let app = TestApp::start().await;
+    app.control
+        .expire_secret()
+        .await
+        .expect("the secret expires");
+    let page = app.page(&app.callers.admin, &format!("{PAGE}/test")).await;
+    page.assert_contains("<strong>Authentication</strong>: failed.");
+    page.assert_contains("paste its value as the Key with its new expiry date as Key expires on");
+    let checklist = page
+        .html
+        .split("id=\"checklist\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</div>").next())
+        .expect("the checklist");
+    for cli in ["--", "roster connection", "usgov"] {
+        assert!(!checklist.contains(cli), "{cli} is shown:\n{checklist}");
+    }
+}
+
+#[tokio::test]
 async fn without_a_tech_contact_at_never_the_banner_does_not_claim_a_revert() {
     let app = TestApp::start().await;
     app.store
