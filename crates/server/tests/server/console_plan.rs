@@ -9,7 +9,7 @@ use roster_store::NewAdmin;
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::support::{As, Csrf, PASSWORD, Page, TestApp};
+use super::support::{As, Csrf, PASSWORD, Page, Reply, TestApp};
 
 /// Users the directory gains beside the three it has: 110 users to add, three pages of 50.
 const MORE_USERS: usize = 107;
@@ -408,4 +408,186 @@ async fn a_wrong_address_or_form_is_answered_naming_its_field_never_in_the_frame
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     refused.assert_contains("The form could not be read: “external_id” is missing.");
     assert!(!refused.html.contains("missing field"), "{}", refused.html);
+}
+
+/// The settings changed through the API, as an admin would in the form.
+async fn change_settings(app: &TestApp, settings: serde_json::Value) {
+    let reply = app
+        .call(
+            &app.callers.admin,
+            Method::PUT,
+            &app.path("/connection"),
+            Some(settings),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+/// Sync Active Directory pressed on the plan's page (no boxes of a page sent along).
+async fn sync_active_directory(app: &TestApp, plan: &str, fields: &[(&str, &str)]) -> Reply {
+    let started = app
+        .submit(
+            &app.callers.admin,
+            &plan_path(app, plan, "/apply"),
+            fields,
+            Csrf::Field,
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.html);
+    let run_id = started
+        .location()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    app.finished_run(&app.callers.admin, &run_id).await
+}
+
+/// The value of the first `name="{name}" value="…"` after `after` on the page.
+fn value_after(page: &Page, after: &str, name: &str) -> String {
+    page.html
+        .split_once(after)
+        .and_then(|(_, rest)| rest.split(&format!("name=\"{name}\" value=\"")).nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} after {after:?}:\n{}", page.html))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_skipped_object_is_listed_with_its_reason_and_once_exempted_reads_exempt() {
+    let app = TestApp::start().await;
+    app.control
+        .create_user(json!({"displayName": "Zed Outsider", "mailNickname": "zed",
+            "userPrincipalName": "zed@elsewhere.example", "mail": "zed@elsewhere.example",
+            "proxyAddresses": ["SMTP:zed@elsewhere.example"]}))
+        .await
+        .expect("a directory user outside the account's domains");
+    let plan = search_now(&app).await;
+    let admin = &app.callers.admin;
+    let skipped = app
+        .page(admin, &plan_path(&app, &plan, "?category=skipped"))
+        .await;
+    skipped.assert_contains("elsewhere.example");
+    skipped.assert_contains("Exempt from sync<span class=\"visually-hidden\">");
+    let external_id = value_after(&skipped, "elsewhere.example", "external_id");
+
+    let exempted = app
+        .submit(
+            admin,
+            &plan_path(&app, &plan, "/exemptions"),
+            &[("external_id", &external_id)],
+            Csrf::Field,
+        )
+        .await;
+    assert_eq!(
+        exempted.location(),
+        Some(plan_path(&app, &plan, "?category=skipped").as_str())
+    );
+    let plan = search_now(&app).await;
+    let skipped = app
+        .page(admin, &plan_path(&app, &plan, "?category=skipped"))
+        .await;
+    let row = skipped
+        .html
+        .split_once("elsewhere.example")
+        .and_then(|(_, rest)| rest.split("</tr>").next())
+        .expect("the exempted object's row");
+    assert!(row.contains("<td>Exempt</td>"), "{row}");
+    assert!(!row.contains("<button"), "{row}");
+}
+
+#[tokio::test]
+async fn a_category_the_how_to_sync_switches_leave_out_is_marked_not_applied() {
+    let app = TestApp::start().await;
+    change_settings(&app, json!({"actions": ["update-users", "add-groups"]})).await;
+    let plan = search_now(&app).await;
+    let page = app
+        .page(&app.callers.admin, &plan_path(&app, &plan, ""))
+        .await;
+    let tab = |title: &str| {
+        page.html
+            .split(&format!(">{title}</"))
+            .nth(1)
+            .and_then(|rest| rest.split("</li>").next())
+            .unwrap_or_else(|| panic!("no tab {title}:\n{}", page.html))
+            .to_owned()
+    };
+    assert!(tab("Users to add").contains("not applied by your settings"));
+    assert!(!tab("Groups to add").contains("not applied by your settings"));
+}
+
+#[tokio::test]
+async fn removals_over_the_deletion_limit_are_held_unless_confirmed() {
+    let app = TestApp::start().await;
+    let mut leaving = Vec::new();
+    for name in ["lea", "leo"] {
+        let user = app
+            .control
+            .create_user(json!({"displayName": name, "mailNickname": name}))
+            .await
+            .expect("a directory user");
+        leaving.push(user.id);
+    }
+    let plan = search_now(&app).await;
+    sync_active_directory(&app, &plan, &[]).await;
+    change_settings(
+        &app,
+        json!({"deletion_limit_percent": 10, "deletion_limit_min": 1}),
+    )
+    .await;
+    for id in &leaving {
+        app.control.hard_delete_user(id).await.expect("deleted");
+    }
+
+    let plan = search_now(&app).await;
+    let page = app
+        .page(
+            &app.callers.admin,
+            &plan_path(&app, &plan, "?category=users_to_remove"),
+        )
+        .await;
+    page.assert_contains(
+        "This plan removes 2 users and 0 groups, more than the deletion limit allows.",
+    );
+    page.assert_contains(
+        "<label for=\"confirm_removals\">Apply the removals over the deletion limit</label>",
+    );
+    let held = sync_active_directory(&app, &plan, &[]).await;
+    assert_eq!(
+        held.field("counts")["users_to_remove"]["applied"],
+        0,
+        "{}",
+        held.body
+    );
+
+    let plan = search_now(&app).await;
+    let confirmed = sync_active_directory(&app, &plan, &[("confirm_removals", "yes")]).await;
+    assert_eq!(
+        confirmed.field("counts")["users_to_remove"]["applied"],
+        2,
+        "{}",
+        confirmed.body
+    );
+}
+
+#[tokio::test]
+async fn a_plan_no_longer_current_says_so_and_offers_search_now_again() {
+    let app = TestApp::start().await;
+    let older = search_now(&app).await;
+    search_now(&app).await;
+    let page = app
+        .page(&app.callers.admin, &plan_path(&app, &older, ""))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.assert_contains("This plan is no longer current");
+    page.assert_contains(&format!(
+        "action=\"/accounts/{}/import/azure/search\"",
+        app.account.id
+    ));
+    assert!(
+        !page.html.contains(">Sync Active Directory</button>"),
+        "{}",
+        page.html
+    );
 }
