@@ -7,6 +7,7 @@
 const assert = require('node:assert/strict');
 const { after, before, describe, test } = require('node:test');
 const {
+  ADDRESS,
   accountUrl,
   demo,
   fillAndSaveSettings,
@@ -14,22 +15,12 @@ const {
   followRunToResult,
   keepAdminSession,
   launch,
+  openPlanCategory,
   screenshot,
   searchNow,
   signIn,
+  userListed,
 } = require('./console.js');
-
-/** An address in a label such as "Add ada.lovelace@contoso.com". */
-const ADDRESS = /[\w.+'-]+@[\w-]+(\.[\w-]+)+/;
-
-/** Opens the users page searched for `text` and tells whether `address` is listed. */
-async function userListed(page, address) {
-  await page.goto(accountUrl('/users'));
-  await page.getByRole('searchbox').fill(address);
-  await page.getByRole('searchbox').press('Enter');
-  await page.waitForLoadState('load');
-  return (await page.getByRole('link', { name: address, exact: true }).count()) > 0;
-}
 
 describe('the guide in the console', () => {
   let browser;
@@ -79,11 +70,7 @@ describe('the guide in the console', () => {
     await screenshot(page, 'run-progress');
     await followRunToPlan(page);
     await screenshot(page, 'plan');
-    await page
-      .getByRole('navigation', { name: 'Plan categories' })
-      .getByRole('link', { name: 'Users to add' })
-      .click();
-    await page.getByRole('heading', { name: 'Users to add' }).waitFor();
+    await openPlanCategory(page, 'Users to add');
     const changes = page.getByRole('checkbox', { name: ADDRESS });
     assert.ok((await changes.count()) >= 2, 'the plan proposes users to add');
     for (const change of await changes.all()) {
@@ -116,10 +103,7 @@ describe('the guide in the console', () => {
 
   test('the next Search Now proposes the unchecked change again', async () => {
     await searchNow(page);
-    await page
-      .getByRole('navigation', { name: 'Plan categories' })
-      .getByRole('link', { name: 'Users to add' })
-      .click();
+    await openPlanCategory(page, 'Users to add');
     const again = page.getByRole('checkbox', { name: ADDRESS });
     const labels = await Promise.all(
       (await again.all()).map((box) => box.evaluate((el) => el.labels?.[0]?.innerText ?? '')),

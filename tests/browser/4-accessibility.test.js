@@ -10,8 +10,10 @@ const {
   assertAccessible,
   demo,
   launch,
+  roster,
   screenshot,
   searchNow,
+  signIn,
 } = require('./console.js');
 
 /** The pages an admin reaches from the navigation, by the name their screenshot gets. */
@@ -72,6 +74,41 @@ describe('accessibility of the main pages', () => {
   test('a user', () => openFirst('/users', 'user'));
   test('a group', () => openFirst('/groups', 'group'));
   test('a run and its report', () => openFirst('/runs', 'run'));
+
+  test('my profile (/me)', async () => {
+    const response = await page.goto(new URL('/me', demo.url).href);
+    assert.equal(response.status(), 200, '/me is served');
+    await screenshot(page, 'page-me');
+    await assertAccessible(page, '/me');
+  });
+
+  test('an error page', async () => {
+    const response = await page.goto(new URL('/no/such/page', demo.url).href);
+    assert.equal(response.status(), 404, 'an unknown page is not found');
+    await screenshot(page, 'page-error');
+    await assertAccessible(page, 'the error page');
+  });
+
+  test('the invitation page', async () => {
+    const invited = await (await browser.newContext()).newPage();
+    // The form is shown for any token; the token is checked when the password is sent.
+    const response = await invited.goto(new URL('/invitations/accept?token=shown-before-it-is-checked', demo.url).href);
+    assert.equal(response.status(), 200, 'the invitation page is served');
+    await screenshot(invited, 'page-invitation');
+    await assertAccessible(invited, 'the invitation page');
+  });
+
+  test('the operator’s accounts (/accounts)', async () => {
+    const email = 'operator@roster.example';
+    const password = 'an operator password long enough';
+    roster(['operator', 'create', '--email', email], password);
+    const operator = await (await browser.newContext()).newPage();
+    await signIn(operator, email, password);
+    const response = await operator.goto(new URL('/accounts', demo.url).href);
+    assert.equal(response.status(), 200, '/accounts is served to an operator');
+    await screenshot(operator, 'page-accounts');
+    await assertAccessible(operator, '/accounts');
+  });
 
   test('a plan', async () => {
     await searchNow(page);

@@ -181,7 +181,33 @@ function roster(args, input = '') {
   });
 }
 
+/** An address in a label such as "Add ada.lovelace@contoso.com". */
+const ADDRESS = /[\w.+'-]+@[\w-]+(\.[\w-]+)+/;
+
+/**
+ * Opens a category of the plan by its tab: a link, or on a page of checkboxes a button that
+ * saves them before the tab opens.
+ */
+async function openPlanCategory(page, name) {
+  const tabs = page.getByRole('navigation', { name: 'Plan categories' });
+  await tabs
+    .getByRole('link', { name, exact: true })
+    .or(tabs.getByRole('button', { name, exact: true }))
+    .click();
+  await page.getByRole('heading', { name }).waitFor();
+}
+
+/** Opens the users page searched for `address` and tells whether it is listed. */
+async function userListed(page, address) {
+  await page.goto(accountUrl('/users'));
+  await page.getByRole('searchbox').fill(address);
+  await page.getByRole('searchbox').press('Enter');
+  await page.waitForLoadState('load');
+  return (await page.getByRole('link', { name: address, exact: true }).count()) > 0;
+}
+
 module.exports = {
+  ADDRESS,
   accountUrl,
   adminContext,
   assertAccessible,
@@ -193,7 +219,9 @@ module.exports = {
   searchNow,
   keepAdminSession,
   launch,
+  openPlanCategory,
   roster,
   screenshot,
   signIn,
+  userListed,
 };

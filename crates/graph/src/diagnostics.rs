@@ -7,7 +7,7 @@ use roster_domain::DomainName;
 use serde::Serialize;
 
 use crate::client::{Call, GraphClient};
-use crate::error::GraphError;
+use crate::error::{FixSetting, GraphError};
 use crate::parse::{self, WireError};
 use crate::read::wire_error;
 
@@ -57,6 +57,9 @@ pub struct Step {
     pub detail: String,
     /// What to do, for a failed step.
     pub fix: Option<String>,
+    /// The setting the fix changes, for a surface to name its own control for it.
+    #[serde(skip)]
+    pub fix_setting: Option<FixSetting>,
 }
 
 impl Step {
@@ -67,6 +70,7 @@ impl Step {
             status: StepStatus::Passed,
             detail: detail.into(),
             fix: None,
+            fix_setting: None,
         }
     }
 
@@ -77,6 +81,7 @@ impl Step {
             status: StepStatus::Failed,
             detail: error.to_string(),
             fix: Some(error.fix()),
+            fix_setting: error.fix_setting(),
         }
     }
 
@@ -87,6 +92,7 @@ impl Step {
             status: StepStatus::NotRun,
             detail: why.into(),
             fix: None,
+            fix_setting: None,
         }
     }
 }
@@ -264,6 +270,7 @@ fn compare_domains(account_domains: &[DomainName], verified: &BTreeSet<String>) 
             status: StepStatus::Failed,
             detail: "the account has no domains, so no address can be imported".into(),
             fix: Some("Add the account's mail domains under Administration › Account Management › Domains.".into()),
+            fix_setting: None,
         };
     }
     let unverified: Vec<String> = account_domains
@@ -294,6 +301,7 @@ fn compare_domains(account_domains: &[DomainName], verified: &BTreeSet<String>) 
              Entra admin center › Settings › Domain names; users of an unverified domain cannot be imported."
                 .into(),
         ),
+        fix_setting: None,
     }
 }
 

@@ -16,6 +16,17 @@ const GRANT_CONSENT: &str = "In the Entra admin center open App registrations �
 add Microsoft Graph › Application permissions › Directory.Read.All (Application), \
 then click \"Grant admin consent\"";
 
+/// A setting of Roster's connection that a fix asks the admin to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixSetting {
+    /// The key (the client secret's value) and its expiry date.
+    Key,
+    /// The Microsoft cloud the tenant lives in.
+    Cloud,
+    /// A certificate to generate and upload (or the key to sign in with again).
+    Certificate,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
     #[error("the tenant {tenant} was not found in the {cloud} cloud (AADSTS90002)")]
@@ -177,23 +188,23 @@ impl GraphError {
             Self::TenantMalformed { .. } => {
                 "Enter the tenant as its GUID (Entra admin center › Overview › Tenant ID) or as a verified domain such as contoso.com.".into()
             }
-            Self::WrongCloud { .. } => "Change the cloud setting to the tenant's cloud (US government tenants use usgov or \
-                usgov-dod, 21Vianet tenants use china)."
+            Self::WrongCloud { .. } => "Change the Microsoft cloud setting to the tenant's cloud (US government tenants use \
+                US Government (GCC High) or US Government DoD, 21Vianet tenants use China (21Vianet))."
                 .into(),
             Self::InvalidSecret { .. } => "Paste the client secret's VALUE, not its Secret ID: in App registrations › your app › \
                 Certificates & secrets the value is shown only once, right after the secret is created, so create a new \
                 secret if you no longer have it."
                 .into(),
             Self::SecretExpired { .. } => "Create a new client secret in App registrations › your app › Certificates & secrets, \
-                and paste its value into the key field with its new expiry date (--key-expires-on), or switch the \
-                connection to a certificate (`roster connection certificate generate`)."
+                and paste its value as the Key with its new expiry date as Key expires on, or sign in with a certificate \
+                instead: generate one in Roster and upload it to the app registration."
                 .into(),
             Self::CertificateNotUploaded { thumbprints, .. } => format!(
                 "Upload the certificate file Roster wrote (the .cer) in the Entra admin center under App registrations › \
                  your app › Certificates & secrets › Certificates › Upload certificate, then test again; the thumbprint \
                  listed there must read {}. A certificate removed from the app registration must be uploaded again or \
                  replaced with a new one.",
-                thumbprints.first().map_or("the one `roster connection certificate list` shows", String::as_str)
+                thumbprints.first().map_or("the one Roster lists for the connection's certificate", String::as_str)
             ),
             Self::AssertionOutsideValidity => "Check this server's clock: it must be within a few minutes of the real time \
                 (enable NTP time synchronisation), then test again."
@@ -204,12 +215,12 @@ impl GraphError {
             Self::AssertionAudienceMismatch { .. } => "Check the cloud and tenant settings: the assertion is addressed to the \
                 token endpoint Roster signs in at, and a proxy or custom login URL that changes that path makes Microsoft refuse it."
                 .into(),
-            Self::NoValidCertificate { .. } => "Generate a new certificate (`roster connection certificate generate`) and upload \
-                it under App registrations › your app › Certificates & secrets › Certificates, or switch the connection \
-                back to its client secret (`--credential secret`)."
+            Self::NoValidCertificate { .. } => "Generate a new certificate in Roster and upload it under App registrations › \
+                your app › Certificates & secrets › Certificates, or switch the connection back to signing in with its \
+                key (client secret)."
                 .into(),
-            Self::CertificateUnusable { .. } => "Generate a new certificate (`roster connection certificate generate`), upload \
-                it, and remove this one (`roster connection certificate remove`)."
+            Self::CertificateUnusable { .. } => "Generate a new certificate in Roster, upload it to the app registration, and \
+                remove this one from Roster."
                 .into(),
             Self::ApplicationNotFound { .. } => "Check the client ID (App registrations › your app › Overview › Application \
                 (client) ID) and that the app is registered in, or consented to by, this tenant."
@@ -249,6 +260,20 @@ impl GraphError {
                 None => "Report this to Roster support with this message.".into(),
             },
             Self::ClientSetup { .. } => "Check this server's TLS configuration and restart Roster.".into(),
+        }
+    }
+
+    /// The Roster setting [`Self::fix`] asks the admin to change, when it asks for one: the fix
+    /// names it in the product's words, and a surface may point at its own control for it (the
+    /// CLI its flag or command).
+    pub fn fix_setting(&self) -> Option<FixSetting> {
+        match self {
+            Self::InvalidSecret { .. } | Self::SecretExpired { .. } => Some(FixSetting::Key),
+            Self::WrongCloud { .. } | Self::TokenRejected { .. } => Some(FixSetting::Cloud),
+            Self::CertificateNotUploaded { .. }
+            | Self::NoValidCertificate { .. }
+            | Self::CertificateUnusable { .. } => Some(FixSetting::Certificate),
+            _ => None,
         }
     }
 

@@ -42,7 +42,7 @@ pub use certificate::{
     sha1_thumbprint, sha256_thumbprint,
 };
 pub use client::{ClientOptions, GraphClient, Priority, RequestStats, RetryPolicy};
-pub use error::{GraphError, RECOMMENDED_PERMISSION};
+pub use error::{FixSetting, GraphError, RECOMMENDED_PERMISSION};
 pub use events::{DirectoryEvent, GroupPatch, Patch, Removal, RemovalReason, UserPatch};
 pub use read::{DeltaLink, DeltaLinks, DirectoryRead, ReadStep};
 pub use token::ClientCredential;

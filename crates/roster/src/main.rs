@@ -31,6 +31,13 @@ fn main() -> ExitCode {
         Err(e) => {
             // An error can quote the directory or Graph (a name, a server's message).
             eprintln!("error: {}", output::printable(&format!("{e:#}")));
+            // The fix names the setting as the console does; the CLI adds its own flag for it.
+            if let Some(roster_sync::SyncError::Graph { error }) = e.downcast_ref()
+                && let Some(setting) = error.fix_setting()
+            {
+                let command = commands::connection::fix_command(setting, "ACCOUNT");
+                eprintln!("with roster: {command}");
+            }
             ExitCode::FAILURE
         }
     }

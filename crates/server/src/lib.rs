@@ -13,6 +13,7 @@ pub mod error;
 mod events;
 mod exports;
 mod health;
+mod input;
 mod lookup;
 pub mod openapi;
 pub mod routes;

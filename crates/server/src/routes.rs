@@ -4,6 +4,7 @@
 //! The policy here states what the route's extractors enforce; it does not enforce anything
 //! itself. The tests call every route as every kind of caller and compare.
 
+use std::any::Any;
 use std::time::Instant;
 
 use axum::Router;
@@ -14,6 +15,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use futures_util::StreamExt as _;
+use tower_http::catch_panic::CatchPanicLayer;
 
 use roster_api::{
     AccountView, CertificateView, CertificateWithPem, ChangeView, ConnectionView, CreatedTokenView,
@@ -529,8 +531,11 @@ pub(crate) fn build(state: AppState) -> Router {
     for (route, handler) in table() {
         router = router.route(route.path, handler);
     }
+    // A handler that panics answers in the product's words, as the API or as a page, and the
+    // connection stays up; the log keeps what went wrong.
     router
-        .merge(console::router(state.clone()))
+        .layer(CatchPanicLayer::custom(api_panic))
+        .merge(console::router(state.clone()).layer(CatchPanicLayer::custom(page_panic)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -540,6 +545,30 @@ pub(crate) fn build(state: AppState) -> Router {
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(count_requests))
         .with_state(state)
+}
+
+/// What a panic said, for the log.
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
+}
+
+fn api_panic(panic: Box<dyn Any + Send>) -> Response {
+    tracing::error!(panic = panic_message(&*panic), "an API handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal error",
+        "Roster failed to handle the request; the server's log says why",
+    )
+    .into_response()
+}
+
+fn page_panic(panic: Box<dyn Any + Send>) -> Response {
+    tracing::error!(panic = panic_message(&*panic), "a console page panicked");
+    console::PageError::internal().into_response()
 }
 
 /// An unknown path: problem details under `/api`, a page elsewhere.
@@ -641,4 +670,52 @@ async fn count_requests(request: Request, next: Next) -> Response {
     metrics::histogram!("roster_http_request_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn panics() -> &'static str {
+        panic!("a bug in a handler")
+    }
+
+    async fn answer_to_a_panic(
+        on_panic: fn(Box<dyn Any + Send>) -> Response,
+    ) -> (Response, String) {
+        let router: Router = Router::new()
+            .route("/", get(panics))
+            .layer(CatchPanicLayer::custom(on_panic));
+        let request = axum::http::Request::new(Body::empty());
+        let (parts, body) = router.oneshot(request).await.unwrap().into_parts();
+        let text = to_bytes(body, usize::MAX).await.unwrap();
+        let response = Response::from_parts(parts, Body::empty());
+        (response, String::from_utf8_lossy(&text).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_panicking_console_page_answers_the_products_error_page() {
+        let (response, page) = answer_to_a_panic(page_panic).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            page.contains("Roster could not complete the request."),
+            "{page}"
+        );
+        assert!(!page.contains("a bug in a handler"), "{page}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_api_handler_answers_problem_details() {
+        let (response, body) = answer_to_a_panic(api_panic).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert!(body.contains("\"status\":500"), "{body}");
+        assert!(!body.contains("a bug in a handler"), "{body}");
+    }
 }

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use roster_domain::{ClientId, ConnectionSettings};
 use roster_graph::diagnostics::{Check, StepStatus, test_connection};
 use roster_graph::{
-    ClientCertificate, ClientCredential, GeneratedCertificate, GraphClient, GraphError,
+    ClientCertificate, ClientCredential, FixSetting, GeneratedCertificate, GraphClient, GraphError,
     generate_certificate,
 };
 use serde_json::{Value, json};
@@ -269,11 +269,14 @@ async fn a_certificate_connection_without_certificates_is_refused_before_any_req
         matches!(error, GraphError::NoValidCertificate { .. }),
         "{error:?}"
     );
+    // The fix speaks the product's words, which every surface shows; the CLI adds its command.
+    assert!(error.fix().contains("Generate a new certificate in Roster"));
     assert!(
-        error
-            .fix()
-            .contains("roster connection certificate generate")
+        !error.fix().contains("roster connection"),
+        "{}",
+        error.fix()
     );
+    assert_eq!(error.fix_setting(), Some(FixSetting::Certificate));
 }
 
 mod simulated {

@@ -1,6 +1,6 @@
 //! Every error class an administrator can meet, each naming its fix and never the secret.
 
-use roster_graph::GraphError;
+use roster_graph::{FixSetting, GraphError};
 use serde_json::json;
 use wiremock::ResponseTemplate;
 
@@ -95,10 +95,20 @@ async fn expired_secret_says_to_create_a_new_one_and_paste_its_value() {
         matches!(error, GraphError::SecretExpired { .. }),
         "{error:?}"
     );
+    // The settings are named as the console's form labels them, never by a CLI flag or
+    // command: the CLI prints its own for the setting the fix names.
+    let fix = error.fix();
     assert!(
-        error.fix().contains("Create a new client secret")
-            && error.fix().contains("paste its value")
+        fix.contains("Create a new client secret")
+            && fix.contains("paste its value as the Key")
+            && fix.contains("Key expires on"),
+        "{fix}"
     );
+    assert!(
+        !fix.contains("--") && !fix.contains("roster connection"),
+        "{fix}"
+    );
+    assert_eq!(error.fix_setting(), Some(FixSetting::Key));
 }
 
 #[tokio::test]
@@ -131,7 +141,14 @@ async fn tenant_of_another_cloud_says_to_change_the_cloud() {
         matches!(error, GraphError::WrongCloud { code: 90038, .. }),
         "{error:?}"
     );
-    assert!(error.fix().contains("cloud setting"));
+    // The clouds by the names the console's Microsoft cloud list shows, not the CLI's values.
+    let fix = error.fix();
+    assert!(
+        fix.contains("Microsoft cloud setting") && fix.contains("US Government (GCC High)"),
+        "{fix}"
+    );
+    assert!(!fix.contains("usgov"), "{fix}");
+    assert_eq!(error.fix_setting(), Some(FixSetting::Cloud));
 }
 
 #[tokio::test]

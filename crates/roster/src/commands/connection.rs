@@ -10,6 +10,7 @@ use roster_domain::connection::iso_date;
 use roster_domain::{
     CredentialKind, DirectoryConnection, FieldProblem, SettingsChange, credential_expiry,
 };
+use roster_graph::FixSetting;
 use roster_graph::diagnostics::StepStatus;
 use roster_sync::SyncError;
 use secrecy::SecretString;
@@ -224,6 +225,12 @@ pub async fn run(ctx: &Context, command: ConnectionCommand) -> anyhow::Result<Ex
                     if let Some(fix) = &step.fix {
                         println!("       fix: {}", printable(fix));
                     }
+                    if let Some(setting) = step.fix_setting {
+                        println!(
+                            "       with roster: {}",
+                            fix_command(setting, &account.name)
+                        );
+                    }
                 }
             }
             if !checklist.passed {
@@ -327,4 +334,23 @@ async fn certificate(ctx: &Context, command: CertificateCommand) -> anyhow::Resu
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command that changes what a fix asks for: the fix names the setting as the console's
+/// form does, and the CLI says which of its flags or commands that is.
+pub fn fix_command(setting: FixSetting, account: &str) -> String {
+    match setting {
+        FixSetting::Key => format!(
+            "roster connection set {account} --client-secret-file - --key-expires-on YYYY-MM-DD \
+             (the secret's value on standard input)"
+        ),
+        FixSetting::Cloud => {
+            format!("roster connection set {account} --cloud global|usgov|usgov-dod|china")
+        }
+        FixSetting::Certificate => format!(
+            "roster connection certificate generate {account}, then upload its .cer \
+             (roster connection certificate list {account} shows the thumbprints; \
+             roster connection set {account} --credential secret signs in with the key again)"
+        ),
+    }
 }

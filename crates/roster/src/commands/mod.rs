@@ -3,7 +3,7 @@
 
 mod access;
 mod account;
-mod connection;
+pub mod connection;
 pub mod demo;
 mod key;
 pub mod lookup;

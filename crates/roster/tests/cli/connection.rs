@@ -200,4 +200,19 @@ fn a_failing_sync_says_once_what_is_wrong_and_how_to_fix_it() {
         stderr.contains("Paste the client secret's VALUE, not its Secret ID"),
         "{stderr}"
     );
+    // The fix is worded for every surface; the CLI adds the flags that carry it out.
+    assert!(
+        stderr.contains("with roster: roster connection set ACCOUNT --client-secret-file -"),
+        "{stderr}"
+    );
+
+    let test = roster.run(&["connection", "test", ACCOUNT]);
+    assert!(!test.status.success());
+    let checklist = String::from_utf8_lossy(&test.stdout);
+    assert!(
+        checklist.contains(&format!(
+            "with roster: roster connection set {ACCOUNT} --client-secret-file - --key-expires-on"
+        )),
+        "{checklist}"
+    );
 }

@@ -1,7 +1,7 @@
 //! Accounts, their domains, tech contact and events.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use roster_api::AccountView;
 use roster_domain::{AccountEvent, DomainName, TechContact};
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::Body;
+use crate::api::{Body, Path};
 use crate::auth::{OperatorCaller, Reader, Writer};
 use crate::error::{ApiError, ApiResult, FieldError};
 

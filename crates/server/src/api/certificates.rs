@@ -2,7 +2,7 @@
 //! secret: listed and downloaded without their private keys, generated, removed.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use roster_api::{CertificateView, CertificateWithPem};
@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::OptionalBody;
+use crate::api::{OptionalBody, Path};
 use crate::auth::{AccountScope, Reader, Writer};
 use crate::error::{ApiError, ApiResult};
 

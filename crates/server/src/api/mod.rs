@@ -10,10 +10,12 @@ pub mod users;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::input::InputProblem;
 
 /// The largest page a listing returns, and the page size when none is asked for.
 pub const MAX_PAGE: u32 = 500;
@@ -92,7 +94,37 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 }
 
 fn query_problem(rejection: &QueryRejection) -> ApiError {
-    ApiError::invalid_field("query", rejection.body_text())
+    let problem = InputProblem::from_rejection(&rejection.body_text());
+    let field = problem.field.as_deref().unwrap_or("query");
+    ApiError::invalid_field(field, problem.problem)
+}
+
+/// A route's path parameters; a path that does not read (a `%` escape of no character)
+/// answers as problem details, never the framework's text.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => match InputProblem::from_path(&rejection) {
+                Some(problem) => Err(ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    ..ApiError::invalid_field("path", problem.problem)
+                }),
+                None => {
+                    tracing::error!(%rejection, "an API route reads a parameter it does not have");
+                    Err(ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Internal error",
+                        "Roster failed to handle the request; the server's log says why",
+                    ))
+                }
+            },
+        }
+    }
 }
 
 /// A page size from `?limit=`: at least one, at most [`MAX_PAGE`].

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use roster_api::{ChangeView, Page, PlanSummaryView, RunView};
@@ -16,7 +16,7 @@ use roster_sync::{ApplyRequest, Chosen, SyncError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Body, OptionalBody, Query, page_limit};
+use crate::api::{Body, OptionalBody, Path, Query, page_limit};
 use crate::auth::{AccountScope, Reader, Writer};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::exports::{self, PlanFilter};

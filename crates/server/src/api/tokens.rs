@@ -1,7 +1,7 @@
 //! An account's API tokens: created (shown once), listed, revoked.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use roster_api::{CreatedTokenView, TokenView};
 use roster_domain::ApiTokenId;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::Body;
+use crate::api::{Body, Path};
 use crate::auth::{Reader, Writer};
 use crate::error::{ApiError, ApiResult};
 

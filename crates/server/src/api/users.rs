@@ -1,7 +1,7 @@
 //! Users, invitations, groups and exemptions of an account.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use roster_api::{GroupDetailView, GroupView, NestedGroupView, Page, UserView};
 use roster_domain::{EmailAddress, ExternalId, GroupId, Principal, Role, Source, UserId};
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::api::{Body, Query, page_limit};
+use crate::api::{Body, Path, Query, page_limit};
 use crate::auth::{self, Access, AccountScope, Reader, Writer};
 use crate::error::{ApiError, ApiResult, FieldError};
 

@@ -2,11 +2,10 @@
 //! htmx is vendored at a pinned version whose number is in its file name, so a new version is a
 //! new URL and browsers never mix a cached old file with new pages.
 
-use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use super::page::PageError;
+use super::page::{PageError, Path};
 
 pub const HTMX: &str = "/static/htmx-2.0.8.min.js";
 

@@ -11,7 +11,7 @@ use std::num::NonZeroU16;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
@@ -28,7 +28,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::layout::Layout;
-use super::page::{Form, PageError, PageResult, Query, is_htmx, render};
+use super::page::{Form, PageError, PageResult, Path, Query, is_htmx, render};
 use super::session::AdminPage;
 use crate::auth::Access;
 use crate::{AppState, tasks};
@@ -36,7 +36,7 @@ use crate::{AppState, tasks};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(console_page::CONNECTION, get(show).post(save))
-        .route("/accounts/{account}/import/azure/test", post(test))
+        .route("/accounts/{account}/import/azure/test", get(test))
         .route("/accounts/{account}/import/azure/search", post(search_now))
         .route(
             "/accounts/{account}/import/azure/certificates",
@@ -635,8 +635,10 @@ async fn invalid(
 const SAVE_FIRST: &str = "Ensure that all your settings are saved first: there are no saved settings yet. \
      Fill in the settings form and click Save.";
 
-/// `POST …/import/azure/test` (Test connection): the checklist of the saved settings, each
-/// failing step with its fix; htmx swaps in the checklist alone.
+/// `GET …/import/azure/test` (Test connection): the checklist of the saved settings, each
+/// failing step with its fix; htmx swaps in the checklist alone. A GET, since the test changes
+/// nothing: without JavaScript the browser is left on a page that reloads and goes back
+/// harmlessly, not on the answer to a POST.
 async fn test(State(state): State<AppState>, admin: AdminPage, headers: HeaderMap) -> PageResult {
     match state.engine().test_connection(admin.account()).await {
         Ok(checklist) if is_htmx(&headers) => render(&ChecklistFragment {

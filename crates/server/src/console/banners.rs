@@ -74,8 +74,11 @@ pub async fn for_account(state: &AppState, account: &Account) -> Result<Vec<Bann
             } => Banner {
                 level: BannerLevel::Warning,
                 text: match (frequency, reverts_on) {
-                    (Frequency::Never, _) | (_, None) => "No tech contact is set. Without one, nobody hears of a \
-                        failing or held sync, and the Sync Frequency is set back to Never."
+                    (Frequency::Never, _) => "No tech contact is set: nobody would hear of a failing or held \
+                        sync. Set one before choosing a Sync Frequency other than Never, or it is set back to Never."
+                        .to_owned(),
+                    (_, None) => "No tech contact is set. Without one, nobody hears of a failing or held \
+                        sync, and the Sync Frequency is set back to Never."
                         .to_owned(),
                     (_, Some(date)) => format!(
                         "No tech contact is set: nobody hears of a failing or held sync. Unless you set one, \

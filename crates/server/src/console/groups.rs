@@ -3,14 +3,14 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use roster_domain::{EmailAddress, GroupId, GroupKind, User};
 use roster_store::{GroupEntry, GroupQuery, MemberQuery, Reach};
 use serde::Deserialize;
 
 use super::layout::Layout;
-use super::page::{PageError, PageResult, Query, render};
+use super::page::{PageError, PageResult, Path, Query, render};
 use super::session::AdminPage;
 use super::users::{GroupLink, role_label, source_label};
 use crate::AppState;

@@ -33,7 +33,7 @@ use axum::routing::get;
 use crate::AppState;
 
 pub use layout::{Banner, BannerLevel, Layout, Nav};
-pub use page::{Form, PageError, PageResult, Query, is_htmx, render};
+pub use page::{Form, PageError, PageResult, Path, Query, is_htmx, render};
 pub use session::{AdminPage, MemberPage, Viewer};
 
 /// The console's routes, behind the session guard; static assets outside it.

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::layout::Layout;
 use crate::error::ApiError;
+use crate::input::InputProblem;
 
 /// Renders a template as an HTML response.
 pub fn render(template: &impl Template) -> PageResult {
@@ -35,6 +36,9 @@ pub struct PageError {
     detail: String,
     /// Where the browser goes instead of seeing a page (sign in first).
     redirect: Option<String>,
+    /// htmx asked: it would follow a redirect itself and swap the sign-in page into the page,
+    /// so it is told to send the whole window there (`HX-Redirect`).
+    htmx: bool,
 }
 
 pub type PageResult<T = Response> = Result<T, PageError>;
@@ -46,6 +50,7 @@ impl PageError {
             title,
             detail: detail.into(),
             redirect: None,
+            htmx: false,
         }
     }
 
@@ -70,8 +75,9 @@ impl PageError {
         )
     }
 
-    /// Sends the browser to the sign-in page, then back to `next` (a path on this site).
-    pub fn sign_in(next: &str, reason: SignInReason) -> Self {
+    /// Sends the browser to the sign-in page, then back to `next` (a path on this site); for
+    /// an htmx request (`htmx`), the whole window rather than the fragment htmx asked for.
+    pub fn sign_in(next: &str, reason: SignInReason, htmx: bool) -> Self {
         let mut target = url::form_urlencoded::Serializer::new(String::new());
         target.append_pair("next", next);
         if reason == SignInReason::Expired {
@@ -79,6 +85,7 @@ impl PageError {
         }
         Self {
             redirect: Some(format!("/login?{}", target.finish())),
+            htmx,
             ..Self::new(StatusCode::UNAUTHORIZED, "Sign in", "Sign in to continue.")
         }
     }
@@ -101,8 +108,12 @@ struct ErrorPage<'a> {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        if let Some(target) = self.redirect {
-            return Redirect::to(&target).into_response();
+        match self.redirect {
+            Some(target) if self.htmx => {
+                return (self.status, [("hx-redirect", target)]).into_response();
+            }
+            Some(target) => return Redirect::to(&target).into_response(),
+            None => {}
         }
         let page = ErrorPage {
             layout: Layout::bare(self.title),
@@ -148,17 +159,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
         match axum_extra::extract::Form::<T>::from_request(request, state).await {
             Ok(axum_extra::extract::Form(value)) => Ok(Self(value)),
             Err(rejection) => {
-                let reason = std::error::Error::source(&rejection)
-                    .map_or_else(|| rejection.to_string(), ToString::to_string);
+                let problem = InputProblem::from_rejection(&rejection.body_text());
                 Err(PageError::bad_request(format!(
-                    "The form could not be read ({reason}). Go back, check the fields and send it again."
+                    "The form could not be read: {}. Go back, check the fields and send it again.",
+                    problem.clause()
                 )))
             }
         }
     }
 }
 
-/// A query string; one that does not parse is answered with a page, never the framework's text.
+/// A query string; one that does not parse is answered with a page naming the field, never
+/// the framework's text.
 pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
@@ -167,10 +179,37 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(PageError::bad_request(format!(
-                "The page's address is not valid ({}). Follow a link from the console instead.",
-                rejection.body_text()
-            ))),
+            Err(rejection) => {
+                let problem = InputProblem::from_rejection(&rejection.body_text());
+                Err(PageError::bad_request(format!(
+                    "The page's address is not valid: {}. Follow a link from the console instead.",
+                    problem.clause()
+                )))
+            }
+        }
+    }
+}
+
+/// The parameters of a page's path; an address that does not read (a `%` escape of no
+/// character) is answered with a page, never the framework's text.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => match InputProblem::from_path(&rejection) {
+                Some(_) => Err(PageError::bad_request(
+                    "The page's address is not valid: it holds a %-escape that stands for no \
+                     character. Follow a link from the console instead.",
+                )),
+                None => {
+                    tracing::error!(%rejection, "a console route reads a parameter it does not have");
+                    Err(PageError::internal())
+                }
+            },
         }
     }
 }

@@ -4,12 +4,14 @@
 //!
 //! The checkboxes are recorded on the server as they change (`Store::record_selection`), so a
 //! plan of 100,000 changes is paged and filtered without losing a choice, and select all means
-//! the whole category. Without JavaScript each page is a form that posts its boxes; with htmx a
-//! box posts as soon as it is toggled and the counts are swapped in.
+//! the whole category. Without JavaScript each page is a form that posts its boxes, and every
+//! control that leaves the page (a tab, the pager, Sync Active Directory) submits that form, so
+//! what the admin sees checked is what is kept and applied; with htmx a box posts as soon as it
+//! is toggled and the counts are swapped in.
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -22,7 +24,7 @@ use roster_sync::{ApplyRequest, Chosen};
 use serde::Deserialize;
 
 use super::layout::Layout;
-use super::page::{Form, PageError, PageResult, Query, is_htmx, render};
+use super::page::{Form, PageError, PageResult, Path, Query, is_htmx, render};
 use super::session::AdminPage;
 use super::users::role_label;
 use crate::exports::{self, PlanFilter};
@@ -33,6 +35,9 @@ pub const PER_PAGE: u32 = 50;
 
 /// The `category` of the plan's skipped objects, shown beside the change categories.
 const SKIPPED: &str = "skipped";
+
+/// The `id` of the form holding a page's boxes, which the page's other controls submit.
+const CHOICES_FORM: &str = "plan-choices";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -207,8 +212,14 @@ struct Paging {
     page: u64,
     pages: u64,
     matching: u64,
-    previous: Option<String>,
-    next: Option<String>,
+    previous: Option<PageLink>,
+    next: Option<PageLink>,
+}
+
+/// Another page of the listing: its number, and its query string for a plain link.
+struct PageLink {
+    number: u64,
+    query: String,
 }
 
 impl Paging {
@@ -219,13 +230,22 @@ impl Paging {
             page,
             pages,
             matching,
-            previous: (page > 1).then(|| position.query(page - 1)),
-            next: (page < pages).then(|| position.query(page + 1)),
+            previous: (page > 1).then(|| PageLink::new(position, page - 1)),
+            next: (page < pages).then(|| PageLink::new(position, page + 1)),
         }
     }
 
     fn offset(&self) -> u64 {
         (self.page - 1) * u64::from(PER_PAGE)
+    }
+}
+
+impl PageLink {
+    fn new(position: &Position, number: u64) -> Self {
+        Self {
+            number,
+            query: position.query(number),
+        }
     }
 }
 
@@ -239,6 +259,8 @@ struct Counts {
     skipped_open: bool,
     checked: usize,
     total: usize,
+    /// The page shows boxes: the tabs save them before moving (`CHOICES_FORM`).
+    choices: bool,
     /// Swapped out of band beside the category list.
     oob: bool,
 }
@@ -259,6 +281,13 @@ struct PlanPage {
     paging: Paging,
     /// Why removals need an explicit confirmation: they exceed the deletion limit.
     over_limit: Option<String>,
+}
+
+impl Counts {
+    /// The form a control leaving the page submits: the page's boxes, when it shows any.
+    fn choices_form(&self) -> Option<&'static str> {
+        self.choices.then_some(CHOICES_FORM)
+    }
 }
 
 /// Every category's tab, the open one marked.
@@ -329,6 +358,7 @@ async fn counts(
         skipped: summary.plan.skipped.len(),
         skipped_open: open.is_none(),
         tabs,
+        choices: false,
         oob: false,
     })
 }
@@ -406,13 +436,15 @@ async fn show(
         }
     };
     let deletion = summary.plan.deletion_check;
+    let mut counts = counts(&state, &page, plan_id, &summary, &selection, open).await?;
+    counts.choices = matches!(&listing, Listing::Changes { rows, .. } if !rows.is_empty());
     let view = PlanPage {
         layout: page
             .layout(&state, "Search Now: the plan", "import/azure")
             .await?,
         base: page.path(&format!("/plans/{plan_id}")),
         account_base: page.path(""),
-        counts: counts(&state, &page, plan_id, &summary, &selection, open).await?,
+        counts,
         created_at: summary.plan.created_at.date().to_string(),
         run_path: page.path(&format!("/runs/{}", summary.plan.run_id)),
         not_current: not_current(&state, account_id, plan_id).await?,
@@ -447,6 +479,10 @@ struct SelectionForm {
     category: Option<String>,
     q: Option<String>,
     page: Option<u64>,
+    /// A tab pressed on the page: go to this category once the boxes are saved.
+    to_category: Option<String>,
+    /// The pager pressed on the page: go to this page once the boxes are saved.
+    to_page: Option<u64>,
 }
 
 fn change_id(text: &str) -> Result<ChangeId, PageError> {
@@ -462,16 +498,19 @@ fn category(text: &str) -> Result<Category, PageError> {
         .map_err(|e: roster_domain::ParseError| PageError::bad_request(e.to_string()))
 }
 
+/// The boxes of one page: each shown change, checked or not.
+fn page_boxes(shown: &[String], checked: &[String]) -> Result<Vec<(ChangeId, bool)>, PageError> {
+    let checked = (checked.iter())
+        .map(|id| change_id(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    shown
+        .iter()
+        .map(|id| change_id(id).map(|id| (id, checked.contains(&id))))
+        .collect()
+}
+
 impl SelectionForm {
     fn update(&self) -> Result<SelectionUpdate, PageError> {
-        let checked = (self.checked.iter())
-            .map(|id| change_id(id))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut changes = Vec::with_capacity(self.shown.len());
-        for id in &self.shown {
-            let id = change_id(id)?;
-            changes.push((id, checked.contains(&id)));
-        }
         let mut categories = Vec::new();
         if let Some(name) = &self.select_all {
             categories.push((category(name)?, true));
@@ -480,14 +519,29 @@ impl SelectionForm {
             categories.push((category(name)?, false));
         }
         Ok(SelectionUpdate {
-            changes,
+            changes: page_boxes(&self.shown, &self.checked)?,
             categories,
         })
     }
+
+    /// Where the browser goes next: the tab or page pressed, else back where it was.
+    fn next_position(self) -> Position {
+        match (self.to_category, self.to_page) {
+            (Some(category), _) => Position {
+                category: Some(category),
+                ..Position::default()
+            },
+            (None, to_page) => Position {
+                category: self.category,
+                q: self.q,
+                page: to_page.or(self.page),
+            },
+        }
+    }
 }
 
-/// `POST …/plans/{plan}/selection`: records the boxes, then goes back to the page (or, for
-/// htmx, answers with the counts).
+/// `POST …/plans/{plan}/selection`: records the boxes, then goes back to the page, or to the
+/// tab or page pressed (or, for htmx, answers with the counts).
 async fn select(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -506,38 +560,54 @@ async fn select(
         let selection = state.store().selection(account_id, plan_id).await?;
         let open = form.category.as_deref().and_then(|c| c.parse().ok());
         let mut counts = counts(&state, &page, plan_id, &summary, &selection, open).await?;
+        // htmx posts only the form of boxes, which is still on the page.
+        counts.choices = true;
         counts.oob = true;
         return render(&counts);
     }
-    let back = Position {
-        category: form.category,
-        q: form.q,
-        page: form.page,
-    };
+    let next = form.next_position();
     Ok(Redirect::to(&format!(
         "{}{}",
         page.path(&format!("/plans/{plan_id}")),
-        back.query(back.page())
+        next.query(next.page())
     ))
     .into_response())
 }
 
+/// Sync Active Directory, posted with the boxes of the page it was pressed on.
 #[derive(Debug, Deserialize)]
 struct ApplyForm {
+    /// The page's changes and which of them are checked, saved before applying.
+    #[serde(default)]
+    shown: Vec<String>,
+    #[serde(default)]
+    checked: Vec<String>,
     /// The explicit confirmation that removals over the deletion limit are to be applied.
     confirm_removals: Option<String>,
 }
 
-/// `POST …/plans/{plan}/apply` (Sync Active Directory): applies the checked changes and
-/// shows the run.
+/// `POST …/plans/{plan}/apply` (Sync Active Directory): saves the boxes of the page it was
+/// pressed on, so an unchecked box counts even before it was saved, then applies the checked
+/// changes and shows the run.
 async fn apply(
     State(state): State<AppState>,
     page: AdminPage,
     Path((_, plan)): Path<(String, String)>,
     Form(form): Form<ApplyForm>,
 ) -> PageResult {
+    let plan_id = plan_id(&plan)?;
+    let boxes = page_boxes(&form.shown, &form.checked)?;
+    if !boxes.is_empty() {
+        let update = SelectionUpdate {
+            changes: boxes,
+            categories: Vec::new(),
+        };
+        (state.store())
+            .record_selection(page.account().id, plan_id, &update)
+            .await?;
+    }
     let request = ApplyRequest {
-        plan_id: plan_id(&plan)?,
+        plan_id,
         chosen: Chosen::Recorded,
         confirm_removals: form.confirm_removals.is_some(),
     };

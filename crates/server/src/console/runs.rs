@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use roster_domain::plan::Category;
@@ -13,7 +13,7 @@ use roster_domain::{AccountId, RunId, UserId, console_page};
 use roster_store::{RunProgress, StoreError};
 
 use super::layout::Layout;
-use super::page::{PageError, PageResult, render};
+use super::page::{PageError, PageResult, Path, render};
 use super::session::AdminPage;
 use crate::{AppState, events, exports};
 

@@ -16,7 +16,7 @@ use roster_domain::{Principal, Role, Session, UserId};
 
 use super::banners;
 use super::layout::{Layout, Nav, NavAccount};
-use super::page::{PageError, SignInReason};
+use super::page::{PageError, SignInReason, is_htmx};
 use crate::auth::{self, Access, AccountScope, Caller, Credential};
 use crate::{AppState, Config};
 
@@ -148,19 +148,31 @@ fn lookup(parts: &Parts) -> SessionLookup {
 }
 
 fn sign_in_first(parts: &Parts, expired: bool) -> PageError {
-    let next = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    // A form's target is no page to come back to; its page is.
-    let next = if auth::changes_state(&parts.method) {
-        "/"
-    } else {
-        next
+    let htmx = is_htmx(&parts.headers);
+    // htmx asks for a fragment; the page it was on is the one to come back to.
+    let current_page = (parts.headers.get("hx-current-url"))
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| url::Url::parse(value).ok())
+        .map(|url| match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        });
+    let next = match current_page {
+        Some(page) if htmx => page,
+        // A form's target is no page to come back to; its page is.
+        _ if auth::changes_state(&parts.method) => "/".to_owned(),
+        _ => parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned(),
     };
     let reason = if expired {
         SignInReason::Expired
     } else {
         SignInReason::NotSignedIn
     };
-    PageError::sign_in(next, reason)
+    PageError::sign_in(&next, reason, htmx)
 }
 
 /// Anyone signed in to the console.

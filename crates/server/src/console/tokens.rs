@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::fields::FieldErrors;
 use super::layout::Layout;
-use super::page::{Form, PageError, PageResult, Query, render};
+use super::page::{Form, PageError, PageResult, Path, Query, render};
 use super::session::AdminPage;
 use crate::AppState;
 

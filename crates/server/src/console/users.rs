@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::fields::FieldErrors;
 use super::layout::Layout;
-use super::page::{Form, PageError, PageResult, Query, is_htmx, render};
+use super::page::{Form, PageError, PageResult, Path, Query, is_htmx, render};
 use super::session::AdminPage;
 use crate::AppState;
 use crate::api::users::invitation_url;

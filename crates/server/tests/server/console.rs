@@ -260,3 +260,94 @@ async fn an_end_user_is_refused_the_administration_pages_and_another_accounts_ar
         .await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_htmx_request_after_the_session_ended_sends_the_whole_window_to_sign_in() {
+    let app = TestApp::start().await;
+    let users = format!("/accounts/{}/users?q=ada", app.account.id);
+    let page = app
+        .browse(
+            Request::builder()
+                .method(Method::POST)
+                .uri(format!(
+                    "/accounts/{}/users/some-user/digests",
+                    app.account.id
+                ))
+                .header(header::COOKIE, "roster_session=no-such-session")
+                .header("hx-request", "true")
+                .header("hx-current-url", format!("http://127.0.0.1:8080{users}"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("digests=on"))
+                .unwrap(),
+        )
+        .await;
+    // Not a redirect htmx would follow and swap into the row: the window goes to sign in, and
+    // comes back to the page the admin was on.
+    assert_eq!(page.location(), None);
+    let target = page.headers["hx-redirect"].to_str().unwrap();
+    let expected = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", &users)
+        .append_pair("expired", "1")
+        .finish();
+    assert_eq!(target, format!("/login?{expected}"));
+    let sign_in = app.page(&As::Nobody, target).await;
+    sign_in.assert_contains("Your session has ended or expired. Sign in again to continue.");
+}
+
+#[tokio::test]
+async fn an_address_that_does_not_read_answers_a_page_in_the_products_words() {
+    let app = TestApp::start().await;
+    let page = app.page(&As::Nobody, "/static/%FF").await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    page.assert_contains("it holds a %-escape that stands for no character");
+    assert!(!page.html.contains("Invalid URL"), "{}", page.html);
+}
+
+#[tokio::test]
+async fn the_apis_query_and_path_problems_name_the_field_in_problem_details() {
+    let app = TestApp::start().await;
+    let reply = app
+        .call(
+            &app.callers.token,
+            Method::GET,
+            &app.path("/users?limit=many"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        reply.headers[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    assert_eq!(reply.field("errors")[0]["field"], "limit");
+    assert_eq!(
+        reply.field("errors")[0]["detail"],
+        "must be a whole number, such as 2"
+    );
+    assert!(!reply.body.to_string().contains("Failed to deserialize"));
+
+    let reply = app
+        .call(
+            &app.callers.token,
+            Method::GET,
+            &app.path("/users/%FF"),
+            None,
+        )
+        .await;
+    assert!(reply.status.is_client_error(), "{}", reply.status);
+    assert_eq!(
+        reply.headers[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+}

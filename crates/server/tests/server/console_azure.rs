@@ -220,7 +220,8 @@ async fn a_secret_id_pasted_as_the_key_is_explained_by_test_connection() {
     let secret_id = "8f6b1a2c-3d4e-4f5a-9b6c-7d8e9f0a1b2c";
     let saved = save(&app, &guide_fields(&app, secret_id)).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
-    let page = post(&app, "/test", &[]).await;
+    // Test connection changes nothing: a GET, so the browser can reload or go back.
+    let page = app.page(&app.callers.admin, &format!("{PAGE}/test")).await;
     assert_eq!(page.status, StatusCode::OK);
     page.assert_contains("The connection does not work yet");
     page.assert_contains("AADSTS7000215");
@@ -229,7 +230,7 @@ async fn a_secret_id_pasted_as_the_key_is_explained_by_test_connection() {
 
     let secret = app.tenant.client_secret.clone();
     save(&app, &guide_fields(&app, &secret)).await;
-    let passed = post(&app, "/test", &[]).await;
+    let passed = app.page(&app.callers.admin, &format!("{PAGE}/test")).await;
     passed.assert_contains("<strong>Authentication</strong>: passed.");
 }
 
@@ -516,4 +517,43 @@ async fn a_key_replaced_without_a_new_date_loses_the_old_keys_date() {
     dated.push(("key_expires_on", "2031-01-31"));
     assert_eq!(save(&app, &dated).await.status, StatusCode::SEE_OTHER);
     assert_eq!(expiry().await.as_deref(), Some("2031-01-31"));
+}
+
+#[tokio::test]
+async fn test_connection_words_its_fixes_with_the_forms_labels_not_the_clis_flags() {
+    let app = TestApp::start().await;
+    app.control
+        .expire_secret()
+        .await
+        .expect("the secret expires");
+    let page = app.page(&app.callers.admin, &format!("{PAGE}/test")).await;
+    page.assert_contains("<strong>Authentication</strong>: failed.");
+    page.assert_contains("paste its value as the Key with its new expiry date as Key expires on");
+    let checklist = page
+        .html
+        .split("id=\"checklist\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</div>").next())
+        .expect("the checklist");
+    for cli in ["--", "roster connection", "usgov"] {
+        assert!(!checklist.contains(cli), "{cli} is shown:\n{checklist}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_tech_contact_at_never_the_banner_does_not_claim_a_revert() {
+    let app = TestApp::start().await;
+    app.store
+        .set_tech_contact(app.account.id, None)
+        .await
+        .expect("the tech contact is cleared");
+    let page = app.page(&app.callers.admin, PAGE).await;
+    page.assert_contains("Set one before choosing a Sync Frequency other than Never");
+    assert!(
+        !page
+            .html
+            .contains("and the Sync Frequency is set back to Never"),
+        "{}",
+        page.html
+    );
 }

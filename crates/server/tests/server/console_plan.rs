@@ -9,7 +9,7 @@ use roster_store::NewAdmin;
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::support::{As, Csrf, PASSWORD, Page, TestApp};
+use super::support::{As, Csrf, PASSWORD, Page, Reply, TestApp};
 
 /// Users the directory gains beside the three it has: 110 users to add, three pages of 50.
 const MORE_USERS: usize = 107;
@@ -282,5 +282,312 @@ async fn a_finished_search_now_links_its_plan_and_its_run_streams_and_exports() 
         export.html.starts_with("category,change_id,"),
         "{}",
         export.html
+    );
+}
+
+/// The form fields of a page's boxes as shown, `unchecked` left out of `checked`.
+fn shown_boxes<'a>(shown: &'a [(String, bool)], unchecked: &str) -> Vec<(&'static str, &'a str)> {
+    let mut fields = Vec::new();
+    for (id, _) in shown {
+        fields.push(("shown", id.as_str()));
+        if id != unchecked {
+            fields.push(("checked", id.as_str()));
+        }
+    }
+    fields
+}
+
+#[tokio::test]
+async fn without_javascript_sync_active_directory_applies_the_boxes_as_the_page_shows_them() {
+    let app = TestApp::start().await;
+    let plan = search_now(&app).await;
+    let admin = &app.callers.admin;
+    let page = category_page(&app, &plan, 1).await;
+    // The button elsewhere on the page submits the form of boxes, to the apply address.
+    page.assert_contains(&format!(
+        "form=\"plan-choices\" formaction=\"{}\">Sync Active Directory",
+        plan_path(&app, &plan, "/apply")
+    ));
+    let shown = boxes(&page);
+    assert_eq!(shown.len(), 3);
+    let unchecked = shown[0].0.clone();
+
+    // The box is unchecked but never saved on its own: Sync Active Directory carries it.
+    let mut fields = shown_boxes(&shown, &unchecked);
+    fields.push(("category", "users_to_add"));
+    let started = app
+        .submit(
+            admin,
+            &plan_path(&app, &plan, "/apply"),
+            &fields,
+            Csrf::Field,
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.html);
+    let run_id = started.location().unwrap().rsplit('/').next().unwrap();
+    let run = app.finished_run(admin, run_id).await;
+    assert_eq!(
+        run.field("counts")["users_to_add"]["applied"],
+        2,
+        "{}",
+        run.body
+    );
+    // The unchecked change stays unchecked, to be proposed again by the next Search Now.
+    let page = category_page(&app, &plan, 1).await;
+    assert_eq!(boxes(&page)[0], (unchecked, false));
+}
+
+#[tokio::test]
+async fn without_javascript_the_tabs_and_the_pager_save_the_boxes_before_moving() {
+    let (app, plan) = with_three_pages_of_additions().await;
+    let first = category_page(&app, &plan, 1).await;
+    first.assert_contains(
+        "form=\"plan-choices\" name=\"to_category\" value=\"skipped\">Skipped</button>",
+    );
+    first.assert_contains("form=\"plan-choices\" name=\"to_page\" value=\"2\">Next page</button>");
+    let shown = boxes(&first);
+    let selection = plan_path(&app, &plan, "/selection");
+    let admin = &app.callers.admin;
+
+    let mut next_page = shown_boxes(&shown, &shown[0].0);
+    next_page.extend([
+        ("category", "users_to_add"),
+        ("page", "1"),
+        ("to_page", "2"),
+    ]);
+    let moved = app.submit(admin, &selection, &next_page, Csrf::Field).await;
+    assert_eq!(
+        moved.location(),
+        Some(plan_path(&app, &plan, "?category=users_to_add&page=2").as_str())
+    );
+
+    let mut tab = shown_boxes(&shown, &shown[1].0);
+    tab.extend([
+        ("category", "users_to_add"),
+        ("page", "1"),
+        ("to_category", "skipped"),
+    ]);
+    let moved = app.submit(admin, &selection, &tab, Csrf::Field).await;
+    assert_eq!(
+        moved.location(),
+        Some(plan_path(&app, &plan, "?category=skipped").as_str())
+    );
+    let first = category_page(&app, &plan, 1).await;
+    first.assert_contains("109 of 110 checked");
+    assert_eq!(boxes(&first)[0], (shown[0].0.clone(), true));
+    assert_eq!(boxes(&first)[1], (shown[1].0.clone(), false));
+}
+
+#[tokio::test]
+async fn a_wrong_address_or_form_is_answered_naming_its_field_never_in_the_frameworks_words() {
+    let app = TestApp::start().await;
+    let plan = search_now(&app).await;
+    let admin = &app.callers.admin;
+    let page = app
+        .page(
+            admin,
+            &plan_path(&app, &plan, "?category=users_to_add&page=two"),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.assert_contains("address is not valid: “page” must be a whole number");
+    assert!(
+        !page.html.contains("Failed to deserialize"),
+        "{}",
+        page.html
+    );
+
+    let refused = app
+        .submit(
+            admin,
+            &plan_path(&app, &plan, "/exemptions"),
+            &[],
+            Csrf::Field,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    refused.assert_contains("The form could not be read: “external_id” is missing.");
+    assert!(!refused.html.contains("missing field"), "{}", refused.html);
+}
+
+/// The settings changed through the API, as an admin would in the form.
+async fn change_settings(app: &TestApp, settings: serde_json::Value) {
+    let reply = app
+        .call(
+            &app.callers.admin,
+            Method::PUT,
+            &app.path("/connection"),
+            Some(settings),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+/// Sync Active Directory pressed on the plan's page (no boxes of a page sent along).
+async fn sync_active_directory(app: &TestApp, plan: &str, fields: &[(&str, &str)]) -> Reply {
+    let started = app
+        .submit(
+            &app.callers.admin,
+            &plan_path(app, plan, "/apply"),
+            fields,
+            Csrf::Field,
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.html);
+    let run_id = started
+        .location()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    app.finished_run(&app.callers.admin, &run_id).await
+}
+
+/// The value of the first `name="{name}" value="…"` after `after` on the page.
+fn value_after(page: &Page, after: &str, name: &str) -> String {
+    page.html
+        .split_once(after)
+        .and_then(|(_, rest)| rest.split(&format!("name=\"{name}\" value=\"")).nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} after {after:?}:\n{}", page.html))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_skipped_object_is_listed_with_its_reason_and_once_exempted_reads_exempt() {
+    let app = TestApp::start().await;
+    app.control
+        .create_user(json!({"displayName": "Zed Outsider", "mailNickname": "zed",
+            "userPrincipalName": "zed@elsewhere.example", "mail": "zed@elsewhere.example",
+            "proxyAddresses": ["SMTP:zed@elsewhere.example"]}))
+        .await
+        .expect("a directory user outside the account's domains");
+    let plan = search_now(&app).await;
+    let admin = &app.callers.admin;
+    let skipped = app
+        .page(admin, &plan_path(&app, &plan, "?category=skipped"))
+        .await;
+    skipped.assert_contains("elsewhere.example");
+    skipped.assert_contains("Exempt from sync<span class=\"visually-hidden\">");
+    let external_id = value_after(&skipped, "elsewhere.example", "external_id");
+
+    let exempted = app
+        .submit(
+            admin,
+            &plan_path(&app, &plan, "/exemptions"),
+            &[("external_id", &external_id)],
+            Csrf::Field,
+        )
+        .await;
+    assert_eq!(
+        exempted.location(),
+        Some(plan_path(&app, &plan, "?category=skipped").as_str())
+    );
+    let plan = search_now(&app).await;
+    let skipped = app
+        .page(admin, &plan_path(&app, &plan, "?category=skipped"))
+        .await;
+    let row = skipped
+        .html
+        .split_once("elsewhere.example")
+        .and_then(|(_, rest)| rest.split("</tr>").next())
+        .expect("the exempted object's row");
+    assert!(row.contains("<td>Exempt</td>"), "{row}");
+    assert!(!row.contains("<button"), "{row}");
+}
+
+#[tokio::test]
+async fn a_category_the_how_to_sync_switches_leave_out_is_marked_not_applied() {
+    let app = TestApp::start().await;
+    change_settings(&app, json!({"actions": ["update-users", "add-groups"]})).await;
+    let plan = search_now(&app).await;
+    let page = app
+        .page(&app.callers.admin, &plan_path(&app, &plan, ""))
+        .await;
+    let tab = |title: &str| {
+        page.html
+            .split(&format!(">{title}</"))
+            .nth(1)
+            .and_then(|rest| rest.split("</li>").next())
+            .unwrap_or_else(|| panic!("no tab {title}:\n{}", page.html))
+            .to_owned()
+    };
+    assert!(tab("Users to add").contains("not applied by your settings"));
+    assert!(!tab("Groups to add").contains("not applied by your settings"));
+}
+
+#[tokio::test]
+async fn removals_over_the_deletion_limit_are_held_unless_confirmed() {
+    let app = TestApp::start().await;
+    let mut leaving = Vec::new();
+    for name in ["lea", "leo"] {
+        let user = app
+            .control
+            .create_user(json!({"displayName": name, "mailNickname": name}))
+            .await
+            .expect("a directory user");
+        leaving.push(user.id);
+    }
+    let plan = search_now(&app).await;
+    sync_active_directory(&app, &plan, &[]).await;
+    change_settings(
+        &app,
+        json!({"deletion_limit_percent": 10, "deletion_limit_min": 1}),
+    )
+    .await;
+    for id in &leaving {
+        app.control.hard_delete_user(id).await.expect("deleted");
+    }
+
+    let plan = search_now(&app).await;
+    let page = app
+        .page(
+            &app.callers.admin,
+            &plan_path(&app, &plan, "?category=users_to_remove"),
+        )
+        .await;
+    page.assert_contains(
+        "This plan removes 2 users and 0 groups, more than the deletion limit allows.",
+    );
+    page.assert_contains(
+        "<label for=\"confirm_removals\">Apply the removals over the deletion limit</label>",
+    );
+    let held = sync_active_directory(&app, &plan, &[]).await;
+    assert_eq!(
+        held.field("counts")["users_to_remove"]["applied"],
+        0,
+        "{}",
+        held.body
+    );
+
+    let plan = search_now(&app).await;
+    let confirmed = sync_active_directory(&app, &plan, &[("confirm_removals", "yes")]).await;
+    assert_eq!(
+        confirmed.field("counts")["users_to_remove"]["applied"],
+        2,
+        "{}",
+        confirmed.body
+    );
+}
+
+#[tokio::test]
+async fn a_plan_no_longer_current_says_so_and_offers_search_now_again() {
+    let app = TestApp::start().await;
+    let older = search_now(&app).await;
+    search_now(&app).await;
+    let page = app
+        .page(&app.callers.admin, &plan_path(&app, &older, ""))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.assert_contains("This plan is no longer current");
+    page.assert_contains(&format!(
+        "action=\"/accounts/{}/import/azure/search\"",
+        app.account.id
+    ));
+    assert!(
+        !page.html.contains(">Sync Active Directory</button>"),
+        "{}",
+        page.html
     );
 }

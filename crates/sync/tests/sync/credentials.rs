@@ -108,7 +108,7 @@ async fn a_connection_whose_certificates_all_expired_says_when_and_what_to_do() 
     assert!(
         error
             .to_string()
-            .contains("roster connection certificate generate"),
+            .contains("Generate a new certificate in Roster"),
         "{error}"
     );
 }
