@@ -269,6 +269,12 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// Whether the whole object is left out, rather than one of its addresses: only then is
+    /// exempting it from sync a choice the admin may want.
+    pub fn leaves_the_object_out(self) -> bool {
+        !matches!(self, Self::AliasOutOfDomain)
+    }
+
     /// Whether the entry settles an address that two objects of the account's own directory and
     /// account claim: such an entry depends on the other claimant too.
     pub fn settles_an_address(self) -> bool {

@@ -713,6 +713,7 @@ impl SyncEngine {
             }
         }
         run.plan_id = Some(plan.id);
+        run.skipped = plan.skipped.len();
         run.counts = planned_counts(plan);
         progress.applying(to_apply.len() as u64);
         let started = std::time::Instant::now();

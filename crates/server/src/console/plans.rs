@@ -16,7 +16,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use roster_domain::plan::{
-    AttributeChange, AttributeValue, Category, Change, Selection, SelectionUpdate, Skipped,
+    AttributeChange, AttributeValue, Category, Change, Selection, SelectionUpdate, SkipReason,
+    Skipped,
 };
 use roster_domain::{AccountId, ChangeId, ExternalId, PlanId, Role};
 use roster_store::{CategoryQuery, PlanSummary, StoreError};
@@ -182,17 +183,34 @@ struct SkippedRow {
     external_id: String,
     summary: String,
     reason: String,
-    /// Exempting it makes sense: it is not exempt already.
-    exemptible: bool,
+    action: SkippedAction,
+}
+
+/// What the admin can do about a skipped entry.
+#[derive(PartialEq)]
+enum SkippedAction {
+    /// The object is left out: exempting it stops it being proposed at all.
+    Exempt,
+    /// It is exempt already.
+    AlreadyExempt,
+    /// Only an alias is dropped and the object itself syncs: there is nothing to exempt.
+    SyncsWithoutAlias,
 }
 
 impl SkippedRow {
     fn new(skipped: &Skipped) -> Self {
+        let action = if skipped.reason == SkipReason::Exempted {
+            SkippedAction::AlreadyExempt
+        } else if skipped.reason.leaves_the_object_out() {
+            SkippedAction::Exempt
+        } else {
+            SkippedAction::SyncsWithoutAlias
+        };
         Self {
             external_id: skipped.external_id.to_string(),
             summary: skipped.summary.clone(),
             reason: skipped.detail.clone(),
-            exemptible: skipped.reason != roster_domain::plan::SkipReason::Exempted,
+            action,
         }
     }
 }

@@ -147,6 +147,13 @@ struct CountLine {
     applied: usize,
 }
 
+impl CountLine {
+    /// Planned changes this run did not apply: left unchecked, held, or failed.
+    fn not_applied(&self) -> usize {
+        self.planned.saturating_sub(self.applied)
+    }
+}
+
 /// A change that did not apply, and why.
 struct FailureLine {
     object: String,
@@ -168,6 +175,8 @@ struct RunPage {
     /// A finished Search Now's plan, to review and apply.
     plan: Option<String>,
     skipped: usize,
+    /// The plan's list of what it left out, and why.
+    skipped_list: Option<String>,
 }
 
 /// `GET /accounts/{account}/runs/{run}`.
@@ -211,6 +220,9 @@ async fn show(
             .collect(),
         plan,
         skipped: run.skipped,
+        skipped_list: (run.plan_id)
+            .filter(|_| run.skipped > 0)
+            .map(|plan| page.path(&format!("/plans/{plan}?category=skipped"))),
     };
     render(&view)
 }

@@ -591,3 +591,52 @@ async fn a_plan_no_longer_current_says_so_and_offers_search_now_again() {
         page.html
     );
 }
+
+#[tokio::test]
+async fn an_alias_left_out_says_its_user_syncs_and_the_result_says_what_was_not_applied() {
+    let app = TestApp::start().await;
+    app.control
+        .create_user(json!({"displayName": "Ann Alias", "mailNickname": "ann",
+            "userPrincipalName": "ann@contoso.com", "mail": "ann@contoso.com",
+            "proxyAddresses": ["SMTP:ann@contoso.com", "smtp:ann@elsewhere.example"]}))
+        .await
+        .expect("a directory user with an alias outside the account's domains");
+    let plan = search_now(&app).await;
+    let admin = &app.callers.admin;
+
+    // Only the alias is left out: the user is among those to add, and there is nothing to exempt.
+    let skipped = app
+        .page(admin, &plan_path(&app, &plan, "?category=skipped"))
+        .await;
+    let row = skipped
+        .html
+        .split_once("ann@elsewhere.example")
+        .and_then(|(_, rest)| rest.split("</tr>").next())
+        .expect("the dropped alias's row");
+    assert!(row.contains("Syncs without this alias"), "{row}");
+    assert!(!row.contains("<button"), "{row}");
+
+    // One change unchecked: the result says it was not applied, and links what the plan skipped.
+    let page = category_page(&app, &plan, 1).await;
+    let shown = boxes(&page);
+    let unchecked = shown[0].0.clone();
+    let mut fields = shown_boxes(&shown, &unchecked);
+    fields.push(("category", "users_to_add"));
+    let run = sync_active_directory(&app, &plan, &fields).await;
+    let run_id = run.field("id").as_str().unwrap().to_owned();
+    let result = app
+        .page(
+            admin,
+            &format!("/accounts/{}/runs/{run_id}", app.account.id),
+        )
+        .await;
+    let planned = shown.len();
+    result.assert_contains(&format!(
+        "<td>Users to add</td><td>{planned}</td><td>{}</td><td>1</td>",
+        planned - 1
+    ));
+    result.assert_contains(&format!(
+        "<a href=\"{}\">Skipped by the plan: 1</a>",
+        plan_path(&app, &plan, "?category=skipped")
+    ));
+}
