@@ -268,9 +268,7 @@ impl Directory {
 
     fn insert(&mut self, account: Arc<AccountView>) {
         if let Some(old) = self.accounts.insert(account.account_id, account.clone()) {
-            for domain in &old.domains {
-                self.by_domain.remove(domain);
-            }
+            self.release_domains(&old);
         }
         for domain in &account.domains {
             self.by_domain.insert(domain.clone(), account.clone());
@@ -279,7 +277,20 @@ impl Directory {
 
     fn remove(&mut self, account_id: AccountId) {
         if let Some(old) = self.accounts.remove(&account_id) {
-            for domain in &old.domains {
+            self.release_domains(&old);
+        }
+    }
+
+    /// Takes an account's old domains out of the domain index, except those another account
+    /// has taken over since: a domain moving between two accounts in one refresh stays with
+    /// its new owner whichever of the two is put in first.
+    fn release_domains(&mut self, old: &AccountView) {
+        for domain in &old.domains {
+            if self
+                .by_domain
+                .get(domain)
+                .is_some_and(|owner| owner.account_id == old.account_id)
+            {
                 self.by_domain.remove(domain);
             }
         }
