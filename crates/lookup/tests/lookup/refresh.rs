@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+use roster_domain::DomainName;
 use roster_domain::Role;
 use roster_domain::plan::{ChangeAction, GroupFields, MemberChanges, UserFields};
 use roster_domain::{GroupKind, User};
 use roster_lookup::refresh::Refreshed;
 use roster_lookup::{Answer, LookupView, MapName, RecipientDelimiter, ReplyLimit, refresh};
-use roster_domain::DomainName;
 use roster_store::{NewAccount, NewUser};
 
 use super::support::{Fixture, addresses, group, user};

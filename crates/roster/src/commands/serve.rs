@@ -73,7 +73,9 @@ pub async fn run(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode
     sender.stop().await;
     served.context("the server stopped with an error")?;
     if lookup_failed.load(Ordering::Relaxed) {
-        bail!("a lookup server stopped unexpectedly; the server was stopped with it (see the log above)");
+        bail!(
+            "a lookup server stopped unexpectedly; the server was stopped with it (see the log above)"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
