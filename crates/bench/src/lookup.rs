@@ -434,8 +434,8 @@ async fn measure_change(
         view.clone(),
         refresh::DEFAULT_POLL_INTERVAL,
     ));
-    let revisions = tokio::spawn(watch_revisions(store.clone(), account_id));
     let (done, finished) = tokio::sync::watch::channel(false);
+    let revisions = tokio::spawn(watch_revisions(store.clone(), account_id, finished.clone()));
     let probe = tokio::spawn(probe_until_gone(
         address,
         before
@@ -454,8 +454,7 @@ async fn measure_change(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let _ = done.send(true);
     let gone = probe.await??;
-    revisions.abort();
-    let timeline = revisions.await.unwrap_or_default();
+    let timeline = revisions.await?;
     keeping.abort();
     synced?;
 
@@ -514,10 +513,14 @@ async fn measure_change(
     })
 }
 
-/// Each revision the account reaches, with when it was first seen, until aborted.
-async fn watch_revisions(store: Store, account_id: AccountId) -> Vec<(Revision, Instant)> {
+/// Each revision the account reaches, with when it was first seen, until `finished`.
+async fn watch_revisions(
+    store: Store,
+    account_id: AccountId,
+    finished: tokio::sync::watch::Receiver<bool>,
+) -> Vec<(Revision, Instant)> {
     let mut timeline: Vec<(Revision, Instant)> = Vec::new();
-    loop {
+    while !*finished.borrow() {
         if let Ok(revisions) = store.account_revisions().await
             && let Some((_, revision)) = revisions.iter().find(|(id, _)| *id == account_id)
             && timeline.last().is_none_or(|(last, _)| last != revision)
@@ -526,6 +529,7 @@ async fn watch_revisions(store: Store, account_id: AccountId) -> Vec<(Revision, 
         }
         tokio::time::sleep(PROBE_INTERVAL).await;
     }
+    timeline
 }
 
 /// Asks `recipient` for every address, all at once in each round (pipelined), until
