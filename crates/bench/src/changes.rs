@@ -77,12 +77,13 @@ fn spread<T>(items: &[T], count: usize) -> impl Iterator<Item = &T> {
 }
 
 /// Changes 1% of the tenant's users and 1% of its groups, chosen among those the account
-/// holds (as synced into `database`), so that every change reaches the plan.
+/// holds (as synced into `database`), so that every change reaches the plan. Returns the users
+/// the changes take out of the account (disabled or deleted).
 pub async fn change_one_percent(
     database: &FreshDatabase,
     sim: &SimProcess,
     size: TenantSize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<UserId>> {
     let store = open_store(&database.url).await?;
     let account_id = account_id(&store).await?;
     let users: Vec<_> = store
@@ -114,7 +115,11 @@ pub async fn change_one_percent(
         .collect();
 
     let mut changes = Vec::new();
+    let mut leaving = Vec::new();
     for (i, user) in changed_users.into_iter().enumerate() {
+        if i % 4 >= 2 {
+            leaving.push(user.id);
+        }
         let id = directory_id(&user.external_id);
         changes.push(match i % 4 {
             0 => TenantChange::RenameUser {
@@ -174,5 +179,5 @@ pub async fn change_one_percent(
         .await;
     outcomes.into_iter().collect::<Result<(), _>>()?;
     eprintln!("changed the tenant: {total} users and groups");
-    Ok(())
+    Ok(leaving)
 }

@@ -4,7 +4,8 @@
 //! - [`view`]: the view, one immutable index per account behind one swappable pointer.
 //! - [`maps`]: the maps (`recipient`, `alias`, `expand`, `domain`) and how keys match, address
 //!   extensions and groups too large for one reply included.
-//! - [`refresh`]: the first load and the polling of account revisions that keeps it current.
+//! - [`refresh`]: the first load, and what keeps it current: polling account revisions, and on
+//!   PostgreSQL their announcements (LISTEN/NOTIFY).
 //! - [`socketmap`] and [`netstring`]: Postfix's socketmap protocol on TCP and Unix sockets.
 //!
 //! A lookup never touches the database: it reads the view, which a refresher replaces one

@@ -22,6 +22,7 @@
 //! another revision, it is answered [`Answer::Changed`] (socketmap `TEMP`), so a message is
 //! deferred and expanded afresh rather than delivered to a mix of two memberships.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -198,10 +199,11 @@ impl LookupView {
     /// Answers `key` from `map`, from the current view.
     pub fn lookup(&self, map: MapName, key: &str, limit: ReplyLimit) -> Answer {
         let delimiter = &self.delimiter;
-        let Some(directory) = self.directory() else {
+        let current = self.current();
+        let Some(directory) = current.as_deref() else {
             return Answer::NotReady;
         };
-        let key = key.trim().to_lowercase();
+        let key = folded(key.trim());
         if map == MapName::Domain {
             let domain = key.strip_suffix('.').unwrap_or(&key);
             return match directory.by_domain.get(domain) {
@@ -214,17 +216,21 @@ impl LookupView {
         };
         if matches!(map, MapName::Alias | MapName::Expand)
             && let Some((number, revision, group)) = parse_part(&key)
-            && !account.owners.contains_key(key.as_str())
+            && !account.owners.contains_key(&*key)
         {
             return part(account, number, revision, &group, limit);
         }
-        let (owner, matched, extension) = match account.owners.get(key.as_str()) {
-            Some(owner) => (*owner, key.clone(), ""),
+        let bare;
+        let (owner, matched, extension) = match account.owners.get(&*key) {
+            Some(owner) => (*owner, &*key, ""),
             None => match delimiter.split(&key) {
-                Some((bare, extension)) => match account.owners.get(bare.as_str()) {
-                    Some(owner) => (*owner, bare, extension),
-                    None => return Answer::NotFound,
-                },
+                Some((without, extension)) => {
+                    bare = without;
+                    match account.owners.get(bare.as_str()) {
+                        Some(owner) => (*owner, bare.as_str(), extension),
+                        None => return Answer::NotFound,
+                    }
+                }
                 None => return Answer::NotFound,
             },
         };
@@ -242,6 +248,16 @@ impl LookupView {
             }
             (_, Owner::Group(group)) => expansion(account, group, limit),
         }
+    }
+}
+
+/// The key in lowercase; copied only when it is not already (Postfix folds the keys it sends
+/// to a socketmap, so it rarely is).
+fn folded(key: &str) -> Cow<'_, str> {
+    if key.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        Cow::Borrowed(key)
+    } else {
+        Cow::Owned(key.to_lowercase())
     }
 }
 

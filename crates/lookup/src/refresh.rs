@@ -11,11 +11,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use roster_domain::AccountId;
 use roster_store::{Store, StoreError};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::view::{AccountView, LookupView};
 
@@ -97,6 +98,9 @@ pub async fn refresh(store: &Store, view: &LookupView) -> Result<Refreshed, Stor
     if !changed.is_empty() || !removed.is_empty() {
         view.update(changed, &removed);
     }
+    // The replaced accounts' old views are now held only here (a lookup in progress aside):
+    // freeing a large one takes milliseconds, not to be spent on a thread serving lookups.
+    tokio::task::spawn_blocking(move || drop(held));
     Ok(refreshed)
 }
 
@@ -167,21 +171,69 @@ async fn wake_on_announcements(store: Store, wake: Arc<Notify>, retry: Duration)
     }
 }
 
+/// When announced changes are taken in. A sync writes in batches, each bumping the revision and
+/// announcing it, and each refresh copies the changed account's view: refreshing on every
+/// announcement would copy a large account back to back for as long as the sync runs. So the
+/// announcements that come close together are taken in together, and refreshes keep a gap
+/// between them, while an announced change still shows within `max_wait` (or `min_gap` after
+/// the refresh before) plus the time one refresh takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coalescing {
+    /// How long announcements must have stopped coming before their refresh.
+    pub settle: Duration,
+    /// How long after the first announcement pending its refresh starts, however many follow.
+    pub max_wait: Duration,
+    /// How long after a refresh the next one may start.
+    pub min_gap: Duration,
+}
+
+impl Default for Coalescing {
+    fn default() -> Self {
+        Self {
+            settle: Duration::from_millis(20),
+            max_wait: Duration::from_millis(200),
+            min_gap: Duration::from_millis(200),
+        }
+    }
+}
+
+impl Coalescing {
+    /// When to refresh for the announcements pending, the first and the latest of which came
+    /// at `first` and `latest`, the last refresh having ended at `refreshed`.
+    pub fn due(&self, refreshed: Instant, first: Instant, latest: Instant) -> Instant {
+        let settled = (latest + self.settle).min(first + self.max_wait);
+        settled.max(refreshed + self.min_gap)
+    }
+}
+
 /// Loads the view and keeps it current until the task is dropped: the first load is retried
-/// until it succeeds (lookups answer `TEMP` until then), and then the view is refreshed every
-/// `interval`, and at once whenever the store announces a change.
+/// until it succeeds (lookups answer `TEMP` until then), and then the view is refreshed
+/// `interval` after its last refresh, and soon after the store announces changes (as
+/// [`Coalescing`] has it).
 pub async fn keep_current(store: Store, view: Arc<LookupView>, interval: Duration) {
     let wake = Arc::new(Notify::new());
     let listener = tokio::spawn(wake_on_announcements(store.clone(), wake.clone(), interval));
     // Ends the listener with this task, which is only ever dropped, never returns.
     let _listener = AbortOnDrop(listener);
+    let coalescing = Coalescing::default();
     let mut failing_since: Option<Instant> = None;
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first load starts at once.
+    let mut refreshed = Instant::now();
+    let mut next_poll = refreshed;
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            () = wake.notified() => {}
+        let announced = tokio::select! {
+            () = tokio::time::sleep_until(next_poll) => false,
+            () = wake.notified() => true,
+        };
+        if announced && view.is_ready() {
+            let (first, mut latest) = (Instant::now(), Instant::now());
+            loop {
+                tokio::select! {
+                    biased;
+                    () = tokio::time::sleep_until(coalescing.due(refreshed, first, latest)) => break,
+                    () = wake.notified() => latest = Instant::now(),
+                }
+            }
         }
         let outcome = if view.is_ready() {
             refresh(&store, &view).await.map(|r| {
@@ -217,6 +269,8 @@ pub async fn keep_current(store: Store, view: Arc<LookupView>, interval: Duratio
             }
             (Err(_), Some(_)) => {}
         }
+        refreshed = Instant::now();
+        next_poll = refreshed + interval;
     }
 }
 
@@ -225,5 +279,69 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_lone_announcement_long_after_the_last_refresh_is_taken_in_once_it_settles() {
+        let c = Coalescing::default();
+        let refreshed = Instant::now();
+        let announced = refreshed + 5_000 * MS;
+        assert_eq!(c.due(refreshed, announced, announced), announced + c.settle);
+    }
+
+    #[test]
+    fn a_stream_of_announcements_is_taken_in_together_no_later_than_max_wait() {
+        let c = Coalescing::default();
+        let refreshed = Instant::now();
+        let first = refreshed + 5_000 * MS;
+        // A batch every 10 ms: each would put the refresh off by `settle`; the first holds it.
+        let mut latest = first;
+        for _ in 0..100 {
+            latest += 10 * MS;
+            assert!(c.due(refreshed, first, latest) <= first + c.max_wait);
+        }
+        assert_eq!(c.due(refreshed, first, latest), first + c.max_wait);
+    }
+
+    #[test]
+    fn refreshes_keep_their_gap_and_a_change_still_shows_within_a_second() {
+        let c = Coalescing::default();
+        let refreshed = Instant::now();
+        let announced = refreshed + MS;
+        let due = c.due(refreshed, announced, announced);
+        assert_eq!(due, refreshed + c.min_gap);
+        // What the rule can add to a change's delay, before the refresh's own time.
+        assert!(due - announced < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_sync_announcing_every_10_ms_for_10_s_costs_at_most_one_refresh_per_gap() {
+        let c = Coalescing::default();
+        let start = Instant::now();
+        let announcements: Vec<Instant> = (0..1000).map(|i| start + i * 10 * MS).collect();
+        // Replays the refresher: each refresh (taken to last 50 ms) takes in every
+        // announcement made before it starts.
+        let mut refreshed = start - 10 * c.min_gap;
+        let mut refreshes = 0;
+        let mut next = 0;
+        while next < announcements.len() {
+            let first = announcements[next];
+            let mut due = c.due(refreshed, first, first);
+            while let Some(&later) = announcements.get(next + 1).filter(|&&a| a < due) {
+                next += 1;
+                due = c.due(refreshed, first, later);
+            }
+            next = announcements.partition_point(|&a| a < due);
+            refreshed = due + 50 * MS;
+            refreshes += 1;
+        }
+        assert!(refreshes <= 10_000 / 250 + 1, "{refreshes} refreshes");
     }
 }

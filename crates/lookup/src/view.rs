@@ -1,14 +1,16 @@
 //! The in-memory view: every account's recipients, indexed by address and domain, each account
 //! replaced whole when its revision moves (by a copy with the changes applied, or read again).
 //!
-//! Readers take the current [`Directory`] (an `Arc`) under a read lock held only long enough to
-//! clone the pointer, and answer from it without further locking. A refresh builds an account's
+//! Readers load the current [`Directory`] from an [`ArcSwapOption`], without a lock and (in the
+//! common case) without touching its reference count, and answer from it. A refresh builds an account's
 //! new view off to the side and then swaps in a new `Directory` sharing every other account's
 //! view: a reader sees an account entirely before or entirely after a change, never a mix, and
 //! never waits for the database.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 
 use roster_domain::{AccountId, DomainName, EmailAddress, GroupId, UserId};
 use roster_store::{MailChanges, MailDirectory, MailGroup, MailUser, Revision};
@@ -268,9 +270,7 @@ impl Directory {
 
     fn insert(&mut self, account: Arc<AccountView>) {
         if let Some(old) = self.accounts.insert(account.account_id, account.clone()) {
-            for domain in &old.domains {
-                self.by_domain.remove(domain);
-            }
+            self.release_domains(&old);
         }
         for domain in &account.domains {
             self.by_domain.insert(domain.clone(), account.clone());
@@ -279,7 +279,20 @@ impl Directory {
 
     fn remove(&mut self, account_id: AccountId) {
         if let Some(old) = self.accounts.remove(&account_id) {
-            for domain in &old.domains {
+            self.release_domains(&old);
+        }
+    }
+
+    /// Takes an account's old domains out of the domain index, except those another account
+    /// has taken over since: a domain moving between two accounts in one refresh stays with
+    /// its new owner whichever of the two is put in first.
+    fn release_domains(&mut self, old: &AccountView) {
+        for domain in &old.domains {
+            if self
+                .by_domain
+                .get(domain)
+                .is_some_and(|owner| owner.account_id == old.account_id)
+            {
                 self.by_domain.remove(domain);
             }
         }
@@ -296,7 +309,7 @@ impl Directory {
 /// answer that they cannot yet tell.
 #[derive(Debug)]
 pub struct LookupView {
-    current: RwLock<Option<Arc<Directory>>>,
+    current: ArcSwapOption<Directory>,
     seed: u64,
     pub(crate) delimiter: RecipientDelimiter,
 }
@@ -305,7 +318,7 @@ impl LookupView {
     /// An empty view whose address keys split extensions at `delimiter`.
     pub fn new(delimiter: RecipientDelimiter) -> Self {
         Self {
-            current: RwLock::new(None),
+            current: ArcSwapOption::empty(),
             seed: rand::random(),
             delimiter,
         }
@@ -316,11 +329,14 @@ impl LookupView {
         self.seed
     }
 
+    /// The current directory, held for as long as a refresh takes.
     pub(crate) fn directory(&self) -> Option<Arc<Directory>> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.current.load_full()
+    }
+
+    /// The current directory, for the moment one lookup takes.
+    pub(crate) fn current(&self) -> arc_swap::Guard<Option<Arc<Directory>>> {
+        self.current.load()
     }
 
     /// Whether a first complete view exists.
@@ -378,11 +394,6 @@ impl LookupView {
     }
 
     fn set(&self, directory: Directory) {
-        let directory = Some(Arc::new(directory));
-        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        let previous = std::mem::replace(&mut *current, directory);
-        drop(current);
-        // Freeing a large account's old view takes a while: not while holding the lock.
-        drop(previous);
+        self.current.store(Some(Arc::new(directory)));
     }
 }

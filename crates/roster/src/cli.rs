@@ -135,8 +135,9 @@ pub struct DemoArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum LookupCommand {
-    /// Answer lookups from an in-memory view of the directory, kept current by polling; prints
-    /// one JSON line with the bound addresses (port 0 picks a free port).
+    /// Answer lookups from an in-memory view of the directory, kept current by polling (and, on
+    /// PostgreSQL, at once on each change's NOTIFY); prints one JSON line with the bound
+    /// addresses (port 0 picks a free port).
     Serve(LookupServeArgs),
 }
 

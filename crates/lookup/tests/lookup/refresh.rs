@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+use roster_domain::DomainName;
 use roster_domain::Role;
 use roster_domain::plan::{ChangeAction, GroupFields, MemberChanges, UserFields};
 use roster_domain::{GroupKind, User};
 use roster_lookup::refresh::Refreshed;
 use roster_lookup::{Answer, LookupView, MapName, RecipientDelimiter, ReplyLimit, refresh};
-use roster_store::NewUser;
+use roster_store::{NewAccount, NewUser};
 
 use super::support::{Fixture, addresses, group, user};
 
@@ -368,4 +369,32 @@ async fn on_postgresql_a_change_shows_on_its_announcement_without_waiting_for_th
 
     let shown = shown.expect("the change shows long before the next poll, an hour away");
     println!("visible after {shown:?}");
+}
+
+#[tokio::test]
+async fn a_domain_moved_between_two_accounts_belongs_to_its_new_account_after_one_refresh() {
+    let f = Fixture::new(&[]).await;
+    let fabrikam = f
+        .store
+        .create_account(NewAccount {
+            name: "fabrikam".into(),
+            domains: vec!["fabrikam.com".parse().unwrap()],
+            tech_contact: None,
+        })
+        .await
+        .unwrap();
+    refresh::refresh(&f.store, &f.view).await.unwrap();
+    let moved: DomainName = "contoso.org".parse().unwrap();
+    // Moved there and back: one of the two refreshes puts in the account gaining the domain
+    // before the one losing it, whichever order the store lists the accounts in.
+    for (from, to) in [(f.account.id, fabrikam.id), (fabrikam.id, f.account.id)] {
+        f.store.remove_domain(from, &moved).await.unwrap();
+        f.store.add_domain(to, moved.clone()).await.unwrap();
+        let refreshed = refresh::refresh(&f.store, &f.view).await.unwrap();
+        assert_eq!(refreshed.patched, 2);
+        assert_eq!(
+            f.view.lookup(MapName::Domain, "contoso.org", ALL),
+            Answer::Account(to)
+        );
+    }
 }

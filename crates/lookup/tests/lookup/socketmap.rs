@@ -175,6 +175,67 @@ async fn slow_and_idle_clients_are_disconnected_without_holding_others_up() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_its_replies_is_dropped_and_the_service_keeps_serving() {
+    let f = contoso().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roster.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    // Two connections at most: the one that keeps asking, and the one that stops reading.
+    let limits = SocketmapLimits {
+        request_timeout: Duration::from_millis(200),
+        max_connections: 2,
+        ..SocketmapLimits::default()
+    };
+    tokio::spawn(
+        Socketmap {
+            view: f.view.clone(),
+            limits,
+        }
+        .serve_unix(listener),
+    );
+    let mut asking = UnixStream::connect(&path).await.unwrap();
+    assert_eq!(
+        ask(&mut asking, "alias ann.b@contoso.com").await,
+        "OK ann@contoso.com"
+    );
+
+    // Replies to 50,000 requests, about 2 MB, fill every socket buffer between the server and
+    // a client that reads none of them.
+    let stalled = UnixStream::connect(&path).await.unwrap();
+    let (_unread, mut requests) = stalled.into_split();
+    let request = b"21:alias all@contoso.com,".repeat(50_000);
+    let sending = tokio::spawn(async move {
+        let _ = requests.write_all(&request).await;
+        requests
+    });
+
+    // The service answers meanwhile.
+    for _ in 0..10 {
+        assert_eq!(
+            ask(&mut asking, "alias ann.b@contoso.com").await,
+            "OK ann@contoso.com"
+        );
+    }
+    // The stalled connection's place is given back once it is dropped: then a third
+    // connection is served instead of being closed at once for want of room.
+    let mut third = None;
+    for _ in 0..300 {
+        let mut client = UnixStream::connect(&path).await.unwrap();
+        client.write_all(b"23:alias ann.b@contoso.com,").await.ok();
+        if read_reply(&mut client).await.as_deref() == Some("OK ann@contoso.com") {
+            third = Some(client);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        third.is_some(),
+        "the client that stopped reading was never dropped"
+    );
+    sending.abort();
+}
+
+#[tokio::test]
 async fn thousands_of_idle_connections_leave_the_service_answering() {
     let f = contoso().await;
     let limits = SocketmapLimits {

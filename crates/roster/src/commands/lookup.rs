@@ -1,6 +1,6 @@
 //! `roster lookup serve`: the mail-flow lookups on their own, over socketmap (TCP and a Unix
-//! socket) and HTTP JSON, from a view of the store kept current by polling. Several may run
-//! against one PostgreSQL database.
+//! socket) and HTTP JSON, from a view of the store kept current by polling, and on PostgreSQL
+//! at once on each change's NOTIFY. Several may run against one PostgreSQL database.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};

@@ -3,8 +3,10 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use roster_server::{AppState, Config};
 
 use crate::cli::{GlobalArgs, ServeArgs};
@@ -41,13 +43,22 @@ pub async fn run(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode
     };
     let mut started_line = serde_json::Map::new();
     started_line.insert("url".into(), format!("http://{address}").into());
-    // The lookup servers run until the process ends; dropping the set would stop them.
-    let _lookup_tasks = if lookups.is_empty() {
+    let lookup_tasks = if lookups.is_empty() {
         None
     } else {
         let started = lookup::start(ctx.store.clone(), &lookups).await?;
         started_line.extend(started.announcement);
         Some(started.tasks)
+    };
+    let lookup_failed = Arc::new(AtomicBool::new(false));
+    let shutdown = {
+        let lookup_failed = lookup_failed.clone();
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = lookups_stopped(lookup_tasks) => lookup_failed.store(true, Ordering::Relaxed),
+            }
+        }
     };
     // Mail goes out beside the requests and syncs; several senders may share the outbox.
     let sender = crate::commands::notify::spawn_sender(&ctx, &config)?;
@@ -57,11 +68,29 @@ pub async fn run(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode
         .and_then(|()| stdout.flush())
         .context("cannot print the start-up line")?;
     drop(stdout);
-    let served = roster_server::serve(listener, state, !args.no_scheduler, shutdown_signal()).await;
+    let served = roster_server::serve(listener, state, !args.no_scheduler, shutdown).await;
     lookups.remove_unix_socket();
     sender.stop().await;
     served.context("the server stopped with an error")?;
+    if lookup_failed.load(Ordering::Relaxed) {
+        bail!(
+            "a lookup server stopped unexpectedly; the server was stopped with it (see the log above)"
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Returns when one of the lookup servers stops, which they do only when they fail; never
+/// when there are none. Until then it holds them: dropping the set would stop them.
+async fn lookups_stopped(tasks: Option<tokio::task::JoinSet<()>>) {
+    let Some(mut tasks) = tasks else {
+        return std::future::pending().await;
+    };
+    if let Some(Err(e)) = tasks.join_next().await {
+        tracing::error!(error = %e, "a lookup server failed; stopping the server");
+    } else {
+        tracing::error!("a lookup server stopped unexpectedly; stopping the server");
+    }
 }
 
 /// SIGTERM (from a service manager) or Ctrl-C.
