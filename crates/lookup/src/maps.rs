@@ -272,6 +272,11 @@ fn with_extension(address: &str, extension: &str) -> String {
 
 fn expansion(account: &AccountView, group: u32, limit: ReplyLimit) -> Answer {
     let members = account.members(group);
+    // An empty answer would rewrite the group to no recipient at all and lose its mail; not
+    // found, Postfix keeps the group's own address and passes it on as any other recipient.
+    if members.is_empty() {
+        return Answer::NotFound;
+    }
     let whole = || Answer::Addresses(members.iter().map(|m| (*m).to_owned()).collect());
     let ReplyLimit::Characters(limit) = limit else {
         return whole();

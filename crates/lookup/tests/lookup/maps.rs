@@ -24,6 +24,7 @@ async fn contoso() -> Fixture {
             &["g-team"],
         ),
         group("g-team", None, &[], &["u-bob", "u-ann"], &["g-all"]),
+        group("g-empty", Some("nobody-yet@contoso.com"), &[], &[], &[]),
         group(
             "g-sales",
             Some("sales@contoso.com"),
@@ -104,6 +105,23 @@ async fn a_group_expands_to_its_transitive_members_once_each_through_cycles() {
         assert_eq!(
             f.view.lookup(map, "sales@contoso.com", ALL),
             addresses(&["ann@contoso.com", "bob@contoso.com", "carl@contoso.com"])
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_group_without_members_is_a_recipient_that_keeps_its_own_address() {
+    let f = contoso().await;
+    assert_eq!(
+        f.view
+            .lookup(MapName::Recipient, "nobody-yet@contoso.com", ALL),
+        Answer::Account(f.account.id)
+    );
+    for map in [MapName::Alias, MapName::Expand] {
+        assert_eq!(
+            f.view.lookup(map, "nobody-yet@contoso.com", ALL),
+            Answer::NotFound,
+            "{map}: an empty expansion would leave its mail no recipient"
         );
     }
 }
