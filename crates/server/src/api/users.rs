@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use roster_api::{GroupDetailView, GroupView, NestedGroupView, Page, UserView};
-use roster_domain::{EmailAddress, ExternalId, GroupId, Principal, Role, Source, UserId};
+use roster_domain::{EmailAddress, ExternalId, GroupId, Principal, Role, Source, User, UserId};
 use roster_store::{MemberQuery, NewUser, Reach, UserQuery, UserUpdate};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -39,12 +39,7 @@ pub async fn list(
     Query(query): Query<UserListQuery>,
 ) -> ApiResult<Json<Page<UserView>>> {
     let limit = page_limit(query.limit)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(str::parse::<EmailAddress>)
-        .transpose()
-        .map_err(|e| ApiError::parse("cursor", &e))?;
+    let after = address_cursor(query.cursor.as_deref())?;
     let role = query
         .role
         .as_deref()
@@ -70,13 +65,26 @@ pub async fn list(
             },
         )
         .await?;
+    Ok(Json(users_page(&users, limit)))
+}
+
+/// A users page's `cursor`: the last address of the page before.
+fn address_cursor(cursor: Option<&str>) -> ApiResult<Option<EmailAddress>> {
+    cursor
+        .map(str::parse::<EmailAddress>)
+        .transpose()
+        .map_err(|e| ApiError::parse("cursor", &e))
+}
+
+/// A page of users ordered by address, with the next page's cursor when this one is full.
+fn users_page(users: &[User], limit: u32) -> Page<UserView> {
     let next_cursor = (users.len() == limit as usize)
         .then(|| users.last().map(|u| u.primary_address.to_string()))
         .flatten();
-    Ok(Json(Page {
+    Page {
         items: users.iter().map(UserView::from).collect(),
         next_cursor,
-    }))
+    }
 }
 
 fn user_id(text: &str) -> Result<UserId, ApiError> {
@@ -410,12 +418,7 @@ async fn group_users(
 ) -> ApiResult<Json<Page<UserView>>> {
     let (account, group_id) = (scope.account.id, group_id(&group)?);
     let limit = page_limit(query.limit)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(str::parse::<EmailAddress>)
-        .transpose()
-        .map_err(|e| ApiError::parse("cursor", &e))?;
+    let after = address_cursor(query.cursor.as_deref())?;
     // Another account's group has no members to list, but is also not found.
     state.store().group_entry(account, group_id).await?;
     let users = state
@@ -430,13 +433,7 @@ async fn group_users(
             },
         )
         .await?;
-    let next_cursor = (users.len() == limit as usize)
-        .then(|| users.last().map(|u| u.primary_address.to_string()))
-        .flatten();
-    Ok(Json(Page {
-        items: users.iter().map(UserView::from).collect(),
-        next_cursor,
-    }))
+    Ok(Json(users_page(&users, limit)))
 }
 
 fn external_id(text: &str) -> Result<ExternalId, ApiError> {

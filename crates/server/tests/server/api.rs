@@ -1,13 +1,11 @@
 //! The REST API's routes, one behaviour at a time.
 
 use axum::http::{Method, StatusCode, header};
-use roster_domain::plan::{ChangeAction, GroupFields, GroupMembers, UserFields};
-use roster_domain::{GroupKind, NewUserRole};
 use roster_store::NewAdmin;
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::support::{As, PASSWORD, TestApp};
+use super::support::{As, PASSWORD, TestApp, directory_group, directory_user};
 
 async fn add_users(app: &TestApp, count: usize) {
     for i in 0..count {
@@ -239,40 +237,6 @@ async fn nobody_removes_their_own_login_nor_the_accounts_last_organization_admin
         .call(&app.callers.token, Method::DELETE, &admin_path, None)
         .await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
-}
-
-fn directory_user(id: &str, primary: &str) -> ChangeAction {
-    ChangeAction::AddUser {
-        external_id: id.parse().unwrap(),
-        fields: UserFields {
-            primary_address: primary.parse().unwrap(),
-            aliases: Vec::new(),
-            first_name: None,
-            last_name: None,
-            display_name: None,
-        },
-        role: NewUserRole::EndUser,
-    }
-}
-
-fn directory_group(id: &str, name: &str, users: &[&str], groups: &[&str]) -> ChangeAction {
-    ChangeAction::AddGroup {
-        external_id: id.parse().unwrap(),
-        fields: GroupFields {
-            name: name.to_owned(),
-            kind: GroupKind::Distribution,
-            address: Some(
-                format!("{}@contoso.com", name.to_lowercase())
-                    .parse()
-                    .unwrap(),
-            ),
-            aliases: Vec::new(),
-        },
-        members: GroupMembers {
-            users: users.iter().map(|u| u.parse().unwrap()).collect(),
-            groups: groups.iter().map(|g| g.parse().unwrap()).collect(),
-        },
-    }
 }
 
 #[tokio::test]

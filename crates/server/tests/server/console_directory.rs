@@ -4,11 +4,10 @@
 //! them.
 
 use axum::http::StatusCode;
-use roster_domain::plan::{ChangeAction, GroupFields, GroupMembers, UserFields};
-use roster_domain::{GroupKind, NewUserRole, Role, UserId};
+use roster_domain::{Role, UserId};
 use roster_store::NewUser;
 
-use crate::support::{Csrf, Page, TestApp};
+use crate::support::{Csrf, Page, TestApp, directory_group, directory_user};
 
 fn manual(primary: &str, role: Role) -> NewUser {
     NewUser {
@@ -276,40 +275,6 @@ async fn an_admin_of_one_account_finds_none_of_anothers_pages() {
         app.page(admin, "/accounts").await.status,
         StatusCode::NOT_FOUND
     );
-}
-
-fn directory_user(id: &str, primary: &str) -> ChangeAction {
-    ChangeAction::AddUser {
-        external_id: id.parse().unwrap(),
-        fields: UserFields {
-            primary_address: primary.parse().unwrap(),
-            aliases: Vec::new(),
-            first_name: None,
-            last_name: None,
-            display_name: None,
-        },
-        role: NewUserRole::EndUser,
-    }
-}
-
-fn directory_group(id: &str, name: &str, users: &[&str], groups: &[&str]) -> ChangeAction {
-    ChangeAction::AddGroup {
-        external_id: id.parse().unwrap(),
-        fields: GroupFields {
-            name: name.to_owned(),
-            kind: GroupKind::Distribution,
-            address: Some(
-                format!("{}@contoso.com", name.to_lowercase())
-                    .parse()
-                    .unwrap(),
-            ),
-            aliases: Vec::new(),
-        },
-        members: GroupMembers {
-            users: users.iter().map(|u| u.parse().unwrap()).collect(),
-            groups: groups.iter().map(|g| g.parse().unwrap()).collect(),
-        },
-    }
 }
 
 #[tokio::test]

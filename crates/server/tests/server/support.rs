@@ -7,7 +7,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use roster_domain::{Account, Cloud, ConnectionSettings, Role, TechContact, UserId};
+use roster_domain::plan::{ChangeAction, GroupFields, GroupMembers, UserFields};
+use roster_domain::{
+    Account, Cloud, ConnectionSettings, GroupKind, NewUserRole, Role, TechContact, UserId,
+};
 use roster_graph::{ClientOptions, Priority, RetryPolicy};
 use roster_server::{AppState, Config, router};
 use roster_sim::{ControlClient, RunningSim, SimConfig, Simulator, TenantCredentials};
@@ -418,5 +421,41 @@ impl TestApp {
             headers,
             html: String::from_utf8_lossy(&bytes).into_owned(),
         }
+    }
+}
+
+/// A directory user of the account `contoso`, as a sync adds it.
+pub fn directory_user(id: &str, primary: &str) -> ChangeAction {
+    ChangeAction::AddUser {
+        external_id: id.parse().unwrap(),
+        fields: UserFields {
+            primary_address: primary.parse().unwrap(),
+            aliases: Vec::new(),
+            first_name: None,
+            last_name: None,
+            display_name: None,
+        },
+        role: NewUserRole::EndUser,
+    }
+}
+
+/// A distribution group of `contoso` with its direct members, as a sync adds it.
+pub fn directory_group(id: &str, name: &str, users: &[&str], groups: &[&str]) -> ChangeAction {
+    ChangeAction::AddGroup {
+        external_id: id.parse().unwrap(),
+        fields: GroupFields {
+            name: name.to_owned(),
+            kind: GroupKind::Distribution,
+            address: Some(
+                format!("{}@contoso.com", name.to_lowercase())
+                    .parse()
+                    .unwrap(),
+            ),
+            aliases: Vec::new(),
+        },
+        members: GroupMembers {
+            users: users.iter().map(|u| u.parse().unwrap()).collect(),
+            groups: groups.iter().map(|g| g.parse().unwrap()).collect(),
+        },
     }
 }
