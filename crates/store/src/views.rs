@@ -14,11 +14,14 @@ use crate::db::{Conn, Value, built_sql, fetch_in, sql};
 use crate::rows::{UserRow, user_rows};
 use crate::{Store, StoreError};
 
-/// Which users a page shows, and after which one it starts.
+/// Which users a page shows, and after or before which one it starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserQuery {
     /// The page starts after this primary address (the previous page's last).
     pub after: Option<EmailAddress>,
+    /// The page ends before this primary address (the next page's first): the `limit` users
+    /// just before it, still by primary address, for paging backwards.
+    pub before: Option<EmailAddress>,
     pub limit: u32,
     /// Part of an address (primary) or a name, case-insensitive.
     pub search: Option<String>,
@@ -171,6 +174,10 @@ impl Store {
             let n = next(&mut params, after.as_str().into());
             statement.push_str(&format!(" AND a.address > ${n}"));
         }
+        if let Some(before) = &query.before {
+            let n = next(&mut params, before.as_str().into());
+            statement.push_str(&format!(" AND a.address < ${n}"));
+        }
         if let Some(role) = query.role {
             let n = next(&mut params, role.as_str().into());
             statement.push_str(&format!(" AND u.role = ${n}"));
@@ -186,8 +193,15 @@ impl Store {
                  OR lower(coalesce(u.first_name, '') || ' ' || coalesce(u.last_name, '')) LIKE ${n} ESCAPE '\\')"
             ));
         }
+        // Paging backwards, the users nearest `before` are the last ones in address order: read
+        // downwards so that the limit keeps them; `users_with_ids` puts them back in order.
+        let order = if query.before.is_some() {
+            "DESC"
+        } else {
+            "ASC"
+        };
         let n = next(&mut params, i64::from(query.limit).into());
-        statement.push_str(&format!(" ORDER BY a.address LIMIT ${n}"));
+        statement.push_str(&format!(" ORDER BY a.address {order} LIMIT ${n}"));
         let mut tx = self.db.begin_read().await?;
         users_with_ids(&mut tx.conn(), account_id, statement, params).await
     }

@@ -62,6 +62,7 @@ pub async fn list(
                 search: query.q,
                 role,
                 source,
+                ..UserQuery::default()
             },
         )
         .await?;

@@ -92,8 +92,18 @@ struct ListQuery {
     source: String,
     #[serde(default)]
     after: String,
+    #[serde(default)]
+    before: String,
     /// A confirmation to show: the user just added.
     added: Option<String>,
+}
+
+/// Where a page of users is, by the primary address of a user next to it.
+enum Cursor {
+    /// Right after this user: the page that "Next page" leads to.
+    After(EmailAddress),
+    /// Right before this user: the page that "Previous page" leads to.
+    Before(EmailAddress),
 }
 
 /// The filter as the page's form and links carry it.
@@ -101,7 +111,8 @@ struct Filter {
     q: String,
     role: Option<Role>,
     source: Option<Source>,
-    after: Option<EmailAddress>,
+    /// None for the first page.
+    cursor: Option<Cursor>,
 }
 
 impl Filter {
@@ -114,6 +125,13 @@ impl Filter {
                 "The {what} in the page's address is not one Roster knows. Choose it from the list instead."
             ))
         };
+        let address = |text: &str| text.parse::<EmailAddress>().map_err(|_| bad("page"));
+        let cursor = match (chosen(&query.after), chosen(&query.before)) {
+            (None, None) => None,
+            (Some(after), None) => Some(Cursor::After(address(after)?)),
+            (None, Some(before)) => Some(Cursor::Before(address(before)?)),
+            (Some(_), Some(_)) => return Err(bad("page")),
+        };
         Ok(Self {
             q: query.q.trim().to_owned(),
             role: chosen(&query.role)
@@ -124,15 +142,12 @@ impl Filter {
                 .map(str::parse::<Source>)
                 .transpose()
                 .map_err(|_| bad("source"))?,
-            after: chosen(&query.after)
-                .map(str::parse::<EmailAddress>)
-                .transpose()
-                .map_err(|_| bad("page"))?,
+            cursor,
         })
     }
 
-    /// The query string of this filter, starting after `after`.
-    fn query_string(&self, after: Option<&str>) -> String {
+    /// The query string of this filter, at `cursor`.
+    fn query_string(&self, cursor: Option<&Cursor>) -> String {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         if !self.q.is_empty() {
             query.append_pair("q", &self.q);
@@ -143,8 +158,12 @@ impl Filter {
         if let Some(source) = self.source {
             query.append_pair("source", source.as_str());
         }
-        if let Some(after) = after {
-            query.append_pair("after", after);
+        if let Some(cursor) = cursor {
+            let (name, address) = match cursor {
+                Cursor::After(address) => ("after", address),
+                Cursor::Before(address) => ("before", address),
+            };
+            query.append_pair(name, address.as_str());
         }
         query.finish()
     }
@@ -177,6 +196,7 @@ struct UsersPage {
     /// The path and query of this very page, for the forms that come back to it.
     return_to: String,
     first_page: Option<String>,
+    previous_page: Option<String>,
     next_page: Option<String>,
     new_user: NewUserForm,
     errors: FieldErrors,
@@ -199,33 +219,54 @@ async fn users_page(
     errors: FieldErrors,
 ) -> PageResult<UsersPage> {
     let filter = Filter::parse(query)?;
-    let users = state
+    let (after, before) = match &filter.cursor {
+        None => (None, None),
+        Some(Cursor::After(address)) => (Some(address.clone()), None),
+        Some(Cursor::Before(address)) => (None, Some(address.clone())),
+    };
+    // Paging backwards, one user more than a page tells whether an earlier page remains, so
+    // that the first page is never offered as having a previous one.
+    let limit = if before.is_some() { PAGE + 1 } else { PAGE };
+    let mut users = state
         .store()
         .users_page(
             page.account().id,
             &UserQuery {
-                after: filter.after.clone(),
-                limit: PAGE,
+                after,
+                before,
+                limit,
                 search: Some(filter.q.clone()).filter(|q| !q.is_empty()),
                 role: filter.role,
                 source: filter.source,
             },
         )
         .await?;
+    let earlier_users = match filter.cursor {
+        None => false,
+        Some(Cursor::After(_)) => !users.is_empty(),
+        Some(Cursor::Before(_)) => users.len() > PAGE as usize,
+    };
+    if users.len() > PAGE as usize {
+        // The extra user read backwards is the last of the page before, not one of this page.
+        users.remove(0);
+    }
+    // A page read backwards ends where a later one begins.
+    let later_users =
+        matches!(filter.cursor, Some(Cursor::Before(_))) || users.len() == PAGE as usize;
     let exempt = exempt_of(state, page, &users).await?;
     let base = page.path("/users");
-    let next_page = (users.len() == PAGE as usize)
+    let page_at = |cursor: Cursor| format!("{base}?{}", filter.query_string(Some(&cursor)));
+    let previous_page = earlier_users
+        .then(|| users.first())
+        .flatten()
+        .map(|first| page_at(Cursor::Before(first.primary_address.clone())));
+    let next_page = later_users
         .then(|| users.last())
         .flatten()
-        .map(|last| {
-            format!(
-                "{base}?{}",
-                filter.query_string(Some(last.primary_address.as_str()))
-            )
-        });
-    let this_query = filter.query_string(filter.after.as_ref().map(EmailAddress::as_str));
+        .map(|last| page_at(Cursor::After(last.primary_address.clone())));
+    let this_query = filter.query_string(filter.cursor.as_ref());
     let first_page = filter
-        .after
+        .cursor
         .is_some()
         .then(|| format!("{base}?{}", filter.query_string(None)));
     let notice = query
@@ -246,6 +287,7 @@ async fn users_page(
         role: filter.role.map_or("", Role::as_str),
         source: filter.source.map_or("", Source::as_str),
         first_page,
+        previous_page,
         next_page,
         base,
         new_user,

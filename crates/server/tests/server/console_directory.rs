@@ -84,6 +84,54 @@ async fn users_are_searched_filtered_by_role_and_source_and_paged_without_javasc
 }
 
 #[tokio::test]
+async fn previous_page_leads_back_from_the_next_page_to_the_first_page_of_the_same_filter() {
+    let app = TestApp::start().await;
+    for n in 0..55 {
+        app.store
+            .add_user(
+                app.account.id,
+                manual(&format!("user{n:02}@contoso.com"), Role::SilentUser),
+            )
+            .await
+            .unwrap();
+    }
+    let admin = &app.callers.admin;
+    let users = format!("/accounts/{}/users?role=silent_user", app.account.id);
+
+    let first = app.page(admin, &users).await;
+    assert!(
+        !first.html.contains("Previous page"),
+        "nothing comes before the first page"
+    );
+    let second = app.page(admin, &link(&first, "Next page")).await;
+    let previous = link(&second, "Previous page");
+    assert!(
+        previous.contains("role=silent_user") && previous.contains("before=user50%40contoso.com"),
+        "Previous page keeps the filter and ends before this page's first user: {previous}"
+    );
+
+    let back = app.page(admin, &previous).await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.html);
+    for n in 0..50 {
+        back.assert_contains(&format!("user{n:02}@contoso.com"));
+    }
+    assert!(
+        !back.html.contains("user50@contoso.com"),
+        "fifty users a page"
+    );
+    assert!(!back.html.contains("eve@contoso.com"), "eve is an end user");
+    assert!(
+        !back.html.contains("Previous page"),
+        "back on the first page, there is no previous one"
+    );
+    assert_eq!(
+        link(&back, "Next page"),
+        link(&first, "Next page"),
+        "Next page leads on to the same second page"
+    );
+}
+
+#[tokio::test]
 async fn the_digests_switch_is_a_form_post_that_comes_back_to_the_list() {
     let app = TestApp::start().await;
     let eve = app.callers.end_user_id;

@@ -309,6 +309,83 @@ contract_test!(users_page_filters_by_role_source_and_text_and_pages, |db| {
     );
 });
 
+contract_test!(
+    users_page_before_an_address_is_the_page_just_before_it_in_order,
+    |db| {
+        let contoso = contoso_with_nested_groups(&db).await;
+        for (primary, role) in [
+            ("eve@contoso.com", Role::EndUser),
+            ("printer@contoso.com", Role::SilentUser),
+        ] {
+            db.store
+                .add_user(
+                    contoso,
+                    roster_store::NewUser {
+                        role,
+                        ..manual_user(primary, &[])
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        let page = |query: UserQuery| {
+            let store = db.store.clone();
+            async move { store.users_page(contoso, &query).await.unwrap() }
+        };
+        let end_users_two_at_a_time = UserQuery {
+            role: Some(Role::EndUser),
+            limit: 2,
+            ..UserQuery::default()
+        };
+
+        assert_eq!(
+            addresses(
+                &page(UserQuery {
+                    before: Some(address("printer@contoso.com")),
+                    ..end_users_two_at_a_time.clone()
+                })
+                .await
+            ),
+            ["dan@contoso.com", "eve@contoso.com"],
+            "the two end users nearest before printer (a silent user), first to last"
+        );
+        assert_eq!(
+            addresses(
+                &page(UserQuery {
+                    before: Some(address("dan@contoso.com")),
+                    ..end_users_two_at_a_time.clone()
+                })
+                .await
+            ),
+            ["bob@contoso.com", "cy@contoso.com"]
+        );
+        assert_eq!(
+            addresses(
+                &page(UserQuery {
+                    before: Some(address("bob@contoso.com")),
+                    ..end_users_two_at_a_time.clone()
+                })
+                .await
+            ),
+            ["ann@contoso.com"],
+            "the first page, short: nothing comes before it"
+        );
+        assert_eq!(
+            addresses(
+                &page(UserQuery {
+                    before: Some(address("printer@contoso.com")),
+                    source: Some(Source::Directory),
+                    search: Some("contoso".to_owned()),
+                    ..end_users_two_at_a_time.clone()
+                })
+                .await
+            ),
+            ["cy@contoso.com", "dan@contoso.com"],
+            "every filter applies: eve was added by hand"
+        );
+    }
+);
+
 contract_test!(exempt_among_names_only_this_accounts_exemptions, |db| {
     let contoso = db.account("Contoso", &["contoso.com"]).await;
     let fabrikam = db.account("Fabrikam", &["fabrikam.com"]).await;
