@@ -33,8 +33,8 @@ fn link(page: &Page, label: &str) -> String {
     href.replace("&amp;", "&").replace("&#38;", "&")
 }
 
-#[tokio::test]
-async fn users_are_searched_filtered_by_role_and_source_and_paged_without_javascript() {
+/// The test account with 55 silent users `user00@` to `user54@`: more than a page of 50.
+async fn with_55_silent_users() -> TestApp {
     let app = TestApp::start().await;
     for n in 0..55 {
         app.store
@@ -45,6 +45,12 @@ async fn users_are_searched_filtered_by_role_and_source_and_paged_without_javasc
             .await
             .unwrap();
     }
+    app
+}
+
+#[tokio::test]
+async fn users_are_searched_filtered_by_role_and_source_and_paged_without_javascript() {
+    let app = with_55_silent_users().await;
     let admin = &app.callers.admin;
     let users = format!("/accounts/{}/users", app.account.id);
 
@@ -85,16 +91,7 @@ async fn users_are_searched_filtered_by_role_and_source_and_paged_without_javasc
 
 #[tokio::test]
 async fn previous_page_leads_back_from_the_next_page_to_the_first_page_of_the_same_filter() {
-    let app = TestApp::start().await;
-    for n in 0..55 {
-        app.store
-            .add_user(
-                app.account.id,
-                manual(&format!("user{n:02}@contoso.com"), Role::SilentUser),
-            )
-            .await
-            .unwrap();
-    }
+    let app = with_55_silent_users().await;
     let admin = &app.callers.admin;
     let users = format!("/accounts/{}/users?role=silent_user", app.account.id);
 

@@ -236,8 +236,10 @@ contract_test!(groups_page_by_name_with_search_and_paging, |db| {
     );
 });
 
-contract_test!(users_page_filters_by_role_source_and_text_and_pages, |db| {
-    let contoso = contoso_with_nested_groups(&db).await;
+/// `contoso_with_nested_groups` and two manual users beside the synced ones: an end user and
+/// a silent user, so that pages can be filtered by role and by source.
+async fn contoso_with_manual_users(db: &TestDb) -> AccountId {
+    let contoso = contoso_with_nested_groups(db).await;
     for (primary, role) in [
         ("eve@contoso.com", Role::EndUser),
         ("printer@contoso.com", Role::SilentUser),
@@ -253,6 +255,11 @@ contract_test!(users_page_filters_by_role_source_and_text_and_pages, |db| {
             .await
             .unwrap();
     }
+    contoso
+}
+
+contract_test!(users_page_filters_by_role_source_and_text_and_pages, |db| {
+    let contoso = contoso_with_manual_users(&db).await;
     let page = |query: UserQuery| {
         let store = db.store.clone();
         async move { store.users_page(contoso, &query).await.unwrap() }
@@ -312,22 +319,7 @@ contract_test!(users_page_filters_by_role_source_and_text_and_pages, |db| {
 contract_test!(
     users_page_before_an_address_is_the_page_just_before_it_in_order,
     |db| {
-        let contoso = contoso_with_nested_groups(&db).await;
-        for (primary, role) in [
-            ("eve@contoso.com", Role::EndUser),
-            ("printer@contoso.com", Role::SilentUser),
-        ] {
-            db.store
-                .add_user(
-                    contoso,
-                    roster_store::NewUser {
-                        role,
-                        ..manual_user(primary, &[])
-                    },
-                )
-                .await
-                .unwrap();
-        }
+        let contoso = contoso_with_manual_users(&db).await;
         let page = |query: UserQuery| {
             let store = db.store.clone();
             async move { store.users_page(contoso, &query).await.unwrap() }
